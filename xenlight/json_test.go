@@ -1,0 +1,38 @@
+package xenlight
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDevicePciJSONUsesLibxlNames(t *testing.T) {
+	d, err := ParseSpec("03:00.1@5,permissive=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"domain":0,"bus":3,"dev":0,"func":1,"vdevfn":40,"vfunc_mask":1,"msitranslate":false,` +
+		`"power_mgmt":false,"permissive":true,"seize":false,"rdm_policy":null,"name":null}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	for _, spec := range []string{"name=gpu,rdm_policy=relaxed", "ffff:ff:1f.*@1f,seize=1,rdm_policy=strict"} {
+		d, err := ParseSpec(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(d)
+		var back DevicePci
+		if err := json.Unmarshal(b, &back); err != nil || back != d {
+			t.Errorf("%s: round trip via %s gave %+v, %v", spec, b, back, err)
+		}
+	}
+	var bad DevicePci
+	if err := json.Unmarshal([]byte(`{"rdm_policy":"loose"}`), &bad); err == nil || !strings.Contains(err.Error(), "loose") {
+		t.Errorf("bad rdm_policy accepted: %v", err)
+	}
+}
