@@ -1,0 +1,155 @@
+package pcibind
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// pciIDs is a lazy reader of the pci.ids database: one pass over the file
+// records where each vendor's block and the class section start; names
+// are looked up in those blocks on demand and cached. A missing or
+// unreadable file gives no names, and callers print numbers.
+type pciIDs struct {
+	data    []byte
+	vendors map[uint16]int // offset of the vendor's line
+	classes int            // offset of the first "C " line, -1 if none
+
+	mu     sync.Mutex
+	cache  map[uint32][2]string
+	ccache map[uint32]string
+}
+
+var idsCache sync.Map // path -> *pciIDs; the file does not change under a process
+
+func loadPciIDs(path string) *pciIDs {
+	if v, ok := idsCache.Load(path); ok {
+		return v.(*pciIDs)
+	}
+	ids := &pciIDs{vendors: map[uint16]int{}, classes: -1,
+		cache: map[uint32][2]string{}, ccache: map[uint32]string{}}
+	if b, err := os.ReadFile(path); err == nil {
+		ids.data = b
+		ids.index()
+	}
+	v, _ := idsCache.LoadOrStore(path, ids)
+	return v.(*pciIDs)
+}
+
+func (p *pciIDs) index() {
+	d := p.data
+	for off := 0; off < len(d); {
+		end := bytes.IndexByte(d[off:], '\n')
+		if end < 0 {
+			end = len(d) - off
+		}
+		line := d[off : off+end]
+		if len(line) >= 6 && line[0] != '\t' && line[0] != '#' {
+			if line[0] == 'C' && line[1] == ' ' {
+				p.classes = off
+				return // the class section is last
+			}
+			if v, err := strconv.ParseUint(string(line[:4]), 16, 16); err == nil {
+				p.vendors[uint16(v)] = off
+			}
+		}
+		off += end + 1
+	}
+}
+
+// lines calls fn for each line from off, stopping when fn returns false.
+func (p *pciIDs) lines(off int, fn func(line []byte) bool) {
+	d := p.data
+	for off < len(d) {
+		end := bytes.IndexByte(d[off:], '\n')
+		if end < 0 {
+			end = len(d) - off
+		}
+		if !fn(d[off : off+end]) {
+			return
+		}
+		off += end + 1
+	}
+}
+
+// names returns the vendor and device names, "" where unknown.
+func (p *pciIDs) names(vendor, device uint16) (string, string) {
+	key := uint32(vendor)<<16 | uint32(device)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.cache[key]; ok {
+		return v[0], v[1]
+	}
+	var vn, dn string
+	if off, ok := p.vendors[vendor]; ok {
+		first := true
+		p.lines(off, func(l []byte) bool {
+			if first {
+				first = false
+				vn = string(bytes.TrimSpace(l[4:]))
+				return true
+			}
+			if len(l) == 0 || l[0] == '#' {
+				return true
+			}
+			if l[0] != '\t' {
+				return false // next vendor
+			}
+			if len(l) > 6 && l[1] != '\t' {
+				if v, err := strconv.ParseUint(string(l[1:5]), 16, 16); err == nil && uint16(v) == device {
+					dn = string(bytes.TrimSpace(l[5:]))
+					return false
+				}
+			}
+			return true
+		})
+	}
+	p.cache[key] = [2]string{vn, dn}
+	return vn, dn
+}
+
+// className names the 24-bit class code at the most precise level known:
+// programming interface, else subclass, else base class.
+func (p *pciIDs) className(class uint32) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.ccache[class]; ok {
+		return v
+	}
+	base, sub, pi := uint64(class>>16), uint64(class>>8&0xff), uint64(class&0xff)
+	var name string
+	if p.classes >= 0 {
+		inBase, inSub := false, false
+		p.lines(p.classes, func(l []byte) bool {
+			switch {
+			case len(l) == 0 || l[0] == '#':
+			case len(l) > 4 && l[0] == 'C' && l[1] == ' ':
+				if inBase {
+					return false
+				}
+				if v, err := strconv.ParseUint(string(l[2:4]), 16, 8); err == nil && v == base {
+					inBase = true
+					name = string(bytes.TrimSpace(l[4:]))
+				}
+			case !inBase:
+			case len(l) > 4 && l[0] == '\t' && l[1] != '\t':
+				if inSub {
+					return false
+				}
+				if v, err := strconv.ParseUint(string(l[1:3]), 16, 8); err == nil && v == sub {
+					inSub = true
+					name = string(bytes.TrimSpace(l[3:]))
+				}
+			case inSub && len(l) > 5 && l[0] == '\t' && l[1] == '\t':
+				if v, err := strconv.ParseUint(string(l[2:4]), 16, 8); err == nil && v == pi {
+					name = string(bytes.TrimSpace(l[4:]))
+					return false
+				}
+			}
+			return true
+		})
+	}
+	p.ccache[class] = name
+	return name
+}

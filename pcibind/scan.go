@@ -1,0 +1,471 @@
+package pcibind
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// BAR is one line of the `resource` file that describes a region.
+type BAR struct {
+	Index int    `json:"index"` // 0..5 BARs, 6 ROM, 7.. bridge windows or SR-IOV BARs
+	Start uint64 `json:"start"`
+	End   uint64 `json:"end"`
+	Flags uint64 `json:"flags"`
+}
+
+// Size is the region's length in bytes.
+func (b BAR) Size() uint64 { return b.End - b.Start + 1 }
+
+// IORESOURCE flags from the kernel's include/linux/ioport.h.
+const (
+	ResourceIO       = 0x00000100
+	ResourceMem      = 0x00000200
+	ResourcePrefetch = 0x00002000
+	ResourceMem64    = 0x00100000
+)
+
+// Device is one PCI function as sysfs shows it.
+type Device struct {
+	BDF xenlight.PciBdf `json:"bdf"`
+	// Path is the real sysfs path relative to the root, as
+	// devices/pci0000:00/0000:00:01.0/0000:01:00.0.
+	Path string `json:"path"`
+
+	Vendor    uint16 `json:"vendor"`
+	Device    uint16 `json:"device"`
+	SubVendor uint16 `json:"subsystem_vendor"`
+	SubDevice uint16 `json:"subsystem_device"`
+	Class     uint32 `json:"class"`
+	Revision  uint8  `json:"revision"`
+
+	VendorName string `json:"vendor_name,omitempty"`
+	DeviceName string `json:"device_name,omitempty"`
+	ClassName  string `json:"class_name,omitempty"`
+
+	Driver   string `json:"driver"` // "" when unbound
+	NUMANode int    `json:"numa_node"`
+	IRQ      int    `json:"irq"`
+	BARs     []BAR  `json:"bars,omitempty"`
+
+	// ResetMethods is reset_method's list (flr, af_flr, pm, bus, ...);
+	// when the kernel has no reset_method file it is ["yes"] if a reset
+	// file exists at all.
+	ResetMethods []string `json:"reset_methods"`
+
+	// SR-IOV: a PF has TotalVFs > 0 and VFs; a VF has PhysFn.
+	TotalVFs int               `json:"sriov_totalvfs,omitempty"`
+	NumVFs   int               `json:"sriov_numvfs,omitempty"`
+	VFs      []xenlight.PciBdf `json:"virtfns,omitempty"`
+	PhysFn   *xenlight.PciBdf  `json:"physfn,omitempty"`
+
+	// Parents lists the PCI functions above this one, nearest first,
+	// from the real sysfs path.
+	Parents []xenlight.PciBdf `json:"parents"`
+
+	Config Config       `json:"-"`
+	Caps   Capabilities `json:"caps"`
+
+	// Unread names what could not be read and why (typically "config:
+	// 64 of 256 bytes (need root)"); decoding of what is missing is
+	// then incomplete.
+	Unread []string `json:"unread,omitempty"`
+}
+
+// IsVF reports a SR-IOV virtual function.
+func (d *Device) IsVF() bool { return d.PhysFn != nil }
+
+// IsPF reports a SR-IOV physical function.
+func (d *Device) IsPF() bool { return d.TotalVFs > 0 || d.Caps.SRIOV != nil }
+
+// IsBridge reports class 0x0604 (PCI-to-PCI bridge, incl. PCIe ports).
+func (d *Device) IsBridge() bool { return d.Class>>8 == classBridgePCI }
+
+// IsHostBridge reports class 0x0600.
+func (d *Device) IsHostBridge() bool { return d.Class>>8 == classBridgeHost }
+
+// ConfigComplete reports whether the whole capability space was read:
+// 256 bytes for conventional PCI, 4096 for PCIe.
+func (d *Device) ConfigComplete() bool {
+	if len(d.Config) >= ConfigSizeExt {
+		return true
+	}
+	return len(d.Config) >= ConfigSizeLegacy && d.Caps.PCIe == nil
+}
+
+// HasFLR reports a function-level reset: PCIe or AF FLR, or a VF (for
+// which FLR is mandatory), or the kernel lists flr/af_flr.
+func (d *Device) HasFLR() bool {
+	if d.Caps.FLR() || d.IsVF() {
+		return true
+	}
+	for _, m := range d.ResetMethods {
+		if m == "flr" || m == "af_flr" {
+			return true
+		}
+	}
+	return false
+}
+
+// Host is the result of one Scan: every function, by BDF.
+type Host struct {
+	Devices []*Device `json:"devices"` // sorted by BDF
+	byBDF   map[xenlight.PciBdf]*Device
+	sys     *Sysfs
+	groups  map[xenlight.PciBdf]xenlight.PciBdf // device -> top bridge of its group
+	members map[xenlight.PciBdf][]xenlight.PciBdf
+}
+
+// Device returns the function with the given BDF.
+func (h *Host) Device(b xenlight.PciBdf) (*Device, bool) {
+	d, ok := h.byBDF[b]
+	return d, ok
+}
+
+// Sysfs is the view the host was scanned from.
+func (h *Host) Sysfs() *Sysfs { return h.sys }
+
+// ErrNoPCI means the root has no bus/pci/devices directory.
+var ErrNoPCI = errors.New("no PCI bus in sysfs")
+
+// Scan reads every function under bus/pci/devices. A function whose
+// directory vanishes mid-scan (hot removal) is skipped; one that cannot
+// be read at all is an error.
+func (s *Sysfs) Scan() (*Host, error) {
+	names, err := s.listDevices()
+	if err != nil {
+		return nil, err
+	}
+	devs := make([]*Device, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	next := make(chan int, len(names))
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	workers := s.workers
+	if workers > len(names) {
+		workers = len(names)
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := reader{s: s}
+			for i := range next {
+				devs[i], errs[i] = r.device(names[i])
+			}
+		}()
+	}
+	wg.Wait()
+
+	h := &Host{sys: s, byBDF: make(map[xenlight.PciBdf]*Device, len(names))}
+	for i, d := range devs {
+		if errs[i] != nil {
+			if errors.Is(errs[i], fs.ErrNotExist) {
+				continue // removed while we looked
+			}
+			return nil, errs[i]
+		}
+		h.Devices = append(h.Devices, d)
+		h.byBDF[d.BDF] = d
+	}
+	sort.Slice(h.Devices, func(i, j int) bool { return h.Devices[i].BDF.Less(h.Devices[j].BDF) })
+	// A VF's physfn link is redundant with its PF's virtfn links, which
+	// we already read: fill it from there instead of one more readlink
+	// per function.
+	for _, d := range h.Devices {
+		for _, vf := range d.VFs {
+			if v, ok := h.byBDF[vf]; ok && v.PhysFn == nil {
+				pf := d.BDF
+				v.PhysFn = &pf
+			}
+		}
+	}
+	if s.pciIDs != "" {
+		ids := loadPciIDs(s.pciIDs)
+		for _, d := range h.Devices {
+			d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
+			d.ClassName = ids.className(d.Class)
+		}
+	}
+	h.computeGroups()
+	return h, nil
+}
+
+// listDevices returns the entries of bus/pci/devices that are BDFs.
+func (s *Sysfs) listDevices() ([]string, error) {
+	f, err := os.Open(s.Path("bus/pci/devices"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := names[:0]
+	for _, n := range names {
+		if _, err := ParseSysfsBdf(n); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// reader is one scan worker; it owns a buffer so reads do not allocate.
+type reader struct {
+	s   *Sysfs
+	buf []byte
+}
+
+func (r *reader) read(dir, name string) ([]byte, error) {
+	b, err := readFile(dir+"/"+name, r.buf)
+	if err == nil {
+		r.buf = b
+	}
+	return b, err
+}
+
+func (r *reader) readHex(dir, name string, bits int) (uint64, error) {
+	b, err := r.read(dir, name)
+	if err != nil {
+		return 0, err
+	}
+	v, err := parseHex(b, bits)
+	if err != nil {
+		return 0, fmt.Errorf("%s/%s: %w", dir, name, err)
+	}
+	return v, nil
+}
+
+func (r *reader) readInt(dir, name string) (int, error) {
+	b, err := r.read(dir, name)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.Atoi(trim(b))
+	if err != nil {
+		return 0, fmt.Errorf("%s/%s: %w", dir, name, err)
+	}
+	return v, nil
+}
+
+// device reads one function. The order matters only for speed: the
+// config space answers most questions, so files are read only where it
+// cannot.
+func (r *reader) device(name string) (*Device, error) {
+	bdf, _ := ParseSysfsBdf(name)
+	d := &Device{BDF: bdf, NUMANode: -1}
+	link := "bus/pci/devices/" + name
+	dir := r.s.Path(link)
+
+	// The device's real path: one readlink, resolved lexically (sysfs
+	// has no further links on the way), instead of EvalSymlinks' lstat
+	// per component.
+	if tgt, err := readlink(dir); err == nil {
+		if !path.IsAbs(tgt) {
+			tgt = path.Join(path.Dir(link), tgt)
+		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
+			tgt = rel
+		}
+		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
+	} else if !errors.Is(err, syscall.EINVAL) {
+		return nil, err
+	} else {
+		d.Path = link // a real directory, as in some recorded trees
+	}
+	d.Parents = parentsFromPath(d.Path)
+
+	cfg, err := r.read(dir, "config")
+	switch {
+	case err == nil:
+		d.Config = append(Config(nil), cfg...)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	default:
+		d.Unread = append(d.Unread, "config: "+errText(err))
+	}
+	c := d.Config
+	d.Caps = c.Decode()
+	if len(c) < ConfigSizeUser || c.VendorID() == 0xffff {
+		// VFs read all-ones IDs in config space (the kernel's vendor
+		// and device files hold the real ones), and an unreadable
+		// config leaves us only the files.
+		if err := r.idsFromFiles(dir, d); err != nil {
+			return nil, err
+		}
+	} else {
+		d.Vendor = c.VendorID()
+		d.Device = c.DeviceID()
+		d.Class = c.Class()
+		d.Revision = c.u8(RegRevision)
+		if c.HeaderType() == HeaderNormal {
+			d.SubVendor = c.u16(RegSubsysVendor)
+			d.SubDevice = c.u16(RegSubsysID)
+		}
+	}
+	if len(c) >= ConfigSizeUser && !d.ConfigComplete() {
+		want := ConfigSizeLegacy
+		if len(c) >= ConfigSizeLegacy {
+			want = ConfigSizeExt
+		}
+		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
+	}
+
+	if tgt, err := readlink(dir + "/driver"); err == nil {
+		d.Driver = path.Base(tgt)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		d.Unread = append(d.Unread, "driver: "+errText(err))
+	}
+	if v, err := r.readInt(dir, "irq"); err == nil {
+		d.IRQ = v
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		d.Unread = append(d.Unread, "irq: "+errText(err))
+	}
+	if v, err := r.readInt(dir, "numa_node"); err == nil {
+		d.NUMANode = v
+	}
+	if b, err := r.read(dir, "resource"); err == nil {
+		d.BARs, err = parseResource(b)
+		if err != nil {
+			d.Unread = append(d.Unread, fmt.Sprintf("resource: %v", err))
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		d.Unread = append(d.Unread, "resource: "+errText(err))
+	}
+	r.resetMethods(dir, d)
+
+	// SR-IOV files exist only on PFs; look when config says so, or when
+	// config was too short to say.
+	if d.Caps.SRIOV != nil || len(c) <= ConfigSizeLegacy {
+		if v, err := r.readInt(dir, "sriov_totalvfs"); err == nil {
+			d.TotalVFs = v
+			if n, err := r.readInt(dir, "sriov_numvfs"); err == nil {
+				d.NumVFs = n
+			}
+			for i := 0; i < d.NumVFs; i++ {
+				tgt, err := readlink(dir + "/virtfn" + strconv.Itoa(i))
+				if err != nil {
+					break
+				}
+				if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+					d.VFs = append(d.VFs, vf)
+				}
+			}
+		}
+	}
+	if c.VendorID() == 0xffff {
+		// Maybe a VF: its PF may be outside what we scanned (or its
+		// virtfn links unreadable), so ask the link itself.
+		if tgt, err := readlink(dir + "/physfn"); err == nil {
+			if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+				d.PhysFn = &pf
+			}
+		}
+	}
+	return d, nil
+}
+
+func (r *reader) idsFromFiles(dir string, d *Device) error {
+	v, err := r.readHex(dir, "vendor", 16)
+	if err != nil {
+		return err
+	}
+	d.Vendor = uint16(v)
+	if v, err := r.readHex(dir, "device", 16); err == nil {
+		d.Device = uint16(v)
+	}
+	if v, err := r.readHex(dir, "class", 24); err == nil {
+		d.Class = uint32(v)
+	}
+	if v, err := r.readHex(dir, "revision", 8); err == nil {
+		d.Revision = uint8(v)
+	}
+	if v, err := r.readHex(dir, "subsystem_vendor", 16); err == nil {
+		d.SubVendor = uint16(v)
+	}
+	if v, err := r.readHex(dir, "subsystem_device", 16); err == nil {
+		d.SubDevice = uint16(v)
+	}
+	return nil
+}
+
+func (r *reader) resetMethods(dir string, d *Device) {
+	b, err := r.read(dir, "reset_method")
+	if err == nil {
+		d.ResetMethods = strings.Fields(string(b))
+		return
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		d.Unread = append(d.Unread, "reset_method: "+errText(err))
+		return
+	}
+	// Kernels before 5.15 have only the write-only reset file, present
+	// when some reset works.
+	if _, err := os.Lstat(dir + "/reset"); err == nil {
+		d.ResetMethods = []string{"yes"}
+	}
+}
+
+// parseResource reads the resource file: one "start end flags" line per
+// region, all hex; empty regions are dropped.
+func parseResource(b []byte) ([]BAR, error) {
+	var bars []BAR
+	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 {
+			return bars, fmt.Errorf("line %d %q: want 3 fields", i+1, line)
+		}
+		var v [3]uint64
+		for j := range f {
+			x, err := strconv.ParseUint(strings.TrimPrefix(f[j], "0x"), 16, 64)
+			if err != nil {
+				return bars, fmt.Errorf("line %d %q: %w", i+1, line, err)
+			}
+			v[j] = x
+		}
+		if v[0] == 0 && v[1] == 0 {
+			continue
+		}
+		bars = append(bars, BAR{Index: i, Start: v[0], End: v[1], Flags: v[2]})
+	}
+	return bars, nil
+}
+
+// parentsFromPath lists the BDF components above the last one, nearest
+// first.
+func parentsFromPath(p string) []xenlight.PciBdf {
+	parts := strings.Split(p, "/")
+	var out []xenlight.PciBdf
+	for i := len(parts) - 2; i >= 0; i-- {
+		if b, err := ParseSysfsBdf(parts[i]); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,185 @@
+package pcibind
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// Sysfs is one view of a host: a sysfs root, the /proc root for the
+// safety checks, the state directory for undo records, and the writer
+// through which every change goes (the seam the simulated kernel uses).
+type Sysfs struct {
+	root     string
+	procRoot string
+	stateDir string
+	pciIDs   string
+	workers  int
+	w        AttrWriter
+}
+
+// Option configures a Sysfs.
+type Option func(*Sysfs)
+
+// WithProcRoot sets the /proc root (default "/proc").
+func WithProcRoot(dir string) Option { return func(s *Sysfs) { s.procRoot = dir } }
+
+// WithStateDir sets where original drivers are remembered (default
+// "/var/lib/xlpt").
+func WithStateDir(dir string) Option { return func(s *Sysfs) { s.stateDir = dir } }
+
+// WithPciIDs sets the pci.ids file for names; "" disables names.
+func WithPciIDs(path string) Option { return func(s *Sysfs) { s.pciIDs = path } }
+
+// WithWorkers bounds the number of concurrent readers during Scan.
+func WithWorkers(n int) Option {
+	return func(s *Sysfs) {
+		if n > 0 {
+			s.workers = n
+		}
+	}
+}
+
+// WithWriter replaces the writer for sysfs attributes (tests pass the
+// simulated kernel here).
+func WithWriter(w AttrWriter) Option { return func(s *Sysfs) { s.w = w } }
+
+// DefaultPciIDs is Debian's pci.ids.
+const DefaultPciIDs = "/usr/share/misc/pci.ids"
+
+// New returns a view of the sysfs tree at root ("" means "/sys").
+func New(root string, opts ...Option) *Sysfs {
+	if root == "" {
+		root = "/sys"
+	}
+	s := &Sysfs{
+		root:     filepath.Clean(root),
+		procRoot: "/proc",
+		stateDir: "/var/lib/xlpt",
+		pciIDs:   DefaultPciIDs,
+		// Reads of sysfs are short syscalls: a few more readers than
+		// CPUs keep them all busy without thrashing.
+		workers: 2 * runtime.GOMAXPROCS(0),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.w == nil {
+		s.w = FileWriter{}
+	}
+	return s
+}
+
+// Root is the sysfs root.
+func (s *Sysfs) Root() string { return s.root }
+
+// ProcRoot is the /proc root.
+func (s *Sysfs) ProcRoot() string { return s.procRoot }
+
+// StateDir is where undo records live.
+func (s *Sysfs) StateDir() string { return s.stateDir }
+
+// Path joins rel beneath the root; rel cannot climb out of it.
+func (s *Sysfs) Path(rel string) string { return filepath.Join(s.root, filepath.Clean("/"+rel)) }
+
+// ReadFile reads one sysfs file beneath the root. Errors are *os.PathError.
+func (s *Sysfs) ReadFile(rel string) ([]byte, error) {
+	return readFile(s.Path(rel), nil)
+}
+
+// Readlink reads one symlink beneath the root. Errors are *os.PathError.
+func (s *Sysfs) Readlink(rel string) (string, error) {
+	return readlink(s.Path(rel))
+}
+
+// readFile reads a whole file into buf (grown as needed) with open, read
+// and close only: sysfs attributes are produced in one read, and a short
+// read of a regular file means end of file, so the usual fstat and the
+// extra read that returns 0 are skipped. This halves the syscalls of a
+// scan.
+func readFile(path string, buf []byte) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	if cap(buf) < 512 {
+		buf = make([]byte, 0, 4097)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		buf = buf[:len(buf)+n]
+		if n == 0 || len(buf) < cap(buf) {
+			return buf, nil
+		}
+	}
+}
+
+func readlink(path string) (string, error) {
+	var b [256]byte
+	for size := len(b); ; size *= 2 {
+		buf := b[:]
+		if size > len(b) {
+			buf = make([]byte, size)
+		}
+		n, err := syscall.Readlink(path, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// trim drops the trailing newline sysfs puts after every value.
+func trim(b []byte) string { return strings.TrimSpace(string(b)) }
+
+// parseHex reads "0x8086\n" or "8086".
+func parseHex(b []byte, bits int) (uint64, error) {
+	s := strings.TrimPrefix(trim(b), "0x")
+	return strconv.ParseUint(s, 16, bits)
+}
+
+// ParseSysfsBdf parses the canonical name sysfs gives a function,
+// DDDD:BB:DD.F, and nothing else (no short forms: those are user input,
+// handled by xenlight.ParseBdf).
+func ParseSysfsBdf(s string) (xenlight.PciBdf, error) {
+	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
+		return xenlight.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	}
+	d, err1 := strconv.ParseUint(s[0:4], 16, 16)
+	b, err2 := strconv.ParseUint(s[5:7], 16, 8)
+	v, err3 := strconv.ParseUint(s[8:10], 16, 8)
+	f, err4 := strconv.ParseUint(s[11:12], 16, 8)
+	if err := errors.Join(err1, err2, err3, err4); err != nil || v > 0x1f || f > 7 {
+		return xenlight.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	}
+	return xenlight.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, nil
+}
