@@ -1,6 +1,6 @@
 module github.com/xlpt/xlpt
 
-go 1.22
+go 1.23
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
