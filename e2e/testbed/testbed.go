@@ -1,0 +1,216 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options of Boot. The zero value boots the standard testbed.
+type Options struct {
+	// Repo is the root of the xlpt tree (default: found from the working
+	// directory by looking for go.mod).
+	Repo string
+	// Log is the serial log file (default build/testbed/logs/NAME-DATE.log).
+	Log string
+	// Name tags the default log file name (default "testbed").
+	Name string
+	// XenAppend and Dom0Append are appended to Xen's and dom0's command lines.
+	XenAppend, Dom0Append string
+	// NoBootHide boots without xen-pciback.hide=(0000:00:07.0).
+	NoBootHide bool
+	// Timeout bounds QEMU's whole run (default 40 minutes).
+	Timeout time.Duration
+	// Output receives the run script's own output (default: discarded).
+	Output io.Writer
+}
+
+// Testbed is a running Xen host in QEMU with a connected Client.
+type Testbed struct {
+	*Client
+	// Log is the path of the serial log (Xen, dom0 kernel, dom0 /init).
+	Log string
+	// BootTime is the time from starting QEMU to the dom0 agent's hello.
+	BootTime time.Duration
+
+	cmd    *exec.Cmd
+	dir    string        // temporary directory holding the socket
+	exited chan struct{} // closed when the run script exits
+	runErr error
+}
+
+// FindRepo returns the directory above dir (inclusive) holding go.mod.
+func FindRepo(dir string) (string, error) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", fmt.Errorf("testbed: no go.mod above %s", dir)
+		}
+		d = p
+	}
+}
+
+// Boot builds nothing (run scripts/testbed/build first): it starts
+// scripts/testbed/run --no-build and waits, until ctx ends, for dom0's
+// agent. The caller must Close the testbed.
+func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
+	if o.Repo == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		if o.Repo, err = FindRepo(wd); err != nil {
+			return nil, err
+		}
+	}
+	if o.Name == "" {
+		o.Name = "testbed"
+	}
+	if o.Log == "" {
+		o.Log = filepath.Join(o.Repo, "build", "testbed", "logs",
+			o.Name+"-"+time.Now().Format("20060102-150405")+".log")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 40 * time.Minute
+	}
+	if o.Output == nil {
+		o.Output = io.Discard
+	}
+	// A short directory: unix socket paths are limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "xlpt-tb-")
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	args := []string{"--no-build", "--log", o.Log, "--ctl", sock,
+		"--timeout", strconv.Itoa(int(o.Timeout.Seconds()))}
+	if o.XenAppend != "" {
+		args = append(args, "--xen-append", o.XenAppend)
+	}
+	if o.Dom0Append != "" {
+		args = append(args, "--dom0-append", o.Dom0Append)
+	}
+	if o.NoBootHide {
+		args = append(args, "--no-boot-hide")
+	}
+	cmd := exec.Command(filepath.Join(o.Repo, "scripts", "testbed", "run"), args...)
+	cmd.Dir = o.Repo
+	cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	// Own process group: Close can stop the script, timeout and QEMU together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testbed: start %s: %w", cmd.Path, err)
+	}
+	tb := &Testbed{Log: o.Log, cmd: cmd, dir: dir, exited: make(chan struct{})}
+	go func() {
+		tb.runErr = cmd.Wait()
+		close(tb.exited)
+	}()
+	defer func() {
+		if err != nil {
+			tb.kill()
+			os.RemoveAll(dir)
+			err = fmt.Errorf("%w\n%s", err, tb.LogTail(30))
+		}
+	}()
+
+	// The socket appears when QEMU has started.
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case <-tb.exited:
+			return nil, fmt.Errorf("testbed: QEMU exited before its control socket appeared: %v", tb.runErr)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("testbed: waiting for QEMU: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-tb.exited:
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
+	c, err := Dial(dctx, sock)
+	if err != nil {
+		select {
+		case <-tb.exited:
+			return nil, fmt.Errorf("testbed: QEMU exited during boot (%v): %w", tb.runErr, err)
+		default:
+			return nil, err
+		}
+	}
+	tb.Client = c
+	tb.BootTime = time.Since(start)
+	return tb, nil
+}
+
+// LogTail returns the last n lines of the serial log.
+func (tb *Testbed) LogTail(n int) string {
+	b, err := os.ReadFile(tb.Log)
+	if err != nil {
+		return fmt.Sprintf("(serial log %s: %v)", tb.Log, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("--- last %d lines of %s ---\n%s", len(lines), tb.Log, strings.Join(lines, "\n"))
+}
+
+// Close reboots dom0 (QEMU runs with -no-reboot, so it exits) and waits
+// for QEMU; after 60 s it kills the run script's process group.
+func (tb *Testbed) Close() error {
+	if tb.Client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// The agent answers, then the background job reboots dom0.
+		_, _, _, _ = tb.Run(ctx, "(sleep 1; sync; reboot -f) >/dev/null 2>&1 &")
+		cancel()
+		tb.Client.Close()
+	}
+	select {
+	case <-tb.exited:
+	case <-time.After(60 * time.Second):
+		tb.kill()
+	}
+	os.RemoveAll(tb.dir)
+	var ee *exec.ExitError
+	if tb.runErr != nil && !errors.As(tb.runErr, &ee) {
+		return tb.runErr
+	}
+	return nil
+}
+
+// kill stops the run script, timeout and QEMU (one process group).
+func (tb *Testbed) kill() {
+	pgid := tb.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-tb.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-tb.exited
+	}
+}
