@@ -1,0 +1,207 @@
+//go:build linux && cgo
+
+package xenlight
+
+/*
+#cgo pkg-config: xenlight
+#include <stdlib.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+
+// cgo cannot reach into the b_info.u union; these read the HVM member,
+// valid only when b->type is LIBXL_DOMAIN_TYPE_HVM.
+static libxl_rdm_reserve xlpt_hvm_rdm(const libxl_domain_build_info *b)
+{
+	return b->u.hvm.rdm;
+}
+
+static uint64_t xlpt_hvm_rdm_mem_boundary_memkb(const libxl_domain_build_info *b)
+{
+	return b->u.hvm.rdm_mem_boundary_memkb;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// DomainQualifierToID resolves a domain as xl does: all digits is a domid,
+// anything else a name (libxl_domain_qualifier_to_domid). Unlike xl it also
+// checks that the domain exists, so a typo fails here and not later with a
+// less clear error (pci-list of a missing domain would print nothing).
+func (c *Context) DomainQualifierToID(q string) (uint32, error) {
+	if q == "" {
+		return 0, fmt.Errorf("domain %q: empty domain name or id: %w", q, ErrInval)
+	}
+	numeric := true
+	for _, r := range q {
+		if r < '0' || r > '9' {
+			numeric = false
+			break
+		}
+	}
+	if numeric {
+		// libxl's strtoul would wrap; refuse instead.
+		if _, err := strconv.ParseUint(q, 10, 32); err != nil {
+			return 0, fmt.Errorf("domain %q: domain id out of range: %w", q, ErrInval)
+		}
+	}
+	var domid uint32
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		cq := C.CString(q)
+		defer C.free(unsafe.Pointer(cq))
+		var id C.uint32_t
+		if err := libxlErr("libxl_domain_qualifier_to_domid", C.libxl_domain_qualifier_to_domid(ctx, cq, &id)); err != nil {
+			return err
+		}
+		domid = uint32(id)
+		return libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, nil, id))
+	})
+	if err == nil {
+		return domid, nil
+	}
+	// libxl_name_to_domid says ERROR_INVAL when no domain has the name.
+	if !numeric && errors.Is(err, ErrInval) {
+		return 0, fmt.Errorf("domain %q: %w (%w)", q, ErrDomainNotFound, err)
+	}
+	return 0, fmt.Errorf("domain %q: %w", q, err)
+}
+
+// DomainInfo describes one domain. A missing domain gives an error matching
+// ErrDomainNotFound.
+func (c *Context) DomainInfo(domid uint32) (DomainInfo, error) {
+	var info DomainInfo
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		var ci C.libxl_dominfo
+		C.libxl_dominfo_init(&ci)
+		defer C.libxl_dominfo_dispose(&ci)
+		if err := libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, &ci, C.uint32_t(domid))); err != nil {
+			return err
+		}
+		info = domainInfoFromC(&ci)
+		info.Name = domidToName(ctx, ci.domid)
+		return nil
+	})
+	if err != nil {
+		return DomainInfo{}, fmt.Errorf("domain %d: %w", domid, err)
+	}
+	return info, nil
+}
+
+// ListDomains describes every domain, dom0 included, in domid order.
+func (c *Context) ListDomains() ([]DomainInfo, error) {
+	var out []DomainInfo
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		var n C.int
+		list := C.libxl_list_domain(ctx, &n)
+		if list == nil {
+			return &CallError{Func: "libxl_list_domain", Err: ErrFail}
+		}
+		defer C.libxl_dominfo_list_free(list, n)
+		cs := unsafe.Slice(list, int(n))
+		out = make([]DomainInfo, 0, len(cs))
+		for i := range cs {
+			d := domainInfoFromC(&cs[i])
+			d.Name = domidToName(ctx, cs[i].domid)
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	return out, nil
+}
+
+// domidToName is "" for a domain without a name (or gone meanwhile).
+func domidToName(ctx *C.libxl_ctx, domid C.libxl_domid) string {
+	p := C.libxl_domid_to_name(ctx, C.uint32_t(domid))
+	if p == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(p))
+	return C.GoString(p)
+}
+
+func domainInfoFromC(ci *C.libxl_dominfo) DomainInfo {
+	d := DomainInfo{
+		Domid:            uint32(ci.domid),
+		Type:             DomainType(ci.domain_type),
+		ShutdownReason:   ShutdownReason(ci.shutdown_reason),
+		CurrentMemKB:     uint64(ci.current_memkb),
+		MaxMemKB:         uint64(ci.max_memkb),
+		OutstandingMemKB: uint64(ci.outstanding_memkb),
+		SharedMemKB:      uint64(ci.shared_memkb),
+		PagedMemKB:       uint64(ci.paged_memkb),
+		CPUTime:          time.Duration(ci.cpu_time),
+		VcpuMaxID:        uint32(ci.vcpu_max_id),
+		VcpuOnline:       uint32(ci.vcpu_online),
+		Cpupool:          uint32(ci.cpupool),
+		GpaddrBits:       uint8(ci.gpaddr_bits),
+		SSIDRef:          uint32(ci.ssidref),
+		NeverStop:        bool(ci.never_stop),
+	}
+	for i, b := range ci.uuid.uuid {
+		d.UUID[i] = byte(b)
+	}
+	for _, f := range []struct {
+		on C.bool
+		s  DomainState
+	}{
+		{ci.running, StateRunning}, {ci.blocked, StateBlocked}, {ci.paused, StatePaused},
+		{ci.shutdown, StateShutdown}, {ci.dying, StateDying},
+	} {
+		if f.on {
+			d.State |= f.s
+		}
+	}
+	return d
+}
+
+// DomainConfig reads a guest's stored configuration
+// (libxl_retrieve_domain_configuration), including devices hot-plugged
+// since creation. libxl keeps none for dom0, so dom0 gives an error.
+func (c *Context) DomainConfig(domid uint32) (DomainConfig, error) {
+	var cfg DomainConfig
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		var dc C.libxl_domain_config
+		C.libxl_domain_config_init(&dc)
+		defer C.libxl_domain_config_dispose(&dc)
+		rc := C.libxl_retrieve_domain_configuration(ctx, C.uint32_t(domid), &dc, nil)
+		if err := libxlErr("libxl_retrieve_domain_configuration", rc); err != nil {
+			return err
+		}
+		cfg = domainConfigFromC(&dc)
+		return nil
+	})
+	if err != nil {
+		return DomainConfig{}, fmt.Errorf("domain %d: configuration: %w", domid, err)
+	}
+	return cfg, nil
+}
+
+func domainConfigFromC(dc *C.libxl_domain_config) DomainConfig {
+	b := &dc.b_info
+	cfg := DomainConfig{
+		Type:               DomainType(dc.c_info._type),
+		Passthrough:        Passthrough(dc.c_info.passthrough),
+		DeviceModelVersion: DeviceModelVersion(b.device_model_version),
+		TargetMemKB:        uint64(b.target_memkb),
+		MaxMemKB:           uint64(b.max_memkb),
+		Pcidevs:            devicePciList(dc.pcidevs, dc.num_pcidevs),
+	}
+	if dc.c_info.name != nil {
+		cfg.Name = C.GoString(dc.c_info.name)
+	}
+	if b._type == C.LIBXL_DOMAIN_TYPE_HVM {
+		rdm := C.xlpt_hvm_rdm(b)
+		cfg.Rdm = RdmReserve{Strategy: RdmStrategy(rdm.strategy), Policy: RdmPolicy(rdm.policy)}
+		cfg.RdmMemBoundaryKB = uint64(C.xlpt_hvm_rdm_mem_boundary_memkb(b))
+	}
+	return cfg
+}

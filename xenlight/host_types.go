@@ -1,0 +1,31 @@
+package xenlight
+
+// PhysInfo mirrors libxl_physinfo (xl info).
+type PhysInfo struct {
+	ThreadsPerCore    uint32
+	CoresPerSocket    uint32
+	MaxCPUID          uint32
+	NrCPUs            uint32
+	CPUkHz            uint32
+	NrNodes           uint32
+	TotalPages        uint64
+	FreePages         uint64
+	ScrubPages        uint64
+	OutstandingPages  uint64
+	SharingFreedPages uint64
+	SharingUsedFrames uint64
+	MaxPossibleMFN    uint64
+
+	CapHVM bool
+	CapPV  bool
+	// CapHVMDirectIO is what libxl reads as "an IOMMU is enabled": without
+	// it no domain can be given a PCI device.
+	CapHVMDirectIO     bool
+	CapHAP             bool
+	CapShadow          bool
+	CapIOMMUHAPPTShare bool
+	CapVmtrace         bool
+	CapVpmu            bool
+	CapGnttabV1        bool
+	CapGnttabV2        bool
+}
