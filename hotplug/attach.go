@@ -1,0 +1,298 @@
+package hotplug
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// AttachRequest is one pci-attach.
+type AttachRequest struct {
+	Domain string
+	// Device is the parsed spec: a BDF (or BB:DD.*, or name=), its
+	// options, and in Vdevfn the requested guest slot (0: choose).
+	Device  xenlight.DevicePci
+	Group   bool // attach the device's whole same-domain group
+	AnySlot bool // allow a slot outside the hot-plug range
+	Assign  bool // make devices dom0 still holds assignable first
+}
+
+// AttachResult says what was attached, where, and what to beware of.
+type AttachResult struct {
+	Domain   Domain
+	Attached []xenlight.DevicePci // as libxl lists them afterwards
+	Warnings []string
+}
+
+// step is one function to attach.
+type step struct {
+	dev    xenlight.DevicePci
+	assign bool // pci-assignable-add it first
+}
+
+// Attach checks everything, then attaches function by function, and
+// undoes what it did if any step fails.
+func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
+	res.Domain = dom
+	if err := s.preflightDomain(&dom); err != nil {
+		return res, err
+	}
+	res.Domain = dom
+	steps, warnings, err := s.planAttach(dom, req)
+	res.Warnings = warnings
+	if err != nil {
+		return res, err
+	}
+
+	// Act. Undo sits beside do and runs in reverse if a later step fails.
+	var undo []func() error
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			if err := undo[i](); err != nil {
+				s.log().WithError(err).Warn("rollback step failed")
+				retErr = fmt.Errorf("%w; rollback: %w", retErr, err)
+			}
+		}
+	}()
+	for _, st := range steps {
+		d := st.dev
+		if st.assign {
+			a := xenlight.NewDevicePci()
+			a.PciBdf = d.PciBdf
+			if err := s.TS.PciAssignableAdd(a, true); err != nil {
+				return res, fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
+			}
+			undo = append(undo, func() error { return s.TS.PciAssignableRemove(a, true) })
+		}
+		s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
+		if err := s.TS.PciAdd(dom.Domid, d); err != nil {
+			err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)
+			if dom.IsHVM() && s.DM != nil {
+				// libxl leaves the device in QEMU; remove it so a retry works.
+				if cerr := s.DM.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
+					err = fmt.Errorf("%w; clean-up of the device model: %w", err, cerr)
+				}
+			}
+			return res, err
+		}
+		undo = append(undo, func() error { return s.TS.PciDestroy(dom.Domid, d) })
+	}
+
+	// Report what libxl placed where (qemu may have chosen the slot).
+	list, err := s.TS.PciList(dom.Domid)
+	if err != nil {
+		return res, fmt.Errorf("list PCI devices of %s after attach: %w", dom, err)
+	}
+	for _, st := range steps {
+		for _, l := range list {
+			if l.PciBdf == st.dev.PciBdf {
+				res.Attached = append(res.Attached, l)
+			}
+		}
+	}
+	return res, nil
+}
+
+// planAttach turns a request into steps, refusing before any change.
+func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, error) {
+	var warnings []string
+	want := req.Device
+	if want.VfuncMask == 0 { // name=NAME
+		b, err := s.nameToBdf(want.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		want.PciBdf, want.VfuncMask = b, 1
+	}
+
+	// Which functions: one, every function of the slot, or the group.
+	var funcs []xenlight.PciBdf
+	if want.AllFuncs() {
+		funcs = s.Host.Functions(want.PciBdf.Slot())
+		if len(funcs) == 0 {
+			return nil, nil, fmt.Errorf("%w: no functions at %02x:%02x (segment %04x); see `xlpt check`", ErrNoDevice, want.Bus, want.Dev, want.Domain)
+		}
+	} else {
+		if _, ok := s.Host.Device(want.PciBdf); !ok {
+			return nil, nil, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, want.PciBdf)
+		}
+		funcs = []xenlight.PciBdf{want.PciBdf}
+	}
+	requested := map[xenlight.PciBdf]bool{}
+	for _, f := range funcs {
+		requested[f] = true
+	}
+	if req.Group {
+		grouped := false
+		for _, f := range append([]xenlight.PciBdf(nil), funcs...) {
+			for _, m := range s.Host.Group(f) {
+				grouped = true
+				if !contains(funcs, m) {
+					funcs = append(funcs, m)
+				}
+			}
+		}
+		if !grouped {
+			warnings = append(warnings, fmt.Sprintf("--group: %s is not behind a PCIe-to-PCI or PCI bridge; it has no same-domain group", want.PciBdf))
+		}
+	}
+	sort.Slice(funcs, func(i, j int) bool { return funcs[i].Less(funcs[j]) })
+
+	own, err := loadOwners(s.TS, s.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	assignable, err := s.assignableSet()
+	if err != nil {
+		return nil, nil, err
+	}
+	var todo []xenlight.PciBdf
+	needAssign := map[xenlight.PciBdf]bool{}
+	for _, f := range funcs {
+		ow := own.of(f)
+		switch {
+		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
+			if requested[f] {
+				return nil, nil, fmt.Errorf("%s is already attached to %s (see `xlpt pci-list %s`)", f, dom, dom)
+			}
+			continue // a group member that is already there
+		case ow.Kind == OwnedByDomain:
+			return nil, nil, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
+				ErrAssignedElsewhere, f, ow, ow.Domid, f)
+		case ow.Kind == OwnedByPciback && assignable[f]:
+		case req.Assign || want.Seize:
+			needAssign[f] = true
+		case ow.Kind == OwnedByPciback:
+			return nil, nil, fmt.Errorf("%w: %s is on pciback but libxl does not list it as assignable "+
+				"(a stale /libxl/pci entry?); try `xlpt pci-assignable-remove %s` then `xlpt pci-assignable-add %s`", ErrNotAssignable, f, f, f)
+		default:
+			return nil, nil, fmt.Errorf("%w: %s is held by %s; run `xlpt pci-assignable-add %s` first, or add --assign",
+				ErrNotAssignable, f, ow, f)
+		}
+		todo = append(todo, f)
+	}
+	if len(todo) == 0 {
+		return nil, warnings, fmt.Errorf("nothing to attach: %s already holds every requested device", dom)
+	}
+	if err := checkGroup(s.Host, own, dom.Domid, dom.String(), todo); err != nil {
+		return nil, warnings, err
+	}
+
+	// Guest slots: one per physical slot; functions keep their numbers
+	// when several functions of a slot go together.
+	current, err := s.TS.PciList(dom.Domid)
+	if err != nil {
+		return nil, warnings, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+	}
+	occ := occupants(current)
+	bySlot := map[xenlight.PciBdf][]xenlight.PciBdf{}
+	var slotOrder []xenlight.PciBdf
+	for _, f := range todo {
+		if _, ok := bySlot[f.Slot()]; !ok {
+			slotOrder = append(slotOrder, f.Slot())
+		}
+		bySlot[f.Slot()] = append(bySlot[f.Slot()], f)
+	}
+	// The requested device's slot first: it gets the requested guest slot.
+	sort.SliceStable(slotOrder, func(i, j int) bool {
+		return slotOrder[i] == want.PciBdf.Slot() && slotOrder[j] != want.PciBdf.Slot()
+	})
+	if !dom.IsHVM() && want.VSlot() != 0 {
+		warnings = append(warnings, fmt.Sprintf("%s is a %s guest: PV guests have no virtual slots, slot %x is ignored (pcifront places the device)",
+			dom, dom.Info.Type, want.VSlot()))
+	}
+	var steps []step
+	for i, ps := range slotOrder {
+		var gslot uint8
+		if dom.IsHVM() {
+			reqSlot := uint8(0)
+			if i == 0 {
+				reqSlot = want.VSlot()
+			}
+			gslot, err = chooseSlot(ps, reqSlot, s.Slots, req.AnySlot, occ)
+			if err != nil {
+				return nil, warnings, err
+			}
+			occ[gslot] = ps
+		}
+		fs := bySlot[ps]
+		// Highest function first, function 0 last: the guest scans the
+		// slot when function 0 arrives.
+		sort.Slice(fs, func(a, b int) bool { return fs[b].Less(fs[a]) })
+		for _, f := range fs {
+			d := want
+			d.PciBdf, d.VfuncMask, d.Name, d.Seize = f, 1, "", false
+			d.Vdevfn = 0
+			if dom.IsHVM() {
+				gfn := uint8(0) // a lone function is function 0 in the guest, as libxl does
+				if len(fs) > 1 {
+					gfn = f.Func
+				}
+				d.Vdevfn = xenlight.Vdevfn(gslot, gfn)
+			}
+			for _, check := range s.Checks {
+				w, err := check(dom, d)
+				warnings = append(warnings, w...)
+				if err != nil {
+					return nil, warnings, err
+				}
+			}
+			steps = append(steps, step{dev: d, assign: needAssign[f]})
+		}
+	}
+	return steps, warnings, nil
+}
+
+func (s *Service) assignableSet() (map[xenlight.PciBdf]bool, error) {
+	list, err := s.TS.PciAssignableList()
+	if err != nil {
+		return nil, fmt.Errorf("list assignable devices: %w", err)
+	}
+	set := map[xenlight.PciBdf]bool{}
+	for _, d := range list {
+		set[d.PciBdf] = true
+	}
+	return set, nil
+}
+
+func (s *Service) nameToBdf(name string) (xenlight.PciBdf, error) {
+	list, err := s.TS.PciAssignableList()
+	if err != nil {
+		return xenlight.PciBdf{}, fmt.Errorf("list assignable devices: %w", err)
+	}
+	for _, d := range list {
+		if d.Name == name {
+			return d.PciBdf, nil
+		}
+	}
+	return xenlight.PciBdf{}, fmt.Errorf("%w: no assignable device is named %q (see `xlpt pci-assignable-list -n`)", ErrNotAssignable, name)
+}
+
+func contains(bs []xenlight.PciBdf, b xenlight.PciBdf) bool {
+	for _, x := range bs {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// isTimeout tells a guest that did not answer from other failures.
+func isTimeout(err error) bool {
+	return errors.Is(err, xenlight.ErrTimedOut) || errors.Is(err, xenlight.ErrGuestTimedOut)
+}

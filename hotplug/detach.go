@@ -1,0 +1,129 @@
+package hotplug
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// DetachRequest is one pci-detach.
+type DetachRequest struct {
+	Domain string
+	Device xenlight.DevicePci // BDF, BB:DD.* or name=
+	Force  bool               // remove without the guest's consent
+	Group  bool               // detach the device's whole same-domain group
+}
+
+// DetachResult says what was detached and where the devices are now.
+type DetachResult struct {
+	Domain   Domain
+	Detached []xenlight.DevicePci
+	Notes    []string
+}
+
+// Detach removes the requested functions, highest function first. A
+// guest that does not acknowledge the eject leaves the device attached;
+// the error then says so and offers --force.
+func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
+	var res DetachResult
+	unlock, err := s.lock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
+	res.Domain = dom
+	list, err := s.TS.PciList(dom.Domid)
+	if err != nil {
+		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+	}
+	targets, err := s.planDetach(dom, req, list)
+	if err != nil {
+		return res, err
+	}
+	for _, d := range targets {
+		if req.Force {
+			err = s.TS.PciDestroy(dom.Domid, d)
+		} else {
+			err = s.TS.PciRemove(dom.Domid, d)
+		}
+		if err != nil {
+			if isTimeout(err) && !req.Force {
+				return res, fmt.Errorf("%w: %s did not acknowledge the eject of %s within libxl's timeout "+
+					"(is the device in use, or is ACPI hot-plug (acpiphp) missing in the guest?); it is still attached: "+
+					"retry, or force it with `xlpt pci-detach -f %s %s`: %w",
+					ErrDetachTimeout, dom, d.PciBdf, dom, d.PciBdf, err)
+			}
+			return res, fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
+		}
+		res.Detached = append(res.Detached, d)
+		res.Notes = append(res.Notes, fmt.Sprintf("%s stays on pciback, quarantined by Xen; "+
+			"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
+	}
+	return res, nil
+}
+
+func (s *Service) planDetach(dom Domain, req DetachRequest, list []xenlight.DevicePci) ([]xenlight.DevicePci, error) {
+	held := map[xenlight.PciBdf]xenlight.DevicePci{}
+	for _, d := range list {
+		held[d.PciBdf] = d
+	}
+	want := req.Device
+	var bdfs []xenlight.PciBdf
+	switch {
+	case want.VfuncMask == 0: // name=
+		for _, d := range list {
+			if d.Name == want.Name {
+				bdfs = append(bdfs, d.PciBdf)
+			}
+		}
+		if len(bdfs) == 0 {
+			return nil, fmt.Errorf("%w: %s holds no device named %q (%s)", ErrNotAttached, dom, want.Name, holding(list))
+		}
+	case want.AllFuncs():
+		for _, d := range list {
+			if d.PciBdf.Slot() == want.PciBdf.Slot() {
+				bdfs = append(bdfs, d.PciBdf)
+			}
+		}
+		if len(bdfs) == 0 {
+			return nil, fmt.Errorf("%w: %s holds no function of %02x:%02x (%s)", ErrNotAttached, dom, want.Bus, want.Dev, holding(list))
+		}
+	default:
+		if _, ok := held[want.PciBdf]; !ok {
+			return nil, fmt.Errorf("%w: %s is not attached to %s (%s)", ErrNotAttached, want.PciBdf, dom, holding(list))
+		}
+		bdfs = []xenlight.PciBdf{want.PciBdf}
+	}
+	if req.Group && s.Host != nil {
+		for _, b := range append([]xenlight.PciBdf(nil), bdfs...) {
+			for _, m := range s.Host.Group(b) {
+				if _, ok := held[m]; ok && !contains(bdfs, m) {
+					bdfs = append(bdfs, m)
+				}
+			}
+		}
+	}
+	sort.Slice(bdfs, func(i, j int) bool { return bdfs[j].Less(bdfs[i]) })
+	out := make([]xenlight.DevicePci, 0, len(bdfs))
+	for _, b := range bdfs {
+		out = append(out, held[b])
+	}
+	return out, nil
+}
+
+func holding(list []xenlight.DevicePci) string {
+	if len(list) == 0 {
+		return "it holds no PCI devices"
+	}
+	var bs []string
+	for _, d := range list {
+		bs = append(bs, d.PciBdf.String())
+	}
+	return "it holds " + strings.Join(bs, ", ")
+}

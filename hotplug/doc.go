@@ -1,0 +1,21 @@
+// Package hotplug decides: attach, detach and list PCI devices of a
+// domain, with the rules Xen 4.17 and libxl leave out.
+//
+//   - HVM guests get hot-plugged devices in the hot-plug slot range (6-7 by
+//     default, as the VT-d howto reserves them): a requested slot outside
+//     it is refused unless asked for, an occupied one names its occupant,
+//     and no slot means the lowest free one.
+//   - Conventional PCI devices behind one PCIe-to-PCI (or legacy PCI)
+//     bridge go to one domain: all functions of the group belong to the
+//     target domain already, or come in the same request.
+//   - Multi-function devices are attached function by function with
+//     explicit vdevfn, because libxl 4.17 attaches only one function for
+//     BB:DD.*.
+//   - Every refusal comes before any change, names the device, the sibling
+//     or occupant, and the fix; every change is undone if a later step
+//     fails.
+//
+// The package only decides. libxl is reached through the small Toolstack
+// interface declared here (satisfied by *xenlight.Context, and by a fake in
+// the tests); the host's PCI view comes from pcibind.
+package hotplug

@@ -1,0 +1,165 @@
+package hotplug
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// Toolstack is what hotplug needs from libxl. *xenlight.Context
+// satisfies it.
+type Toolstack interface {
+	DomainQualifierToID(q string) (uint32, error)
+	DomainInfo(domid uint32) (xenlight.DomainInfo, error)
+	DomainConfig(domid uint32) (xenlight.DomainConfig, error)
+	ListDomains() ([]xenlight.DomainInfo, error)
+	PhysInfo() (xenlight.PhysInfo, error)
+	PciAdd(domid uint32, d xenlight.DevicePci) error
+	PciRemove(domid uint32, d xenlight.DevicePci) error
+	PciDestroy(domid uint32, d xenlight.DevicePci) error
+	PciList(domid uint32) ([]xenlight.DevicePci, error)
+	PciAssignableAdd(d xenlight.DevicePci, rebind bool) error
+	PciAssignableRemove(d xenlight.DevicePci, rebind bool) error
+	PciAssignableList() ([]xenlight.DevicePci, error)
+}
+
+// Host is the host's PCI view. *pcibind.Host satisfies it.
+type Host interface {
+	Device(xenlight.PciBdf) (*pcibind.Device, bool)
+	Group(xenlight.PciBdf) []xenlight.PciBdf
+	GroupBridge(xenlight.PciBdf) (xenlight.PciBdf, bool)
+	Functions(slot xenlight.PciBdf) []xenlight.PciBdf
+}
+
+// DeviceModel removes what a failed HVM attach left in the device model:
+// libxl 4.17 leaves the QEMU device behind, and a retry then fails with
+// "Duplicate device ID 'pci-pt-...'".
+type DeviceModel interface {
+	RemoveStale(domid uint32, b xenlight.PciBdf) error
+}
+
+// DeviceCheck is a preflight check of one device going to a domain (RDM,
+// MSI). It returns warnings, or an error to refuse.
+type DeviceCheck func(dom Domain, dev xenlight.DevicePci) (warnings []string, err error)
+
+// Service makes the decisions; its fields are the world it decides about.
+type Service struct {
+	TS     Toolstack
+	Host   Host
+	Slots  SlotRange
+	Lock   func() (unlock func(), err error) // host-wide lock; nil: none
+	DM     DeviceModel                       // nil: no clean-up of stale DM devices
+	Checks []DeviceCheck
+	Log    logrus.FieldLogger
+}
+
+func (s *Service) log() logrus.FieldLogger {
+	if s.Log == nil {
+		return logrus.StandardLogger()
+	}
+	return s.Log
+}
+
+func (s *Service) lock() (func(), error) {
+	if s.Lock == nil {
+		return func() {}, nil
+	}
+	return s.Lock()
+}
+
+// Domain is what the decisions need to know of the target domain.
+type Domain struct {
+	Domid  uint32
+	Name   string
+	Info   xenlight.DomainInfo
+	Config xenlight.DomainConfig
+}
+
+func (d Domain) String() string {
+	if d.Name != "" {
+		return d.Name
+	}
+	return fmt.Sprintf("domain %d", d.Domid)
+}
+
+func (d Domain) IsHVM() bool { return d.Info.Type == xenlight.DomainTypeHVM }
+
+// Sentinels for refusals callers branch on.
+var (
+	ErrNoIOMMU           = errors.New("the IOMMU is off")
+	ErrDomainState       = errors.New("domain cannot take devices now")
+	ErrNoPassthrough     = errors.New("domain was created without PCI passthrough")
+	ErrPoD               = errors.New("domain uses populate-on-demand memory")
+	ErrNotAssignable     = errors.New("device is not assignable")
+	ErrAssignedElsewhere = errors.New("device is assigned to another domain")
+	ErrNoDevice          = errors.New("no such PCI device on this host")
+	ErrNotAttached       = errors.New("device is not attached to this domain")
+	ErrDetachTimeout     = errors.New("the guest did not release the device")
+)
+
+// resolve finds the domain and reads what the checks need.
+func (s *Service) resolve(q string) (Domain, error) {
+	domid, err := s.TS.DomainQualifierToID(q)
+	if err != nil {
+		return Domain{}, fmt.Errorf("%q is not a domain (give a name or a domid from `xl list`): %w", q, err)
+	}
+	info, err := s.TS.DomainInfo(domid)
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %s: %w", q, err)
+	}
+	return Domain{Domid: domid, Name: info.Name, Info: info}, nil
+}
+
+// preflightDomain refuses domains that cannot take a device, with the
+// true cause where libxl would give a misleading one.
+func (s *Service) preflightDomain(dom *Domain) error {
+	phys, err := s.TS.PhysInfo()
+	if err != nil {
+		return fmt.Errorf("read host capabilities: %w", err)
+	}
+	if !phys.CapHVMDirectIO {
+		return fmt.Errorf("%w: Xen reports no hvm_directio, so no device can be passed through "+
+			"(check `xl dmesg | grep -i 'I/O virtualisation'`; enable VT-d/AMD-Vi in the firmware and boot Xen with iommu=1)", ErrNoIOMMU)
+	}
+	switch st := dom.Info.State; {
+	case dom.Domid == 0:
+		return fmt.Errorf("%w: dom0 owns host devices directly; pass a guest", ErrDomainState)
+	case st.Has(xenlight.StateDying):
+		return fmt.Errorf("%w: %s is being destroyed", ErrDomainState, dom)
+	case st.Has(xenlight.StateShutdown):
+		return fmt.Errorf("%w: %s is shut down (%s)", ErrDomainState, dom, dom.Info.ShutdownReason)
+	}
+	cfg, err := s.TS.DomainConfig(dom.Domid)
+	if err != nil {
+		return fmt.Errorf("read the configuration of %s: %w", dom, err)
+	}
+	dom.Config = cfg
+	if cfg.Passthrough == xenlight.PassthroughDisabled {
+		return fmt.Errorf("%w: %s has passthrough=\"disabled\" (it had no pci devices when it was created), "+
+			"so Xen gave it no IOMMU context and libxl would only say \"cannot be assigned - no IOMMU?\"; "+
+			"add passthrough=\"enabled\" to its xl.cfg and recreate it", ErrNoPassthrough, dom)
+	}
+	if cfg.PoD() {
+		return fmt.Errorf("%w: %s is HVM with memory %d MiB below maxmem %d MiB, and Xen refuses to assign devices "+
+			"while populate-on-demand is active; set memory = maxmem in its xl.cfg and recreate it",
+			ErrPoD, dom, cfg.TargetMemKB/1024, cfg.MaxMemKB/1024)
+	}
+	return nil
+}
+
+// List returns the devices a domain holds.
+func (s *Service) List(q string) (Domain, []xenlight.DevicePci, error) {
+	dom, err := s.resolve(q)
+	if err != nil {
+		return dom, nil, err
+	}
+	devs, err := s.TS.PciList(dom.Domid)
+	if err != nil {
+		return dom, nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+	}
+	return dom, devs, nil
+}
