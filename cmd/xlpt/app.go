@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+)
+
+var version = "0.1.0-dev"
+
+// commands is every xlpt command; a new command is a new file plus one
+// line here.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		pciSpecCommand,
+		pciAttachCommand,
+		pciDetachCommand,
+		pciListCommand,
+		pciAssignableAddCommand,
+		pciAssignableRemoveCommand,
+		pciAssignableListCommand,
+	}
+}
+
+const appDescription = `xlpt does what xl's pci-* commands do, through the same libxl, and adds
+the rules that Xen 4.17 and libxl leave out: which devices can safely go to
+which guest, in which slot, and how to get them back.
+
+Examples:
+   xlpt pci-spec '03:00.1@5,permissive=1'     explain a PCI_SPEC_STRING
+   xlpt pci-assignable-add 0000:03:00.0       hide a device from dom0 (pciback)
+   xlpt pci-assignable-list                   devices ready to be passed through
+   xlpt pci-attach web01 0000:03:00.0 7       hot-plug it into guest slot 7
+   xlpt pci-list web01                        what the guest holds, and where
+   xlpt pci-detach web01 0000:03:00.0         hot-unplug it (-f to force)
+   xlpt pci-assignable-remove -r 03:00.0      give it back to its dom0 driver
+
+Exit status: 0 done, 1 the operation failed, 2 malformed input (nothing was
+changed). Errors go to stderr as "xlpt: COMMAND: reason"; --json puts
+results on stdout for scripts.`
+
+func newApp() *cli.App {
+	// -v is --verbose here, as in xl; the version moves to -V.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
+	verbosity := 0
+	app := &cli.App{
+		Name:                 "xlpt",
+		Usage:                "PCI passthrough for Xen, with the rules libxl leaves out",
+		Version:              version,
+		Description:          appDescription,
+		EnableBashCompletion: true,
+		Suggest:              true,
+		Flags: []cli.Flag{
+			jsonFlag,
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: &verbosity,
+				Usage: "Log more (-v info, -vv debug, -vvv trace)"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"XLPT_LOG_LEVEL"},
+				Usage: "Log level: error, warn, info, debug or trace (overrides -v)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"XLPT_LOG_FORMAT"},
+				Usage: "Log format: text or json"},
+			&cli.StringFlag{Name: "config", Value: "/etc/xlpt/xlpt.conf", EnvVars: []string{"XLPT_CONFIG"},
+				Usage: "Host config file (hotplug_slots = 6-7, state_dir = /var/lib/xlpt); a missing file means the defaults"},
+			&cli.StringFlag{Name: "sysfs-root", Value: "/sys", EnvVars: []string{"XLPT_SYSFS_ROOT"},
+				Usage: "Where sysfs is mounted (a recorded tree for tests and bug reports)"},
+		},
+		Before: func(c *cli.Context) error {
+			return setupLogging(c, verbosity)
+		},
+		Commands:       commands(),
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit status
+	}
+	for _, cmd := range app.Commands {
+		wrapCommand(cmd)
+	}
+	return app
+}
+
+// wrapCommand prefixes a command's errors with its name, as xl does
+// ("pci-attach: malformed PCI_SPEC_STRING ..."), and makes flag errors
+// usage errors.
+func wrapCommand(cmd *cli.Command) {
+	name, action := cmd.Name, cmd.Action
+	if action != nil {
+		cmd.Action = func(c *cli.Context) error {
+			if err := action(c); err != nil {
+				if _, ok := err.(exitStatus); ok {
+					return err
+				}
+				return prefixed{name, err}
+			}
+			return nil
+		}
+	}
+	cmd.OnUsageError = onUsageError
+	for _, sub := range cmd.Subcommands {
+		wrapCommand(sub)
+	}
+}
+
+type prefixed struct {
+	cmd string
+	err error
+}
+
+func (p prefixed) Error() string { return p.cmd + ": " + p.err.Error() }
+func (p prefixed) Unwrap() error { return p.err }
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	name := "xlpt"
+	if c.Command != nil && c.Command.Name != "" {
+		name = c.Command.Name
+	}
+	return usageError{fmt.Errorf("%s: %w (see `xlpt help %s`)", name, err, strings.TrimPrefix(name, "xlpt"))}
+}
+
+func setupLogging(c *cli.Context, verbosity int) error {
+	logrus.SetOutput(os.Stderr)
+	switch f := c.String("log-format"); f {
+	case "text":
+		logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	case "json":
+		logrus.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return usagef("--log-format %q: use text or json", f)
+	}
+	level := logrus.WarnLevel + logrus.Level(verbosity)
+	if level > logrus.TraceLevel {
+		level = logrus.TraceLevel
+	}
+	if s := c.String("log-level"); s != "" {
+		l, err := logrus.ParseLevel(s)
+		if err != nil {
+			return usagef("--log-level %q: use error, warn, info, debug or trace", s)
+		}
+		level = l
+	}
+	logrus.SetLevel(level)
+	return nil
+}

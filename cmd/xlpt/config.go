@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// hostConfig is /etc/xlpt/xlpt.conf: "key = value" lines, # comments.
+// It holds the host's policy so every operator and script gets the same.
+type hostConfig struct {
+	HotplugSlots string // e.g. "6-7"
+	StateDir     string
+}
+
+func loadHostConfig(path string) (hostConfig, error) {
+	cfg := hostConfig{HotplugSlots: "6-7", StateDir: "/var/lib/xlpt"}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`)
+		switch {
+		case !ok:
+			return cfg, fmt.Errorf("%s:%d: %q is not key = value", path, n, line)
+		case k == "hotplug_slots":
+			cfg.HotplugSlots = v
+		case k == "state_dir":
+			cfg.StateDir = v
+		default:
+			return cfg, fmt.Errorf("%s:%d: unknown setting %q (known: hotplug_slots, state_dir)", path, n, k)
+		}
+	}
+	return cfg, sc.Err()
+}

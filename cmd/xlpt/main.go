@@ -1,0 +1,18 @@
+// Command xlpt manages PCI passthrough on a Xen host: it makes devices
+// assignable, attaches them to guests and detaches them again, and refuses
+// what Xen and libxl would get wrong. See `xlpt help`.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		if _, silent := err.(exitStatus); !silent {
+			fmt.Fprintf(os.Stderr, "xlpt: %v\n", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}

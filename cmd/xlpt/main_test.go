@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// run runs xlpt in-process and returns stdout, the printed error and the
+// exit status main would use.
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	app := newApp()
+	var out, errw bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errw
+	err := app.Run(append([]string{"xlpt"}, args...))
+	if err != nil {
+		if _, silent := err.(exitStatus); !silent {
+			errw.WriteString("xlpt: " + err.Error() + "\n")
+		}
+		code = exitCode(err)
+	}
+	return out.String(), errw.String(), code
+}
+
+func TestPciSpecJSON(t *testing.T) {
+	out, _, code := run(t, "pci-spec", "--json", "03:00.1@5,permissive=1")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	keys := []string{"domain", "bus", "dev", "func", "vdevfn", "vfunc_mask", "msitranslate", "power_mgmt", "permissive", "seize", "rdm_policy", "name"}
+	if len(m) != len(keys) {
+		t.Errorf("fields %v; want exactly %v", m, keys)
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("missing %s in %s", k, out)
+		}
+	}
+	if m["vdevfn"] != 40.0 || m["func"] != 1.0 || m["bus"] != 3.0 || m["permissive"] != true || m["rdm_policy"] != nil || m["name"] != nil {
+		t.Errorf("wrong values: %s", out)
+	}
+	// Global --json works too, one object per spec.
+	out, _, _ = run(t, "--json", "pci-spec", "01:00.0", "name=gpu,rdm_policy=relaxed")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"rdm_policy":"relaxed"`) || !strings.Contains(lines[1], `"name":"gpu"`) {
+		t.Errorf("global --json output %q", out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"pci-spec", "01:00.0"}, 0, ""},
+		{[]string{"pci-spec", "01:00.0,permissive=yes"}, 2, "would silently read it as permissive=0"},
+		{[]string{"pci-attach", "dom", "0:2:0.0,foo=1"}, 2, `pci-attach: malformed PCI_SPEC_STRING "0:2:0.0,foo=1"`},
+		{[]string{"pci-attach", "dom", "0:2:0.0", "20"}, 2, "VSLOT"},
+		{[]string{"pci-attach", "dom"}, 2, "missing arguments"},
+		{[]string{"pci-detach", "--bogus", "dom", "01:00.0"}, 2, "flag provided but not defined"},
+		{[]string{"pci-assignable-add", "01:00.0@3"}, 2, `unexpected "@3" after the BDF`},
+		{[]string{"--log-format", "xml", "pci-spec", "01:00.0"}, 2, "--log-format"},
+		{[]string{"pci-attach", "--slots", "9-3", "dom", "01:00.0"}, 2, "slot range"},
+	}
+	for _, c := range cases {
+		_, errs, code := run(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.msg) {
+			t.Errorf("xlpt %v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, errs, c.code, c.msg)
+		}
+	}
+}
+
+func TestWithoutHypervisorOneLineExit1(t *testing.T) {
+	if _, err := os.Stat("/dev/xen/privcmd"); err == nil {
+		t.Skip("this is a Xen dom0")
+	}
+	for _, args := range [][]string{{"pci-list", "0"}, {"pci-attach", "dom", "0:2:0.0", "7"}, {"pci-assignable-list"}} {
+		_, errs, code := run(t, args...)
+		if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "no Xen hypervisor") || !strings.Contains(errs, "not a Xen dom0") {
+			t.Errorf("xlpt %v: exit %d, stderr %q; want exit 1 and one line naming the cause", args, code, errs)
+		}
+	}
+}
+
+func TestHostConfig(t *testing.T) {
+	p := t.TempDir() + "/xlpt.conf"
+	os.WriteFile(p, []byte("# slots for hot-plug\nhotplug_slots = 10-12\n"), 0o644)
+	cfg, err := loadHostConfig(p)
+	if err != nil || cfg.HotplugSlots != "10-12" {
+		t.Errorf("%+v, %v", cfg, err)
+	}
+	os.WriteFile(p, []byte("hotplug_slot = 6\n"), 0o644)
+	if _, err := loadHostConfig(p); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Errorf("typo accepted: %v", err)
+	}
+	if cfg, err := loadHostConfig(p + ".missing"); err != nil || cfg.HotplugSlots != "6-7" {
+		t.Errorf("missing file: %+v, %v", cfg, err)
+	}
+}

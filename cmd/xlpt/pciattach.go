@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for HVM guests, hex (default 6-7, or hotplug_slots in the host config)"}
+
+var pciAttachCommand = &cli.Command{
+	Name:      "pci-attach",
+	Usage:     "Hot-plug a PCI device into a running domain",
+	ArgsUsage: "DOMAIN PCI_SPEC_STRING [VSLOT]",
+	Description: `Attaches the host device named by PCI_SPEC_STRING to DOMAIN through libxl,
+after checking what libxl does not:
+
+  - HVM guests: the device goes to a hot-plug slot, 6-7 unless --slots or
+    the host config say otherwise. VSLOT (hex, as xl's @VSLOT) picks one;
+    a slot outside the range needs --any-slot, an occupied one is refused
+    naming its occupant. Without VSLOT the lowest free slot is taken.
+    PV guests have no slots: VSLOT is ignored, with a warning.
+  - Conventional PCI devices behind a PCIe-to-PCI bridge must all go to the
+    same domain: --group attaches the whole group (all or none).
+  - BB:DD.* attaches every function, one by one, function 0 last.
+  - The IOMMU is on, the domain can take devices (passthrough enabled, no
+    PoD), the device is assignable (or --assign makes it so).
+
+Nothing is changed when a check fails; a failed attach is rolled back.
+
+Examples:
+   xlpt pci-attach web01 0000:03:00.0 7
+   xlpt pci-attach web01 '03:00.0@7,permissive=1'
+   xlpt pci-attach --group web01 0000:01:01.0`,
+	Flags: []cli.Flag{jsonFlag, slotsFlag,
+		&cli.BoolFlag{Name: "group", Usage: "Attach the device's whole same-domain group"},
+		&cli.BoolFlag{Name: "any-slot", Usage: "Allow a VSLOT outside the hot-plug range"},
+		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first (libxl's seize)"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 2, 3); err != nil {
+			return err
+		}
+		dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
+		if err != nil {
+			return err
+		}
+		svc, done, err := newService(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		res, err := svc.Attach(hotplug.AttachRequest{Domain: c.Args().First(), Device: dev,
+			Group: c.Bool("group"), AnySlot: c.Bool("any-slot"), Assign: c.Bool("assign")})
+		printWarnings(res.Warnings)
+		if err != nil {
+			return err
+		}
+		if wantJSON(c) {
+			return printJSON(c.App.Writer, struct {
+				Domain   string               `json:"domain"`
+				Domid    uint32               `json:"domid"`
+				Attached []xenlight.DevicePci `json:"attached"`
+				Warnings []string             `json:"warnings"`
+			}{res.Domain.String(), res.Domain.Domid, res.Attached, nonNil(res.Warnings)})
+		}
+		for _, d := range res.Attached {
+			if res.Domain.IsHVM() {
+				fmt.Fprintf(c.App.Writer, "%s attached to %s at guest slot %02x.%x\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc())
+			} else {
+				fmt.Fprintf(c.App.Writer, "%s attached to %s\n", d.PciBdf, res.Domain)
+			}
+		}
+		return nil
+	},
+}
+
+var pciDetachCommand = &cli.Command{
+	Name:      "pci-detach",
+	Usage:     "Hot-unplug a PCI device from a domain",
+	ArgsUsage: "[-f] DOMAIN PCI_SPEC_STRING",
+	Description: `Asks the guest to release the device (an ACPI eject for HVM guests) and
+takes it back. If the guest does not answer within libxl's timeout the
+device stays attached and xlpt says so; -f then removes it without the
+guest's consent. --group detaches the device's whole same-domain group;
+BB:DD.* every function.
+
+After detach the device stays on pciback, quarantined by Xen: attach it
+elsewhere, or give it back to dom0 with xlpt pci-assignable-remove -r BDF.
+
+Example:
+   xlpt pci-detach web01 0000:03:00.0`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
+		&cli.BoolFlag{Name: "group", Usage: "Detach the device's whole same-domain group"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 2, 2); err != nil {
+			return err
+		}
+		dev, err := parseSpecArg(c.Args().Get(1), "")
+		if err != nil {
+			return err
+		}
+		svc, done, err := newService(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		res, err := svc.Detach(hotplug.DetachRequest{Domain: c.Args().First(), Device: dev,
+			Force: c.Bool("force"), Group: c.Bool("group")})
+		if wantJSON(c) && err == nil {
+			return printJSON(c.App.Writer, struct {
+				Domain   string               `json:"domain"`
+				Domid    uint32               `json:"domid"`
+				Detached []xenlight.DevicePci `json:"detached"`
+				Notes    []string             `json:"notes"`
+			}{res.Domain.String(), res.Domain.Domid, res.Detached, nonNil(res.Notes)})
+		}
+		for _, d := range res.Detached {
+			fmt.Fprintf(c.App.Writer, "%s detached from %s\n", d.PciBdf, res.Domain)
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s\n", n)
+		}
+		return err
+	},
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

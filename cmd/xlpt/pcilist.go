@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+var pciListCommand = &cli.Command{
+	Name:      "pci-list",
+	Usage:     "List the PCI devices a domain holds, with their guest slots",
+	ArgsUsage: "DOMAIN",
+	Description: `Prints the table of the Xen VT-d howto (hex, as there):
+
+   VSlt domain bus  slot func
+   0x07 0x0000 0x03 0x00 0x0
+
+VSlt is the guest slot (0x00 for PV guests, whose slots pcifront picks).
+--format xl prints xl's "Vdev Device" form instead; --json the devices with
+libxl_device_pci's field names.
+
+Example:
+   xlpt pci-list web01`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as `xl pci-list`)"}},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 1, 1); err != nil {
+			return err
+		}
+		format := c.String("format")
+		if format != "table" && format != "xl" {
+			return usagef("--format %q: use table or xl", format)
+		}
+		ctx, err := openToolstack()
+		if err != nil {
+			return err
+		}
+		defer ctx.Close()
+		svc := hotplug.Service{TS: ctx}
+		dom, devs, err := svc.List(c.Args().First())
+		if err != nil {
+			return err
+		}
+		if wantJSON(c) {
+			if devs == nil {
+				devs = []xenlight.DevicePci{}
+			}
+			return printJSON(c.App.Writer, struct {
+				Domain  string               `json:"domain"`
+				Domid   uint32               `json:"domid"`
+				Devices []xenlight.DevicePci `json:"devices"`
+			}{dom.String(), dom.Domid, devs})
+		}
+		printPciList(c.App.Writer, format, devs)
+		return nil
+	},
+}
+
+func printPciList(w io.Writer, format string, devs []xenlight.DevicePci) {
+	if format == "xl" {
+		if len(devs) > 0 {
+			fmt.Fprintln(w, "Vdev Device")
+		}
+		for _, d := range devs {
+			fmt.Fprintf(w, "%02x.%01x %s\n", d.VSlot(), d.VFunc(), d.PciBdf)
+		}
+		return
+	}
+	fmt.Fprintln(w, "VSlt domain bus  slot func")
+	for _, d := range devs {
+		fmt.Fprintf(w, "0x%02x 0x%04x 0x%02x 0x%02x 0x%x\n", d.VSlot(), d.Domain, d.Bus, d.Dev, d.Func)
+	}
+}

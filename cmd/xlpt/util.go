@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xenlight/qmp"
+)
+
+// Exit codes, as xl's: 0 done, 1 the operation failed, 2 malformed input.
+const (
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError marks errors in what the user typed; they exit 2 and nothing
+// has been changed when they are returned.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitStatus lets a command fail with a given status and no message of
+// its own (the output already said it).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func exitCode(err error) int {
+	var ue usageError
+	var es exitStatus
+	switch {
+	case errors.As(err, &es):
+		return int(es)
+	case errors.As(err, &ue), errors.Is(err, xenlight.ErrMalformedSpec):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// args checks the number of positional arguments before anything happens.
+func args(c *cli.Context, min, max int) error {
+	n := c.NArg()
+	switch {
+	case n < min:
+		return usagef("missing arguments: usage: xlpt %s %s", c.Command.Name, c.Command.ArgsUsage)
+	case max >= 0 && n > max:
+		return usagef("too many arguments (%q): usage: xlpt %s %s", c.Args().Slice()[max:], c.Command.Name, c.Command.ArgsUsage)
+	}
+	return nil
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "Print machine-readable JSON"}
+
+// wantJSON is true when --json was given to the command or globally.
+func wantJSON(c *cli.Context) bool {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil || ctx.App != nil {
+			if ctx.IsSet("json") && ctx.Bool("json") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// openToolstack opens libxl; outside a Xen dom0 the error says so.
+func openToolstack() (*xenlight.Context, error) {
+	return xenlight.Open()
+}
+
+// newService sets up the decisions: libxl, the host's PCI devices as
+// sysfs shows them now, the slot policy and the host lock. close must be
+// called.
+func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) {
+	cfg, err := loadHostConfig(c.String("config"))
+	if err != nil {
+		return nil, nil, usagef("host config: %w", err)
+	}
+	slots := cfg.HotplugSlots
+	if c.IsSet("slots") {
+		slots = c.String("slots")
+	}
+	r, err := hotplug.ParseSlotRange(slots)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	ctx, err := openToolstack()
+	if err != nil {
+		return nil, nil, err
+	}
+	host, err := pcibind.New(c.String("sysfs-root"), pcibind.WithStateDir(cfg.StateDir)).Scan()
+	if err != nil {
+		ctx.Close()
+		return nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
+	}
+	svc = &hotplug.Service{
+		TS: ctx, Host: host, Slots: r, Log: logrus.StandardLogger(),
+		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) },
+		DM:   qmp.DeviceModel{},
+	}
+	return svc, func() { ctx.Close() }, nil
+}
+
+func printWarnings(ws []string) {
+	for _, w := range ws {
+		logrus.Warn(w)
+	}
+}
+
+// parseSpecArg parses a PCI_SPEC_STRING argument with an optional xl-style
+// VSLOT argument after it (hex, as xl's @VSLOT).
+func parseSpecArg(spec, vslot string) (xenlight.DevicePci, error) {
+	d, err := xenlight.ParseSpec(spec)
+	if err != nil {
+		return d, err
+	}
+	if vslot != "" {
+		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(vslot, "0")) {
+			return d, usagef("virtual slot given twice: %q in the spec and %q as VSLOT", spec, vslot)
+		}
+		slot, err := strconv.ParseUint(vslot, 16, 8)
+		if err != nil || slot == 0 || slot > 0x1f {
+			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
+		}
+		d.Vdevfn = xenlight.Vdevfn(uint8(slot), 0)
+	}
+	return d, nil
+}
