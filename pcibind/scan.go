@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xlpt/xlpt/xenlight"
 )
 
@@ -145,6 +147,11 @@ func (s *Sysfs) Scan() (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	devsFd, err := openAt(unixAtFdcwd, "", s.Path("bus/pci/devices"), unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(devsFd)
 	devs := make([]*Device, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -161,7 +168,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := reader{s: s}
+			r := reader{s: s, devsFd: devsFd}
 			for i := range next {
 				devs[i], errs[i] = r.device(names[i])
 			}
@@ -227,70 +234,86 @@ func (s *Sysfs) listDevices() ([]string, error) {
 }
 
 // reader is one scan worker; it owns a buffer so reads do not allocate.
+// It reads relative to an O_PATH descriptor of the device directory, so
+// the kernel walks the (deep, symlinked) path once per device rather than
+// once per file.
 type reader struct {
-	s   *Sysfs
-	buf []byte
+	s      *Sysfs
+	devsFd int // bus/pci/devices
+	dfd    int // the current device
+	dir    string
+	buf    []byte
 }
 
-func (r *reader) read(dir, name string) ([]byte, error) {
-	b, err := readFile(dir+"/"+name, r.buf)
+func (r *reader) read(name string) ([]byte, error) {
+	b, err := readFileAt(r.dfd, r.dir, name, r.buf)
 	if err == nil {
 		r.buf = b
 	}
 	return b, err
 }
 
-func (r *reader) readHex(dir, name string, bits int) (uint64, error) {
-	b, err := r.read(dir, name)
+func (r *reader) readlink(name string) (string, error) {
+	return readlinkAt(r.dfd, r.dir, name)
+}
+
+func (r *reader) readHex(name string, bits int) (uint64, error) {
+	b, err := r.read(name)
 	if err != nil {
 		return 0, err
 	}
 	v, err := parseHex(b, bits)
 	if err != nil {
-		return 0, fmt.Errorf("%s/%s: %w", dir, name, err)
+		return 0, fmt.Errorf("%s/%s: %w", r.dir, name, err)
 	}
 	return v, nil
 }
 
-func (r *reader) readInt(dir, name string) (int, error) {
-	b, err := r.read(dir, name)
+func (r *reader) readInt(name string) (int, error) {
+	b, err := r.read(name)
 	if err != nil {
 		return 0, err
 	}
 	v, err := strconv.Atoi(trim(b))
 	if err != nil {
-		return 0, fmt.Errorf("%s/%s: %w", dir, name, err)
+		return 0, fmt.Errorf("%s/%s: %w", r.dir, name, err)
 	}
 	return v, nil
 }
 
-// device reads one function. The order matters only for speed: the
-// config space answers most questions, so files are read only where it
-// cannot.
+// device reads one function. The config space answers most questions,
+// so the other files are read only where it cannot.
 func (r *reader) device(name string) (*Device, error) {
 	bdf, _ := ParseSysfsBdf(name)
 	d := &Device{BDF: bdf, NUMANode: -1}
 	link := "bus/pci/devices/" + name
-	dir := r.s.Path(link)
+	r.dir = r.s.Path(link)
 
 	// The device's real path: one readlink, resolved lexically (sysfs
 	// has no further links on the way), instead of EvalSymlinks' lstat
 	// per component.
-	if tgt, err := readlink(dir); err == nil {
+	if tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name); err == nil {
 		if !path.IsAbs(tgt) {
 			tgt = path.Join(path.Dir(link), tgt)
 		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
 			tgt = rel
 		}
 		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
-	} else if !errors.Is(err, syscall.EINVAL) {
-		return nil, err
-	} else {
+	} else if errors.Is(err, syscall.EINVAL) {
 		d.Path = link // a real directory, as in some recorded trees
+	} else {
+		return nil, err
 	}
 	d.Parents = parentsFromPath(d.Path)
 
-	cfg, err := r.read(dir, "config")
+	dfd, err := openAt(r.devsFd, path.Dir(r.dir), name, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	r.dfd = dfd
+	defer syscall.Close(dfd)
+
+	cfg, err := r.read("config")
 	switch {
 	case err == nil:
 		d.Config = append(Config(nil), cfg...)
@@ -305,7 +328,7 @@ func (r *reader) device(name string) (*Device, error) {
 		// VFs read all-ones IDs in config space (the kernel's vendor
 		// and device files hold the real ones), and an unreadable
 		// config leaves us only the files.
-		if err := r.idsFromFiles(dir, d); err != nil {
+		if err := r.idsFromFiles(d); err != nil {
 			return nil, err
 		}
 	} else {
@@ -326,20 +349,20 @@ func (r *reader) device(name string) (*Device, error) {
 		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
 	}
 
-	if tgt, err := readlink(dir + "/driver"); err == nil {
+	if tgt, err := r.readlink("driver"); err == nil {
 		d.Driver = path.Base(tgt)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		d.Unread = append(d.Unread, "driver: "+errText(err))
 	}
-	if v, err := r.readInt(dir, "irq"); err == nil {
+	if v, err := r.readInt("irq"); err == nil {
 		d.IRQ = v
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		d.Unread = append(d.Unread, "irq: "+errText(err))
 	}
-	if v, err := r.readInt(dir, "numa_node"); err == nil {
+	if v, err := r.readInt("numa_node"); err == nil {
 		d.NUMANode = v
 	}
-	if b, err := r.read(dir, "resource"); err == nil {
+	if b, err := r.read("resource"); err == nil {
 		d.BARs, err = parseResource(b)
 		if err != nil {
 			d.Unread = append(d.Unread, fmt.Sprintf("resource: %v", err))
@@ -347,18 +370,18 @@ func (r *reader) device(name string) (*Device, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		d.Unread = append(d.Unread, "resource: "+errText(err))
 	}
-	r.resetMethods(dir, d)
+	r.resetMethods(d)
 
 	// SR-IOV files exist only on PFs; look when config says so, or when
 	// config was too short to say.
 	if d.Caps.SRIOV != nil || len(c) <= ConfigSizeLegacy {
-		if v, err := r.readInt(dir, "sriov_totalvfs"); err == nil {
+		if v, err := r.readInt("sriov_totalvfs"); err == nil {
 			d.TotalVFs = v
-			if n, err := r.readInt(dir, "sriov_numvfs"); err == nil {
+			if n, err := r.readInt("sriov_numvfs"); err == nil {
 				d.NumVFs = n
 			}
 			for i := 0; i < d.NumVFs; i++ {
-				tgt, err := readlink(dir + "/virtfn" + strconv.Itoa(i))
+				tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
 				if err != nil {
 					break
 				}
@@ -371,7 +394,7 @@ func (r *reader) device(name string) (*Device, error) {
 	if c.VendorID() == 0xffff {
 		// Maybe a VF: its PF may be outside what we scanned (or its
 		// virtfn links unreadable), so ask the link itself.
-		if tgt, err := readlink(dir + "/physfn"); err == nil {
+		if tgt, err := r.readlink("physfn"); err == nil {
 			if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
 				d.PhysFn = &pf
 			}
@@ -380,32 +403,32 @@ func (r *reader) device(name string) (*Device, error) {
 	return d, nil
 }
 
-func (r *reader) idsFromFiles(dir string, d *Device) error {
-	v, err := r.readHex(dir, "vendor", 16)
+func (r *reader) idsFromFiles(d *Device) error {
+	v, err := r.readHex("vendor", 16)
 	if err != nil {
 		return err
 	}
 	d.Vendor = uint16(v)
-	if v, err := r.readHex(dir, "device", 16); err == nil {
+	if v, err := r.readHex("device", 16); err == nil {
 		d.Device = uint16(v)
 	}
-	if v, err := r.readHex(dir, "class", 24); err == nil {
+	if v, err := r.readHex("class", 24); err == nil {
 		d.Class = uint32(v)
 	}
-	if v, err := r.readHex(dir, "revision", 8); err == nil {
+	if v, err := r.readHex("revision", 8); err == nil {
 		d.Revision = uint8(v)
 	}
-	if v, err := r.readHex(dir, "subsystem_vendor", 16); err == nil {
+	if v, err := r.readHex("subsystem_vendor", 16); err == nil {
 		d.SubVendor = uint16(v)
 	}
-	if v, err := r.readHex(dir, "subsystem_device", 16); err == nil {
+	if v, err := r.readHex("subsystem_device", 16); err == nil {
 		d.SubDevice = uint16(v)
 	}
 	return nil
 }
 
-func (r *reader) resetMethods(dir string, d *Device) {
-	b, err := r.read(dir, "reset_method")
+func (r *reader) resetMethods(d *Device) {
+	b, err := r.read("reset_method")
 	if err == nil {
 		d.ResetMethods = strings.Fields(string(b))
 		return
@@ -416,7 +439,7 @@ func (r *reader) resetMethods(dir string, d *Device) {
 	}
 	// Kernels before 5.15 have only the write-only reset file, present
 	// when some reset works.
-	if _, err := os.Lstat(dir + "/reset"); err == nil {
+	if existsAt(r.dfd, "reset") {
 		d.ResetMethods = []string{"yes"}
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xlpt/xlpt/xenlight"
 )
@@ -98,38 +99,62 @@ func (s *Sysfs) Readlink(rel string) (string, error) {
 	return readlink(s.Path(rel))
 }
 
-// readFile reads a whole file into buf (grown as needed) with open, read
-// and close only: sysfs attributes are produced in one read, and a short
-// read of a regular file means end of file, so the usual fstat and the
-// extra read that returns 0 are skipped. This halves the syscalls of a
-// scan.
+// readFile reads a whole file beneath nothing (an absolute path).
 func readFile(path string, buf []byte) ([]byte, error) {
-	var fd int
-	var err error
+	return readFileAt(unixAtFdcwd, "", path, buf)
+}
+
+func readlink(path string) (string, error) { return readlinkAt(unixAtFdcwd, "", path) }
+
+const unixAtFdcwd = unix.AT_FDCWD
+
+// joinErr names dir/name in errors only when they happen.
+func joinErr(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// openAt opens name relative to dirfd, retrying on EINTR.
+func openAt(dirfd int, dir, name string, flags int) (int, error) {
 	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
+		fd, err := unix.Openat(dirfd, name, flags|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
 		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: joinErr(dir, name), Err: err}
+		}
+		return fd, nil
 	}
+}
+
+// readFileAt reads a whole file into buf (grown as needed) with open,
+// read and close only: sysfs attributes are produced in one read, and a
+// short read of a regular file means end of file, so the usual fstat and
+// the extra read that returns 0 are skipped. This halves the syscalls of
+// a scan.
+func readFileAt(dirfd int, dir, name string, buf []byte) ([]byte, error) {
+	fd, err := openAt(dirfd, dir, name, unix.O_RDONLY)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	if cap(buf) < 512 {
-		buf = make([]byte, 0, 4097)
+		buf = make([]byte, 0, ConfigSizeExt+1)
 	}
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		if err == syscall.EINTR {
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, &os.PathError{Op: "read", Path: joinErr(dir, name), Err: err}
 		}
 		buf = buf[:len(buf)+n]
 		if n == 0 || len(buf) < cap(buf) {
@@ -138,24 +163,29 @@ func readFile(path string, buf []byte) ([]byte, error) {
 	}
 }
 
-func readlink(path string) (string, error) {
+// readlinkAt reads the symlink name relative to dirfd.
+func readlinkAt(dirfd int, dir, name string) (string, error) {
 	var b [256]byte
-	for size := len(b); ; size *= 2 {
-		buf := b[:]
-		if size > len(b) {
-			buf = make([]byte, size)
-		}
-		n, err := syscall.Readlink(path, buf)
-		if err == syscall.EINTR {
+	buf := b[:]
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+			return "", &os.PathError{Op: "readlink", Path: joinErr(dir, name), Err: err}
 		}
 		if n < len(buf) {
 			return string(buf[:n]), nil
 		}
+		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// existsAt reports whether name exists relative to dirfd.
+func existsAt(dirfd int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
 // trim drops the trailing newline sysfs puts after every value.

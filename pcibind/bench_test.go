@@ -1,0 +1,70 @@
+package pcibind_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/pcibind/pcitest"
+)
+
+var benchSizes = []int{256, 1024, 4096}
+
+func TestLargeExact(t *testing.T) {
+	for _, n := range []int{16, 100, 300} {
+		tr, err := pcitest.Generate(t.TempDir(), pcitest.Large(n))
+		if err != nil {
+			t.Fatalf("Large(%d): %v", n, err)
+		}
+		if len(tr.Funcs) != n {
+			t.Errorf("Large(%d) made %d functions", n, len(tr.Funcs))
+		}
+	}
+}
+
+// benchDir is a fresh directory on tmpfs when there is one: sysfs lives
+// in memory, and a disk-backed tree measures the disk (and takes a minute
+// to create at 4096 functions).
+func benchDir(b *testing.B) string {
+	b.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "xlpt-bench-"); err == nil {
+			b.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return b.TempDir()
+}
+
+// BenchmarkScan times a full scan (names from pci.ids included; the
+// database is read once per process, as in a CLI run).
+func BenchmarkScan(b *testing.B) {
+	for _, n := range benchSizes {
+		dir := benchDir(b)
+		if _, err := pcitest.Generate(dir, pcitest.Large(n)); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("funcs=%d", n), func(b *testing.B) {
+			s := pcibind.New(dir)
+			for i := 0; i < b.N; i++ {
+				h, err := s.Scan()
+				if err != nil || len(h.Devices) != n {
+					b.Fatalf("scan: %v (%d devices)", err, len(h.Devices))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("lspci-vvv-n/funcs=%d", n), func(b *testing.B) {
+			if _, err := exec.LookPath("lspci"); err != nil {
+				b.Skip("no lspci")
+			}
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command("lspci", "-A", "linux-sysfs", "-O", "sysfs.path="+dir+"/bus/pci", "-vvv", "-n")
+				if err := cmd.Run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
