@@ -105,7 +105,7 @@ var devicePciCases = map[string]DevicePci{
 
 func TestDevicePciRoundTrip(t *testing.T) {
 	for name, d := range devicePciCases {
-		if got := devicePciCopyViaLibxl(d); got != d {
+		if got := devicePciCopyViaLibxl(nil, d); got != d {
 			t.Errorf("%s: through libxl_device_pci_copy\n got  %+v\n want %+v", name, got, d)
 		}
 	}

@@ -66,8 +66,10 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 		return domid, nil
 	}
 	// libxl_name_to_domid says ERROR_INVAL when no domain has the name.
+	// Reported as not found, and without wrapping the ERROR_INVAL, which
+	// callers take for malformed input.
 	if !numeric && errors.Is(err, ErrInval) {
-		return 0, fmt.Errorf("domain %q: %w (%w)", q, ErrDomainNotFound, err)
+		return 0, fmt.Errorf("domain %q: %w (%v)", q, ErrDomainNotFound, err)
 	}
 	return 0, fmt.Errorf("domain %q: %w", q, err)
 }

@@ -8,20 +8,28 @@ package xenlight
 /*
 #cgo pkg-config: xenlight xentoollog
 #include <stdlib.h>
+#include <string.h>
 #include <libxl.h>
 #include <xentoollog.h>
 
-// libxl_device_pci_copy wants a ctx, but only for its allocator: with
-// NOGC it reads ctx->nogc_gc.owner, which is NULL in a zeroed block, and
-// then plain strdup's. Without Xen we cannot allocate a real ctx, so a
-// zeroed block (far larger than libxl_ctx) stands in for one.
-static void xlpt_device_pci_copy_noctx(libxl_device_pci *dst, const libxl_device_pci *src)
+// libxl_device_pci_copy wants a ctx only for its allocator: it strdup's
+// the name with NOGC, i.e. ctx->nogc_gc, which libxl_ctx_alloc marks "not
+// a real gc" by alloc_maxsize = -1 so that nothing is tracked. Without Xen
+// we cannot allocate a real ctx; a block of 0xff bytes (far larger than
+// libxl_ctx) has that same -1 wherever the field lies. A zeroed block
+// would not: libxl would track the name in it, and leak the tracking array.
+static void xlpt_device_pci_copy(libxl_ctx *ctx, libxl_device_pci *dst, const libxl_device_pci *src)
 {
-	void *fake = calloc(1, 1 << 20);
+	void *fake = NULL;
 
-	if (!fake)
-		abort();
-	libxl_device_pci_copy((libxl_ctx *)fake, dst, src);
+	if (!ctx) {
+		fake = malloc(1 << 20);
+		if (!fake)
+			abort();
+		memset(fake, 0xff, 1 << 20);
+		ctx = fake;
+	}
+	libxl_device_pci_copy(ctx, dst, src);
 	free(fake);
 }
 
@@ -136,15 +144,20 @@ func devicePciInitDefaults() DevicePci {
 }
 
 // devicePciCopyViaLibxl takes d through toC, libxl_device_pci_copy and
-// devicePciFromC, so libxl itself reads and writes the fields.
-func devicePciCopyViaLibxl(d DevicePci) DevicePci {
+// devicePciFromC, so libxl itself reads and writes the fields. ctx may be
+// nil; then a stand-in is used (see xlpt_device_pci_copy).
+func devicePciCopyViaLibxl(ctx *Context, d DevicePci) DevicePci {
+	var cctx *C.libxl_ctx
+	if ctx != nil {
+		cctx = ctx.ctx
+	}
 	var src, dst C.libxl_device_pci
 	C.libxl_device_pci_init(&src)
 	defer C.libxl_device_pci_dispose(&src)
 	C.libxl_device_pci_init(&dst)
 	defer C.libxl_device_pci_dispose(&dst)
 	d.toC(&src)
-	C.xlpt_device_pci_copy_noctx(&dst, &src)
+	C.xlpt_device_pci_copy(cctx, &dst, &src)
 	return devicePciFromC(&dst)
 }
 

@@ -111,9 +111,10 @@ func TestXenAssignableAndRdm(t *testing.T) {
 			t.Errorf("DeviceReservedMemory(%s): %v", d.PciBdf, err)
 		}
 	}
-	// libxl's own copy with a real ctx agrees with the zeroed stand-in.
+	// libxl_device_pci_copy with a real ctx, as the plain tests do with a
+	// stand-in.
 	for name, d := range devicePciCases {
-		if got := devicePciCopyViaLibxl(d); got != d {
+		if got := devicePciCopyViaLibxl(c, d); got != d {
 			t.Errorf("%s: %+v", name, got)
 		}
 	}
