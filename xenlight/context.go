@@ -34,12 +34,12 @@ import (
 //
 // Close it when done; there is no finalizer.
 type Context struct {
-	mu     sync.Mutex
-	ctx    *C.libxl_ctx // nil once closed
-	xch    *C.xc_interface
-	logger *cLogger
-	sink   *logSink
-	sigchl *sigchldForwarder
+	mu      sync.Mutex
+	ctx     *C.libxl_ctx // nil once closed
+	xch     *C.xc_interface
+	logger  *cLogger
+	sink    *logSink
+	sigchld *sigchldForwarder
 }
 
 // Open allocates a libxl context. On a machine that is not a Xen dom0, or
@@ -77,7 +77,7 @@ func Open(opts ...Option) (*Context, error) {
 	c.xch = xch
 
 	ctx := c.ctx
-	c.sigchl = startSigchldForwarder(func() { C.libxl_childproc_sigchld_occurred(ctx) })
+	c.sigchld = startSigchldForwarder(func() { C.libxl_childproc_sigchld_occurred(ctx) })
 	return c, nil
 }
 
@@ -92,7 +92,7 @@ func (c *Context) Close() error {
 	if c.ctx == nil {
 		return nil
 	}
-	c.sigchl.stop()
+	c.sigchld.stop()
 	rc := C.libxl_ctx_free(c.ctx)
 	c.ctx = nil
 	C.xc_interface_close(c.xch)
