@@ -31,6 +31,16 @@ static int parse_bdf(const char *s, libxl_device_pci *pci) {
 	return xlu_pci_parse_bdf(NULL, pci, s);
 }
 
+// read_data parses an xl.cfg held in memory; *msg gets the report.
+static XLU_Config *read_data(const char *data, int len, int *rc, char **msg) {
+	size_t mlen = 0;
+	FILE *report = open_memstream(msg, &mlen);
+	XLU_Config *cfg = xlu_cfg_init(report, "cfg");
+	*rc = xlu_cfg_readdata(cfg, data, len);
+	fflush(report);
+	return cfg;
+}
+
 static int rdm_parse(const char *s, libxl_rdm_reserve *rdm, int policy_init) {
 	libxl_rdm_reserve_init(rdm);
 	rdm->policy = policy_init;
@@ -40,6 +50,8 @@ static int rdm_parse(const char *s, libxl_rdm_reserve *rdm, int policy_init) {
 import "C"
 
 import (
+	"errors"
+	"syscall"
 	"unsafe"
 
 	"github.com/xlpt/xlpt/xenlight"
@@ -102,4 +114,78 @@ func RdmParse(s string, policyInit int) (rc int, r xenlight.RdmReserve) {
 	var rdm C.libxl_rdm_reserve
 	rc = int(C.rdm_parse(cs, &rdm, C.int(policyInit)))
 	return rc, xenlight.RdmReserve{Strategy: xenlight.RdmStrategy(rdm.strategy), Policy: xenlight.RdmPolicy(rdm.policy)}
+}
+
+// Value is one xl.cfg value as libxlutil holds it: a string, or a list.
+type Value struct {
+	IsList bool
+	Str    string
+	List   []Value
+}
+
+// Config is a parsed xl.cfg; Close frees it.
+type Config struct {
+	cfg *C.XLU_Config
+	// RC is xlu_cfg_readdata's result (0: parsed) and Message what it
+	// reported.
+	RC      int
+	Message string
+}
+
+// ReadData runs xlu_cfg_readdata on data.
+func ReadData(data string) *Config {
+	cs := C.CString(data)
+	defer C.free(unsafe.Pointer(cs))
+	var rc C.int
+	var msg *C.char
+	cfg := C.read_data(cs, C.int(len(data)), &rc, &msg)
+	c := &Config{cfg: cfg, RC: int(rc)}
+	if msg != nil {
+		c.Message = C.GoString(msg)
+		C.free(unsafe.Pointer(msg))
+	}
+	return c
+}
+
+func (c *Config) Close() { C.xlu_cfg_destroy(c.cfg) }
+
+// Get returns the value libxlutil's lookups find for name.
+func (c *Config) Get(name string) (Value, bool) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var list *C.XLU_ConfigList
+	var n C.int
+	rc := C.xlu_cfg_get_list(c.cfg, cn, &list, &n, 1)
+	if rc == 0 {
+		return listValue(list), true
+	}
+	if syscall.Errno(rc) == syscall.ESRCH {
+		return Value{}, false
+	}
+	var s *C.char
+	if rc := C.xlu_cfg_get_string(c.cfg, cn, &s, 1); rc != 0 {
+		panic(errors.New("xlu: setting is neither list nor string"))
+	}
+	return Value{Str: C.GoString(s)}, true
+}
+
+// listValue walks a list (its length is opaque: items run out at NULL).
+func listValue(list *C.XLU_ConfigList) Value {
+	v := Value{IsList: true, List: []Value{}}
+	for i := 0; ; i++ {
+		item := C.xlu_cfg_get_listitem2(list, C.int(i))
+		if item == nil {
+			break
+		}
+		if C.xlu_cfg_value_type(item) == C.XLU_LIST {
+			var sub *C.XLU_ConfigList
+			C.xlu_cfg_value_get_list(nil, item, &sub, 1)
+			v.List = append(v.List, listValue(sub))
+			continue
+		}
+		var s *C.char
+		C.xlu_cfg_value_get_string(nil, item, &s, 1)
+		v.List = append(v.List, Value{Str: C.GoString(s)})
+	}
+	return v
 }
