@@ -22,6 +22,8 @@ func commands() []*cli.Command {
 		pciAssignableAddCommand,
 		pciAssignableRemoveCommand,
 		pciAssignableListCommand,
+		rdmCommand,
+		msiCommand,
 	}
 }
 

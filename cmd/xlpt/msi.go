@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/msi"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+var msiCommand = &cli.Command{
+	Name:      "msi",
+	Usage:     "Show MSI and MSI-X capabilities and what msitranslate will do",
+	ArgsUsage: "BDF|PCI_SPEC_STRING...",
+	Description: `Decodes each function's MSI capability (enabled, 64-bit, per-vector masking,
+vectors capable/enabled) and MSI-X capability (table size, table and PBA BAR
+and offset, enabled, function mask) from its config space (run as root:
+others see 64 bytes, which hold no capability), and says whether xl's
+msitranslate takes effect: only qemu-xen-traditional honours it; with
+qemu-xen (the default) it is recorded and ignored; a device without MSI
+cannot be translated; an SR-IOV VF needs MSI or MSI-X.
+
+A spec's msitranslate= overrides --pci-msitranslate, as in xl.cfg.
+
+Examples:
+   xlpt msi 0000:00:03.0
+   xlpt msi --device-model qemu-xen-traditional --pci-msitranslate 1 03:00.0`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.IntFlag{Name: "pci-msitranslate", Usage: "xl.cfg's pci_msitranslate (0 or 1)"},
+		&cli.StringFlag{Name: "device-model", Value: msi.QemuXen, Usage: "device_model_version= (qemu-xen or qemu-xen-traditional)"},
+		&cli.BoolFlag{Name: "pv", Usage: "The guest is PV (MSI goes through pcifront)"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 1, -1); err != nil {
+			return err
+		}
+		g := c.Int("pci-msitranslate")
+		if g != 0 && g != 1 {
+			return usagef("--pci-msitranslate %d: 0 or 1", g)
+		}
+		type item struct {
+			spec string
+			dev  xenlight.DevicePci
+			set  *bool
+		}
+		var items []item
+		for _, s := range c.Args().Slice() {
+			d, err := xenlight.ParseSpec(s)
+			if err != nil {
+				return err
+			}
+			if d.VfuncMask == 0 || d.AllFuncs() {
+				return usagef("%q: give one function's BDF", s)
+			}
+			it := item{spec: s, dev: d}
+			if specHasKey(s, "msitranslate") {
+				v := d.Msitranslate
+				it.set = &v
+			}
+			items = append(items, it)
+		}
+		host, err := pcibind.New(c.String("sysfs-root")).Scan()
+		if err != nil {
+			return fmt.Errorf("read the host's PCI devices: %w", err)
+		}
+		type result struct {
+			BDF         xenlight.PciBdf `json:"bdf"`
+			MSI         *msi.MSI        `json:"msi"`
+			MSIX        *msi.MSIX       `json:"msix"`
+			IsVF        bool            `json:"sriov_vf"`
+			Incomplete  []string        `json:"config_unread,omitempty"`
+			Problems    []string        `json:"problems,omitempty"`
+			Translation msi.Translation `json:"msitranslate"`
+		}
+		var out []result
+		missing := 0
+		for _, it := range items {
+			d, ok := host.Device(it.dev.PciBdf)
+			if !ok {
+				fmt.Fprintf(c.App.ErrWriter, "xlpt: msi: no PCI device %s\n", it.dev.PciBdf)
+				missing++
+				continue
+			}
+			caps := msi.Decode(d.Config)
+			r := result{BDF: d.BDF, MSI: caps.MSI, MSIX: caps.MSIX, IsVF: d.IsVF(), Incomplete: d.Unread}
+			if caps.MSIX != nil {
+				r.Problems = caps.MSIX.Problems()
+			}
+			r.Translation = msi.Resolve(msi.TranslateInput{Global: g == 1, Device: it.set, HVM: !c.Bool("pv"),
+				DeviceModel: c.String("device-model"), Caps: caps, IsVF: d.IsVF()})
+			out = append(out, r)
+		}
+		if wantJSON(c) {
+			if out == nil {
+				out = []result{}
+			}
+			if err := printJSON(c.App.Writer, out); err != nil {
+				return err
+			}
+		} else {
+			for _, r := range out {
+				printMSI(c.App.Writer, r.BDF, r.MSI, r.MSIX, r.Incomplete, r.Problems, r.Translation)
+			}
+		}
+		if missing > 0 {
+			return exitStatus(exitFailed)
+		}
+		return nil
+	},
+}
+
+// specHasKey reports whether a PCI_SPEC_STRING sets key= itself.
+func specHasKey(spec, key string) bool {
+	for _, kv := range strings.Split(spec, ",") {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func pm(b bool) string {
+	if b {
+		return "+"
+	}
+	return "-"
+}
+
+func printMSI(w io.Writer, b xenlight.PciBdf, m *msi.MSI, x *msi.MSIX, unread, problems []string, t msi.Translation) {
+	fmt.Fprintf(w, "%s\n", b)
+	for _, u := range unread {
+		fmt.Fprintf(w, "  (incomplete: %s)\n", u)
+	}
+	if m == nil {
+		fmt.Fprintln(w, "  MSI:   none")
+	} else {
+		fmt.Fprintf(w, "  MSI:   [%02x] Enable%s Count=%d/%d Maskable%s 64bit%s", m.Offset, pm(m.Enabled), m.Allocated, m.Capable, pm(m.PerVectorMask), pm(m.Is64Bit))
+		if m.Truncated {
+			fmt.Fprint(w, " (truncated)")
+		}
+		fmt.Fprintf(w, "\n         Address: %016x  Data: %04x\n", m.Address, m.Data)
+		if m.PerVectorMask {
+			fmt.Fprintf(w, "         Masking: %08x  Pending: %08x\n", m.Mask, m.Pending)
+		}
+	}
+	if x == nil {
+		fmt.Fprintln(w, "  MSI-X: none")
+	} else {
+		fmt.Fprintf(w, "  MSI-X: [%02x] Enable%s Count=%d Masked%s\n", x.Offset, pm(x.Enabled), x.TableSize, pm(x.FunctionMask))
+		fmt.Fprintf(w, "         Vector table: BAR=%d offset=%08x\n         PBA: BAR=%d offset=%08x\n", x.TableBIR, x.TableOffset, x.PBABIR, x.PBAOffset)
+	}
+	for _, p := range problems {
+		fmt.Fprintf(w, "  problem: %s\n", p)
+	}
+	fmt.Fprintf(w, "  msitranslate: %d (%s); effective: %v\n    %s\n", b2i(t.Requested), t.From, t.Effective, t.Reason)
+	for _, s := range t.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", s)
+	}
+	for _, s := range t.Problems {
+		fmt.Fprintf(w, "  problem: %s\n", s)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

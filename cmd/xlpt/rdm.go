@@ -1,0 +1,514 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/rdm"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// Flags shared by rdm list and rdm check: where regions come from.
+var rdmSourceFlags = []cli.Flag{
+	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's command line, for its rmrr= options (the xen_commandline line of `xl info`)"},
+	&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
+	&cli.BoolFlag{Name: "no-xen", Usage: "Do not ask Xen (libxenctrl); use the DMAR table and rmrr= only"},
+	&cli.BoolFlag{Name: "no-dmar", Usage: "Do not read the ACPI DMAR table"},
+}
+
+var rdmCommand = &cli.Command{
+	Name:  "rdm",
+	Usage: "Show reserved device memory (RMRR) regions and check guests against them",
+	Description: `Reserved device memory regions are memory that a device keeps using for
+DMA (USB legacy keyboard buffers, graphics stolen memory). An HVM guest that
+gets such a device must not have RAM there. xlpt reads the regions from Xen
+(libxenctrl), from the firmware's ACPI DMAR table, and from Xen's rmrr= boot
+option, and predicts what libxl 4.17 does with them.
+
+Examples:
+   xlpt rdm list
+   xlpt rdm list 0000:00:14.0
+   xlpt rdm check --memory 2048 --pci 0000:00:14.0 --rdm strategy=host
+   xlpt rdm check --no-xen --rmrr 0xf0-0xff=0000:00:03.0 --memory 1024 --pci 00:03.0,rdm_policy=relaxed`,
+	Subcommands: []*cli.Command{rdmListCommand, rdmCheckCommand},
+}
+
+var rdmListCommand = &cli.Command{
+	Name:      "list",
+	Usage:     "List reserved regions, where they come from and the devices that use them",
+	ArgsUsage: "[BDF...]",
+	Description: `Lists every region (or those of the given devices), merged across its
+sources: "xen" (what libxl itself will use), "dmar" (the firmware's RMRR
+structures; in a Xen dom0 the table is renamed RMAD), "rmrr=" (Xen's boot
+option). A region used by more than one device is shared: VT-d refuses to
+assign such a device under rdm_policy=strict.`,
+	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Action: func(c *cli.Context) error {
+		var want []xenlight.PciBdf
+		for _, a := range c.Args().Slice() {
+			b, all, err := xenlight.ParseBdf(a)
+			if err != nil || all {
+				return usagef("malformed BDF %q", a)
+			}
+			want = append(want, b)
+		}
+		regs, notes, err := gatherRegions(c, want)
+		if err != nil {
+			return err
+		}
+		if len(want) > 0 {
+			var sel []rdm.Region
+			for _, r := range regs {
+				for _, b := range want {
+					if r.Has(b) {
+						sel = append(sel, r)
+						break
+					}
+				}
+			}
+			regs = sel
+		}
+		warnTo(c, "rdm list", notes)
+		if wantJSON(c) {
+			out := make([]regionJSON, 0, len(regs))
+			for _, r := range regs {
+				out = append(out, toRegionJSON(r))
+			}
+			return printJSON(c.App.Writer, out)
+		}
+		w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "START\tEND\tPAGES\tSOURCE\tSHARED\tDEVICES")
+		for _, r := range regs {
+			shared := "no"
+			if r.Shared() {
+				shared = "yes"
+			}
+			devs := r.DeviceList()
+			if devs == "" {
+				devs = "-"
+			}
+			fmt.Fprintf(w, "%#x\t%#x\t%d\t%s\t%s\t%s\n", r.Start(), r.End()-1, r.NrPages, sources(r), shared, devs)
+		}
+		return w.Flush()
+	},
+}
+
+type regionJSON struct {
+	Start    uint64            `json:"start"`
+	End      uint64            `json:"end"` // inclusive
+	StartPFN uint64            `json:"start_pfn"`
+	NrPages  uint64            `json:"nr_pages"`
+	Sources  []rdm.Source      `json:"sources"`
+	Shared   bool              `json:"shared"`
+	Devices  []xenlight.PciBdf `json:"devices"`
+}
+
+func toRegionJSON(r rdm.Region) regionJSON {
+	d := r.Devices
+	if d == nil {
+		d = []xenlight.PciBdf{}
+	}
+	return regionJSON{Start: r.Start(), End: r.End() - 1, StartPFN: r.StartPFN, NrPages: r.NrPages,
+		Sources: r.Sources, Shared: r.Shared(), Devices: d}
+}
+
+func sources(r rdm.Region) string {
+	s := make([]string, len(r.Sources))
+	for i, x := range r.Sources {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// gatherRegions collects the host's regions from every source the flags
+// allow. devices are asked about one by one (Xen's per-device query); with
+// none, every PCI function of the host is. What could not be read becomes
+// a note, not an error: a host without VT-d or outside dom0 still has the
+// other sources.
+func gatherRegions(c *cli.Context, devices []xenlight.PciBdf) ([]rdm.Region, []string, error) {
+	var lists [][]rdm.Region
+	var notes []string
+	for _, v := range values(c, "rmrr") {
+		u, err := rdm.ParseXenRMRR(v)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		var l []rdm.Region
+		for _, x := range u {
+			if x.Problem != "" {
+				return nil, nil, usagef("--rmrr %s: %s", v, x.Problem)
+			}
+			l = append(l, x.Region())
+		}
+		lists = append(lists, l)
+	}
+	if s := c.String("xen-cmdline"); s != "" {
+		cl := rdm.RMRRFromCmdline(s)
+		for _, e := range cl.Errors {
+			notes = append(notes, "Xen command line: "+e.Error())
+		}
+		for _, u := range cl.Ranges {
+			if u.Problem != "" {
+				notes = append(notes, fmt.Sprintf("Xen command line: rmrr range [%x-%x]: %s", u.StartPFN, u.EndPFN, u.Problem))
+			}
+		}
+		lists = append(lists, cl.Regions())
+	}
+
+	root := c.String("sysfs-root")
+	host, err := pcibind.New(root).Scan()
+	if err != nil {
+		notes = append(notes, fmt.Sprintf("host PCI devices not read (%v): scope paths through bridges cannot be resolved", err))
+		host = nil
+	}
+	if !c.Bool("no-dmar") {
+		b, name, err := rdm.ReadDMAR(root)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			notes = append(notes, "no ACPI DMAR table (not an Intel VT-d host, or VT-d off in the firmware)")
+		case err != nil:
+			notes = append(notes, "DMAR: "+err.Error())
+		default:
+			tab, err := rdm.ParseDMAR(b)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s table: %v", name, err))
+			}
+			if tab != nil {
+				regs, errs := tab.Regions(hostSecondaryBus(host))
+				for _, e := range errs {
+					notes = append(notes, name+": "+e.Error())
+				}
+				lists = append(lists, regs)
+			}
+		}
+	}
+	if !c.Bool("no-xen") {
+		regs, err := xenRegions(host, devices)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("regions from Xen not read: %v", err))
+		} else {
+			lists = append(lists, regs)
+		}
+	}
+	return rdm.Merge(lists...), notes, nil
+}
+
+// repeated is a repeatable string flag that, unlike StringSliceFlag, does
+// not split its values at commas (PCI_SPEC_STRINGs and rmrr= have them).
+type repeated struct{ v []string }
+
+func (r *repeated) Set(s string) error { r.v = append(r.v, s); return nil }
+func (r *repeated) String() string {
+	if r == nil {
+		return ""
+	}
+	return strings.Join(r.v, " ")
+}
+
+// repeatedFlag gives each parse a fresh value, so that a command object
+// reused across runs (tests) does not accumulate.
+type repeatedFlag struct{ cli.GenericFlag }
+
+func (f *repeatedFlag) Apply(set *flag.FlagSet) error {
+	f.Value = &repeated{}
+	return f.GenericFlag.Apply(set)
+}
+
+func values(c *cli.Context, name string) []string {
+	if r, ok := c.Generic(name).(*repeated); ok && r != nil {
+		return r.v
+	}
+	return nil
+}
+
+// warnTo prints warnings on stderr whatever the log level: they change
+// what the output means.
+func warnTo(c *cli.Context, cmd string, ws []string) {
+	for _, w := range ws {
+		fmt.Fprintf(c.App.ErrWriter, "xlpt: %s: warning: %s\n", cmd, w)
+	}
+}
+
+// hostSecondaryBus resolves scope paths with the scanned host's bridges.
+func hostSecondaryBus(h *pcibind.Host) rdm.SecondaryBusFunc {
+	return func(b xenlight.PciBdf) (uint8, bool) {
+		if h == nil {
+			return 0, false
+		}
+		d, ok := h.Device(b)
+		if !ok {
+			return 0, false
+		}
+		_, sec, _, ok := d.Config.BridgeBuses()
+		return sec, ok
+	}
+}
+
+func xenRegions(host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, error) {
+	ctx, err := openToolstack()
+	if err != nil {
+		return nil, err
+	}
+	defer ctx.Close()
+	all, err := ctx.ReservedDeviceMemory()
+	if err != nil {
+		return nil, err
+	}
+	if len(devices) == 0 && host != nil {
+		for _, d := range host.Devices {
+			devices = append(devices, d.BDF)
+		}
+	}
+	per := map[xenlight.PciBdf][]rdm.Extent{}
+	for _, b := range devices {
+		l, err := ctx.DeviceReservedMemory(b)
+		if err != nil {
+			logrus.Debugf("reserved memory of %s: %v", b, err)
+			continue
+		}
+		per[b] = extents(l)
+	}
+	return rdm.FromXen(extents(all), per), nil
+}
+
+func extents(l []xenlight.RdmRegion) []rdm.Extent {
+	out := make([]rdm.Extent, len(l))
+	for i, r := range l {
+		out[i] = rdm.Extent{StartPFN: r.StartPFN, NrPages: r.NrPages}
+	}
+	return out
+}
+
+var rdmCheckCommand = &cli.Command{
+	Name:  "check",
+	Usage: "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
+	Description: `Computes the guest's memory layout as libxl__build_hvm does, then the fate of
+each region as libxl__domain_device_construct_rdm decides it: fits, relocates
+low memory (a region in low memory above rdm_mem_boundary), or a conflict
+with guest RAM, refused under strict ("RDM conflict at 0x...") or ignored
+with a warning under relaxed ("Ignoring RDM conflict at 0x..."). Then Xen's
+own refusal of shared regions under strict. Exits 1 when the guest would
+not start.
+
+--rdm is read twice: as written, and as xl 4.17 reads it (its parser drops
+every valid policy= and xl says nothing). --as xl (the default) predicts
+xl create; --as libxl predicts a toolstack that passes the setting intact.
+
+Example:
+   xlpt rdm check --memory 1024 --pci 0000:00:03.0 --rdm strategy=host,policy=relaxed`,
+	Flags: append([]cli.Flag{jsonFlag,
+		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required)"},
+		&cli.Uint64Flag{Name: "maxmem", Usage: "maxmem= in MiB (default: memory)"},
+		&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
+		&cli.StringFlag{Name: "rdm", Usage: `rdm= setting, "strategy=host|ignore,policy=strict|relaxed"`},
+		&cli.Uint64Flag{Name: "rdm-mem-boundary", Value: rdm.DefaultMemBoundaryMiB, Usage: "rdm_mem_boundary= in MiB"},
+		&cli.Uint64Flag{Name: "mmio-hole", Usage: "mmio_hole= in MiB (0: libxl's 256)"},
+		&cli.StringFlag{Name: "vga", Value: "cirrus", Usage: "vga= (cirrus, stdvga, qxl, none): sets the video memory libxl takes out of maxmem"},
+		&cli.Uint64Flag{Name: "videoram", Usage: "videoram= in MiB (default: libxl's for --vga)"},
+		&cli.StringFlag{Name: "device-model", Value: "qemu-xen", Usage: "device_model_version= (qemu-xen or qemu-xen-traditional)"},
+		&cli.BoolFlag{Name: "hap", Value: true, Usage: "hap= (2 MiB alignment of a moved low memory end)"},
+		&cli.StringFlag{Name: "as", Value: "xl", Usage: "Read --rdm as xl 4.17 does (xl) or as written (libxl)"},
+	}, rdmSourceFlags...),
+	Action: func(c *cli.Context) error {
+		if err := args(c, 0, 0); err != nil {
+			return err
+		}
+		if !c.IsSet("memory") {
+			return usagef("--memory is required")
+		}
+		g, warnings, err := guestFromFlags(c)
+		if err != nil {
+			return err
+		}
+		var bdfs []xenlight.PciBdf
+		for _, d := range g.Devices {
+			bdfs = append(bdfs, d.PciBdf)
+		}
+		host, notes, err := gatherRegions(c, bdfs)
+		if err != nil {
+			return err
+		}
+		warnTo(c, "rdm check", append(warnings, notes...))
+		res, err := rdm.Check(g, host)
+		if err != nil {
+			return usageError{err}
+		}
+		if wantJSON(c) {
+			if err := printJSON(c.App.Writer, checkJSON(g, res)); err != nil {
+				return err
+			}
+		} else {
+			printCheck(c.App.Writer, g, res)
+		}
+		if res.Fails {
+			return exitStatus(exitFailed)
+		}
+		return nil
+	},
+}
+
+// guestFromFlags builds the guest as xl would from the same xl.cfg keys.
+func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
+	var warnings []string
+	g := rdm.Guest{
+		MemoryMiB: c.Uint64("memory"), MaxMemMiB: c.Uint64("maxmem"), MMIOHoleMiB: c.Uint64("mmio-hole"),
+		HAP: c.Bool("hap"), MemBoundaryMiB: c.Uint64("rdm-mem-boundary"),
+		Rdm: xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid},
+	}
+	dm := c.String("device-model")
+	if dm != "qemu-xen" && dm != "qemu-xen-traditional" {
+		return g, nil, usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
+	}
+	if c.IsSet("videoram") {
+		g.VideoMiB = c.Uint64("videoram")
+	} else {
+		v, err := rdm.DefaultVideoMiB(c.String("vga"), dm == "qemu-xen-traditional")
+		if err != nil {
+			return g, nil, usagef("--vga: %v", err)
+		}
+		g.VideoMiB = v
+	}
+	as := c.String("as")
+	if as != "xl" && as != "libxl" {
+		return g, nil, usagef("--as %q: xl or libxl", as)
+	}
+	if c.IsSet("rdm") {
+		v := c.String("rdm")
+		set, err := rdm.ParseRdm(v)
+		if err != nil {
+			return g, nil, usageError{err}
+		}
+		g.Rdm = set.Reserve
+		if w := rdm.Xl417Warning(v); w != "" {
+			warnings = append(warnings, w)
+			if xl := rdm.Xl417Rdm(v); as == "xl" && !xl.Applied {
+				g.Rdm = xenlight.RdmReserve{Strategy: xl.Strategy, Policy: xl.Policy}
+				warnings = append(warnings, "predicting xl create, which drops the setting (--as libxl for the setting as written)")
+			} else if as == "xl" && xl.PolicyUninit {
+				warnings = append(warnings, "predicting with the policy as written: xl's actual value is undefined")
+			}
+		}
+	}
+	for _, s := range values(c, "pci") {
+		d, err := xenlight.ParseSpec(s)
+		if err != nil {
+			return g, nil, err
+		}
+		if d.VfuncMask == 0 {
+			return g, nil, usagef("--pci %q: name= specs need the assignable list; give the BDF", s)
+		}
+		// xl copies the global policy into every entry before parsing it;
+		// an rdm_policy= in the spec replaces it.
+		if d.RdmPolicy == xenlight.RdmPolicyInvalid {
+			d.RdmPolicy = rdm.XlDevice(g.Rdm).RdmPolicy
+		}
+		g.Devices = append(g.Devices, d)
+	}
+	return g, warnings, nil
+}
+
+func printCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
+	fmt.Fprintf(w, "guest memory: %d MiB of RAM (maxmem %d MiB less %d MiB video)\n", res.Initial.MemSize/rdm.MiB, (res.Initial.MemSize/rdm.MiB)+g.VideoMiB, g.VideoMiB)
+	fmt.Fprintf(w, "  layout before RDM: %s\n", res.Initial)
+	if res.Final != res.Initial {
+		fmt.Fprintf(w, "  layout after RDM:  %s\n", res.Final)
+	}
+	fmt.Fprintf(w, "rdm: strategy=%v, global policy %v, boundary %d MiB\n", g.Rdm.Strategy, effective(g.Rdm.Policy), boundaryMiB(g))
+	if len(res.Regions) == 0 {
+		fmt.Fprintln(w, "regions: none considered (strategy=ignore and no guest device has one)")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REGION\tDEVICES\tPOLICY\tOUTCOME")
+		for _, r := range res.Regions {
+			devs := r.Region.DeviceList()
+			if devs == "" {
+				devs = "-"
+			}
+			out := string(r.Outcome)
+			if r.AfterFailure {
+				out += " (not reached: libxl already failed)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.Region, devs, r.Policy, out)
+			fmt.Fprintf(tw, "  \t\t\t%s\n", r.Reason)
+		}
+		tw.Flush()
+	}
+	for _, a := range res.Assign {
+		fmt.Fprintf(w, "shared region %s of %s (%v): %s\n", a.Region, a.Device, a.Policy, a.Message)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(w, "libxl/Xen error: %s\n", e)
+	}
+	for _, e := range res.Warnings {
+		fmt.Fprintf(w, "libxl/Xen warning: %s\n", e)
+	}
+	if res.Fails {
+		fmt.Fprintln(w, "verdict: the guest would fail to start")
+	} else {
+		fmt.Fprintln(w, "verdict: the guest would start")
+	}
+}
+
+func effective(p xenlight.RdmPolicy) xenlight.RdmPolicy {
+	if p == xenlight.RdmPolicyInvalid {
+		return xenlight.RdmPolicyRelaxed
+	}
+	return p
+}
+
+func boundaryMiB(g rdm.Guest) uint64 {
+	if g.MemBoundaryMiB == 0 {
+		return rdm.DefaultMemBoundaryMiB
+	}
+	return g.MemBoundaryMiB
+}
+
+type layoutJSON struct {
+	MemSize    uint64 `json:"mem_size"`
+	MMIOStart  uint64 `json:"mmio_start"`
+	LowMemEnd  uint64 `json:"lowmem_end"`
+	HighMemEnd uint64 `json:"highmem_end"`
+}
+
+func toLayoutJSON(l rdm.Layout) layoutJSON {
+	return layoutJSON{l.MemSize, l.MMIOStart, l.LowMemEnd, l.HighMemEnd}
+}
+
+type regionCheckJSON struct {
+	regionJSON
+	Policy       string `json:"policy"`
+	PolicyFrom   string `json:"policy_from"`
+	Outcome      string `json:"outcome"`
+	Reason       string `json:"reason"`
+	Message      string `json:"message,omitempty"`
+	Exposed      bool   `json:"reserved_in_guest"`
+	AfterFailure bool   `json:"after_failure,omitempty"`
+}
+
+func checkJSON(g rdm.Guest, res rdm.Result) any {
+	regs := make([]regionCheckJSON, 0, len(res.Regions))
+	for _, r := range res.Regions {
+		regs = append(regs, regionCheckJSON{toRegionJSON(r.Region), r.Policy.String(), r.PolicyFrom, string(r.Outcome),
+			r.Reason, r.Message, r.Exposed, r.AfterFailure})
+	}
+	return struct {
+		Strategy string            `json:"strategy"`
+		Policy   string            `json:"policy"`
+		Initial  layoutJSON        `json:"layout_before"`
+		Final    layoutJSON        `json:"layout"`
+		Regions  []regionCheckJSON `json:"regions"`
+		Errors   []string          `json:"errors"`
+		Warnings []string          `json:"warnings"`
+		Fails    bool              `json:"fails"`
+	}{g.Rdm.Strategy.String(), effective(g.Rdm.Policy).String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
+		regs, nonNil(res.Errors), nonNil(res.Warnings), res.Fails}
+}
