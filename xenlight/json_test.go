@@ -36,3 +36,18 @@ func TestDevicePciJSONUsesLibxlNames(t *testing.T) {
 		t.Errorf("bad rdm_policy accepted: %v", err)
 	}
 }
+
+func TestParseSpecFromKeepsGuestDefaults(t *testing.T) {
+	base := NewDevicePci()
+	base.Permissive, base.Msitranslate, base.RdmPolicy = true, true, RdmPolicyRelaxed
+	d, err := ParseSpecFrom(base, "01:00.0,msitranslate=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Permissive || d.Msitranslate || d.RdmPolicy != RdmPolicyRelaxed {
+		t.Errorf("%+v: want the guest's permissive and rdm policy, the spec's msitranslate=0", d)
+	}
+	if _, err := ParseSpecFrom(base, "01:00.0,seize=on"); err == nil {
+		t.Error("misread accepted")
+	}
+}

@@ -68,7 +68,23 @@ func ParseSpec(s string) (DevicePci, error) {
 // libxlutil returns an error (or, for inputs where libxlutil reads
 // uninitialised memory, where its result is undefined).
 func ParseSpecXL(s string) (DevicePci, []Misread, error) {
-	p := specParser{spec: s, d: NewDevicePci()}
+	return parseSpecFrom(NewDevicePci(), s)
+}
+
+// ParseSpecFrom parses s on top of base, as xl does for pci = [...]
+// entries: it first copies the guest's pci_permissive, pci_msitranslate,
+// pci_power_mgmt, pci_seize and rdm policy into each device, and the spec
+// overrides what it names. Errors and misreads are as for ParseSpec.
+func ParseSpecFrom(base DevicePci, s string) (DevicePci, error) {
+	d, misreads, err := parseSpecFrom(base, s)
+	if err == nil && len(misreads) > 0 {
+		err = &SpecError{Spec: s, Reason: misreads[0].Reason, XL: misreads[0].XL}
+	}
+	return d, err
+}
+
+func parseSpecFrom(base DevicePci, s string) (DevicePci, []Misread, error) {
+	p := specParser{spec: s, d: base}
 	err := p.parse()
 	return p.d, p.misreads, err
 }
