@@ -487,3 +487,30 @@ func CheckHotplug(g Running, dev xenlight.DevicePci, hostRegions []Region) Hotpl
 	}
 	return h
 }
+
+// GuestFromConfig rebuilds the Guest of a running HVM domain from the
+// configuration libxl stored for it (xenlight.DomainConfig), so that
+// Check(...).Running() gives CheckHotplug the layout it was built with.
+// The stored configuration lacks video memory, mmio_hole and hap: pass
+// them (DefaultVideoMiB("cirrus", false), 0 and true are xl's defaults).
+// Devices hot-plugged since creation are in the stored list too; with
+// strategy=ignore they may add regions the build never saw, so pass
+// only the devices present at creation when they are known (bootDevices
+// nil: take the stored list). Memory is taken as maxmem: a running guest
+// with passthrough cannot be PoD.
+func GuestFromConfig(dc xenlight.DomainConfig, bootDevices []xenlight.DevicePci, videoMiB, mmioHoleMiB uint64, hap bool) Guest {
+	g := Guest{
+		MemoryMiB:      dc.MaxMemKB / 1024,
+		MaxMemMiB:      dc.MaxMemKB / 1024,
+		VideoMiB:       videoMiB,
+		MMIOHoleMiB:    mmioHoleMiB,
+		HAP:            hap,
+		Rdm:            dc.Rdm,
+		MemBoundaryMiB: dc.RdmMemBoundaryKB / 1024,
+		Devices:        bootDevices,
+	}
+	if bootDevices == nil {
+		g.Devices = dc.Pcidevs
+	}
+	return g
+}

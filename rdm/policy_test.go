@@ -498,3 +498,24 @@ func TestMergeAndFromXen(t *testing.T) {
 		t.Errorf("%s %s", got[1], got[1].DeviceList())
 	}
 }
+
+func TestGuestFromConfig(t *testing.T) {
+	dc := xenlight.DomainConfig{MaxMemKB: 1024 * 1024, TargetMemKB: 512 * 1024, Rdm: hostWith(relaxed),
+		RdmMemBoundaryKB: 2048 * 1024, Pcidevs: []xenlight.DevicePci{dev(devA, relaxed)}}
+	g := GuestFromConfig(dc, nil, 8, 0, true)
+	if g.MemoryMiB != 1024 || g.MaxMemMiB != 1024 || g.VideoMiB != 8 || g.MemBoundaryMiB != 2048 || len(g.Devices) != 1 || g.Rdm != dc.Rdm {
+		t.Errorf("%+v", g)
+	}
+	res, err := Check(g, []Region{regA, regC})
+	if err != nil || res.Fails {
+		t.Fatalf("%v %+v", err, res)
+	}
+	run := res.Running()
+	// A was in RAM (ignored, not reserved); C was reserved.
+	if len(run.Reserved) != 1 || run.Reserved[0].StartPFN != regC.StartPFN || run.Layout.LowMemEnd != 1016*MiB {
+		t.Errorf("running %+v", run)
+	}
+	if g := GuestFromConfig(dc, []xenlight.DevicePci{}, 8, 0, true); len(g.Devices) != 0 {
+		t.Errorf("boot devices not used: %+v", g.Devices)
+	}
+}
