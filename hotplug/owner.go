@@ -81,3 +81,13 @@ func loadOwners(ts Toolstack, host Host) (*owners, error) {
 	}
 	return o, nil
 }
+
+// Owners returns who holds each host function: a domain (from libxl's
+// per-domain lists), pciback, or a dom0 driver.
+func Owners(ts Toolstack, host Host) (func(xenlight.PciBdf) Owner, error) {
+	o, err := loadOwners(ts, host)
+	if err != nil {
+		return nil, err
+	}
+	return o.of, nil
+}

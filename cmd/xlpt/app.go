@@ -24,6 +24,7 @@ func commands() []*cli.Command {
 		pciAssignableListCommand,
 		rdmCommand,
 		msiCommand,
+		cfgCommand,
 	}
 }
 
@@ -76,7 +77,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit status
 	}
 	for _, cmd := range app.Commands {
-		wrapCommand(cmd)
+		wrapCommand(cmd, "")
 	}
 	return app
 }
@@ -84,8 +85,8 @@ func newApp() *cli.App {
 // wrapCommand prefixes a command's errors with its name, as xl does
 // ("pci-attach: malformed PCI_SPEC_STRING ..."), and makes flag errors
 // usage errors.
-func wrapCommand(cmd *cli.Command) {
-	name, action := cmd.Name, cmd.Action
+func wrapCommand(cmd *cli.Command, parent string) {
+	name, action := parent+cmd.Name, cmd.Action
 	if action != nil {
 		cmd.Action = func(c *cli.Context) error {
 			if err := action(c); err != nil {
@@ -99,7 +100,7 @@ func wrapCommand(cmd *cli.Command) {
 	}
 	cmd.OnUsageError = onUsageError
 	for _, sub := range cmd.Subcommands {
-		wrapCommand(sub)
+		wrapCommand(sub, name+" ")
 	}
 }
 
