@@ -2,7 +2,6 @@ package pcibind_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"testing"
 
@@ -14,7 +13,7 @@ var benchSizes = []int{256, 1024, 4096}
 
 func TestLargeExact(t *testing.T) {
 	for _, n := range []int{16, 100, 300} {
-		tr, err := pcitest.Generate(t.TempDir(), pcitest.Large(n))
+		tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Large(n))
 		if err != nil {
 			t.Fatalf("Large(%d): %v", n, err)
 		}
@@ -24,25 +23,11 @@ func TestLargeExact(t *testing.T) {
 	}
 }
 
-// benchDir is a fresh directory on tmpfs when there is one: sysfs lives
-// in memory, and a disk-backed tree measures the disk (and takes a minute
-// to create at 4096 functions).
-func benchDir(b *testing.B) string {
-	b.Helper()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "xlpt-bench-"); err == nil {
-			b.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return b.TempDir()
-}
-
 // BenchmarkScan times a full scan (names from pci.ids included; the
 // database is read once per process, as in a CLI run).
 func BenchmarkScan(b *testing.B) {
 	for _, n := range benchSizes {
-		dir := benchDir(b)
+		dir := pcitest.TempDir(b)
 		if _, err := pcitest.Generate(dir, pcitest.Large(n)); err != nil {
 			b.Fatal(err)
 		}

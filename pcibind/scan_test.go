@@ -14,7 +14,7 @@ import (
 
 func sampleHost(t testing.TB) (*pcitest.Tree, *pcibind.Host) {
 	t.Helper()
-	tr, err := pcitest.Generate(t.TempDir(), pcitest.Sample())
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func equalBdfs(a, b []xenlight.PciBdf) bool {
 }
 
 func TestScanUnprivileged(t *testing.T) {
-	tr, err := pcitest.Generate(t.TempDir(), pcitest.Sample())
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestScanErrors(t *testing.T) {
 	}
 	// A device removed between listing and reading is skipped: a
 	// dangling bus/pci/devices link stands for it.
-	tr, err := pcitest.Generate(t.TempDir(), pcitest.Sample())
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -553,3 +553,24 @@ func classOr(n *Node) uint32 {
 	_, _, c, _ := defaults(n)
 	return c
 }
+
+// CleanupTB is the part of testing.TB TempDir needs.
+type CleanupTB interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+}
+
+// TempDir is a fresh directory for a generated tree, on tmpfs (/dev/shm)
+// when there is one: sysfs lives in memory, and creating thousands of
+// small files on a busy disk makes tests slow. It is removed at cleanup.
+func TempDir(tb CleanupTB) string {
+	tb.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "xlpt-test-"); err == nil {
+			tb.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return tb.TempDir()
+}

@@ -1,0 +1,522 @@
+package pcibind
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// Driver names xlpt hides devices with.
+const (
+	DriverPciback = "pciback"
+	DriverPciStub = "pci-stub"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrDriverNotLoaded: bus/pci/drivers/<name> is missing.
+	ErrDriverNotLoaded = errors.New("driver not loaded")
+	// ErrDeviceGone: bus/pci/devices/<bdf> is missing.
+	ErrDeviceGone = errors.New("no such PCI device")
+	// ErrNotBound: a write was accepted (or refused) and the driver link
+	// does not show the expected driver.
+	ErrNotBound = errors.New("device not bound as expected")
+	// ErrNoRecord: no saved original driver to give the device back to.
+	ErrNoRecord = errors.New("no record of the original driver")
+	// ErrRefused: a safety check refused the change (see Refusals).
+	ErrRefused = errors.New("refused")
+)
+
+// Method is how a device is moved to a stub driver.
+type Method string
+
+const (
+	// MethodSlot is libxl's way for pciback: new_slot (when the BDF is
+	// not yet in slots), unbind, bind.
+	MethodSlot Method = "slot"
+	// MethodOverride sets driver_override, unbinds and writes
+	// drivers_probe: nothing else can grab the device in between, and
+	// no ID is added that would capture identical devices.
+	MethodOverride Method = "override"
+	// MethodNewID is pci-stub's classic way: new_id "vvvv dddd",
+	// unbind, bind (then remove_id, so identical devices unbound
+	// later are not captured too).
+	MethodNewID Method = "new_id"
+)
+
+// Record is the undo record of one hidden device, saved before the first
+// change so a later process can give the device back.
+type Record struct {
+	BDF      xenlight.PciBdf `json:"bdf"`
+	Driver   string          `json:"driver"`   // original driver, "" if none
+	Override string          `json:"override"` // original driver_override, "" if none
+	Target   string          `json:"target"`   // the stub driver
+	Method   Method          `json:"method"`
+	Time     time.Time       `json:"time"`
+}
+
+func (s *Sysfs) recordPath(b xenlight.PciBdf) string {
+	return filepath.Join(s.stateDir, "pci", b.String()+".json")
+}
+
+// LoadRecord reads the undo record of a device.
+func (s *Sysfs) LoadRecord(b xenlight.PciBdf) (Record, error) {
+	var r Record
+	data, err := os.ReadFile(s.recordPath(b))
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, fmt.Errorf("%s: %w (%s)", b, ErrNoRecord, s.recordPath(b))
+	}
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", s.recordPath(b), err)
+	}
+	return r, nil
+}
+
+// saveRecord writes the record atomically (temp file, fsync, rename).
+func (s *Sysfs) saveRecord(r Record) error {
+	p := s.recordPath(r.BDF)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func (s *Sysfs) removeRecord(b xenlight.PciBdf) error {
+	err := os.Remove(s.recordPath(b))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// CurrentDriver reads the device's driver link ("" when unbound).
+func (s *Sysfs) CurrentDriver(b xenlight.PciBdf) (string, error) {
+	dev := "bus/pci/devices/" + b.String()
+	if _, err := os.Lstat(s.Path(dev)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w", b, ErrDeviceGone)
+		}
+		return "", err
+	}
+	tgt, err := s.Readlink(dev + "/driver")
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return path.Base(tgt), nil
+}
+
+// DriverLoaded reports whether bus/pci/drivers/<name> exists.
+func (s *Sysfs) DriverLoaded(name string) bool {
+	_, err := os.Stat(s.Path("bus/pci/drivers/" + name))
+	return err == nil
+}
+
+func (s *Sysfs) needDriver(name string) error {
+	if s.DriverLoaded(name) {
+		return nil
+	}
+	mod := name
+	switch name {
+	case DriverPciback:
+		mod = "xen-pciback"
+	case DriverPciStub:
+		mod = "pci-stub"
+	}
+	return fmt.Errorf("%w: %s (no %s; try: modprobe %s)", ErrDriverNotLoaded, name, s.Path("bus/pci/drivers/"+name), mod)
+}
+
+// readOverride returns driver_override ("" for "(null)" or a kernel
+// without the file).
+func (s *Sysfs) readOverride(b xenlight.PciBdf) string {
+	v, err := s.ReadFile("bus/pci/devices/" + b.String() + "/driver_override")
+	if err != nil {
+		return ""
+	}
+	o := trim(v)
+	if o == "(null)" {
+		return ""
+	}
+	return o
+}
+
+// PcibackSlots lists pciback's slots file.
+func (s *Sysfs) PcibackSlots() ([]xenlight.PciBdf, error) {
+	data, err := s.ReadFile("bus/pci/drivers/pciback/slots")
+	if err != nil {
+		return nil, err
+	}
+	var out []xenlight.PciBdf
+	for _, l := range strings.Split(string(data), "\n") {
+		if b, err := ParseSysfsBdf(strings.TrimSpace(l)); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (s *Sysfs) inSlots(b xenlight.PciBdf) (bool, error) {
+	slots, err := s.PcibackSlots()
+	if err != nil {
+		return false, err
+	}
+	for _, x := range slots {
+		if x == b {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// expectDriver checks the driver link after a write: the write's error
+// alone does not say what happened (a double bind gives EBUSY on current
+// kernels and ENODEV on old ones, and some refusals come late), the link
+// does.
+func (s *Sysfs) expectDriver(b xenlight.PciBdf, want string, werr error) error {
+	got, err := s.CurrentDriver(b)
+	if err != nil {
+		return errors.Join(err, werr)
+	}
+	if got == want {
+		return nil
+	}
+	what := "unbound"
+	if got != "" {
+		what = "bound to " + got
+	}
+	if werr != nil {
+		return fmt.Errorf("%s is %s: %w", b, what, werr)
+	}
+	return fmt.Errorf("%s is %s: %w", b, what, ErrNotBound)
+}
+
+// undo runs an undo step and logs (does not return) its failure, so the
+// first error stays the one reported; the undo error is joined in.
+func undo(retErr *error, what string, fn func() error) {
+	if *retErr == nil {
+		return
+	}
+	if err := fn(); err != nil {
+		logrus.WithError(err).Warnf("undo failed: %s", what)
+		*retErr = fmt.Errorf("%w; undo %s: %w", *retErr, what, err)
+	}
+}
+
+// Hide moves a device to a stub driver (pciback or pci-stub) by method,
+// saving its original driver first. Already bound to target counts as
+// success. Each step registers its undo before it writes (a write can take
+// effect and still report an error), and every undo checks the state
+// before acting, so on any failure the device ends with the driver,
+// override and slots it had.
+func (s *Sysfs) Hide(b xenlight.PciBdf, target string, m Method) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("hide %s with %s: %w", b, target, retErr)
+		}
+	}()
+	if err := s.needDriver(target); err != nil {
+		return err
+	}
+	cur, err := s.CurrentDriver(b)
+	if err != nil {
+		return err
+	}
+	if cur == target {
+		return nil // idempotent, as libxl's "already assigned to pciback"
+	}
+	if m == "" {
+		m = MethodSlot
+		if target != DriverPciback {
+			m = MethodNewID
+		}
+	}
+	if m == MethodSlot && target != DriverPciback {
+		return fmt.Errorf("method %q is pciback's only", m)
+	}
+	if m != MethodSlot && m != MethodOverride && m != MethodNewID {
+		return fmt.Errorf("unknown method %q", m)
+	}
+	dev := "bus/pci/devices/" + b.String()
+	bdf := b.String()
+
+	// 1. The undo record, before anything changes. An existing record
+	// (from a hide whose give-back never ran) keeps the real original.
+	rec := Record{BDF: b, Driver: cur, Override: s.readOverride(b), Target: target, Method: m, Time: time.Now().UTC()}
+	old, err := s.LoadRecord(b)
+	hadRecord := err == nil
+	if hadRecord {
+		rec.Driver, rec.Override = old.Driver, old.Override
+	}
+	if err := s.saveRecord(rec); err != nil {
+		return fmt.Errorf("save original driver: %w", err)
+	}
+	defer undo(&retErr, "record", func() error {
+		if hadRecord {
+			return s.saveRecord(old)
+		}
+		return s.removeRecord(b)
+	})
+
+	// 2. Make the target willing to take this device.
+	idAdded := false
+	var id string
+	switch m {
+	case MethodSlot:
+		in, err := s.inSlots(b)
+		if err != nil {
+			return err
+		}
+		// Writing a BDF already in slots adds a duplicate entry.
+		if !in {
+			defer undo(&retErr, "remove_slot", func() error { return s.removeSlot(b) })
+			if err := s.writeAttr("bus/pci/drivers/pciback/new_slot", bdf); err != nil {
+				return err
+			}
+		}
+	case MethodOverride:
+		defer undo(&retErr, "driver_override", func() error { return s.restoreOverride(b, rec.Override) })
+		if err := s.writeAttr(dev+"/driver_override", target); err != nil {
+			return err
+		}
+	case MethodNewID:
+		if id, err = s.idPair(b); err != nil {
+			return err
+		}
+		idAdded = true
+		defer undo(&retErr, "remove_id", func() error {
+			if !idAdded {
+				return nil
+			}
+			return s.removeID(target, id)
+		})
+		err = s.writeAttr("bus/pci/drivers/"+target+"/new_id", id)
+		if errors.Is(err, fs.ErrExist) {
+			idAdded = false // the admin's ID (pci-stub.ids=): leave it alone
+		} else if err != nil {
+			return err
+		}
+	}
+
+	// 3. Unbind from the current driver. new_id may already have moved
+	// an unbound device; the link says.
+	now, err := s.CurrentDriver(b)
+	if err != nil {
+		return err
+	}
+	if now != "" && now != target {
+		defer undo(&retErr, "rebind "+now, func() error { return s.rebind(b, now, rec.Override) })
+		werr := s.writeAttr("bus/pci/drivers/"+now+"/unbind", bdf)
+		if err := s.expectDriver(b, "", werr); err != nil {
+			return err
+		}
+	} else if now == "" && cur != "" {
+		// Someone else unbound it meanwhile; undo puts it back.
+		defer undo(&retErr, "rebind "+cur, func() error { return s.rebind(b, cur, rec.Override) })
+	}
+
+	// 4. Bind to the target.
+	if now != target {
+		var werr error
+		if m == MethodOverride {
+			werr = s.writeAttr("bus/pci/drivers_probe", bdf)
+		} else {
+			werr = s.writeAttr("bus/pci/drivers/"+target+"/bind", bdf)
+		}
+		if err := s.expectDriver(b, target, werr); err != nil {
+			return err
+		}
+	}
+
+	// 5. pci-stub: drop the ID again so identical devices unbound later
+	// are not captured too. A failure undoes the whole hide, keeping
+	// the host as it was rather than half-tidied.
+	if idAdded {
+		if err := s.removeID(target, id); err != nil {
+			return err
+		}
+		idAdded = false
+	}
+	return nil
+}
+
+// removeSlot drops b from pciback's slots if it is there.
+func (s *Sysfs) removeSlot(b xenlight.PciBdf) error {
+	in, err := s.inSlots(b)
+	if err != nil || !in {
+		return err
+	}
+	return s.writeAttr("bus/pci/drivers/pciback/remove_slot", b.String())
+}
+
+// addSlot puts b in pciback's slots if it is not there.
+func (s *Sysfs) addSlot(b xenlight.PciBdf) error {
+	in, err := s.inSlots(b)
+	if err != nil || in {
+		return err
+	}
+	return s.writeAttr("bus/pci/drivers/pciback/new_slot", b.String())
+}
+
+// removeID removes a dynamic ID; one already gone is fine.
+func (s *Sysfs) removeID(driver, id string) error {
+	err := s.writeAttr("bus/pci/drivers/"+driver+"/remove_id", id)
+	if errors.Is(err, syscall.ENODEV) {
+		return nil
+	}
+	return err
+}
+
+// restoreOverride writes back a saved driver_override ("" clears it).
+func (s *Sysfs) restoreOverride(b xenlight.PciBdf, prev string) error {
+	if s.readOverride(b) == prev {
+		return nil
+	}
+	v := prev
+	if v == "" {
+		v = "\n" // the kernel clears the override on an empty write
+	}
+	return s.writeAttr("bus/pci/devices/"+b.String()+"/driver_override", v)
+}
+
+// rebind puts a device back on drv (after restoring the override, which
+// would otherwise stop drv from matching), unbinding whatever holds it.
+func (s *Sysfs) rebind(b xenlight.PciBdf, drv, override string) error {
+	bdf := b.String()
+	if err := s.restoreOverride(b, override); err != nil {
+		return err
+	}
+	cur, err := s.CurrentDriver(b)
+	if err != nil {
+		return err
+	}
+	if cur == drv {
+		return nil
+	}
+	if cur != "" {
+		werr := s.writeAttr("bus/pci/drivers/"+cur+"/unbind", bdf)
+		if err := s.expectDriver(b, "", werr); err != nil {
+			return err
+		}
+	}
+	if drv == "" {
+		return nil
+	}
+	werr := s.writeAttr("bus/pci/drivers/"+drv+"/bind", bdf)
+	if err := s.expectDriver(b, drv, werr); err != nil {
+		// bind needs an ID match; a probe finds the driver by the
+		// device's own IDs instead.
+		werr2 := s.writeAttr("bus/pci/drivers_probe", bdf)
+		if err2 := s.expectDriver(b, drv, werr2); err2 != nil {
+			return errors.Join(err, err2)
+		}
+	}
+	return nil
+}
+
+// idPair is new_id's "vvvv dddd".
+func (s *Sysfs) idPair(b xenlight.PciBdf) (string, error) {
+	dev := "bus/pci/devices/" + b.String()
+	v, err := s.ReadFile(dev + "/vendor")
+	if err != nil {
+		return "", err
+	}
+	d, err := s.ReadFile(dev + "/device")
+	if err != nil {
+		return "", err
+	}
+	vv, err1 := parseHex(v, 16)
+	dd, err2 := parseHex(d, 16)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", fmt.Errorf("%s IDs: %w", b, err)
+	}
+	return fmt.Sprintf("%04x %04x", vv, dd), nil
+}
+
+// GiveBack returns a hidden device to the driver saved when it was
+// hidden, tidies pciback's slots and forgets the record. On failure the
+// device is put back on the stub driver it came from (slot and override
+// included), so it is never left without a driver.
+func (s *Sysfs) GiveBack(b xenlight.PciBdf) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("give back %s: %w", b, retErr)
+		}
+	}()
+	rec, err := s.LoadRecord(b)
+	if err != nil {
+		return err
+	}
+	cur, err := s.CurrentDriver(b)
+	if err != nil {
+		return err
+	}
+	bdf := b.String()
+	stubOverride := s.readOverride(b)
+	if cur != "" && cur != rec.Driver {
+		stub := cur
+		defer undo(&retErr, "rebind "+stub, func() error { return s.rebind(b, stub, stubOverride) })
+		werr := s.writeAttr("bus/pci/drivers/"+cur+"/unbind", bdf)
+		if err := s.expectDriver(b, "", werr); err != nil {
+			return err
+		}
+	}
+	// The slot goes before the original driver comes back: pciback
+	// would otherwise still claim the device on any later probe.
+	if s.DriverLoaded(DriverPciback) {
+		in, err := s.inSlots(b)
+		if err != nil {
+			return err
+		}
+		if in {
+			defer undo(&retErr, "new_slot", func() error { return s.addSlot(b) })
+			if err := s.writeAttr("bus/pci/drivers/pciback/remove_slot", bdf); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.Driver != "" && cur != rec.Driver {
+		if err := s.rebind(b, rec.Driver, rec.Override); err != nil {
+			return err
+		}
+	} else if err := s.restoreOverride(b, rec.Override); err != nil {
+		return err
+	}
+	return s.removeRecord(b)
+}

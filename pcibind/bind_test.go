@@ -1,0 +1,241 @@
+package pcibind_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+type bfix struct {
+	tree  *pcitest.Tree
+	k     *pcitest.Kernel
+	s     *pcibind.Sysfs
+	state string
+}
+
+func newBfix(t *testing.T) *bfix {
+	t.Helper()
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := pcitest.NewKernel(t, tr.Root)
+	state := t.TempDir()
+	return &bfix{tree: tr, k: k, state: state,
+		s: pcibind.New(tr.Root, pcibind.WithWriter(k), pcibind.WithStateDir(state))}
+}
+
+// snapshot is what "nothing lost" compares: every device's driver and
+// override, pciback's slots, pci-stub's dynamic IDs.
+type snapshot struct {
+	drivers   map[xenlight.PciBdf]string
+	overrides map[xenlight.PciBdf]string
+	slots     []string
+	dynids    []string
+}
+
+func (f *bfix) snap() snapshot {
+	s := snapshot{drivers: map[xenlight.PciBdf]string{}, overrides: map[xenlight.PciBdf]string{},
+		slots: f.k.Slots(), dynids: f.k.DynIDs(pcibind.DriverPciStub)}
+	for _, fn := range f.tree.Funcs {
+		s.drivers[fn.BDF] = f.k.Driver(fn.BDF)
+		s.overrides[fn.BDF] = f.k.Override(fn.BDF)
+	}
+	return s
+}
+
+func (f *bfix) dev(t *testing.T, driver string) xenlight.PciBdf {
+	t.Helper()
+	for _, fn := range f.tree.Funcs {
+		if fn.Driver == driver {
+			return fn.BDF
+		}
+	}
+	t.Fatalf("no %s device in Sample", driver)
+	return xenlight.PciBdf{}
+}
+
+var methods = []struct {
+	target string
+	m      pcibind.Method
+}{
+	{pcibind.DriverPciback, pcibind.MethodSlot},
+	{pcibind.DriverPciback, pcibind.MethodOverride},
+	{pcibind.DriverPciStub, pcibind.MethodNewID},
+	{pcibind.DriverPciStub, pcibind.MethodOverride},
+}
+
+func TestHideAndGiveBack(t *testing.T) {
+	for _, mm := range methods {
+		t.Run(mm.target+"/"+string(mm.m), func(t *testing.T) {
+			f := newBfix(t)
+			b := f.dev(t, "e1000e")
+			before := f.snap()
+			if err := f.s.Hide(b, mm.target, mm.m); err != nil {
+				t.Fatal(err)
+			}
+			if d := f.k.Driver(b); d != mm.target {
+				t.Fatalf("hidden device on %q", d)
+			}
+			rec, err := f.s.LoadRecord(b)
+			if err != nil || rec.Driver != "e1000e" {
+				t.Fatalf("record %+v, %v", rec, err)
+			}
+			if mm.m == pcibind.MethodNewID && len(f.k.DynIDs(mm.target)) != 0 {
+				t.Errorf("new_id left behind: %v", f.k.DynIDs(mm.target))
+			}
+			// Again: idempotent, no duplicate slot, record kept.
+			n := len(f.k.Writes)
+			if err := f.s.Hide(b, mm.target, mm.m); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.k.Writes) != n {
+				t.Errorf("second hide wrote %v", f.k.Writes[n:])
+			}
+			// A later process gives it back from the record alone.
+			s2 := pcibind.New(f.tree.Root, pcibind.WithWriter(f.k), pcibind.WithStateDir(f.state))
+			if err := s2.GiveBack(b); err != nil {
+				t.Fatal(err)
+			}
+			if after := f.snap(); !reflect.DeepEqual(after, before) {
+				t.Errorf("after give-back:\n%+v\nwant\n%+v", after, before)
+			}
+			if _, err := f.s.LoadRecord(b); !errors.Is(err, pcibind.ErrNoRecord) {
+				t.Errorf("record still there: %v", err)
+			}
+			if err := f.s.GiveBack(b); !errors.Is(err, pcibind.ErrNoRecord) {
+				t.Errorf("second give-back: %v", err)
+			}
+		})
+	}
+}
+
+func TestHideSlotAlreadyListed(t *testing.T) {
+	f := newBfix(t)
+	b := f.dev(t, "e1000e")
+	path := filepath.Join(f.tree.Root, "bus/pci/drivers/pciback/slots")
+	if err := os.WriteFile(path, []byte(b.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Hide(b, pcibind.DriverPciback, pcibind.MethodSlot); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range f.k.Writes {
+		if strings.HasSuffix(w.Attr, "new_slot") {
+			t.Errorf("new_slot written for a listed BDF")
+		}
+	}
+	if s := f.k.Slots(); len(s) != 1 {
+		t.Errorf("slots %v", s)
+	}
+}
+
+func TestHideErrors(t *testing.T) {
+	f := newBfix(t)
+	b := f.dev(t, "e1000e")
+	if err := f.k.UnloadDriver("pciback"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.snap()
+	err := f.s.Hide(b, pcibind.DriverPciback, pcibind.MethodSlot)
+	if !errors.Is(err, pcibind.ErrDriverNotLoaded) || !strings.Contains(err.Error(), "modprobe xen-pciback") {
+		t.Errorf("pciback missing: %v", err)
+	}
+	err = f.s.Hide(xenlight.PciBdf{Bus: 0x77}, pcibind.DriverPciStub, "")
+	if !errors.Is(err, pcibind.ErrDeviceGone) {
+		t.Errorf("absent device: %v", err)
+	}
+	// A refused write names the value and errno, and is undone.
+	f.k.Fail(pcibind.DriverPciStub, "bind", pcitest.Fault{Err: syscall.EINVAL, Sticky: true})
+	err = f.s.Hide(b, pcibind.DriverPciStub, pcibind.MethodNewID)
+	if err == nil || !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), fmt.Sprintf("%q", b.String())) {
+		t.Errorf("refused bind: %v", err)
+	}
+	after := f.snap()
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("refused hide changed the host:\n%+v\nwant\n%+v", after, before)
+	}
+	if _, err := f.s.LoadRecord(b); !errors.Is(err, pcibind.ErrNoRecord) {
+		t.Errorf("failed hide left a record: %v", err)
+	}
+}
+
+// TestNothingLost injects a fault at every write of each transaction,
+// both as a refused write and as one that took effect and still
+// reported an error, and checks that afterwards the host is exactly as
+// before (or, when the transaction reports success, as after a clean
+// run).
+func TestNothingLost(t *testing.T) {
+	type txn struct {
+		name  string
+		setup func(f *bfix, b xenlight.PciBdf) error // before faults
+		run   func(f *bfix, b xenlight.PciBdf) error
+	}
+	var txns []txn
+	for _, mm := range methods {
+		mm := mm
+		txns = append(txns, txn{
+			name: "hide/" + mm.target + "/" + string(mm.m),
+			run:  func(f *bfix, b xenlight.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
+		}, txn{
+			name:  "giveback/" + mm.target + "/" + string(mm.m),
+			setup: func(f *bfix, b xenlight.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
+			run:   func(f *bfix, b xenlight.PciBdf) error { return f.s.GiveBack(b) },
+		})
+	}
+	steps := 0
+	for _, tx := range txns {
+		for _, driver := range []string{"e1000e", "snd_ens1370"} {
+			// A clean run gives the step count and the success state.
+			f := newBfix(t)
+			b := f.dev(t, driver)
+			if tx.setup != nil {
+				if err := tx.setup(f, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := len(f.k.Writes)
+			if err := tx.run(f, b); err != nil {
+				t.Fatalf("%s clean run: %v", tx.name, err)
+			}
+			n := len(f.k.Writes) - start
+			good := f.snap()
+			if n == 0 {
+				t.Fatalf("%s: no writes to fault", tx.name)
+			}
+			for i := 0; i < n; i++ {
+				for _, applied := range []bool{false, true} {
+					f := newBfix(t)
+					b := f.dev(t, driver)
+					if tx.setup != nil {
+						if err := tx.setup(f, b); err != nil {
+							t.Fatal(err)
+						}
+					}
+					before := f.snap()
+					f.k.FailNth(len(f.k.Writes)+i, pcitest.Fault{Err: syscall.EIO, Applied: applied})
+					err := tx.run(f, b)
+					steps++
+					after := f.snap()
+					switch {
+					case err == nil && reflect.DeepEqual(after, good):
+					case err != nil && reflect.DeepEqual(after, before):
+					default:
+						t.Errorf("%s %s fault at write %d/%d (applied=%v, %v): err=%v\nhost now %+v\nbefore    %+v\nclean run %+v",
+							tx.name, driver, i, n, applied, f.k.Writes[len(f.k.Writes)-1], err, after, before, good)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d faulted runs", steps)
+}
