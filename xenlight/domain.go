@@ -15,6 +15,11 @@ static libxl_rdm_reserve xlpt_hvm_rdm(const libxl_domain_build_info *b)
 	return b->u.hvm.rdm;
 }
 
+static uint64_t xlpt_hvm_mmio_hole_memkb(const libxl_domain_build_info *b)
+{
+	return b->u.hvm.mmio_hole_memkb;
+}
+
 static uint64_t xlpt_hvm_rdm_mem_boundary_memkb(const libxl_domain_build_info *b)
 {
 	return b->u.hvm.rdm_mem_boundary_memkb;
@@ -204,6 +209,8 @@ func domainConfigFromC(dc *C.libxl_domain_config) DomainConfig {
 		rdm := C.xlpt_hvm_rdm(b)
 		cfg.Rdm = RdmReserve{Strategy: RdmStrategy(rdm.strategy), Policy: RdmPolicy(rdm.policy)}
 		cfg.RdmMemBoundaryKB = uint64(C.xlpt_hvm_rdm_mem_boundary_memkb(b))
+		cfg.MMIOHoleKB = uint64(C.xlpt_hvm_mmio_hole_memkb(b))
+		cfg.VideoMemKB = uint64(b.video_memkb)
 	}
 	return cfg
 }

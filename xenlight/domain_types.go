@@ -226,7 +226,11 @@ type DomainConfig struct {
 	// Rdm and RdmMemBoundaryKB are set for HVM guests only.
 	Rdm              RdmReserve
 	RdmMemBoundaryKB uint64
-	Pcidevs          []DevicePci
+	// VideoMemKB and MMIOHoleKB shape an HVM guest's low memory (and so
+	// where reserved regions fall); 0 for other guests.
+	VideoMemKB uint64
+	MMIOHoleKB uint64
+	Pcidevs    []DevicePci
 }
 
 // PoD reports whether the guest was configured to populate on demand

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xenlight"
 	"github.com/xlpt/xlpt/xenlight/qmp"
 )
@@ -116,6 +117,16 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 		TS: ctx, Host: host, Slots: r, Log: logrus.StandardLogger(),
 		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) },
 		DM:   qmp.DeviceModel{},
+		Checks: []hotplug.DeviceCheck{
+			hotplug.RdmCheck(func(b xenlight.PciBdf) ([]rdm.Region, error) {
+				regions, notes, err := gatherRegions(c, []xenlight.PciBdf{b})
+				for _, n := range notes {
+					logrus.Debug(n)
+				}
+				return regions, err
+			}),
+			hotplug.MsiCheck(host),
+		},
 	}
 	return svc, func() { ctx.Close() }, nil
 }

@@ -1,0 +1,56 @@
+package hotplug
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/xlpt/xlpt/rdm"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// The testbed's RMRR: pages f0-ff (0xf0000) belong to nic1. A running
+// 256 MiB HVM guest has RAM there.
+func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
+	w := newWorld(t, nil)
+	region := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{w.bdf["nic1"]}}}
+	w.ts.domains[1].cfg.Rdm = xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid}
+	w.svc.Checks = []DeviceCheck{RdmCheck(func(xenlight.PciBdf) ([]rdm.Region, error) { return region, nil })}
+	w.ts.calls = nil
+	_, err := w.attach("hvm1", "nic1", 6)
+	mustFail(t, err, ErrRdmConflict, w.bdf["nic1"].String(), "rdm_policy=strict", "relaxed")
+	w.noAdds()
+
+	d := w.spec("nic1", 6)
+	d.RdmPolicy = xenlight.RdmPolicyRelaxed
+	res, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d})
+	if err != nil {
+		t.Fatalf("relaxed: %v", err)
+	}
+	if len(res.Warnings) == 0 {
+		t.Error("relaxed attach of a device with an RMRR in guest RAM gave no warning")
+	}
+	// PV guests have no guest-physical layout of that kind: no check.
+	if _, err := w.attach("pv1", "nic2", 0); err != nil {
+		t.Errorf("pv: %v", err)
+	}
+	// A device without regions passes with no warning.
+	res, err = w.attach("hvm2", "nic3", 0)
+	if err != nil || len(res.Warnings) != 0 {
+		t.Errorf("device without regions: %v, warnings %q", err, res.Warnings)
+	}
+}
+
+func TestMsiPreflightWarnsOnTranslateWithQemuXen(t *testing.T) {
+	w := newWorld(t, nil)
+	w.ts.domains[1].cfg.DeviceModelVersion = xenlight.DeviceModelQemuXen
+	w.svc.Checks = []DeviceCheck{MsiCheck(w.host)}
+	d := w.spec("nic1", 0)
+	d.Msitranslate = true
+	res, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "no effect") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+}
