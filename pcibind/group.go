@@ -1,0 +1,127 @@
+package pcibind
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// IsStub reports the drivers that hold a device for passthrough.
+func IsStub(driver string) bool {
+	return driver == DriverPciback || driver == "xen-pciback" || driver == DriverPciStub
+}
+
+// GroupSiblings returns the other members of b's same-domain group.
+func (h *Host) GroupSiblings(b xenlight.PciBdf) []xenlight.PciBdf {
+	var out []xenlight.PciBdf
+	for _, m := range h.Group(b) {
+		if m != b {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SiblingsHeldByDom0 returns the members of b's group still bound to a
+// dom0 driver (or to none): hiding b alone would split the group.
+func (h *Host) SiblingsHeldByDom0(b xenlight.PciBdf) []xenlight.PciBdf {
+	var out []xenlight.PciBdf
+	for _, m := range h.GroupSiblings(b) {
+		if d, ok := h.byBDF[m]; ok && !IsStub(d.Driver) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SplitGroups returns, for a set of BDFs meant to be hidden together,
+// one message per same-domain group the set only partly covers.
+func (h *Host) SplitGroups(set []xenlight.PciBdf) []string {
+	in := map[xenlight.PciBdf]bool{}
+	for _, b := range set {
+		in[b] = true
+	}
+	done := map[xenlight.PciBdf]bool{}
+	var msgs []string
+	for _, b := range set {
+		top, ok := h.GroupBridge(b)
+		if !ok || done[top] {
+			continue
+		}
+		done[top] = true
+		var missing []xenlight.PciBdf
+		for _, m := range h.Group(b) {
+			if !in[m] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) > 0 {
+			msgs = append(msgs, fmt.Sprintf("%s is behind conventional bridge %s and must go to the same domain as %s, which would stay with dom0",
+				b, top, joinBdfs(missing)))
+		}
+	}
+	return msgs
+}
+
+// HideCmdline is the boot-time form that makes pciback claim devices
+// before any dom0 driver: xen-pciback.hide=(0000:01:00.0)(0000:03:00.0).
+// BDFs are sorted and deduplicated.
+func HideCmdline(bdfs []xenlight.PciBdf) string {
+	s := append([]xenlight.PciBdf(nil), bdfs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Less(s[j]) })
+	var b strings.Builder
+	b.WriteString("xen-pciback.hide=")
+	for i, x := range s {
+		if i > 0 && x == s[i-1] {
+			continue
+		}
+		b.WriteString("(" + x.String() + ")")
+	}
+	return b.String()
+}
+
+// HideGroup hides b and, when group is set, every member of its
+// same-domain group, after the safety checks (uses from InUse; force
+// skips them). It is one transaction: if any member fails, those already
+// hidden are given back. Without group, a group member whose siblings
+// stay with dom0 is refused unless force (the siblings are named).
+func (s *Sysfs) HideGroup(h *Host, b xenlight.PciBdf, target string, m Method, group bool, uses []Use, force bool) (hidden []xenlight.PciBdf, retErr error) {
+	set := []xenlight.PciBdf{b}
+	if sib := h.SiblingsHeldByDom0(b); len(sib) > 0 {
+		if group {
+			set = append(set, sib...)
+		} else if !force {
+			return nil, fmt.Errorf("%w: %s shares a same-domain group (behind a PCIe-to-PCI or PCI bridge) with %s, still held by dom0: hide them too (--group) or use --force",
+				ErrRefused, b, joinBdfs(sib))
+		}
+	}
+	for _, x := range set {
+		if err := h.CheckHide(x, uses, force); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		for i := len(hidden) - 1; i >= 0; i-- {
+			if err := s.GiveBack(hidden[i]); err != nil {
+				retErr = fmt.Errorf("%w; undo %s: %w", retErr, hidden[i], err)
+			}
+		}
+		hidden = nil
+	}()
+	for _, x := range set {
+		d, _ := h.Device(x)
+		if d != nil && d.Driver == target {
+			continue
+		}
+		if err := s.Hide(x, target, m); err != nil {
+			return hidden, err
+		}
+		hidden = append(hidden, x)
+	}
+	return hidden, nil
+}
