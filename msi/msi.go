@@ -59,7 +59,8 @@ type MSI struct {
 	// Capable and Allocated are the Multiple Message Capable and Enable
 	// fields as vector counts (1, 2, 4, ... 32). CapableReserved and
 	// AllocatedReserved flag the reserved encodings 6 and 7, which are
-	// then reported as 2^n anyway.
+	// then reported as 2^n anyway. Both are 0 when the control register
+	// itself could not be read (Truncated).
 	Capable           int  `json:"vectors_capable"`
 	Allocated         int  `json:"vectors_enabled"`
 	CapableReserved   bool `json:"vectors_capable_reserved,omitempty"`
