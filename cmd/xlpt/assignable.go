@@ -6,20 +6,39 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xenlight"
 )
 
 var pciAssignableAddCommand = &cli.Command{
 	Name:      "pci-assignable-add",
 	Usage:     "Hide a device from dom0 so it can be passed through",
-	ArgsUsage: "[-n NAME] BDF",
-	Description: `Unbinds BDF from its dom0 driver and binds it to pciback (new_slot, bind),
-remembering the original driver so pci-assignable-remove -r can give it back.
-Xen then quarantines it.
+	ArgsUsage: "[-n NAME] [--driver pciback|pci-stub] [--group] BDF",
+	Description: `Unbinds BDF from its dom0 driver and binds it to a stub driver, remembering
+the original driver so pci-assignable-remove -r can give it back:
 
-Example:
-   xlpt pci-assignable-add -n nic1 0000:03:00.0`,
-	Flags: []cli.Flag{&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "Name the device for later specs (name=NAME)"}},
+  pciback (default)  through libxl, as xl does (new_slot, bind); Xen then
+                     quarantines the device. Without libxl, through sysfs.
+  pci-stub           through sysfs (new_id "vvvv dddd", unbind, bind).
+
+Refused, unless --force: host and PCI bridges, an SR-IOV PF with VFs, and
+devices dom0 needs now (the controller of a mounted filesystem or swap, the
+NIC of a default route). A conventional PCI device behind a PCIe-to-PCI
+bridge shares a same-domain group with its siblings: --group hides them
+all, else xlpt warns which ones dom0 still holds. A failure part-way gives
+back what was hidden.
+
+Examples:
+   xlpt pci-assignable-add -n nic1 0000:03:00.0
+   xlpt pci-assignable-add --group 0000:01:01.0
+   xlpt pci-assignable-add --driver pci-stub 0000:03:00.0`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "Name the device for later specs (name=NAME)"},
+		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver: pciback or pci-stub"},
+		&cli.BoolFlag{Name: "group", Usage: "Hide the device's whole same-domain group"},
+		&cli.BoolFlag{Name: "force", Usage: "Hide it even if dom0 needs it"},
+	},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -31,27 +50,47 @@ Example:
 		if all {
 			return usagef("%q: name one function; xlpt check BB:DD lists them", c.Args().First())
 		}
-		ctx, err := openToolstack()
+		drv := c.String("driver")
+		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
+			return usagef("--driver %q: use pciback or pci-stub", drv)
+		}
+		svc, sys, host, done, err := newBindService(c)
 		if err != nil {
 			return err
 		}
-		defer ctx.Close()
-		d := xenlight.NewDevicePci()
-		d.PciBdf, d.Name = bdf, c.String("name")
-		if err := ctx.PciAssignableAdd(d, true); err != nil {
+		defer done()
+		res, err := svc.AssignableAdd(hotplug.AssignableRequest{Device: bdf, Name: c.String("name"), Driver: drv,
+			Group: c.Bool("group"), Force: c.Bool("force")}, sys, host)
+		printWarnings(res.Warnings)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%s is assignable\n", bdf)
+		if wantJSON(c) {
+			if res.Hidden == nil {
+				res.Hidden = []hotplug.Hidden{}
+			}
+			res.Warnings = nonNil(res.Warnings)
+			return printJSON(c.App.Writer, res)
+		}
+		for _, h := range res.Hidden {
+			from := h.From
+			if from == "" {
+				from = "no driver"
+			}
+			fmt.Fprintf(c.App.Writer, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, from)
+		}
 		return nil
 	},
 }
 
 var pciAssignableRemoveCommand = &cli.Command{
 	Name:      "pci-assignable-remove",
-	Usage:     "Take a device back from pciback",
+	Usage:     "Take a device back from pciback or pci-stub",
 	ArgsUsage: "[-r] BDF|NAME",
-	Description: `Releases BDF (or the device named NAME) from pciback. With -r it is bound
-again to the dom0 driver it had before pci-assignable-add.
+	Description: `Releases BDF (or the device named NAME) from its stub driver. With -r it is
+bound again to the dom0 driver it had before pci-assignable-add. Devices xlpt
+hid itself (pci-stub, or pciback without libxl) always go back to their
+original driver.
 
 Example:
    xlpt pci-assignable-remove -r 0000:03:00.0`,
@@ -68,21 +107,22 @@ Example:
 		case err == nil && all:
 			return usagef("%q: name one function", arg)
 		case err == nil:
-			d.PciBdf = bdf
+			d.PciBdf, d.VfuncMask = bdf, 1
 		case errors.Is(err, xenlight.ErrMalformedSpec) && looksLikeBdf(arg):
 			return err
 		default:
 			d.Name = arg
 		}
-		ctx, err := openToolstack()
+		svc, sys, _, done, err := newBindService(c)
 		if err != nil {
 			return err
 		}
-		defer ctx.Close()
-		if err := ctx.PciAssignableRemove(d, c.Bool("rebind")); err != nil {
+		defer done()
+		msg, err := svc.AssignableRemove(d, c.Bool("rebind"), sys)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%s released from pciback\n", arg)
+		fmt.Fprintln(c.App.Writer, msg)
 		return nil
 	},
 }

@@ -131,6 +131,33 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 	return svc, func() { ctx.Close() }, nil
 }
 
+// newBindService is newService for assignable-add/remove: libxl when this
+// is a dom0, and sysfs binding (pcibind) for pci-stub or without libxl.
+func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, func(), error) {
+	cfg, err := loadHostConfig(c.String("config"))
+	if err != nil {
+		return nil, nil, nil, nil, usagef("host config: %w", err)
+	}
+	sys := pcibind.New(c.String("sysfs-root"), pcibind.WithStateDir(cfg.StateDir))
+	host, err := sys.Scan()
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
+	}
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(),
+		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) }}
+	done := func() {}
+	ctx, err := openToolstack()
+	switch {
+	case err == nil:
+		svc.TS, done = ctx, func() { ctx.Close() }
+	case errors.Is(err, xenlight.ErrNoHypervisor):
+		logrus.Infof("%v: binding through sysfs only", err)
+	default:
+		return nil, nil, nil, nil, err
+	}
+	return svc, sys, host, done, nil
+}
+
 func printWarnings(ws []string) {
 	for _, w := range ws {
 		logrus.Warn(w)

@@ -1,0 +1,170 @@
+package hotplug
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+// bindWorld is a host whose writes go to the simulated kernel: a
+// PCIe-to-PCI bridge with two conventional e1000 NICs (a group), a PCIe
+// NIC dom0 routes through (eth0), and a free PCIe NIC.
+type bindWorld struct {
+	k      *pcitest.Kernel
+	sys    *pcibind.Sysfs
+	host   *pcibind.Host
+	svc    *Service
+	old1   xenlight.PciBdf
+	old2   xenlight.PciBdf
+	bridge xenlight.PciBdf
+	eth0   xenlight.PciBdf
+	free   xenlight.PciBdf
+}
+
+func newBindWorld(t *testing.T) *bindWorld {
+	t.Helper()
+	o1 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
+	o2 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
+	br := &pcitest.Node{Kind: pcitest.PCIeToPCI, Children: []*pcitest.Node{o1, o2}}
+	nic := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, Vendor: 0x8086, Device: 0x10d3, Driver: "e1000e", NetDev: "eth0"}
+	free := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, Vendor: 0x8086, Device: 0x10d3, Driver: "e1000e"}
+	tree, err := pcitest.Generate(t.TempDir(), pcitest.Topology{Drivers: []string{"pciback", "pci-stub", "e1000", "e1000e"},
+		Root: []*pcitest.Node{{Kind: pcitest.HostBridgeNode}, {Kind: pcitest.RootPort, Children: []*pcitest.Node{br}}, nic, free}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := t.TempDir()
+	for name, body := range map[string]string{
+		"mounts":         "proc /proc proc rw 0 0\n",
+		"swaps":          "Filename\tType\tSize\tUsed\tPriority\n",
+		"net/route":      "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n",
+		"net/ipv6_route": "",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(proc, name)), 0o755)
+		os.WriteFile(filepath.Join(proc, name), []byte(body), 0o644)
+	}
+	w := &bindWorld{k: pcitest.NewKernel(t, tree.Root)}
+	w.sys = pcibind.New(tree.Root, pcibind.WithWriter(w.k), pcibind.WithProcRoot(proc), pcibind.WithStateDir(t.TempDir()))
+	w.host, err = w.sys.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tree.Funcs {
+		switch f.Node {
+		case o1:
+			w.old1 = f.BDF
+		case o2:
+			w.old2 = f.BDF
+		case br:
+			w.bridge = f.BDF
+		case nic:
+			w.eth0 = f.BDF
+		case free:
+			w.free = f.BDF
+		}
+	}
+	w.svc = &Service{Host: w.host, Slots: DefaultSlots}
+	return w
+}
+
+func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
+	w := newBindWorld(t)
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciStub, Group: true}, w.sys, w.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hidden) != 2 || res.Hidden[0].From != "e1000" {
+		t.Fatalf("hidden %+v", res.Hidden)
+	}
+	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
+		if d := w.k.Driver(b); d != "pci-stub" {
+			t.Errorf("%s on %q; want pci-stub", b, d)
+		}
+	}
+	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
+		d := xenlight.NewDevicePci()
+		d.PciBdf, d.VfuncMask = b, 1
+		msg, err := w.svc.AssignableRemove(d, true, w.sys)
+		if err != nil || !strings.Contains(msg, "back on e1000") {
+			t.Errorf("give back %s: %q, %v", b, msg, err)
+		}
+		if drv := w.k.Driver(b); drv != "e1000" {
+			t.Errorf("%s on %q after give back; want e1000", b, drv)
+		}
+	}
+}
+
+func TestAssignableAddGroupFaultLosesNothing(t *testing.T) {
+	w := newBindWorld(t)
+	// The second device's bind to pciback fails, after the first worked:
+	// the first must be given back.
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciback, Group: true}, faultAfterFirst{w}, w.host)
+	if err == nil {
+		t.Fatal("succeeded despite the injected fault")
+	}
+	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
+		if d := w.k.Driver(b); d != "e1000" {
+			t.Errorf("%s left on %q after a failed group hide; want e1000 (nothing lost)", b, d)
+		}
+	}
+}
+
+// faultAfterFirst arms a pciback bind fault after the first Hide.
+type faultAfterFirst struct{ w *bindWorld }
+
+func (f faultAfterFirst) Hide(b xenlight.PciBdf, target string, m pcibind.Method) error {
+	if b == f.w.old2 {
+		f.w.k.Fail("pciback", "bind", pcitest.Fault{Err: errors.New("injected")})
+	}
+	return f.w.sys.Hide(b, target, m)
+}
+func (f faultAfterFirst) GiveBack(b xenlight.PciBdf) error { return f.w.sys.GiveBack(b) }
+func (f faultAfterFirst) InUse() ([]pcibind.Use, error)    { return f.w.sys.InUse() }
+func (f faultAfterFirst) LoadRecord(b xenlight.PciBdf) (pcibind.Record, error) {
+	return f.w.sys.LoadRecord(b)
+}
+
+func TestAssignableAddRefusesWhatDom0NeedsAndWarnsOnSplitGroup(t *testing.T) {
+	w := newBindWorld(t)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.eth0}, w.sys, w.host)
+	mustFail(t, err, ErrNeedsForce, w.eth0.String(), "eth0", "--force")
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.bridge}, w.sys, w.host)
+	mustFail(t, err, ErrNeedsForce, "bridge")
+	if d := w.k.Driver(w.eth0); d != "e1000e" {
+		t.Errorf("refusal changed the NIC's driver to %q", d)
+	}
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1}, w.sys, w.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], w.old2.String()+" (e1000)") || !strings.Contains(res.Warnings[0], "--group") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	res, err = w.svc.AssignableAdd(AssignableRequest{Device: w.eth0, Force: true, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+	if err != nil || len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "--force") {
+		t.Errorf("--force: %v %q", err, res.Warnings)
+	}
+}
+
+func TestAssignableAddThroughLibxlRollsBack(t *testing.T) {
+	w := newBindWorld(t)
+	ts := newFake()
+	w.svc.TS = ts
+	ts.fail["assignable-add "+w.old2.String()] = errors.New("libxl: failed to quarantine")
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true}, w.sys, w.host)
+	mustFail(t, err, nil, "quarantine")
+	if len(ts.pciback) != 0 {
+		t.Errorf("left assignable after rollback: %v (calls %v)", ts.pciback, ts.calls)
+	}
+	delete(ts.fail, "assignable-add "+w.old2.String())
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true, Name: "nic"}, w.sys, w.host)
+	if err != nil || len(res.Hidden) != 2 || len(ts.pciback) != 2 {
+		t.Errorf("%v %+v %v", err, res, ts.pciback)
+	}
+}
