@@ -107,18 +107,8 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	}
 	defer unlock()
 
-	var undo []func() error
-	defer func() {
-		if retErr == nil {
-			return
-		}
-		for i := len(undo) - 1; i >= 0; i-- {
-			if err := undo[i](); err != nil {
-				s.log().WithError(err).Warn("rollback step failed")
-				retErr = fmt.Errorf("%w; rollback: %w", retErr, err)
-			}
-		}
-	}()
+	var undo undoStack
+	defer undo.runOnError(&retErr, s.log())
 	for _, b := range targets {
 		from := ""
 		if d, ok := s.Host.Device(b); ok {
@@ -145,7 +135,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 			if already {
 				continue
 			}
-			undo = append(undo, func() error { return s.TS.PciAssignableRemove(d, true) })
+			undo.push(func() error { return s.TS.PciAssignableRemove(d, true) })
 		default:
 			m := pcibind.MethodSlot
 			if driver == pcibind.DriverPciStub {
@@ -154,7 +144,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 			if err := binder.Hide(b, driver, m); err != nil {
 				return res, err
 			}
-			undo = append(undo, func() error { return binder.GiveBack(b) })
+			undo.push(func() error { return binder.GiveBack(b) })
 		}
 		res.Hidden = append(res.Hidden, Hidden{BDF: b, From: from, To: driver})
 	}

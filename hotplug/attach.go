@@ -57,18 +57,8 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	}
 
 	// Act. Undo sits beside do and runs in reverse if a later step fails.
-	var undo []func() error
-	defer func() {
-		if retErr == nil {
-			return
-		}
-		for i := len(undo) - 1; i >= 0; i-- {
-			if err := undo[i](); err != nil {
-				s.log().WithError(err).Warn("rollback step failed")
-				retErr = fmt.Errorf("%w; rollback: %w", retErr, err)
-			}
-		}
-	}()
+	var undo undoStack
+	defer undo.runOnError(&retErr, s.log())
 	for _, st := range steps {
 		d := st.dev
 		if st.assign {
@@ -77,7 +67,7 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 			if err := s.TS.PciAssignableAdd(a, true); err != nil {
 				return res, fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
 			}
-			undo = append(undo, func() error { return s.TS.PciAssignableRemove(a, true) })
+			undo.push(func() error { return s.TS.PciAssignableRemove(a, true) })
 		}
 		s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
 		if err := s.TS.PciAdd(dom.Domid, d); err != nil {
@@ -90,7 +80,7 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 			}
 			return res, err
 		}
-		undo = append(undo, func() error { return s.TS.PciDestroy(dom.Domid, d) })
+		undo.push(func() error { return s.TS.PciDestroy(dom.Domid, d) })
 	}
 
 	// Report what libxl placed where (qemu may have chosen the slot).

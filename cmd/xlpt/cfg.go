@@ -146,15 +146,7 @@ read back; then the guest is checked as by xlpt cfg check.`,
 			return err
 		}
 		path, spec := c.Args().Get(0), c.Args().Get(1)
-		d, err := xenlight.ParseSpec(spec)
-		if err != nil {
-			return err
-		}
-		f, err := readCfg(path)
-		if err != nil {
-			return err
-		}
-		list, _, err := f.StringList("pci")
+		d, list, err := specAndPciList(path, spec)
 		if err != nil {
 			return err
 		}
@@ -183,15 +175,7 @@ the file.`,
 			return err
 		}
 		path := c.Args().Get(0)
-		d, err := xenlight.ParseSpec(c.Args().Get(1))
-		if err != nil {
-			return err
-		}
-		f, err := readCfg(path)
-		if err != nil {
-			return err
-		}
-		list, _, err := f.StringList("pci")
+		d, list, err := specAndPciList(path, c.Args().Get(1))
 		if err != nil {
 			return err
 		}
@@ -211,6 +195,20 @@ the file.`,
 		fmt.Fprintf(c.App.Writer, "%s: removed %s from pci\n", path, describe(d))
 		return nil
 	},
+}
+
+// specAndPciList parses the spec argument, then the file's pci list.
+func specAndPciList(path, spec string) (xenlight.DevicePci, []string, error) {
+	d, err := xenlight.ParseSpec(spec)
+	if err != nil {
+		return d, nil, err
+	}
+	f, err := readCfg(path)
+	if err != nil {
+		return d, nil, err
+	}
+	list, _, err := f.StringList("pci")
+	return d, list, err
 }
 
 func sameDevice(a, b xenlight.DevicePci) bool {
