@@ -14,13 +14,14 @@ type undoStack []func() error
 
 func (u *undoStack) push(f func() error) { *u = append(*u, f) }
 
-// runOnError is deferred with the function's named error.
-func (u undoStack) runOnError(retErr *error, log logrus.FieldLogger) {
+// runOnError is deferred with the function's named error; the pointer
+// receiver makes the deferred call see the steps pushed after the defer.
+func (u *undoStack) runOnError(retErr *error, log logrus.FieldLogger) {
 	if *retErr == nil {
 		return
 	}
-	for i := len(u) - 1; i >= 0; i-- {
-		if err := u[i](); err != nil {
+	for i := len(*u) - 1; i >= 0; i-- {
+		if err := (*u)[i](); err != nil {
 			log.WithError(err).Warn("rollback step failed")
 			*retErr = fmt.Errorf("%w; rollback: %w", *retErr, err)
 		}
