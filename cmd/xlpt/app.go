@@ -16,6 +16,8 @@ var version = "0.1.0-dev"
 func commands() []*cli.Command {
 	return []*cli.Command{
 		pciSpecCommand,
+		checkCommand,
+		hideCmdlineCommand,
 		pciAttachCommand,
 		pciDetachCommand,
 		pciListCommand,

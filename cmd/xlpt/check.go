@@ -1,0 +1,362 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+var checkCommand = &cli.Command{
+	Name:      "check",
+	Usage:     "Say whether host PCI devices are ready for passthrough, and why not",
+	ArgsUsage: "[BDF...]",
+	Description: `For each device (all of them when no BDF is given): its driver and owner
+(a dom0 driver, pciback or pci-stub, or the domain libxl gave it to when a
+hypervisor is there), conventional PCI or PCIe, its same-domain group
+(devices behind one PCIe-to-PCI or PCI bridge must go to one domain), reset
+methods, MSI/MSI-X, SR-IOV role, and a verdict: ready, needs hiding,
+caution: ..., or refused: ... (host and PCI bridges, SR-IOV PFs with VFs,
+devices dom0 needs now). Reads only; needs root to see whole config spaces.
+
+Examples:
+   xlpt check
+   xlpt check 03:00.0 03:00.1
+   xlpt --sysfs-root capture/sys check --proc-root capture/proc --json`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "Where /proc is (with --sysfs-root for a recorded host)"},
+		&cli.BoolFlag{Name: "no-libxl", Usage: "Do not ask libxl which domain holds which device"},
+	},
+	Action: func(c *cli.Context) error {
+		var want []xenlight.PciBdf
+		for _, a := range c.Args().Slice() {
+			b, all, err := xenlight.ParseBdf(a)
+			if err != nil {
+				return usageError{err}
+			}
+			if all {
+				for f := uint8(0); f < 8; f++ {
+					b.Func = f
+					want = append(want, b)
+				}
+				continue
+			}
+			want = append(want, b)
+		}
+		cfg, err := loadHostConfig(c.String("config"))
+		if err != nil {
+			return usagef("host config: %w", err)
+		}
+		sys := pcibind.New(c.String("sysfs-root"), pcibind.WithProcRoot(c.String("proc-root")), pcibind.WithStateDir(cfg.StateDir))
+		host, err := sys.Scan()
+		if err != nil {
+			return fmt.Errorf("read the host's PCI devices: %w", err)
+		}
+		var ownerOf func(xenlight.PciBdf) hotplug.Owner
+		if !c.Bool("no-libxl") {
+			ownerOf = libxlOwners(host)
+		}
+		uses, useErr := sys.InUse()
+		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
+		if wantJSON(c) {
+			if err := printJSON(c.App.Writer, rep); err != nil {
+				return err
+			}
+		} else {
+			printCheckReport(c.App.Writer, rep)
+		}
+		if rep.Missing > 0 {
+			return exitStatus(exitFailed)
+		}
+		return nil
+	},
+}
+
+// libxlOwners asks libxl which domain holds which device; outside a dom0
+// (no hypervisor, no libxl, not root) it returns nil and check reports
+// owners from sysfs alone.
+func libxlOwners(host *pcibind.Host) func(xenlight.PciBdf) hotplug.Owner {
+	ctx, err := openToolstack()
+	if err != nil {
+		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
+		return nil
+	}
+	defer ctx.Close()
+	of, err := hotplug.Owners(ctx, host)
+	if err != nil {
+		logrus.WithError(err).Warn("check: cannot ask libxl which domain holds which device")
+		return nil
+	}
+	return of
+}
+
+type checkReport struct {
+	// Hypervisor is whether owners came from libxl.
+	Hypervisor bool          `json:"hypervisor"`
+	InUseError string        `json:"in_use_error,omitempty"`
+	Devices    []checkDevice `json:"devices"`
+	Missing    int           `json:"-"`
+}
+
+type checkSRIOV struct {
+	Role  string           `json:"role"` // pf or vf
+	Total int              `json:"total_vfs,omitempty"`
+	Num   int              `json:"num_vfs,omitempty"`
+	PF    *xenlight.PciBdf `json:"pf,omitempty"`
+}
+
+type checkDevice struct {
+	BDF            xenlight.PciBdf   `json:"bdf"`
+	Present        bool              `json:"present"`
+	Vendor         string            `json:"vendor,omitempty"` // hex
+	Device         string            `json:"device,omitempty"`
+	Class          string            `json:"class,omitempty"`
+	Name           string            `json:"name,omitempty"`
+	Driver         string            `json:"driver"`
+	Owner          string            `json:"owner"`
+	OriginalDriver string            `json:"original_driver,omitempty"`
+	Bus            string            `json:"bus"` // pcie, conventional, unknown
+	PortType       string            `json:"port_type,omitempty"`
+	Bridge         string            `json:"bridge,omitempty"`
+	Group          []xenlight.PciBdf `json:"group,omitempty"`
+	GroupBridge    *xenlight.PciBdf  `json:"group_bridge,omitempty"`
+	ResetMethods   []string          `json:"reset_methods"`
+	FLR            bool              `json:"flr"`
+	MSI            bool              `json:"msi"`
+	MSIX           bool              `json:"msix"`
+	SRIOV          *checkSRIOV       `json:"sriov,omitempty"`
+	NUMANode       int               `json:"numa_node"`
+	Unread         []string          `json:"unread,omitempty"`
+	Verdict        string            `json:"verdict"`
+	Reasons        []string          `json:"reasons"`
+}
+
+// checkHost builds the report; ownerOf may be nil (no hypervisor).
+func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xenlight.PciBdf, ownerOf func(xenlight.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkReport {
+	rep := checkReport{Hypervisor: ownerOf != nil, Devices: []checkDevice{}}
+	if useErr != nil {
+		rep.InUseError = useErr.Error()
+	}
+	explicit := len(want) > 0
+	if !explicit {
+		for _, d := range host.Devices {
+			want = append(want, d.BDF)
+		}
+	}
+	for _, b := range want {
+		d, ok := host.Device(b)
+		if !ok {
+			if explicit && b.Func == 0 || explicit && !checkSlotExpansion(want, b, host) {
+				rep.Devices = append(rep.Devices, checkDevice{BDF: b, Verdict: "refused: no such device",
+					Reasons: []string{"no such device"}, ResetMethods: []string{}})
+				rep.Missing++
+			}
+			continue
+		}
+		rep.Devices = append(rep.Devices, checkOne(sys, host, d, ownerOf, uses, useErr))
+	}
+	return rep
+}
+
+// checkSlotExpansion tells a function that BB:DD.* asked for (absent ones
+// are skipped) from one named on its own (absent is an error).
+func checkSlotExpansion(want []xenlight.PciBdf, b xenlight.PciBdf, host *pcibind.Host) bool {
+	n := 0
+	for _, w := range want {
+		if w.Slot() == b.Slot() {
+			n++
+		}
+	}
+	return n == 8
+}
+
+func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf func(xenlight.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkDevice {
+	cd := checkDevice{
+		BDF: d.BDF, Present: true, Driver: d.Driver, NUMANode: d.NUMANode,
+		Vendor: fmt.Sprintf("%04x", d.Vendor), Device: fmt.Sprintf("%04x", d.Device),
+		Class: fmt.Sprintf("%06x", d.Class), Name: checkName(d),
+		ResetMethods: d.ResetMethods, FLR: d.HasFLR(), MSI: d.Caps.MSI, MSIX: d.Caps.MSIX,
+		Unread: d.Unread, Reasons: []string{},
+	}
+	if cd.ResetMethods == nil {
+		cd.ResetMethods = []string{}
+	}
+	switch {
+	case d.IsPCIe():
+		cd.Bus = "pcie"
+		cd.PortType = d.Caps.PCIe.Type.String()
+	case d.IsConventional():
+		cd.Bus = "conventional"
+	default:
+		cd.Bus = "unknown"
+	}
+	if k := d.BridgeKind(); k != pcibind.NotBridge {
+		cd.Bridge = k.String()
+	}
+	cd.Group = host.Group(d.BDF)
+	if top, ok := host.GroupBridge(d.BDF); ok {
+		cd.GroupBridge = &top
+	}
+	switch {
+	case d.IsVF():
+		cd.SRIOV = &checkSRIOV{Role: "vf", PF: d.PhysFn}
+	case d.IsPF():
+		cd.SRIOV = &checkSRIOV{Role: "pf", Total: d.TotalVFs, Num: d.NumVFs}
+	}
+
+	// Owner: libxl knows domains; sysfs knows dom0 and the stubs.
+	onStub := pcibind.IsStub(d.Driver)
+	inDomain := false
+	switch {
+	case ownerOf != nil:
+		o := ownerOf(d.BDF)
+		cd.Owner = o.String()
+		inDomain = o.Kind == hotplug.OwnedByDomain
+		if o.Kind == hotplug.OwnedByPciback {
+			cd.Owner = "assignable (pciback; quarantined by Xen)"
+		}
+	case onStub:
+		cd.Owner = d.Driver + ", assignable (no hypervisor: domain assignment unknown)"
+	case d.Driver == "":
+		cd.Owner = "dom0 (no driver)"
+	default:
+		cd.Owner = "dom0 driver " + d.Driver
+	}
+	if rec, err := sys.LoadRecord(d.BDF); err == nil && onStub {
+		cd.OriginalDriver = rec.Driver
+	}
+
+	refusals := host.Refusals(d.BDF, uses)
+	if useErr != nil && !d.IsBridge() && !d.IsHostBridge() && !onStub {
+		refusals = append(refusals, "cannot tell whether dom0 uses it: "+useErr.Error())
+	}
+	var cautions []string
+	for _, w := range host.Warnings(d.BDF) {
+		cautions = append(cautions, w.Message)
+	}
+	if sib := host.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
+		cautions = append(cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", checkBdfs(sib)))
+	}
+	if inDomain {
+		cautions = append([]string{"assigned to a domain now"}, cautions...)
+	}
+	switch {
+	case len(refusals) > 0 && !onStub && !inDomain:
+		cd.Verdict = "refused: " + strings.Join(refusals, "; ")
+		cd.Reasons = append(refusals, cautions...)
+	case len(cautions) > 0:
+		if !onStub && !inDomain {
+			cautions = append([]string{"needs hiding"}, cautions...)
+		}
+		cd.Verdict = "caution: " + strings.Join(cautions, "; ")
+		cd.Reasons = cautions
+	case onStub || inDomain:
+		cd.Verdict = "ready"
+	default:
+		cd.Verdict = "needs hiding"
+		cd.Reasons = []string{"bound to a dom0 driver: pci-assignable-add it"}
+		if d.Driver == "" {
+			cd.Reasons = []string{"no driver: pci-assignable-add it"}
+		}
+	}
+	return cd
+}
+
+func checkName(d *pcibind.Device) string {
+	var parts []string
+	if d.ClassName != "" {
+		parts = append(parts, d.ClassName+":")
+	}
+	if d.VendorName != "" {
+		parts = append(parts, d.VendorName)
+	}
+	if d.DeviceName != "" {
+		parts = append(parts, d.DeviceName)
+	}
+	return strings.Join(parts, " ")
+}
+
+func checkBdfs(bs []xenlight.PciBdf) string {
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = b.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func printCheckReport(w io.Writer, rep checkReport) {
+	if rep.InUseError != "" {
+		fmt.Fprintf(w, "warning: %s\n\n", rep.InUseError)
+	}
+	for i, d := range rep.Devices {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if !d.Present {
+			fmt.Fprintf(w, "%s  no such device\n", d.BDF)
+			continue
+		}
+		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, checkDash(d.Name), d.Vendor, d.Device)
+		row := func(k, v string) { fmt.Fprintf(w, "  %-12s %s\n", k, v) }
+		row("driver", checkDash(d.Driver))
+		row("owner", d.Owner)
+		if d.OriginalDriver != "" {
+			row("gives back", "to "+d.OriginalDriver)
+		}
+		bus := d.Bus
+		if d.PortType != "" {
+			bus += " " + d.PortType
+		}
+		if d.Bridge != "" && d.Bridge != d.PortType {
+			bus += ", " + d.Bridge
+		}
+		row("bus", bus)
+		if d.GroupBridge != nil {
+			row("group", fmt.Sprintf("%s (behind %s: one domain for all)", checkBdfs(d.Group), d.GroupBridge))
+		}
+		reset := strings.Join(d.ResetMethods, " ")
+		if d.FLR {
+			reset += " (FLR)"
+		}
+		row("reset", checkDash(strings.TrimSpace(reset)))
+		var irq []string
+		if d.MSI {
+			irq = append(irq, "MSI")
+		}
+		if d.MSIX {
+			irq = append(irq, "MSI-X")
+		}
+		row("interrupts", checkDash(strings.Join(irq, " ")))
+		if s := d.SRIOV; s != nil {
+			if s.Role == "pf" {
+				row("sr-iov", fmt.Sprintf("PF with %d/%d VFs", s.Num, s.Total))
+			} else if s.PF != nil {
+				row("sr-iov", "VF of "+s.PF.String())
+			}
+		}
+		for _, u := range d.Unread {
+			row("unread", u)
+		}
+		verdict := d.Verdict
+		if i := strings.Index(verdict, ":"); i > 0 {
+			verdict = verdict[:i]
+		}
+		row("verdict", verdict)
+		for _, r := range d.Reasons {
+			row("", "- "+r)
+		}
+	}
+}
+
+func checkDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

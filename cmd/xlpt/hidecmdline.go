@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+)
+
+var hideCmdlineCommand = &cli.Command{
+	Name:      "hide-cmdline",
+	Usage:     "Print the kernel command line that hides devices from dom0 at boot",
+	ArgsUsage: "BDF...",
+	Description: `Checks each BDF against this host (it must exist; BB:DD.* means every
+function of the slot) and prints the boot-time form for dom0's kernel,
+xen-pciback.hide=(0000:01:00.0)(0000:03:00.0), so pciback claims the devices
+before any dom0 driver. Warns, on stderr, when the list splits a same-domain
+group (devices behind one PCIe-to-PCI or PCI bridge) or names a device dom0
+needs or that cannot be assigned (bridges, SR-IOV PFs). Changes nothing.
+
+Example:
+   xlpt hide-cmdline 03:00.0 03:00.1`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "Where /proc is (with --sysfs-root for a recorded host)"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 1, -1); err != nil {
+			return err
+		}
+		type arg struct {
+			b   xenlight.PciBdf
+			all bool
+			s   string
+		}
+		var as []arg
+		for _, a := range c.Args().Slice() {
+			b, all, err := xenlight.ParseBdf(a)
+			if err != nil {
+				return usageError{err}
+			}
+			as = append(as, arg{b, all, a})
+		}
+		sys := pcibind.New(c.String("sysfs-root"), pcibind.WithProcRoot(c.String("proc-root")))
+		host, err := sys.Scan()
+		if err != nil {
+			return fmt.Errorf("read the host's PCI devices: %w", err)
+		}
+		var set []xenlight.PciBdf
+		for _, a := range as {
+			if a.all {
+				fns := host.Functions(a.b.Slot())
+				if len(fns) == 0 {
+					return fmt.Errorf("%q: no such device on this host", a.s)
+				}
+				set = append(set, fns...)
+				continue
+			}
+			if _, ok := host.Device(a.b); !ok {
+				return fmt.Errorf("%q: no such device on this host", a.s)
+			}
+			set = append(set, a.b)
+		}
+		var warnings []string
+		uses, err := sys.InUse()
+		if err != nil {
+			warnings = append(warnings, err.Error())
+		}
+		for _, b := range set {
+			for _, r := range host.Refusals(b, uses) {
+				warnings = append(warnings, fmt.Sprintf("%s: %s", b, r))
+			}
+		}
+		warnings = append(warnings, host.SplitGroups(set)...)
+		line := pcibind.HideCmdline(set)
+		if wantJSON(c) {
+			return printJSON(c.App.Writer, struct {
+				Cmdline  string   `json:"cmdline"`
+				Warnings []string `json:"warnings"`
+			}{line, nonNil(warnings)})
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(c.App.ErrWriter, "xlpt: hide-cmdline: warning: %s\n", w)
+		}
+		fmt.Fprintln(c.App.Writer, line)
+		return nil
+	},
+}
