@@ -69,6 +69,13 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 			}
 			undo.push(func() error { return s.TS.PciAssignableRemove(a, true) })
 		}
+		if dom.IsHVM() && s.DM != nil {
+			// A device libxl does not list but QEMU still has is the
+			// leftover of an earlier failed attach (by xl or xlpt).
+			if err := s.DM.RemoveStale(dom.Domid, d.PciBdf); err != nil {
+				return res, fmt.Errorf("attach %s to %s: clear the device model's leftover of an earlier failed attach: %w", d.PciBdf, dom, err)
+			}
+		}
 		s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
 		if err := s.TS.PciAdd(dom.Domid, d); err != nil {
 			err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)

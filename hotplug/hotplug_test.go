@@ -362,6 +362,12 @@ func TestFailedHVMAttachCleansDeviceModelSoRetryWorks(t *testing.T) {
 	if _, err := w.attach("hvm1", "nic1", 7); err != nil {
 		t.Fatalf("retry after clean-up: %v", err)
 	}
+	// A leftover from a failed attach by xl itself is cleared before the
+	// next attach.
+	w.ts.staleInDM[1] = map[uint8]xenlight.PciBdf{6: w.bdf["nic2"]}
+	if _, err := w.attach("hvm1", "nic2", 6); err != nil {
+		t.Fatalf("attach over xl's leftover: %v", err)
+	}
 	// Without the clean-up, libxl's leftover breaks the retry, as on the testbed.
 	w2 := newWorld(t, nil)
 	w2.svc.DM = nil
