@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Common settings of the xlpt testbed scripts (sourced, not run).
 
 TB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
