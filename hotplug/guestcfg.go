@@ -347,7 +347,11 @@ func (c GuestCheck) checkRdm(r *GuestReport, g GuestConfig, devs []xenlight.Devi
 		case rdm.Ignored:
 			level = "warn"
 		}
-		r.add(level, "rdm "+rc.Region.String(), "%s: %s", rc.Outcome, rc.Reason)
+		msg := fmt.Sprintf("%s: %s", rc.Outcome, rc.Reason)
+		if rc.Message != "" {
+			msg += fmt.Sprintf(" (libxl: %q)", rc.Message)
+		}
+		r.add(level, "rdm "+rc.Region.String(), "%s", msg)
 	}
 	for _, a := range res.Assign {
 		level := "warn"

@@ -94,7 +94,7 @@ func TestGuestConfigRdm(t *testing.T) {
 	w := newWorld(t, nil)
 	regions := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{w.bdf["nic1"]}}}
 	strict := checkCfg(t, w, "type = 'hvm'\nmemory = 256\nvga='none'\nrdm = 'strategy=host,policy=strict'\npci = [ '<nic1>' ]\n", regions)
-	if !strict.Fails() || !has(strict, "fail", "rdm") {
+	if !strict.Fails() || !has(strict, "fail", "rdm", "RDM conflict at 0xf0000") {
 		t.Errorf("strict: %+v", strict.Findings)
 	}
 	if !has(strict, "warn", "rdm") { // xl drops the setting: say so
@@ -104,7 +104,7 @@ func TestGuestConfigRdm(t *testing.T) {
 	if relaxed.Fails() {
 		t.Errorf("relaxed fails: %+v", relaxed.Findings)
 	}
-	if relaxed.Rdm == nil || len(relaxed.Rdm.Warnings) == 0 {
+	if !has(relaxed, "warn", "Ignoring RDM conflict at 0xf0000") || relaxed.Rdm == nil || len(relaxed.Rdm.Warnings) == 0 {
 		t.Errorf("relaxed: no libxl warning predicted: %+v", relaxed.Rdm)
 	}
 }
