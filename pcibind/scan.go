@@ -81,6 +81,8 @@ type Device struct {
 	// 64 of 256 bytes (need root)"); decoding of what is missing is
 	// then incomplete.
 	Unread []string `json:"unread,omitempty"`
+
+	idsFromPF bool // a VF whose vendor and device come from its PF
 }
 
 // IsVF reports a SR-IOV virtual function.
@@ -198,6 +200,38 @@ func (s *Sysfs) Scan() (*Host, error) {
 				v.PhysFn = &pf
 			}
 		}
+	}
+	// VFs whose PF did not list them (its virtfn links unreadable, or
+	// the PF not scanned) ask their own physfn link; VF IDs come from
+	// the PF where its SR-IOV capability was read.
+	for _, d := range h.Devices {
+		if !d.idsFromPF {
+			continue
+		}
+		if d.PhysFn == nil {
+			if tgt, err := s.Readlink("bus/pci/devices/" + d.BDF.String() + "/physfn"); err == nil {
+				if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+					d.PhysFn = &pf
+				}
+			}
+		}
+		var pf *Device
+		if d.PhysFn != nil {
+			pf = h.byBDF[*d.PhysFn]
+		}
+		if pf != nil && pf.Caps.SRIOV != nil {
+			d.Vendor, d.Device = pf.Vendor, pf.Caps.SRIOV.VFDevice
+		} else {
+			r := reader{s: s, dfd: unixAtFdcwd, dir: ""}
+			dir := s.Path("bus/pci/devices/" + d.BDF.String())
+			v, err1 := r.readHex(dir+"/vendor", 16)
+			dv, err2 := r.readHex(dir+"/device", 16)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, err
+			}
+			d.Vendor, d.Device = uint16(v), uint16(dv)
+		}
+		d.idsFromPF = false
 	}
 	if s.pciIDs != "" {
 		ids := loadPciIDs(s.pciIDs)
@@ -324,14 +358,23 @@ func (r *reader) device(name string) (*Device, error) {
 	}
 	c := d.Config
 	d.Caps = c.Decode()
-	if len(c) < ConfigSizeUser || c.VendorID() == 0xffff {
-		// VFs read all-ones IDs in config space (the kernel's vendor
-		// and device files hold the real ones), and an unreadable
-		// config leaves us only the files.
+	switch {
+	case len(c) < ConfigSizeUser || c.Class() == 0xffffff:
+		// An unreadable config leaves us only the files.
 		if err := r.idsFromFiles(d); err != nil {
 			return nil, err
 		}
-	} else {
+	case c.VendorID() == 0xffff:
+		// A VF: config space reads all-ones vendor and device IDs, the
+		// rest is real. The kernel gives a VF its PF's vendor and the
+		// PF's SR-IOV VF device ID; Scan fills them in from the PF
+		// (or, failing that, from the files) once all are read.
+		d.idsFromPF = true
+		d.Class = c.Class()
+		d.Revision = c.u8(RegRevision)
+		d.SubVendor = c.u16(RegSubsysVendor)
+		d.SubDevice = c.u16(RegSubsysID)
+	default:
 		d.Vendor = c.VendorID()
 		d.Device = c.DeviceID()
 		d.Class = c.Class()
@@ -388,15 +431,6 @@ func (r *reader) device(name string) (*Device, error) {
 				if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
 					d.VFs = append(d.VFs, vf)
 				}
-			}
-		}
-	}
-	if c.VendorID() == 0xffff {
-		// Maybe a VF: its PF may be outside what we scanned (or its
-		// virtfn links unreadable), so ask the link itself.
-		if tgt, err := r.readlink("physfn"); err == nil {
-			if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
-				d.PhysFn = &pf
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,4 +159,24 @@ func belowPortWithoutACS(tr *pcitest.Tree, f *pcitest.Func) bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkCheckJSON is `xlpt check --json` in-process on a 4096-function
+// tree (scripts/bench/scan.sh times the binary against lspci).
+func BenchmarkCheckJSON(b *testing.B) {
+	dir := pcitest.TempDir(b)
+	if _, err := pcitest.Generate(dir, pcitest.Large(4096)); err != nil {
+		b.Fatal(err)
+	}
+	proc := b.TempDir()
+	os.MkdirAll(filepath.Join(proc, "net"), 0o755)
+	os.WriteFile(filepath.Join(proc, "mounts"), nil, 0o644)
+	os.WriteFile(filepath.Join(proc, "net/route"), nil, 0o644)
+	for i := 0; i < b.N; i++ {
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "check", "--json", "--no-libxl", "--proc-root", proc}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -438,7 +438,7 @@ func (k *Kernel) setNumVFs(pf xenlight.PciBdf, v string) error {
 			vrel := parent + "/" + vf.String()
 			files := map[string]string{
 				"vendor": string(vendor), "device": "0x" + strings.TrimSpace(string(vfdev)) + "\n",
-				"class": string(class), "config": string(make([]byte, 256)), "irq": "0\n",
+				"class": string(class), "config": string(vfConfig(class)), "irq": "0\n",
 				"resource": "", "driver_override": "(null)\n", "reset_method": "flr\n",
 			}
 			if err := os.MkdirAll(k.abs(vrel), 0o755); err != nil {
@@ -587,4 +587,14 @@ func readInt(p string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// vfConfig is a VF's config space as a real VF reads: all-ones vendor
+// and device IDs, the class of the PF's class file.
+func vfConfig(classFile []byte) []byte {
+	c := make([]byte, pcibind.ConfigSizeLegacy)
+	c[0], c[1], c[2], c[3] = 0xff, 0xff, 0xff, 0xff
+	v, _ := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(string(classFile)), "0x"), 16, 32)
+	c[pcibind.RegProgIf], c[pcibind.RegSubClass], c[pcibind.RegBaseClass] = byte(v), byte(v>>8), byte(v>>16)
+	return c
 }

@@ -187,6 +187,11 @@ func TestKernelSRIOV(t *testing.T) {
 		v, ok := h.Device(vf)
 		if !ok || !v.IsVF() || *v.PhysFn != pf.BDF {
 			t.Errorf("VF %s not linked to its PF", vf)
+			continue
+		}
+		if v.Vendor != d.Vendor || v.Device != d.Caps.SRIOV.VFDevice || v.Class != d.Class {
+			t.Errorf("VF %s IDs %04x:%04x class %06x, want %04x:%04x %06x", vf, v.Vendor, v.Device, v.Class,
+				d.Vendor, d.Caps.SRIOV.VFDevice, d.Class)
 		}
 	}
 }
