@@ -52,12 +52,13 @@ func newApp() *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
 	verbosity := 0
 	app := &cli.App{
-		Name:                 "xlpt",
-		Usage:                "PCI passthrough for Xen, with the rules libxl leaves out",
-		Version:              version,
-		Description:          appDescription,
-		EnableBashCompletion: true,
-		Suggest:              true,
+		Name:                   "xlpt",
+		Usage:                  "PCI passthrough for Xen, with the rules libxl leaves out",
+		Version:                version,
+		Description:            appDescription,
+		EnableBashCompletion:   true,
+		UseShortOptionHandling: true, // -vv is -v -v
+		Suggest:                true,
 		Flags: []cli.Flag{
 			jsonFlag,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: &verbosity,
@@ -78,8 +79,9 @@ func newApp() *cli.App {
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit status
 	}
-	for _, cmd := range app.Commands {
-		wrapCommand(cmd, "")
+	// Each app wraps its own copies: the command values are shared.
+	for i, cmd := range app.Commands {
+		app.Commands[i] = wrapCommand(cmd, "")
 	}
 	return app
 }
@@ -87,7 +89,8 @@ func newApp() *cli.App {
 // wrapCommand prefixes a command's errors with its name, as xl does
 // ("pci-attach: malformed PCI_SPEC_STRING ..."), and makes flag errors
 // usage errors.
-func wrapCommand(cmd *cli.Command, parent string) {
+func wrapCommand(orig *cli.Command, parent string) *cli.Command {
+	cmd := *orig
 	name, action := parent+cmd.Name, cmd.Action
 	if action != nil {
 		cmd.Action = func(c *cli.Context) error {
@@ -101,9 +104,12 @@ func wrapCommand(cmd *cli.Command, parent string) {
 		}
 	}
 	cmd.OnUsageError = onUsageError
-	for _, sub := range cmd.Subcommands {
-		wrapCommand(sub, name+" ")
+	subs := make([]*cli.Command, len(cmd.Subcommands))
+	for i, sub := range cmd.Subcommands {
+		subs[i] = wrapCommand(sub, name+" ")
 	}
+	cmd.Subcommands = subs
+	return &cmd
 }
 
 type prefixed struct {
@@ -132,7 +138,8 @@ func setupLogging(c *cli.Context, verbosity int) error {
 	default:
 		return usagef("--log-format %q: use text or json", f)
 	}
-	level := logrus.WarnLevel + logrus.Level(verbosity)
+	// urfave/cli leaves an unset counted flag at -1.
+	level := logrus.WarnLevel + logrus.Level(max(verbosity, 0))
 	if level > logrus.TraceLevel {
 		level = logrus.TraceLevel
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 // run runs xlpt in-process and returns stdout, the printed error and the
@@ -103,5 +105,32 @@ func TestHostConfig(t *testing.T) {
 	}
 	if cfg, err := loadHostConfig(p + ".missing"); err != nil || cfg.HotplugSlots != "6-7" {
 		t.Errorf("missing file: %+v, %v", cfg, err)
+	}
+}
+
+func TestLogLevels(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want logrus.Level
+	}{
+		{nil, logrus.WarnLevel},
+		{[]string{"-v"}, logrus.InfoLevel},
+		{[]string{"-vv"}, logrus.DebugLevel},
+		{[]string{"-v", "-v", "-v", "-v"}, logrus.TraceLevel},
+		{[]string{"-vv", "--log-level", "error"}, logrus.ErrorLevel},
+	} {
+		run(t, append(c.args, "pci-spec", "01:00.0")...)
+		if got := logrus.GetLevel(); got != c.want {
+			t.Errorf("%v: level %v; want %v", c.args, got, c.want)
+		}
+	}
+}
+
+func TestErrorsNameTheCommandOnce(t *testing.T) {
+	for i := 0; i < 3; i++ {
+		_, errs, _ := run(t, "cfg", "add-pci", "/nonexistent", "x")
+		if !strings.HasPrefix(errs, "xlpt: cfg add-pci: malformed") {
+			t.Fatalf("run %d: %q", i, errs)
+		}
 	}
 }
