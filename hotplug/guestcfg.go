@@ -294,7 +294,7 @@ func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 		r.add("fail", "memory", "memory %d MiB below maxmem %d MiB makes an HVM guest populate-on-demand, and Xen refuses to assign devices to it: set maxmem = memory", g.MemoryMiB, g.MaxMemMiB)
 	}
 	if hvm {
-		c.checkRdm(&r, g, devs)
+		c.checkRdm(&r, g)
 	} else if g.RdmText != "" {
 		r.add("warn", "rdm", "rdm= only applies to HVM guests")
 	}
@@ -325,14 +325,26 @@ func (c GuestCheck) checkOwner(r *GuestReport, e GuestPCI, b xenlight.PciBdf, dr
 	}
 }
 
-func (c GuestCheck) checkRdm(r *GuestReport, g GuestConfig, devs []xenlight.DevicePci) {
+// RdmGuest is the guest as libxl's RDM code sees it when xl creates it:
+// xl 4.17's reading of rdm= (which drops valid settings), and the pci
+// entries that parsed.
+func (g GuestConfig) RdmGuest() rdm.Guest {
 	guest := rdm.Guest{MemoryMiB: g.MemoryMiB, MaxMemMiB: g.MaxMemMiB, MMIOHoleMiB: g.MMIOHoleMiB, HAP: true,
 		Rdm:            xenlight.RdmReserve{Strategy: g.RdmXL.Strategy, Policy: g.RdmXL.Policy},
-		MemBoundaryMiB: g.MemBoundaryMiB, Devices: devs}
-	video, err := rdm.DefaultVideoMiB(g.VGA, g.DeviceModel == msi.QemuXenTraditional)
-	if err == nil {
+		MemBoundaryMiB: g.MemBoundaryMiB}
+	if video, err := rdm.DefaultVideoMiB(g.VGA, g.DeviceModel == msi.QemuXenTraditional); err == nil {
 		guest.VideoMiB = video
 	}
+	for _, e := range g.Entries {
+		if e.Err == nil && e.Dev.VfuncMask != 0 {
+			guest.Devices = append(guest.Devices, e.Dev)
+		}
+	}
+	return guest
+}
+
+func (c GuestCheck) checkRdm(r *GuestReport, g GuestConfig) {
+	guest := g.RdmGuest()
 	res, err := rdm.Check(guest, c.Regions)
 	if err != nil {
 		r.add("fail", "rdm", "%v", err)

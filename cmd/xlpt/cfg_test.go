@@ -65,3 +65,21 @@ func TestCfgCheckAddRemove(t *testing.T) {
 		t.Errorf("unparsable file: exit %d %q", code, errs)
 	}
 }
+
+func TestRdmCheckFromConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "r.cfg")
+	base := "type = 'hvm'\nmemory = 256\nvga = 'none'\n"
+	rm := []string{"rdm", "check", "--no-xen", "--no-dmar", "--rmrr", "0xf0-0xff=0000:00:03.0", "--config", cfg}
+	os.WriteFile(cfg, []byte(base+"pci = [ '00:03.0' ]\n"), 0o644)
+	if out, _, code := run(t, rm...); code != 1 || !strings.Contains(out, "RDM conflict at 0xf0000.") {
+		t.Errorf("strict: exit %d\n%s", code, out)
+	}
+	os.WriteFile(cfg, []byte(base+"pci = [ '00:03.0,rdm_policy=relaxed' ]\n"), 0o644)
+	if out, _, code := run(t, rm...); code != 0 || !strings.Contains(out, "Ignoring RDM conflict at 0xf0000.") {
+		t.Errorf("relaxed: exit %d\n%s", code, out)
+	}
+	os.WriteFile(cfg, []byte("type = 'pv'\nmemory = 256\n"), 0o644)
+	if _, errs, code := run(t, rm...); code != 2 || !strings.Contains(errs, "HVM") {
+		t.Errorf("pv: exit %d %q", code, errs)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xenlight"
@@ -303,10 +304,12 @@ not start.
 every valid policy= and xl says nothing). --as xl (the default) predicts
 xl create; --as libxl predicts a toolstack that passes the setting intact.
 
-Example:
+Examples:
+   xlpt rdm check --config /etc/xen/web01.cfg
    xlpt rdm check --memory 1024 --pci 0000:00:03.0 --rdm strategy=host,policy=relaxed`,
 	Flags: append([]cli.Flag{jsonFlag,
-		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required)"},
+		&cli.StringFlag{Name: "config", Usage: "Read the guest from its xl.cfg (as xl 4.17 reads it) instead of the flags below"},
+		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --config)"},
 		&cli.Uint64Flag{Name: "maxmem", Usage: "maxmem= in MiB (default: memory)"},
 		&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
 		&cli.StringFlag{Name: "rdm", Usage: `rdm= setting, "strategy=host|ignore,policy=strict|relaxed"`},
@@ -322,12 +325,34 @@ Example:
 		if err := args(c, 0, 0); err != nil {
 			return err
 		}
-		if !c.IsSet("memory") {
-			return usagef("--memory is required")
-		}
-		g, warnings, err := guestFromFlags(c)
-		if err != nil {
-			return err
+		var g rdm.Guest
+		var warnings []string
+		if path := c.String("config"); path != "" {
+			f, err := readCfg(path)
+			if err != nil {
+				return err
+			}
+			gc, findings := hotplug.ReadGuestConfig(f)
+			for _, fd := range findings {
+				warnings = append(warnings, fd.Subject+": "+fd.Message)
+			}
+			for _, e := range gc.Entries {
+				if e.Err != nil {
+					return e.Err
+				}
+			}
+			if gc.Type != xenlight.DomainTypeHVM {
+				return usagef("%s: type %s: reserved device memory only matters to HVM guests", path, gc.Type)
+			}
+			g = gc.RdmGuest()
+		} else {
+			if !c.IsSet("memory") {
+				return usagef("give --config FILE, or the guest with --memory (and --pci, --rdm ...)")
+			}
+			var err error
+			if g, warnings, err = guestFromFlags(c); err != nil {
+				return err
+			}
 		}
 		var bdfs []xenlight.PciBdf
 		for _, d := range g.Devices {
