@@ -23,6 +23,7 @@ type Binder interface {
 // satisfies it.
 type HideChecker interface {
 	Refusals(b xenlight.PciBdf, uses []pcibind.Use) []string
+	SiblingsHeldByDom0(b xenlight.PciBdf) []xenlight.PciBdf
 }
 
 // AssignableRequest is one pci-assignable-add.
@@ -74,10 +75,10 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 		} else {
 			targets = group
 		}
-	} else if len(group) > 1 {
+	} else if sib := checker.SiblingsHeldByDom0(req.Device); len(sib) > 0 {
 		var held []string
-		for _, m := range group {
-			if d, ok := s.Host.Device(m); ok && m != req.Device && d.Driver != "pciback" && d.Driver != "xen-pciback" {
+		for _, m := range sib {
+			if d, ok := s.Host.Device(m); ok {
 				held = append(held, fmt.Sprintf("%s (%s)", m, orNone(d.Driver)))
 			}
 		}
