@@ -195,6 +195,7 @@ func TestPolicy(t *testing.T) {
 	})
 
 	t.Run("rdm", testRdm)
+	t.Run("msi-vs-lspci", testMSI)
 
 	t.Run("hvm-boot", func(t *testing.T) {
 		ok(t, `tb-cfg hvm hvm1 "" 'passthrough = "enabled"'`)
@@ -329,4 +330,85 @@ func testRdm(t *testing.T) {
 		t.Errorf("xl create started the guest without libxl's warning: %q", r.err)
 	}
 	ok(t, "xl destroy rrelax")
+}
+
+var (
+	lspciMSI   = regexp.MustCompile(`MSI: Enable([+-]) Count=(\d+)/(\d+) Maskable([+-]) 64bit([+-])`)
+	lspciMSIX  = regexp.MustCompile(`MSI-X: Enable([+-]) Count=(\d+) Masked([+-])`)
+	lspciTable = regexp.MustCompile(`Vector table: BAR=(\d+) offset=([0-9a-f]+)`)
+	lspciPBA   = regexp.MustCompile(`PBA: BAR=(\d+) offset=([0-9a-f]+)`)
+)
+
+// testMSI: xlpt's MSI/MSI-X decoding of the emulated devices equals what
+// lspci -vvv says about them inside dom0 (root: full config space).
+func testMSI(t *testing.T) {
+	devices := []string{"0000:00:03.0", nic5, old1, "0000:00:09.0"}
+	r := ok(t, "xlpt msi --json "+strings.Join(devices, " "))
+	var got []struct {
+		BDF string `json:"bdf"`
+		MSI *struct {
+			Enabled   bool `json:"enabled"`
+			Is64Bit   bool `json:"64bit"`
+			Mask      bool `json:"per_vector_mask"`
+			Capable   int  `json:"vectors_capable"`
+			Allocated int  `json:"vectors_enabled"`
+		} `json:"msi"`
+		MSIX *struct {
+			Enabled     bool `json:"enabled"`
+			Masked      bool `json:"function_mask"`
+			Size        int  `json:"table_size"`
+			TableBar    int  `json:"table_bar"`
+			TableOffset int  `json:"table_offset"`
+			PBABar      int  `json:"pba_bar"`
+			PBAOffset   int  `json:"pba_offset"`
+		} `json:"msix"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil || len(got) != len(devices) {
+		t.Fatalf("xlpt msi --json: %v\n%s", err, r.out)
+	}
+	pm := func(b bool) string {
+		if b {
+			return "+"
+		}
+		return "-"
+	}
+	compared := 0
+	for _, d := range got {
+		l := ok(t, "lspci -vvv -s "+d.BDF).out
+		if m := lspciMSI.FindStringSubmatch(l); m != nil || d.MSI != nil {
+			if m == nil || d.MSI == nil {
+				t.Errorf("%s: MSI presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSI != nil)
+				continue
+			}
+			want := fmt.Sprintf("%s %d/%d %s %s", m[1], atoi(m[2]), atoi(m[3]), m[4], m[5])
+			have := fmt.Sprintf("%s %d/%d %s %s", pm(d.MSI.Enabled), d.MSI.Allocated, d.MSI.Capable, pm(d.MSI.Mask), pm(d.MSI.Is64Bit))
+			if want != have {
+				t.Errorf("%s MSI: lspci %q, xlpt %q", d.BDF, want, have)
+			}
+			compared++
+		}
+		if m := lspciMSIX.FindStringSubmatch(l); m != nil || d.MSIX != nil {
+			if m == nil || d.MSIX == nil {
+				t.Errorf("%s: MSI-X presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSIX != nil)
+				continue
+			}
+			tb, pb := lspciTable.FindStringSubmatch(l), lspciPBA.FindStringSubmatch(l)
+			want := fmt.Sprintf("%s %s %s table %s/%s pba %s/%s", m[1], m[2], m[3], tb[1], tb[2], pb[1], pb[2])
+			have := fmt.Sprintf("%s %d %s table %d/%08x pba %d/%08x", pm(d.MSIX.Enabled), d.MSIX.Size, pm(d.MSIX.Masked),
+				d.MSIX.TableBar, d.MSIX.TableOffset, d.MSIX.PBABar, d.MSIX.PBAOffset)
+			if want != have {
+				t.Errorf("%s MSI-X: lspci %q, xlpt %q", d.BDF, want, have)
+			}
+			compared++
+		}
+	}
+	if compared < 3 {
+		t.Errorf("only %d capabilities compared", compared)
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	fmt.Sscan(s, &n)
+	return n
 }
