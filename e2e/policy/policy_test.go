@@ -66,7 +66,7 @@ type result struct {
 // sh runs a command in dom0 and logs it with its time, as the scenario log.
 func sh(t *testing.T, cmd string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute) // above every tb-wait
 	defer cancel()
 	t0 := time.Now()
 	out, errs, code, err := tb.Run(ctx, cmd)
