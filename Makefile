@@ -43,3 +43,21 @@ fuzz:
 check: test e2e
 
 # ---- testbed (scripts/testbed) ----
+# Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
+.PHONY: testbed-build testbed e2e demo
+
+testbed-build:
+	scripts/testbed/build
+
+# Boot Xen + dom0 in QEMU with a dom0 shell on this terminal (poweroff -f ends it).
+testbed: testbed-build
+	scripts/testbed/run --no-build --shell $(TESTBED_ARGS)
+
+# End-to-end scenarios on the testbed (one Xen boot; see e2e/).
+e2e: testbed-build
+	$(GO) test -tags e2e -v -count=1 -timeout 40m ./e2e/
+
+# Boot the testbed and show xlpt at work on real Xen.
+demo: testbed-build
+	scripts/testbed/demo --no-build
+# ---- end of testbed targets ----
