@@ -80,6 +80,13 @@ func (c *Context) PciList(domid uint32) ([]DevicePci, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pci list of domain %d: %w", domid, err)
 	}
+	// libxl's list does not fill vfunc_mask (xenstore does not keep it);
+	// each entry is one function, so say so.
+	for i := range out {
+		if out[i].VfuncMask == 0 {
+			out[i].VfuncMask = 1
+		}
+	}
 	return out, nil
 }
 
