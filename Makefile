@@ -53,9 +53,10 @@ testbed-build:
 testbed: testbed-build
 	scripts/testbed/run --no-build --shell $(TESTBED_ARGS)
 
-# End-to-end scenarios on the testbed (one Xen boot; see e2e/).
+# End-to-end scenarios on the testbed, one package (one Xen boot) at a time:
+# e2e/ (issue scenarios) and e2e/policy/ (slots, groups, RDM, MSI).
 e2e: testbed-build
-	$(GO) test -tags e2e -v -count=1 -timeout 40m ./e2e/
+	$(GO) test -tags e2e -v -count=1 -p 1 -timeout 60m ./e2e/...
 
 # Boot the testbed and show xlpt at work on real Xen.
 demo: testbed-build
