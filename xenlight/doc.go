@@ -16,8 +16,20 @@
 //
 // Files:
 //
-//	types.go     PciBdf, DevicePci, RdmPolicy: pure Go, no cgo
+//	types.go, domain_types.go, host_types.go, rdm_types.go
+//	             pure-Go mirrors of libxl's types (no cgo)
 //	spec.go      PCI_SPEC_STRING parser (strict and xl-compatible) and formatter
+//	json.go      JSON with libxl_device_pci's field names
 //	error.go     libxl error codes as Error
-//	context*.go  the cgo binding (linux && cgo), and a stub without cgo
+//	probe.go     the dom0 check that names why libxl cannot be opened
+//	api.go       the method set both builds must have
+//	context.go, domain.go, host.go, pci.go, convert.go
+//	             the cgo binding (linux && cgo)
+//	xc.go        libxenctrl: reserved device memory, PoD target
+//	logger.go, logbridge.go, logsink.go
+//	             xentoollog messages into logrus, and per-call error capture
+//	sigchld.go   SIGCHLD forwarding (libxl's main-loop mode)
+//	context_stub.go  the build without cgo: every call fails with ErrNoLibxl
+//	qmp/         the QMP clean-up libxl 4.17 leaves undone after a failed attach
+//	xlcfg/       xl.cfg reader and editor, as libxlutil reads it
 package xenlight
