@@ -290,8 +290,8 @@ func (g *guest) create(t *testing.T, pciList string, extra ...string) {
 	}
 }
 
-// startHVM creates the HVM guest, with no device and passthrough enabled
-// for hot-plug; called from TestMain so it boots while other scenarios run.
+// startHVM creates the HVM guest (once), with no device and passthrough
+// enabled for hot-plug.
 func startHVM() {
 	hvm.once.Do(func() {
 		hvm.created = time.Now()
