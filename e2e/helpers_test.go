@@ -230,8 +230,8 @@ func waitGuest(t *testing.T, g *guest, what string, timeout time.Duration, ok fu
 			return devs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("guest %s: not %s after %s; its console:\n%s\n%s", g.name, what, timeout,
-				out, sh(t, "tail -n 30 "+g.log+"; xl list"))
+			t.Fatalf("guest %s: not %s after %s; its GUEST lines:\n%s\n%s", g.name, what, timeout,
+				out, diag(t, g))
 		}
 		time.Sleep(2 * time.Second)
 	}
@@ -253,8 +253,7 @@ func waitReady(t *testing.T, g *guest, timeout time.Duration) {
 	}
 	out, serr, code := shExit(t, fmt.Sprintf("tb-wait %s 'GUEST: READY' %d", g.log, int(timeout.Seconds())))
 	if code != 0 {
-		t.Fatalf("guest %s did not boot in %s: %s\n%s", g.name, timeout, serr,
-			sh(t, "tail -n 40 "+g.log+"; xl list; tail -n 20 /var/log/xen/qemu-dm-"+g.name+".log 2>/dev/null || true"))
+		t.Fatalf("guest %s did not boot in %s: %s\n%s", g.name, timeout, serr, diag(t, g))
 	}
 	g.ready = true
 	d := time.Since(g.created)
@@ -290,22 +289,70 @@ func (g *guest) create(t *testing.T, pciList string, extra ...string) {
 	}
 }
 
-// startHVM creates the HVM guest (once), with no device and passthrough
-// enabled for hot-plug.
-func startHVM() {
-	hvm.once.Do(func() {
-		hvm.created = time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, serr, code, err := tb.Run(ctx, `tb-cfg hvm `+hvmName+` "" 'passthrough = "enabled"' >/dev/null && xl create /etc/xen/`+hvmName+`.cfg`)
-		switch {
-		case err != nil:
-			hvm.err = err
-		case code != 0:
-			hvm.err = fmt.Errorf("xl create %s: exit %d\n%s%s", hvmName, code, out, serr)
+// hvmUp creates the HVM guest hvm1 (no device, passthrough enabled for
+// hot-plug) unless it is up, and waits for its init. QEMU's TCG emulation
+// of nested SVM now and then triple-faults an HVM guest (about one boot in
+// seven here, in hvmloader or in the guest kernel; Xen logs "dN v0 Triple
+// fault"): that is the emulator, not xlpt, so the guest is created again,
+// up to three times, and the test log says so.
+func hvmUp(t *testing.T) {
+	t.Helper()
+	if hvm.ready {
+		if alive(t, hvmName) {
+			return
 		}
-		record("%-30s %6.1fs", "xl create "+hvmName+" (hvm)", time.Since(hvm.created).Seconds())
-	})
+		t.Fatalf("guest %s is gone:\n%s", hvmName, diag(t, hvm))
+	}
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		sh(t, "rm -f "+hvm.log+"; xl destroy "+hvmName+" 2>/dev/null; "+
+			`tb-cfg hvm `+hvmName+` "" 'passthrough = "enabled"' >/dev/null && xl create /etc/xen/`+hvmName+`.cfg`)
+		record("%-30s %6.1fs", "xl create "+hvmName+" (hvm)", time.Since(start).Seconds())
+		domid := strings.TrimSpace(sh(t, "xl domid "+hvmName))
+		hvm.created = start
+		_, _, code := shExit(t, fmt.Sprintf("tb-wait %s 'GUEST: READY' %d", hvm.log, int(hvmTmo.Seconds())))
+		if code == 0 {
+			time.Sleep(5 * time.Second) // a few rounds of its loop: still alive?
+		}
+		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true"))
+		if fault == "" && code == 0 && alive(t, hvmName) {
+			hvm.ready = true
+			d := time.Since(start)
+			t.Logf("guest %s (hvm, domid %s) booted: xl create to GUEST: READY in about %.1fs", hvmName, domid, d.Seconds()-5)
+			record("%-30s %6.1fs  (xl create to READY, attempt %d)", "hvm guest boot", d.Seconds()-5, attempt)
+			return
+		}
+		if fault == "" {
+			t.Fatalf("guest %s did not boot in %s:\n%s", hvmName, hvmTmo, diag(t, hvm))
+		}
+		record("%-30s %6.1fs  (TCG nested-SVM flake, attempt %d)", "hvm guest triple fault", time.Since(start).Seconds(), attempt)
+		if attempt == 3 {
+			t.Fatalf("guest %s triple-faulted %d times: %s\n%s", hvmName, attempt, fault, diag(t, hvm))
+		}
+		t.Logf("guest %s (domid %s) triple-faulted under QEMU's emulated SVM, not xlpt's doing: %q; creating it again (attempt %d of 3)",
+			hvmName, domid, fault, attempt+1)
+	}
+}
+
+// alive reports whether the domain exists and is neither shut down nor
+// crashed.
+func alive(t *testing.T, name string) bool {
+	t.Helper()
+	out, _, code := shExit(t, "xl list "+name)
+	if code != 0 {
+		return false
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	return len(f) >= 5 && !strings.ContainsAny(f[4], "scd")
+}
+
+// diag returns what helps to see why a guest is not where it should be.
+func diag(t *testing.T, g *guest) string {
+	t.Helper()
+	return sh(t, "echo '--- console:'; tail -n 30 "+g.log+"; echo '--- xl list:'; xl list; "+
+		"echo '--- xl dmesg:'; xl dmesg | grep -vE 'memory_map|ioport_map' | tail -n 20; "+
+		"echo '--- device model:'; tail -n 10 /var/log/xen/qemu-dm-"+g.name+".log 2>/dev/null; true")
 }
 
 func shellQuote(s string) string {

@@ -310,14 +310,10 @@ func TestRefusalNotAssignable(t *testing.T) {
 // xlpt reports libxl's message. Then the NIC is detached again.
 func TestHVMHotplugSlot7(t *testing.T) {
 	scenario(t)
-	startHVM()
-	if hvm.err != nil {
-		t.Fatalf("guest %s: %v", hvmName, hvm.err)
-	}
 	makeAssignable(t, nicHVM)
 	makeAssignable(t, nicHide)
 	t.Cleanup(func() { shExit(t, "xlpt pci-assignable-remove -r "+nicHide) })
-	waitReady(t, hvm, hvmTmo)
+	hvmUp(t)
 
 	// A refusal from libxl and QEMU, surfaced by xlpt: slot 2 holds the
 	// Xen platform device, which xlpt's slot bookkeeping does not know.
