@@ -199,10 +199,25 @@ func TestPolicy(t *testing.T) {
 
 	t.Run("hvm-boot", func(t *testing.T) {
 		ok(t, `tb-cfg hvm hvm1 "" 'passthrough = "enabled"'`)
-		t0 := time.Now()
-		ok(t, "xl create /etc/xen/hvm1.cfg")
-		ok(t, "tb-wait "+serial+" 'GUEST: READY' 400")
-		t.Logf("hvm1 booted to its init in %.1fs", time.Since(t0).Seconds())
+		// QEMU's TCG emulation of nested SVM now and then triple-faults an
+		// HVM guest (Xen logs "dNv0 Triple fault"): the emulator's doing,
+		// not xlpt's, so the guest is created again, up to three times.
+		for attempt := 1; ; attempt++ {
+			t0 := time.Now()
+			ok(t, "rm -f "+serial+"; xl create /etc/xen/hvm1.cfg")
+			domid := strings.TrimSpace(ok(t, "xl domid hvm1").out)
+			r := sh(t, "tb-wait "+serial+" 'GUEST: READY' 600")
+			fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
+			if r.code == 0 && fault == "" {
+				t.Logf("hvm1 booted to its init in %.1fs (attempt %d)", time.Since(t0).Seconds(), attempt)
+				return
+			}
+			if fault == "" || attempt == 3 {
+				t.Fatalf("hvm1 did not boot (attempt %d): %q\n%s", attempt, fault, ok(t, "tail -n 30 "+serial).out)
+			}
+			t.Logf("hvm1 triple-faulted under QEMU's emulated SVM (%q); creating it again", fault)
+			sh(t, "xl destroy hvm1")
+		}
 	})
 
 	t.Run("slots", func(t *testing.T) {
