@@ -13,6 +13,8 @@ help:
 	@echo "make e2e         end-to-end tests on the Xen testbed in QEMU"
 	@echo "make check       test + e2e: what CI runs"
 	@echo "make demo        boot the testbed and show xlpt at work on real Xen"
+	@echo "make testbed     boot the testbed with a dom0 shell on this terminal"
+	@echo "make testbed-build  build the testbed only (cached)"
 	@echo "make fuzz        every fuzz target for FUZZTIME (default 5m)"
 
 deps:

@@ -88,7 +88,20 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 		}
 	}
 
-	// Refuse before any change.
+	// Refuse before any change. A device a guest holds is not dom0's to
+	// hide (libxl would only say "failed to quarantine").
+	if s.TS != nil {
+		own, err := loadOwners(s.TS, s.Host)
+		if err != nil {
+			return res, err
+		}
+		for _, b := range targets {
+			if ow := own.of(b); ow.Kind == OwnedByDomain {
+				return res, fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",
+					ErrAssignedElsewhere, b, ow, ow.Domid, b)
+			}
+		}
+	}
 	uses, err := binder.InUse()
 	if err != nil && !req.Force {
 		return res, fmt.Errorf("%w: %v (use --force if you know the device is free)", ErrNeedsForce, err)

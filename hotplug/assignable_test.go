@@ -168,3 +168,20 @@ func TestAssignableAddThroughLibxlRollsBack(t *testing.T) {
 		t.Errorf("%v %+v %v", err, res, ts.pciback)
 	}
 }
+
+func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
+	w := newBindWorld(t)
+	ts := newFake()
+	w.svc.TS = ts
+	ts.addDomain(4, "web01", xenlight.DomainTypeHVM)
+	d := xenlight.NewDevicePci()
+	d.PciBdf, d.VfuncMask = w.free, 1
+	ts.domains[4].devs = append(ts.domains[4].devs, d)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host)
+	mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4")
+	for _, c := range ts.calls {
+		if strings.HasPrefix(c, "assignable-add") {
+			t.Errorf("libxl was called: %v", ts.calls)
+		}
+	}
+}
