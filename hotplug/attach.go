@@ -35,16 +35,11 @@ type step struct {
 // Attach checks everything, then attaches function by function, and
 // undoes what it did if any step fails.
 func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
-	unlock, err := s.lock()
+	dom, unlock, err := s.lockAndResolve(req.Domain)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-
-	dom, err := s.resolve(req.Domain)
-	if err != nil {
-		return res, err
-	}
 	res.Domain = dom
 	if err := s.preflightDomain(&dom); err != nil {
 		return res, err

@@ -28,15 +28,11 @@ type DetachResult struct {
 // the error then says so and offers --force.
 func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
 	var res DetachResult
-	unlock, err := s.lock()
+	dom, unlock, err := s.lockAndResolve(req.Domain)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	dom, err := s.resolve(req.Domain)
-	if err != nil {
-		return res, err
-	}
 	res.Domain = dom
 	list, err := s.TS.PciList(dom.Domid)
 	if err != nil {
