@@ -313,6 +313,27 @@ func TestPolicy(t *testing.T) {
 		}
 		ok(t, "xlpt pci-detach hvm1 "+nic8)
 	})
+
+	// A guest that does not answer the ACPI eject (here: paused) leaves
+	// the device attached after libxl's timeout; xlpt says so and -f
+	// removes it without the guest.
+	t.Run("detach-timeout-then-force", func(t *testing.T) {
+		ok(t, "xlpt pci-attach hvm1 "+nic5+" 6")
+		waitGuest(t, "showing 00:06.0", 90, func(g map[string]string) bool { return g["0000:00:06.0"] != "" })
+		ok(t, "xl pause hvm1")
+		refused(t, "xlpt pci-detach hvm1 "+nic5, "did not acknowledge the eject", "still attached", "xlpt pci-detach -f hvm1 "+nic5)
+		if s := slots(t, "hvm1"); s[nic5] != 6 {
+			t.Errorf("after the timed-out detach libxl lists %v; want %s still in slot 6", s, nic5)
+		}
+		ok(t, "xlpt pci-detach -f hvm1 "+nic5)
+		ok(t, "xl unpause hvm1")
+		if s := slots(t, "hvm1"); len(s) != 0 {
+			t.Errorf("after detach -f hvm1 holds %v", s)
+		}
+		if r := ok(t, "xlpt pci-assignable-list"); !strings.Contains(r.out, nic5) {
+			t.Errorf("%s not assignable after the forced detach:\n%s", nic5, r.out)
+		}
+	})
 }
 
 // testRdm: xlpt sees the rmrr= region and predicts what xl create does with
