@@ -192,7 +192,7 @@ func TestSameDomainRuleRefusesNamingSiblingAndOwner(t *testing.T) {
 		setup   func(w *world)
 		want    []string
 	}{
-		{"sibling assignable", nil, nil, []string{"old2", "assignable (pciback)", "--group"}},
+		{"sibling assignable", nil, nil, []string{"old2", "pciback (assignable, in no domain)", "--group"}},
 		{"sibling with dom0 driver", map[string]string{"old2": "e1000"}, nil, []string{"old2", "dom0 driver e1000", "--assign"}},
 		{"sibling in another domain", nil, func(w *world) {
 			if _, err := w.attach("hvm2", "old2", 0); err == nil {

@@ -31,7 +31,7 @@ func (o Owner) String() string {
 	case OwnedByNobody:
 		return "dom0 (no driver)"
 	case OwnedByPciback:
-		return "assignable (pciback)"
+		return "pciback (assignable, in no domain)"
 	}
 	if o.DomName != "" {
 		return fmt.Sprintf("domain %d (%s)", o.Domid, o.DomName)

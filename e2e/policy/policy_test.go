@@ -265,7 +265,7 @@ func TestPolicy(t *testing.T) {
 
 	t.Run("same-domain", func(t *testing.T) {
 		refused(t, "xlpt pci-attach hvm1 "+old1, old1+" is conventional PCI behind bridge 0000:00:04.0",
-			old2+" is held by assignable (pciback)", "--group")
+			old2+" is held by pciback (assignable, in no domain)", "--group")
 		ok(t, "xlpt pci-attach --group hvm1 "+old1)
 		s := slots(t, "hvm1")
 		if s[old1] != 6 || s[old2] != 7 {
