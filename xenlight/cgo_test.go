@@ -164,8 +164,8 @@ func TestCLoggerBridge(t *testing.T) {
 	}{
 		{logrus.TraceLevel, "debug %s %d stays literal"},
 		{logrus.InfoLevel, "info"},
-		{logrus.WarnLevel, "warn"},
-		{logrus.ErrorLevel, "libxl_pci.c:1:do_pci_add: Domain 3:boom: no such device"},
+		{logrus.InfoLevel, "warn"},
+		{logrus.WarnLevel, "libxl_pci.c:1:do_pci_add: Domain 3:boom: no such device"},
 	} {
 		if es[i].Level != want.lvl || es[i].Message != want.msg || es[i].Data["source"] != "libxl" {
 			t.Errorf("entry %d: %v %q %v", i, es[i].Level, es[i].Message, es[i].Data)

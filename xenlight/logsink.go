@@ -25,19 +25,21 @@ const (
 	xtlCritical
 )
 
-// logrusLevel maps libxl's levels onto logrus'.
+// logrusLevel maps libxl's levels onto logrus', one step down from
+// warnings on: xlpt explains outcomes itself and carries libxl's error
+// lines in the errors it returns, so by default (warn) users see libxl's
+// errors once as warnings and its warnings (mostly internal chatter such
+// as "Device present in JSON but not in xenstore") only with -v.
 func (l xtlLevel) logrusLevel() logrus.Level {
 	switch {
 	case l <= xtlDebug:
 		return logrus.TraceLevel
 	case l <= xtlProgress:
 		return logrus.DebugLevel
-	case l <= xtlNotice:
+	case l <= xtlWarn:
 		return logrus.InfoLevel
-	case l == xtlWarn:
-		return logrus.WarnLevel
 	}
-	return logrus.ErrorLevel
+	return logrus.WarnLevel
 }
 
 // maxCaptured bounds the messages kept for one call; the first is the one

@@ -25,9 +25,9 @@ func TestLogLevels(t *testing.T) {
 		{xtlProgress, logrus.DebugLevel},
 		{xtlInfo, logrus.InfoLevel},
 		{xtlNotice, logrus.InfoLevel},
-		{xtlWarn, logrus.WarnLevel},
-		{xtlError, logrus.ErrorLevel},
-		{xtlCritical, logrus.ErrorLevel},
+		{xtlWarn, logrus.InfoLevel},
+		{xtlError, logrus.WarnLevel},
+		{xtlCritical, logrus.WarnLevel},
 	} {
 		s, hook := newTestSink()
 		s.message(tc.in, -1, "libxl", "hello")
