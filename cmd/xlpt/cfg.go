@@ -54,7 +54,8 @@ refused.`,
 		}
 		g, pre := hotplug.ReadGuestConfig(f)
 		check := hotplug.GuestCheck{}
-		if host, err := pcibind.New(c.String("sysfs-root")).Scan(); err == nil {
+		host, err := pcibind.New(c.String("sysfs-root")).Scan()
+		if err == nil {
 			check.Host = host
 			if ctx, err := openToolstack(); err == nil {
 				defer ctx.Close()
@@ -74,7 +75,7 @@ refused.`,
 					bdfs = append(bdfs, e.Dev.PciBdf)
 				}
 			}
-			regions, notes, err := gatherRegions(c, bdfs)
+			regions, notes, err := gatherRegionsOn(c, host, bdfs) // host nil when not readable
 			if err != nil {
 				return err
 			}

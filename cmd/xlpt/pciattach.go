@@ -41,14 +41,7 @@ Examples:
 		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first (libxl's seize)"},
 	},
 	Action: func(c *cli.Context) error {
-		if err := args(c, 2, 3); err != nil {
-			return err
-		}
-		dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
-		if err != nil {
-			return err
-		}
-		svc, done, err := newService(c)
+		dev, svc, done, err := specAndService(c, 3)
 		if err != nil {
 			return err
 		}
@@ -98,14 +91,7 @@ Example:
 		&cli.BoolFlag{Name: "group", Usage: "Detach the device's whole same-domain group"},
 	},
 	Action: func(c *cli.Context) error {
-		if err := args(c, 2, 2); err != nil {
-			return err
-		}
-		dev, err := parseSpecArg(c.Args().Get(1), "")
-		if err != nil {
-			return err
-		}
-		svc, done, err := newService(c)
+		dev, svc, done, err := specAndService(c, 2)
 		if err != nil {
 			return err
 		}
@@ -128,6 +114,21 @@ Example:
 		}
 		return err
 	},
+}
+
+// specAndService checks DOMAIN SPEC [VSLOT] (maxArgs 3 allows VSLOT),
+// parses the spec, then sets up the service: malformed input is refused
+// before libxl or sysfs is touched.
+func specAndService(c *cli.Context, maxArgs int) (xenlight.DevicePci, *hotplug.Service, func(), error) {
+	if err := args(c, 2, maxArgs); err != nil {
+		return xenlight.DevicePci{}, nil, nil, err
+	}
+	dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
+	if err != nil {
+		return dev, nil, nil, err
+	}
+	svc, done, err := newService(c)
+	return dev, svc, done, err
 }
 
 func nonNil(s []string) []string {

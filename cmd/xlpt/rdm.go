@@ -136,6 +136,19 @@ func sources(r rdm.Region) string {
 // a note, not an error: a host without VT-d or outside dom0 still has the
 // other sources.
 func gatherRegions(c *cli.Context, devices []xenlight.PciBdf) ([]rdm.Region, []string, error) {
+	host, err := pcibind.New(c.String("sysfs-root")).Scan()
+	var notes []string
+	if err != nil {
+		notes = append(notes, fmt.Sprintf("host PCI devices not read (%v): scope paths through bridges cannot be resolved", err))
+		host = nil
+	}
+	regions, more, err := gatherRegionsOn(c, host, devices)
+	return regions, append(notes, more...), err
+}
+
+// gatherRegionsOn is gatherRegions for a host already scanned (nil: not
+// readable), so callers that have one do not read sysfs again.
+func gatherRegionsOn(c *cli.Context, host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, []string, error) {
 	var lists [][]rdm.Region
 	var notes []string
 	for _, v := range values(c, "rmrr") {
@@ -166,11 +179,6 @@ func gatherRegions(c *cli.Context, devices []xenlight.PciBdf) ([]rdm.Region, []s
 	}
 
 	root := c.String("sysfs-root")
-	host, err := pcibind.New(root).Scan()
-	if err != nil {
-		notes = append(notes, fmt.Sprintf("host PCI devices not read (%v): scope paths through bridges cannot be resolved", err))
-		host = nil
-	}
 	if !c.Bool("no-dmar") {
 		b, name, err := rdm.ReadDMAR(root)
 		switch {

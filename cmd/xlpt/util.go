@@ -119,7 +119,7 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 		DM:   qmp.DeviceModel{},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(func(b xenlight.PciBdf) ([]rdm.Region, error) {
-				regions, notes, err := gatherRegions(c, []xenlight.PciBdf{b})
+				regions, notes, err := gatherRegionsOn(c, host, []xenlight.PciBdf{b})
 				for _, n := range notes {
 					logrus.Debug(n)
 				}
