@@ -6,29 +6,29 @@ import (
 	"strings"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Binder moves devices between dom0 drivers and stub drivers through
 // sysfs, for what libxl cannot do (pci-stub) or where libxl is absent.
 // *pcibind.Sysfs satisfies it.
 type Binder interface {
-	Hide(b xenlight.PciBdf, target string, m pcibind.Method) error
-	GiveBack(b xenlight.PciBdf) error
+	Hide(b xl.PciBdf, target string, m pcibind.Method) error
+	GiveBack(b xl.PciBdf) error
 	InUse() ([]pcibind.Use, error)
-	LoadRecord(b xenlight.PciBdf) (pcibind.Record, error)
+	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
 }
 
 // HideChecker says why a device must not be hidden. *pcibind.Host
 // satisfies it.
 type HideChecker interface {
-	Refusals(b xenlight.PciBdf, uses []pcibind.Use) []string
-	SiblingsHeldByDom0(b xenlight.PciBdf) []xenlight.PciBdf
+	Refusals(b xl.PciBdf, uses []pcibind.Use) []string
+	SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf
 }
 
 // AssignableRequest is one pci-assignable-add.
 type AssignableRequest struct {
-	Device xenlight.PciBdf
+	Device xl.PciBdf
 	Name   string
 	Driver string // pcibind.DriverPciback (default) or pcibind.DriverPciStub
 	Group  bool   // hide the device's whole same-domain group
@@ -37,9 +37,9 @@ type AssignableRequest struct {
 
 // Hidden is one device moved to a stub driver.
 type Hidden struct {
-	BDF  xenlight.PciBdf `json:"bdf"`
-	From string          `json:"from"` // the dom0 driver it had ("" none)
-	To   string          `json:"to"`
+	BDF  xl.PciBdf `json:"bdf"`
+	From string    `json:"from"` // the dom0 driver it had ("" none)
+	To   string    `json:"to"`
 }
 
 // AssignableResult says what was hidden.
@@ -67,7 +67,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	if _, ok := s.Host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
 	}
-	targets := []xenlight.PciBdf{req.Device}
+	targets := []xl.PciBdf{req.Device}
 	group := s.Host.Group(req.Device)
 	if req.Group {
 		if len(group) < 2 {
@@ -141,7 +141,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 			// libxl: it remembers the original driver and quarantines
 			// the device; on a device already on pciback it only does
 			// the latter, and then there is nothing to undo.
-			d := xenlight.NewDevicePci()
+			d := xl.NewDevicePci()
 			d.PciBdf, d.Name = b, req.Name
 			if err := s.TS.PciAssignableAdd(d, true); err != nil {
 				return res, fmt.Errorf("make %s assignable: %w", b, err)
@@ -168,7 +168,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 // AssignableRemove releases a device from its stub driver; with rebind it
 // goes back to the driver it had before. A device xlpt hid with pci-stub
 // (or without libxl) is given back from xlpt's own record.
-func (s *Service) AssignableRemove(d xenlight.DevicePci, rebind bool, binder Binder) (string, error) {
+func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (string, error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return "", err
@@ -196,7 +196,7 @@ func (s *Service) AssignableRemove(d xenlight.DevicePci, rebind bool, binder Bin
 	return fmt.Sprintf("%s released from pciback and given back to its original driver", describeDev(d)), nil
 }
 
-func describeDev(d xenlight.DevicePci) string {
+func describeDev(d xl.DevicePci) string {
 	if d.VfuncMask == 0 && d.Name != "" {
 		return fmt.Sprintf("the device named %q", d.Name)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // bindWorld is a host whose writes go to the simulated kernel: a
@@ -20,11 +20,11 @@ type bindWorld struct {
 	sys    *pcibind.Sysfs
 	host   *pcibind.Host
 	svc    *Service
-	old1   xenlight.PciBdf
-	old2   xenlight.PciBdf
-	bridge xenlight.PciBdf
-	eth0   xenlight.PciBdf
-	free   xenlight.PciBdf
+	old1   xl.PciBdf
+	old2   xl.PciBdf
+	bridge xl.PciBdf
+	eth0   xl.PciBdf
+	free   xl.PciBdf
 }
 
 func newBindWorld(t *testing.T) *bindWorld {
@@ -82,13 +82,13 @@ func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
 	if len(res.Hidden) != 2 || res.Hidden[0].From != "e1000" {
 		t.Fatalf("hidden %+v", res.Hidden)
 	}
-	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
+	for _, b := range []xl.PciBdf{w.old1, w.old2} {
 		if d := w.k.Driver(b); d != "pci-stub" {
 			t.Errorf("%s on %q; want pci-stub", b, d)
 		}
 	}
-	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
-		d := xenlight.NewDevicePci()
+	for _, b := range []xl.PciBdf{w.old1, w.old2} {
+		d := xl.NewDevicePci()
 		d.PciBdf, d.VfuncMask = b, 1
 		msg, err := w.svc.AssignableRemove(d, true, w.sys)
 		if err != nil || !strings.Contains(msg, "back on e1000") {
@@ -108,7 +108,7 @@ func TestAssignableAddGroupFaultLosesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("succeeded despite the injected fault")
 	}
-	for _, b := range []xenlight.PciBdf{w.old1, w.old2} {
+	for _, b := range []xl.PciBdf{w.old1, w.old2} {
 		if d := w.k.Driver(b); d != "e1000" {
 			t.Errorf("%s left on %q after a failed group hide; want e1000 (nothing lost)", b, d)
 		}
@@ -118,15 +118,15 @@ func TestAssignableAddGroupFaultLosesNothing(t *testing.T) {
 // faultAfterFirst arms a pciback bind fault after the first Hide.
 type faultAfterFirst struct{ w *bindWorld }
 
-func (f faultAfterFirst) Hide(b xenlight.PciBdf, target string, m pcibind.Method) error {
+func (f faultAfterFirst) Hide(b xl.PciBdf, target string, m pcibind.Method) error {
 	if b == f.w.old2 {
 		f.w.k.Fail("pciback", "bind", pcitest.Fault{Err: errors.New("injected")})
 	}
 	return f.w.sys.Hide(b, target, m)
 }
-func (f faultAfterFirst) GiveBack(b xenlight.PciBdf) error { return f.w.sys.GiveBack(b) }
-func (f faultAfterFirst) InUse() ([]pcibind.Use, error)    { return f.w.sys.InUse() }
-func (f faultAfterFirst) LoadRecord(b xenlight.PciBdf) (pcibind.Record, error) {
+func (f faultAfterFirst) GiveBack(b xl.PciBdf) error    { return f.w.sys.GiveBack(b) }
+func (f faultAfterFirst) InUse() ([]pcibind.Use, error) { return f.w.sys.InUse() }
+func (f faultAfterFirst) LoadRecord(b xl.PciBdf) (pcibind.Record, error) {
 	return f.w.sys.LoadRecord(b)
 }
 
@@ -173,8 +173,8 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	w := newBindWorld(t)
 	ts := newFake()
 	w.svc.TS = ts
-	ts.addDomain(4, "web01", xenlight.DomainTypeHVM)
-	d := xenlight.NewDevicePci()
+	ts.addDomain(4, "web01", xl.DomainTypeHVM)
+	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
 	ts.domains[4].devs = append(ts.domains[4].devs, d)
 	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // AttachRequest is one pci-attach.
@@ -13,7 +13,7 @@ type AttachRequest struct {
 	Domain string
 	// Device is the parsed spec: a BDF (or BB:DD.*, or name=), its
 	// options, and in Vdevfn the requested guest slot (0: choose).
-	Device  xenlight.DevicePci
+	Device  xl.DevicePci
 	Group   bool // attach the device's whole same-domain group
 	AnySlot bool // allow a slot outside the hot-plug range
 	Assign  bool // make devices dom0 still holds assignable first
@@ -22,13 +22,13 @@ type AttachRequest struct {
 // AttachResult says what was attached, where, and what to beware of.
 type AttachResult struct {
 	Domain   Domain
-	Attached []xenlight.DevicePci // as libxl lists them afterwards
+	Attached []xl.DevicePci // as libxl lists them afterwards
 	Warnings []string
 }
 
 // step is one function to attach.
 type step struct {
-	dev    xenlight.DevicePci
+	dev    xl.DevicePci
 	assign bool // pci-assignable-add it first
 }
 
@@ -57,7 +57,7 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	for _, st := range steps {
 		d := st.dev
 		if st.assign {
-			a := xenlight.NewDevicePci()
+			a := xl.NewDevicePci()
 			a.PciBdf = d.PciBdf
 			if err := s.TS.PciAssignableAdd(a, true); err != nil {
 				return res, fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
@@ -113,7 +113,7 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	}
 
 	// Which functions: one, every function of the slot, or the group.
-	var funcs []xenlight.PciBdf
+	var funcs []xl.PciBdf
 	if want.AllFuncs() {
 		funcs = s.Host.Functions(want.PciBdf.Slot())
 		if len(funcs) == 0 {
@@ -123,15 +123,15 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 		if _, ok := s.Host.Device(want.PciBdf); !ok {
 			return nil, nil, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, want.PciBdf)
 		}
-		funcs = []xenlight.PciBdf{want.PciBdf}
+		funcs = []xl.PciBdf{want.PciBdf}
 	}
-	requested := map[xenlight.PciBdf]bool{}
+	requested := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
 		requested[f] = true
 	}
 	if req.Group {
 		grouped := false
-		for _, f := range append([]xenlight.PciBdf(nil), funcs...) {
+		for _, f := range append([]xl.PciBdf(nil), funcs...) {
 			for _, m := range s.Host.Group(f) {
 				grouped = true
 				if !contains(funcs, m) {
@@ -153,8 +153,8 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	if err != nil {
 		return nil, nil, err
 	}
-	var todo []xenlight.PciBdf
-	needAssign := map[xenlight.PciBdf]bool{}
+	var todo []xl.PciBdf
+	needAssign := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
 		ow := own.of(f)
 		switch {
@@ -192,8 +192,8 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 		return nil, warnings, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	occ := occupants(current)
-	bySlot := map[xenlight.PciBdf][]xenlight.PciBdf{}
-	var slotOrder []xenlight.PciBdf
+	bySlot := map[xl.PciBdf][]xl.PciBdf{}
+	var slotOrder []xl.PciBdf
 	for _, f := range todo {
 		if _, ok := bySlot[f.Slot()]; !ok {
 			slotOrder = append(slotOrder, f.Slot())
@@ -235,7 +235,7 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 				if len(fs) > 1 {
 					gfn = f.Func
 				}
-				d.Vdevfn = xenlight.Vdevfn(gslot, gfn)
+				d.Vdevfn = xl.Vdevfn(gslot, gfn)
 			}
 			for _, check := range s.Checks {
 				w, err := check(dom, d)
@@ -250,32 +250,32 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	return steps, warnings, nil
 }
 
-func (s *Service) assignableSet() (map[xenlight.PciBdf]bool, error) {
+func (s *Service) assignableSet() (map[xl.PciBdf]bool, error) {
 	list, err := s.TS.PciAssignableList()
 	if err != nil {
 		return nil, fmt.Errorf("list assignable devices: %w", err)
 	}
-	set := map[xenlight.PciBdf]bool{}
+	set := map[xl.PciBdf]bool{}
 	for _, d := range list {
 		set[d.PciBdf] = true
 	}
 	return set, nil
 }
 
-func (s *Service) nameToBdf(name string) (xenlight.PciBdf, error) {
+func (s *Service) nameToBdf(name string) (xl.PciBdf, error) {
 	list, err := s.TS.PciAssignableList()
 	if err != nil {
-		return xenlight.PciBdf{}, fmt.Errorf("list assignable devices: %w", err)
+		return xl.PciBdf{}, fmt.Errorf("list assignable devices: %w", err)
 	}
 	for _, d := range list {
 		if d.Name == name {
 			return d.PciBdf, nil
 		}
 	}
-	return xenlight.PciBdf{}, fmt.Errorf("%w: no assignable device is named %q (see `xlpt pci-assignable-list -n`)", ErrNotAssignable, name)
+	return xl.PciBdf{}, fmt.Errorf("%w: no assignable device is named %q (see `xlpt pci-assignable-list -n`)", ErrNotAssignable, name)
 }
 
-func contains(bs []xenlight.PciBdf, b xenlight.PciBdf) bool {
+func contains(bs []xl.PciBdf, b xl.PciBdf) bool {
 	for _, x := range bs {
 		if x == b {
 			return true
@@ -286,5 +286,5 @@ func contains(bs []xenlight.PciBdf, b xenlight.PciBdf) bool {
 
 // isTimeout tells a guest that did not answer from other failures.
 func isTimeout(err error) bool {
-	return errors.Is(err, xenlight.ErrTimedOut) || errors.Is(err, xenlight.ErrGuestTimedOut)
+	return errors.Is(err, xl.ErrTimedOut) || errors.Is(err, xl.ErrGuestTimedOut)
 }

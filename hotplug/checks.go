@@ -7,7 +7,7 @@ import (
 
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // ErrRdmConflict refuses a hot-plug that Xen would refuse, or that would
@@ -23,8 +23,8 @@ var ErrNoMSI = errors.New("device cannot raise interrupts")
 // strict (the default for hot-plug) or carries on under relaxed. xlpt
 // predicts this before libxl is called. regions reads the host's regions
 // for one device.
-func RdmCheck(regions func(xenlight.PciBdf) ([]rdm.Region, error)) DeviceCheck {
-	return func(dom Domain, dev xenlight.DevicePci) ([]string, error) {
+func RdmCheck(regions func(xl.PciBdf) ([]rdm.Region, error)) DeviceCheck {
+	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		if !dom.IsHVM() {
 			return nil, nil
 		}
@@ -62,7 +62,7 @@ func RdmCheck(regions func(xenlight.PciBdf) ([]rdm.Region, error)) DeviceCheck {
 // MsiCheck warns about msitranslate settings that will not take effect
 // and refuses a virtual function without MSI or MSI-X.
 func MsiCheck(host Host) DeviceCheck {
-	return func(dom Domain, dev xenlight.DevicePci) ([]string, error) {
+	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		d, ok := host.Device(dev.PciBdf)
 		if !ok {
 			return nil, nil
@@ -72,7 +72,7 @@ func MsiCheck(host Host) DeviceCheck {
 			on := true
 			in.Device = &on
 		}
-		if dom.Config.DeviceModelVersion == xenlight.DeviceModelQemuTraditional {
+		if dom.Config.DeviceModelVersion == xl.DeviceModelQemuTraditional {
 			in.DeviceModel = msi.QemuXenTraditional
 		}
 		t := msi.Resolve(in)

@@ -5,23 +5,23 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // The testbed's RMRR: pages f0-ff (0xf0000) belong to nic1. A running
 // 256 MiB HVM guest has RAM there.
 func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
 	w := newWorld(t, nil)
-	region := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{w.bdf["nic1"]}}}
-	w.ts.domains[1].cfg.Rdm = xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid}
-	w.svc.Checks = []DeviceCheck{RdmCheck(func(xenlight.PciBdf) ([]rdm.Region, error) { return region, nil })}
+	region := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{w.bdf["nic1"]}}}
+	w.ts.domains[1].cfg.Rdm = xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid}
+	w.svc.Checks = []DeviceCheck{RdmCheck(func(xl.PciBdf) ([]rdm.Region, error) { return region, nil })}
 	w.ts.calls = nil
 	_, err := w.attach("hvm1", "nic1", 6)
 	mustFail(t, err, ErrRdmConflict, w.bdf["nic1"].String(), "rdm_policy=strict", "relaxed")
 	w.noAdds()
 
 	d := w.spec("nic1", 6)
-	d.RdmPolicy = xenlight.RdmPolicyRelaxed
+	d.RdmPolicy = xl.RdmPolicyRelaxed
 	res, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d})
 	if err != nil {
 		t.Fatalf("relaxed: %v", err)
@@ -42,7 +42,7 @@ func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
 
 func TestMsiPreflightWarnsOnTranslateWithQemuXen(t *testing.T) {
 	w := newWorld(t, nil)
-	w.ts.domains[1].cfg.DeviceModelVersion = xenlight.DeviceModelQemuXen
+	w.ts.domains[1].cfg.DeviceModelVersion = xl.DeviceModelQemuXen
 	w.svc.Checks = []DeviceCheck{MsiCheck(w.host)}
 	d := w.spec("nic1", 0)
 	d.Msitranslate = true

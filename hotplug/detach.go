@@ -5,21 +5,21 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // DetachRequest is one pci-detach.
 type DetachRequest struct {
 	Domain string
-	Device xenlight.DevicePci // BDF, BB:DD.* or name=
-	Force  bool               // remove without the guest's consent
-	Group  bool               // detach the device's whole same-domain group
+	Device xl.DevicePci // BDF, BB:DD.* or name=
+	Force  bool         // remove without the guest's consent
+	Group  bool         // detach the device's whole same-domain group
 }
 
 // DetachResult says what was detached and where the devices are now.
 type DetachResult struct {
 	Domain   Domain
-	Detached []xenlight.DevicePci
+	Detached []xl.DevicePci
 	Notes    []string
 }
 
@@ -64,13 +64,13 @@ func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
 	return res, nil
 }
 
-func (s *Service) planDetach(dom Domain, req DetachRequest, list []xenlight.DevicePci) ([]xenlight.DevicePci, error) {
-	held := map[xenlight.PciBdf]xenlight.DevicePci{}
+func (s *Service) planDetach(dom Domain, req DetachRequest, list []xl.DevicePci) ([]xl.DevicePci, error) {
+	held := map[xl.PciBdf]xl.DevicePci{}
 	for _, d := range list {
 		held[d.PciBdf] = d
 	}
 	want := req.Device
-	var bdfs []xenlight.PciBdf
+	var bdfs []xl.PciBdf
 	switch {
 	case want.VfuncMask == 0: // name=
 		for _, d := range list {
@@ -94,10 +94,10 @@ func (s *Service) planDetach(dom Domain, req DetachRequest, list []xenlight.Devi
 		if _, ok := held[want.PciBdf]; !ok {
 			return nil, fmt.Errorf("%w: %s is not attached to %s (%s)", ErrNotAttached, want.PciBdf, dom, holding(list))
 		}
-		bdfs = []xenlight.PciBdf{want.PciBdf}
+		bdfs = []xl.PciBdf{want.PciBdf}
 	}
 	if req.Group && s.Host != nil {
-		for _, b := range append([]xenlight.PciBdf(nil), bdfs...) {
+		for _, b := range append([]xl.PciBdf(nil), bdfs...) {
 			for _, m := range s.Host.Group(b) {
 				if _, ok := held[m]; ok && !contains(bdfs, m) {
 					bdfs = append(bdfs, m)
@@ -106,14 +106,14 @@ func (s *Service) planDetach(dom Domain, req DetachRequest, list []xenlight.Devi
 		}
 	}
 	sort.Slice(bdfs, func(i, j int) bool { return bdfs[j].Less(bdfs[i]) })
-	out := make([]xenlight.DevicePci, 0, len(bdfs))
+	out := make([]xl.DevicePci, 0, len(bdfs))
 	for _, b := range bdfs {
 		out = append(out, held[b])
 	}
 	return out, nil
 }
 
-func holding(list []xenlight.DevicePci) string {
+func holding(list []xl.DevicePci) string {
 	if len(list) == 0 {
 		return "it holds no PCI devices"
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // fakeToolstack models the parts of libxl 4.17 hotplug relies on:
@@ -14,29 +14,29 @@ import (
 // model is cleaned; faults can be injected per call.
 type fakeToolstack struct {
 	domains       map[uint32]*fakeDomain
-	pciback       map[xenlight.PciBdf]string // bdf -> name ("" none); the assignable pool
-	direct        bool                       // cap_hvm_directio
-	fail          map[string]error           // "add 0000:01:00.0" -> error
+	pciback       map[xl.PciBdf]string // bdf -> name ("" none); the assignable pool
+	direct        bool                 // cap_hvm_directio
+	fail          map[string]error     // "add 0000:01:00.0" -> error
 	calls         []string
-	staleInDM     map[uint32]map[uint8]xenlight.PciBdf // domid -> guest slot -> leftover
+	staleInDM     map[uint32]map[uint8]xl.PciBdf // domid -> guest slot -> leftover
 	removeTimeout bool
 }
 
 type fakeDomain struct {
-	info xenlight.DomainInfo
-	cfg  xenlight.DomainConfig
-	devs []xenlight.DevicePci
+	info xl.DomainInfo
+	cfg  xl.DomainConfig
+	devs []xl.DevicePci
 }
 
 func newFake() *fakeToolstack {
-	return &fakeToolstack{domains: map[uint32]*fakeDomain{}, pciback: map[xenlight.PciBdf]string{},
-		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xenlight.PciBdf{}}
+	return &fakeToolstack{domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
+		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xl.PciBdf{}}
 }
 
-func (f *fakeToolstack) addDomain(id uint32, name string, t xenlight.DomainType) *fakeDomain {
+func (f *fakeToolstack) addDomain(id uint32, name string, t xl.DomainType) *fakeDomain {
 	d := &fakeDomain{
-		info: xenlight.DomainInfo{Domid: id, Name: name, Type: t, State: xenlight.StateBlocked},
-		cfg:  xenlight.DomainConfig{Name: name, Type: t, Passthrough: xenlight.PassthroughEnabled, TargetMemKB: 262144, MaxMemKB: 262144},
+		info: xl.DomainInfo{Domid: id, Name: name, Type: t, State: xl.StateBlocked},
+		cfg:  xl.DomainConfig{Name: name, Type: t, Passthrough: xl.PassthroughEnabled, TargetMemKB: 262144, MaxMemKB: 262144},
 	}
 	f.domains[id] = d
 	return d
@@ -52,45 +52,45 @@ func (f *fakeToolstack) DomainQualifierToID(q string) (uint32, error) {
 		if _, ok := f.domains[uint32(id)]; ok {
 			return uint32(id), nil
 		}
-		return 0, xenlight.ErrDomainNotFound
+		return 0, xl.ErrDomainNotFound
 	}
 	for id, d := range f.domains {
 		if d.info.Name == q {
 			return id, nil
 		}
 	}
-	return 0, xenlight.ErrInval
+	return 0, xl.ErrInval
 }
 
-func (f *fakeToolstack) DomainInfo(id uint32) (xenlight.DomainInfo, error) {
+func (f *fakeToolstack) DomainInfo(id uint32) (xl.DomainInfo, error) {
 	d, ok := f.domains[id]
 	if !ok {
-		return xenlight.DomainInfo{}, xenlight.ErrDomainNotFound
+		return xl.DomainInfo{}, xl.ErrDomainNotFound
 	}
 	return d.info, nil
 }
 
-func (f *fakeToolstack) DomainConfig(id uint32) (xenlight.DomainConfig, error) {
+func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
 	d, ok := f.domains[id]
 	if !ok {
-		return xenlight.DomainConfig{}, xenlight.ErrDomainNotFound
+		return xl.DomainConfig{}, xl.ErrDomainNotFound
 	}
 	return d.cfg, nil
 }
 
-func (f *fakeToolstack) ListDomains() ([]xenlight.DomainInfo, error) {
-	out := []xenlight.DomainInfo{{Domid: 0, Name: "Domain-0"}}
+func (f *fakeToolstack) ListDomains() ([]xl.DomainInfo, error) {
+	out := []xl.DomainInfo{{Domid: 0, Name: "Domain-0"}}
 	for _, d := range f.domains {
 		out = append(out, d.info)
 	}
 	return out, nil
 }
 
-func (f *fakeToolstack) PhysInfo() (xenlight.PhysInfo, error) {
-	return xenlight.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
+func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
+	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
 }
 
-func (f *fakeToolstack) owner(b xenlight.PciBdf) (uint32, bool) {
+func (f *fakeToolstack) owner(b xl.PciBdf) (uint32, bool) {
 	for id, d := range f.domains {
 		for _, x := range d.devs {
 			if x.PciBdf == b {
@@ -101,12 +101,12 @@ func (f *fakeToolstack) owner(b xenlight.PciBdf) (uint32, bool) {
 	return 0, false
 }
 
-func (f *fakeToolstack) PciAdd(id uint32, dev xenlight.DevicePci) error {
+func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if err := f.injected("add " + dev.PciBdf.String()); err != nil {
-		if d := f.domains[id]; d != nil && d.info.Type == xenlight.DomainTypeHVM && dev.VSlot() != 0 {
+		if d := f.domains[id]; d != nil && d.info.Type == xl.DomainTypeHVM && dev.VSlot() != 0 {
 			// libxl 4.17: QEMU keeps the device after a failure later in the add.
 			if f.staleInDM[id] == nil {
-				f.staleInDM[id] = map[uint8]xenlight.PciBdf{}
+				f.staleInDM[id] = map[uint8]xl.PciBdf{}
 			}
 			f.staleInDM[id][dev.VSlot()] = dev.PciBdf
 		}
@@ -114,22 +114,22 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xenlight.DevicePci) error {
 	}
 	d, ok := f.domains[id]
 	if !ok {
-		return xenlight.ErrDomainNotFound
+		return xl.ErrDomainNotFound
 	}
 	if _, on := f.pciback[dev.PciBdf]; !on {
-		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xenlight.ErrFail)
+		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
 	if _, taken := f.owner(dev.PciBdf); taken {
-		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xenlight.ErrFail)
+		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
-	if d.info.Type == xenlight.DomainTypeHVM {
+	if d.info.Type == xl.DomainTypeHVM {
 		slot := dev.VSlot()
 		if b, stale := f.staleInDM[id][slot]; stale {
-			return fmt.Errorf("Duplicate device ID 'pci-pt-%02x_%02x.%x': %w", b.Bus, b.Dev, b.Func, xenlight.ErrFail)
+			return fmt.Errorf("Duplicate device ID 'pci-pt-%02x_%02x.%x': %w", b.Bus, b.Dev, b.Func, xl.ErrFail)
 		}
 		for _, x := range d.devs {
 			if slot != 0 && x.VSlot() == slot && len(d.devs) > 0 && dev.VFunc() == x.VFunc() {
-				return fmt.Errorf("qemu: slot %x function %x not available: %w", slot, dev.VFunc(), xenlight.ErrFail)
+				return fmt.Errorf("qemu: slot %x function %x not available: %w", slot, dev.VFunc(), xl.ErrFail)
 			}
 		}
 		if slot == 0 { // qemu picks the first free slot from 3 on
@@ -139,7 +139,7 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xenlight.DevicePci) error {
 			}
 			for s := uint8(3); s < 32; s++ {
 				if !used[s] {
-					dev.Vdevfn = xenlight.Vdevfn(s, 0)
+					dev.Vdevfn = xl.Vdevfn(s, 0)
 					break
 				}
 			}
@@ -151,13 +151,13 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xenlight.DevicePci) error {
 	return nil
 }
 
-func (f *fakeToolstack) remove(id uint32, dev xenlight.DevicePci, force bool) error {
+func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 	d, ok := f.domains[id]
 	if !ok {
-		return xenlight.ErrDomainNotFound
+		return xl.ErrDomainNotFound
 	}
 	if f.removeTimeout && !force {
-		return fmt.Errorf("timed out waiting for DM to remove: %w", xenlight.ErrTimedOut)
+		return fmt.Errorf("timed out waiting for DM to remove: %w", xl.ErrTimedOut)
 	}
 	for i, x := range d.devs {
 		if x.PciBdf == dev.PciBdf {
@@ -165,32 +165,32 @@ func (f *fakeToolstack) remove(id uint32, dev xenlight.DevicePci, force bool) er
 			return nil
 		}
 	}
-	return fmt.Errorf("PCI device not attached to this domain: %w", xenlight.ErrInval)
+	return fmt.Errorf("PCI device not attached to this domain: %w", xl.ErrInval)
 }
 
-func (f *fakeToolstack) PciRemove(id uint32, dev xenlight.DevicePci) error {
+func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
 	if err := f.injected("remove " + dev.PciBdf.String()); err != nil {
 		return err
 	}
 	return f.remove(id, dev, false)
 }
 
-func (f *fakeToolstack) PciDestroy(id uint32, dev xenlight.DevicePci) error {
+func (f *fakeToolstack) PciDestroy(id uint32, dev xl.DevicePci) error {
 	if err := f.injected("destroy " + dev.PciBdf.String()); err != nil {
 		return err
 	}
 	return f.remove(id, dev, true)
 }
 
-func (f *fakeToolstack) PciList(id uint32) ([]xenlight.DevicePci, error) {
+func (f *fakeToolstack) PciList(id uint32) ([]xl.DevicePci, error) {
 	d, ok := f.domains[id]
 	if !ok {
-		return nil, xenlight.ErrDomainNotFound
+		return nil, xl.ErrDomainNotFound
 	}
-	return append([]xenlight.DevicePci(nil), d.devs...), nil
+	return append([]xl.DevicePci(nil), d.devs...), nil
 }
 
-func (f *fakeToolstack) PciAssignableAdd(dev xenlight.DevicePci, rebind bool) error {
+func (f *fakeToolstack) PciAssignableAdd(dev xl.DevicePci, rebind bool) error {
 	if err := f.injected("assignable-add " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (f *fakeToolstack) PciAssignableAdd(dev xenlight.DevicePci, rebind bool) er
 	return nil
 }
 
-func (f *fakeToolstack) PciAssignableRemove(dev xenlight.DevicePci, rebind bool) error {
+func (f *fakeToolstack) PciAssignableRemove(dev xl.DevicePci, rebind bool) error {
 	if err := f.injected("assignable-remove " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -206,13 +206,13 @@ func (f *fakeToolstack) PciAssignableRemove(dev xenlight.DevicePci, rebind bool)
 	return nil
 }
 
-func (f *fakeToolstack) PciAssignableList() ([]xenlight.DevicePci, error) {
-	var out []xenlight.DevicePci
+func (f *fakeToolstack) PciAssignableList() ([]xl.DevicePci, error) {
+	var out []xl.DevicePci
 	for b, name := range f.pciback {
 		if _, used := f.owner(b); used {
 			continue
 		}
-		d := xenlight.NewDevicePci()
+		d := xl.NewDevicePci()
 		d.PciBdf, d.Name, d.VfuncMask = b, name, 1
 		out = append(out, d)
 	}
@@ -222,7 +222,7 @@ func (f *fakeToolstack) PciAssignableList() ([]xenlight.DevicePci, error) {
 // fakeDM removes stale devices from the fake's device model.
 type fakeDM struct{ f *fakeToolstack }
 
-func (m fakeDM) RemoveStale(id uint32, b xenlight.PciBdf) error {
+func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
 	m.f.calls = append(m.f.calls, "dm-remove "+b.String())
 	for slot, x := range m.f.staleInDM[id] {
 		if x == b {

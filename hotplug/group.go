@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // GroupError refuses a request that would split a same-domain group:
@@ -13,15 +13,15 @@ import (
 // them apart and Xen must not give them to different domains. Xen 4.17
 // and libxl do not check this.
 type GroupError struct {
-	Device   xenlight.PciBdf
-	Bridge   xenlight.PciBdf
+	Device   xl.PciBdf
+	Bridge   xl.PciBdf
 	Domain   string
 	Blocking []Sibling
 }
 
 // Sibling is a member of the group and who holds it.
 type Sibling struct {
-	BDF   xenlight.PciBdf
+	BDF   xl.PciBdf
 	Owner Owner
 }
 
@@ -45,8 +45,8 @@ func (e *GroupError) Error() string {
 // checkGroup enforces the same-domain rule for functions being attached
 // to domid: every other member of each function's group must already
 // belong to domid or be in the request.
-func checkGroup(host Host, own *owners, domid uint32, domName string, request []xenlight.PciBdf) error {
-	inRequest := map[xenlight.PciBdf]bool{}
+func checkGroup(host Host, own *owners, domid uint32, domName string, request []xl.PciBdf) error {
+	inRequest := map[xl.PciBdf]bool{}
 	for _, b := range request {
 		inRequest[b] = true
 	}

@@ -6,15 +6,15 @@ import (
 
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xenlight"
-	"github.com/xlpt/xlpt/xenlight/xlcfg"
+	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 // GuestConfig is what an xl.cfg says about passthrough, read as xl 4.17
 // reads it.
 type GuestConfig struct {
 	Name        string
-	Type        xenlight.DomainType
+	Type        xl.DomainType
 	MemoryMiB   uint64
 	MaxMemMiB   uint64
 	VGA         string
@@ -36,7 +36,7 @@ type GuestConfig struct {
 // GuestPCI is one pci = [...] entry.
 type GuestPCI struct {
 	Spec string
-	Dev  xenlight.DevicePci
+	Dev  xl.DevicePci
 	Err  error // the entry does not parse (or xl would misread it)
 	// MsiGiven is the entry's own msitranslate=, nil when not given.
 	MsiGiven *bool
@@ -82,7 +82,7 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 		out = append(out, Finding{"warn", "file", w})
 	}
 	g.Name, _ = f.String("name")
-	g.Type = xenlight.DomainTypePV // xl 4.17's default with neither type= nor builder=
+	g.Type = xl.DomainTypePV // xl 4.17's default with neither type= nor builder=
 	t, ok := f.String("type")
 	if !ok {
 		t, ok = f.String("builder")
@@ -92,9 +92,9 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	}
 	switch t {
 	case "hvm":
-		g.Type = xenlight.DomainTypeHVM
+		g.Type = xl.DomainTypeHVM
 	case "pvh":
-		g.Type = xenlight.DomainTypePVH
+		g.Type = xl.DomainTypePVH
 	case "pv", "":
 	default:
 		bad("type", "type %q is not pv, pvh or hvm", t)
@@ -135,7 +135,7 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	g.DeviceModel, _ = f.String("device_model_version")
 	g.Passthrough, _ = f.String("passthrough")
 
-	base := xenlight.NewDevicePci()
+	base := xl.NewDevicePci()
 	for _, o := range []struct {
 		name string
 		dst  *bool
@@ -165,7 +165,7 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	// xl copies its (possibly dropped) global policy into every entry.
 	base.RdmPolicy = g.RdmXL.Policy
 	if g.RdmXL.PolicyUninit {
-		base.RdmPolicy = xenlight.RdmPolicyInvalid
+		base.RdmPolicy = xl.RdmPolicyInvalid
 	}
 
 	specs, _, err := f.StringList("pci")
@@ -174,13 +174,13 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	}
 	for _, s := range specs {
 		e := GuestPCI{Spec: s}
-		e.Dev, e.Err = xenlight.ParseSpecFrom(base, s)
+		e.Dev, e.Err = xl.ParseSpecFrom(base, s)
 		if e.Err == nil {
 			// Whether the entry names msitranslate itself: parse over
 			// both defaults and see if the result follows them.
 			alt := base
 			alt.Msitranslate = !base.Msitranslate
-			if d2, err := xenlight.ParseSpecFrom(alt, s); err == nil && d2.Msitranslate == e.Dev.Msitranslate {
+			if d2, err := xl.ParseSpecFrom(alt, s); err == nil && d2.Msitranslate == e.Dev.Msitranslate {
 				v := e.Dev.Msitranslate
 				e.MsiGiven = &v
 			}
@@ -194,7 +194,7 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 // Regions may be nil (no hypervisor to ask).
 type GuestCheck struct {
 	Host    Host
-	Owner   func(xenlight.PciBdf) Owner
+	Owner   func(xl.PciBdf) Owner
 	Regions []rdm.Region
 }
 
@@ -202,9 +202,9 @@ type GuestCheck struct {
 // its devices would not work as written, before xl create is run.
 func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 	r := GuestReport{Config: g, Findings: append([]Finding(nil), pre...)}
-	hvm := g.Type == xenlight.DomainTypeHVM
-	var devs []xenlight.DevicePci
-	listed := map[xenlight.PciBdf]bool{}
+	hvm := g.Type == xl.DomainTypeHVM
+	var devs []xl.DevicePci
+	listed := map[xl.PciBdf]bool{}
 	slots := map[uint8]string{}
 	for _, e := range g.Entries {
 		if e.Err != nil {
@@ -216,7 +216,7 @@ func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 			r.add("warn", e.Spec, "named device %q: resolved by libxl at create time, not checked here", d.Name)
 			continue
 		}
-		funcs := []xenlight.PciBdf{d.PciBdf}
+		funcs := []xl.PciBdf{d.PciBdf}
 		if d.AllFuncs() && c.Host != nil {
 			funcs = c.Host.Functions(d.PciBdf.Slot())
 		}
@@ -261,7 +261,7 @@ func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 	}
 	// The same-domain rule, within the file.
 	if c.Host != nil {
-		reported := map[xenlight.PciBdf]bool{}
+		reported := map[xl.PciBdf]bool{}
 		for b := range listed {
 			br, _ := c.Host.GroupBridge(b)
 			if reported[br] {
@@ -301,7 +301,7 @@ func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 	return r
 }
 
-func (c GuestCheck) checkOwner(r *GuestReport, e GuestPCI, b xenlight.PciBdf, driver string) {
+func (c GuestCheck) checkOwner(r *GuestReport, e GuestPCI, b xl.PciBdf, driver string) {
 	ow := Owner{Kind: OwnedByDom0Driver, Driver: driver}
 	switch {
 	case c.Owner != nil:
@@ -330,7 +330,7 @@ func (c GuestCheck) checkOwner(r *GuestReport, e GuestPCI, b xenlight.PciBdf, dr
 // entries that parsed.
 func (g GuestConfig) RdmGuest() rdm.Guest {
 	guest := rdm.Guest{MemoryMiB: g.MemoryMiB, MaxMemMiB: g.MaxMemMiB, MMIOHoleMiB: g.MMIOHoleMiB, HAP: true,
-		Rdm:            xenlight.RdmReserve{Strategy: g.RdmXL.Strategy, Policy: g.RdmXL.Policy},
+		Rdm:            xl.RdmReserve{Strategy: g.RdmXL.Strategy, Policy: g.RdmXL.Policy},
 		MemBoundaryMiB: g.MemBoundaryMiB}
 	if video, err := rdm.DefaultVideoMiB(g.VGA, g.DeviceModel == msi.QemuXenTraditional); err == nil {
 		guest.VideoMiB = video

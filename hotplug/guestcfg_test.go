@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xenlight"
-	"github.com/xlpt/xlpt/xenlight/xlcfg"
+	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 func checkCfg(t *testing.T, w *world, text string, regions []rdm.Region) GuestReport {
@@ -92,7 +92,7 @@ func TestGuestConfigPassthroughForHotplug(t *testing.T) {
 // policy decides.
 func TestGuestConfigRdm(t *testing.T) {
 	w := newWorld(t, nil)
-	regions := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{w.bdf["nic1"]}}}
+	regions := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{w.bdf["nic1"]}}}
 	strict := checkCfg(t, w, "type = 'hvm'\nmemory = 256\nvga='none'\nrdm = 'strategy=host,policy=strict'\npci = [ '<nic1>' ]\n", regions)
 	if !strict.Fails() || !has(strict, "fail", "rdm", "RDM conflict at 0xf0000") {
 		t.Errorf("strict: %+v", strict.Findings)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // world is a host (a synthetic sysfs tree, scanned for real) and a fake
@@ -17,7 +17,7 @@ type world struct {
 	ts   *fakeToolstack
 	host *pcibind.Host
 	svc  *Service
-	bdf  map[string]xenlight.PciBdf
+	bdf  map[string]xl.PciBdf
 }
 
 // The host: nic1..nic3 PCIe on root ports; a PCIe-to-PCI bridge with two
@@ -54,7 +54,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xenlight.PciBdf{}}
+	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xl.PciBdf{}}
 	for _, f := range tree.Funcs {
 		for name, n := range nodes {
 			if f.Node == n {
@@ -70,15 +70,15 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 		}
 	}
 	w.svc = &Service{TS: w.ts, Host: host, Slots: DefaultSlots, DM: fakeDM{w.ts}}
-	w.ts.addDomain(1, "hvm1", xenlight.DomainTypeHVM)
-	w.ts.addDomain(2, "hvm2", xenlight.DomainTypeHVM)
-	w.ts.addDomain(3, "pv1", xenlight.DomainTypePV)
+	w.ts.addDomain(1, "hvm1", xl.DomainTypeHVM)
+	w.ts.addDomain(2, "hvm2", xl.DomainTypeHVM)
+	w.ts.addDomain(3, "pv1", xl.DomainTypePV)
 	return w
 }
 
-func (w *world) spec(name string, slot uint8) xenlight.DevicePci {
-	d := xenlight.NewDevicePci()
-	d.PciBdf, d.VfuncMask, d.Vdevfn = w.bdf[name], 1, xenlight.Vdevfn(slot, 0)
+func (w *world) spec(name string, slot uint8) xl.DevicePci {
+	d := xl.NewDevicePci()
+	d.PciBdf, d.VfuncMask, d.Vdevfn = w.bdf[name], 1, xl.Vdevfn(slot, 0)
 	return d
 }
 
@@ -86,8 +86,8 @@ func (w *world) attach(dom, name string, slot uint8) (AttachResult, error) {
 	return w.svc.Attach(AttachRequest{Domain: dom, Device: w.spec(name, slot)})
 }
 
-func (w *world) slots(domid uint32) map[xenlight.PciBdf]uint8 {
-	out := map[xenlight.PciBdf]uint8{}
+func (w *world) slots(domid uint32) map[xl.PciBdf]uint8 {
+	out := map[xl.PciBdf]uint8{}
 	for _, d := range w.ts.domains[domid].devs {
 		out[d.PciBdf] = d.VSlot()
 	}
@@ -277,7 +277,7 @@ func TestPCIeDevicesHaveNoGroupRestriction(t *testing.T) {
 func TestMultiFunctionAttachesEachFunctionFunctionZeroLast(t *testing.T) {
 	w := newWorld(t, nil)
 	d := w.spec("multi.0", 6)
-	d.VfuncMask = xenlight.FuncAll
+	d.VfuncMask = xl.FuncAll
 	if _, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d}); err != nil {
 		t.Fatal(err)
 	}
@@ -285,15 +285,15 @@ func TestMultiFunctionAttachesEachFunctionFunctionZeroLast(t *testing.T) {
 	if len(devs) != 2 {
 		t.Fatalf("attached %d functions; want 2", len(devs))
 	}
-	if devs[0].PciBdf != w.bdf["multi.1"] || devs[0].Vdevfn != xenlight.Vdevfn(6, 1) ||
-		devs[1].PciBdf != w.bdf["multi.0"] || devs[1].Vdevfn != xenlight.Vdevfn(6, 0) {
+	if devs[0].PciBdf != w.bdf["multi.1"] || devs[0].Vdevfn != xl.Vdevfn(6, 1) ||
+		devs[1].PciBdf != w.bdf["multi.0"] || devs[1].Vdevfn != xl.Vdevfn(6, 0) {
 		t.Errorf("attach order/vdevfn: %+v; want .1 at 6.1 then .0 at 6.0", devs)
 	}
 	// A failure on function 0 rolls back function 1.
 	w2 := newWorld(t, nil)
 	w2.ts.fail["add "+w2.bdf["multi.0"].String()] = errors.New("injected")
 	d2 := w2.spec("multi.0", 6)
-	d2.VfuncMask = xenlight.FuncAll
+	d2.VfuncMask = xl.FuncAll
 	_, err := w2.svc.Attach(AttachRequest{Domain: "hvm1", Device: d2})
 	mustFail(t, err, nil, "injected")
 	if n := len(w2.ts.domains[1].devs); n != 0 {
@@ -312,8 +312,8 @@ func TestPreflightRefusals(t *testing.T) {
 	}{
 		{"IOMMU off", func(w *world) { w.ts.direct = false }, "hvm1", "nic1", ErrNoIOMMU, []string{"hvm_directio", "iommu=1"}},
 		{"no such domain", nil, "nosuch", "nic1", nil, []string{`"nosuch" is not a domain`}},
-		{"dying", func(w *world) { w.ts.domains[1].info.State = xenlight.StateDying }, "hvm1", "nic1", ErrDomainState, []string{"being destroyed"}},
-		{"passthrough disabled", func(w *world) { w.ts.domains[1].cfg.Passthrough = xenlight.PassthroughDisabled }, "hvm1", "nic1",
+		{"dying", func(w *world) { w.ts.domains[1].info.State = xl.StateDying }, "hvm1", "nic1", ErrDomainState, []string{"being destroyed"}},
+		{"passthrough disabled", func(w *world) { w.ts.domains[1].cfg.Passthrough = xl.PassthroughDisabled }, "hvm1", "nic1",
 			ErrNoPassthrough, []string{`passthrough="enabled"`, "no IOMMU?", "recreate"}},
 		{"PoD", func(w *world) { w.ts.domains[1].cfg.TargetMemKB = 131072 }, "hvm1", "nic1", ErrPoD, []string{"128 MiB below maxmem 256 MiB", "memory = maxmem"}},
 		{"not assignable", nil, "hvm1", "nic3", ErrNotAssignable, []string{"dom0 driver e1000e", "xlpt pci-assignable-add", "--assign"}},
@@ -322,7 +322,7 @@ func TestPreflightRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "hvm1", "nic1", ErrAssignedElsewhere, []string{"domain 2 (hvm2)", "xlpt pci-detach 2"}},
-		{"no such device", func(w *world) { w.bdf["ghost"] = xenlight.PciBdf{Bus: 0x77} }, "hvm1", "ghost", ErrNoDevice, []string{"0000:77:00.0"}},
+		{"no such device", func(w *world) { w.bdf["ghost"] = xl.PciBdf{Bus: 0x77} }, "hvm1", "ghost", ErrNoDevice, []string{"0000:77:00.0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -364,7 +364,7 @@ func TestFailedHVMAttachCleansDeviceModelSoRetryWorks(t *testing.T) {
 	}
 	// A leftover from a failed attach by xl itself is cleared before the
 	// next attach.
-	w.ts.staleInDM[1] = map[uint8]xenlight.PciBdf{6: w.bdf["nic2"]}
+	w.ts.staleInDM[1] = map[uint8]xl.PciBdf{6: w.bdf["nic2"]}
 	if _, err := w.attach("hvm1", "nic2", 6); err != nil {
 		t.Fatalf("attach over xl's leftover: %v", err)
 	}

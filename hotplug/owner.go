@@ -3,7 +3,7 @@ package hotplug
 import (
 	"fmt"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // OwnerKind says who holds a host PCI function.
@@ -42,11 +42,11 @@ func (o Owner) String() string {
 // owners knows who holds each function: libxl's per-domain PCI lists for
 // domains, sysfs drivers for dom0.
 type owners struct {
-	assigned map[xenlight.PciBdf]Owner
+	assigned map[xl.PciBdf]Owner
 	host     Host
 }
 
-func (o *owners) of(b xenlight.PciBdf) Owner {
+func (o *owners) of(b xl.PciBdf) Owner {
 	if ow, ok := o.assigned[b]; ok {
 		return ow
 	}
@@ -62,7 +62,7 @@ func (o *owners) of(b xenlight.PciBdf) Owner {
 
 // loadOwners asks libxl which domain holds which function.
 func loadOwners(ts Toolstack, host Host) (*owners, error) {
-	o := &owners{assigned: map[xenlight.PciBdf]Owner{}, host: host}
+	o := &owners{assigned: map[xl.PciBdf]Owner{}, host: host}
 	doms, err := ts.ListDomains()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
@@ -84,7 +84,7 @@ func loadOwners(ts Toolstack, host Host) (*owners, error) {
 
 // Owners returns who holds each host function: a domain (from libxl's
 // per-domain lists), pciback, or a dom0 driver.
-func Owners(ts Toolstack, host Host) (func(xenlight.PciBdf) Owner, error) {
+func Owners(ts Toolstack, host Host) (func(xl.PciBdf) Owner, error) {
 	o, err := loadOwners(ts, host)
 	if err != nil {
 		return nil, err

@@ -7,44 +7,44 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Toolstack is what hotplug needs from libxl. *xenlight.Context
 // satisfies it.
 type Toolstack interface {
 	DomainQualifierToID(q string) (uint32, error)
-	DomainInfo(domid uint32) (xenlight.DomainInfo, error)
-	DomainConfig(domid uint32) (xenlight.DomainConfig, error)
-	ListDomains() ([]xenlight.DomainInfo, error)
-	PhysInfo() (xenlight.PhysInfo, error)
-	PciAdd(domid uint32, d xenlight.DevicePci) error
-	PciRemove(domid uint32, d xenlight.DevicePci) error
-	PciDestroy(domid uint32, d xenlight.DevicePci) error
-	PciList(domid uint32) ([]xenlight.DevicePci, error)
-	PciAssignableAdd(d xenlight.DevicePci, rebind bool) error
-	PciAssignableRemove(d xenlight.DevicePci, rebind bool) error
-	PciAssignableList() ([]xenlight.DevicePci, error)
+	DomainInfo(domid uint32) (xl.DomainInfo, error)
+	DomainConfig(domid uint32) (xl.DomainConfig, error)
+	ListDomains() ([]xl.DomainInfo, error)
+	PhysInfo() (xl.PhysInfo, error)
+	PciAdd(domid uint32, d xl.DevicePci) error
+	PciRemove(domid uint32, d xl.DevicePci) error
+	PciDestroy(domid uint32, d xl.DevicePci) error
+	PciList(domid uint32) ([]xl.DevicePci, error)
+	PciAssignableAdd(d xl.DevicePci, rebind bool) error
+	PciAssignableRemove(d xl.DevicePci, rebind bool) error
+	PciAssignableList() ([]xl.DevicePci, error)
 }
 
 // Host is the host's PCI view. *pcibind.Host satisfies it.
 type Host interface {
-	Device(xenlight.PciBdf) (*pcibind.Device, bool)
-	Group(xenlight.PciBdf) []xenlight.PciBdf
-	GroupBridge(xenlight.PciBdf) (xenlight.PciBdf, bool)
-	Functions(slot xenlight.PciBdf) []xenlight.PciBdf
+	Device(xl.PciBdf) (*pcibind.Device, bool)
+	Group(xl.PciBdf) []xl.PciBdf
+	GroupBridge(xl.PciBdf) (xl.PciBdf, bool)
+	Functions(slot xl.PciBdf) []xl.PciBdf
 }
 
 // DeviceModel removes what a failed HVM attach left in the device model:
 // libxl 4.17 leaves the QEMU device behind, and a retry then fails with
 // "Duplicate device ID 'pci-pt-...'".
 type DeviceModel interface {
-	RemoveStale(domid uint32, b xenlight.PciBdf) error
+	RemoveStale(domid uint32, b xl.PciBdf) error
 }
 
 // DeviceCheck is a preflight check of one device going to a domain (RDM,
 // MSI). It returns warnings, or an error to refuse.
-type DeviceCheck func(dom Domain, dev xenlight.DevicePci) (warnings []string, err error)
+type DeviceCheck func(dom Domain, dev xl.DevicePci) (warnings []string, err error)
 
 // Service makes the decisions; its fields are the world it decides about.
 type Service struct {
@@ -75,8 +75,8 @@ func (s *Service) lock() (func(), error) {
 type Domain struct {
 	Domid  uint32
 	Name   string
-	Info   xenlight.DomainInfo
-	Config xenlight.DomainConfig
+	Info   xl.DomainInfo
+	Config xl.DomainConfig
 }
 
 func (d Domain) String() string {
@@ -86,7 +86,7 @@ func (d Domain) String() string {
 	return fmt.Sprintf("domain %d", d.Domid)
 }
 
-func (d Domain) IsHVM() bool { return d.Info.Type == xenlight.DomainTypeHVM }
+func (d Domain) IsHVM() bool { return d.Info.Type == xl.DomainTypeHVM }
 
 // Sentinels for refusals callers branch on.
 var (
@@ -143,9 +143,9 @@ func (s *Service) preflightDomain(dom *Domain) error {
 	switch st := dom.Info.State; {
 	case dom.Domid == 0:
 		return fmt.Errorf("%w: dom0 owns host devices directly; pass a guest", ErrDomainState)
-	case st.Has(xenlight.StateDying):
+	case st.Has(xl.StateDying):
 		return fmt.Errorf("%w: %s is being destroyed", ErrDomainState, dom)
-	case st.Has(xenlight.StateShutdown):
+	case st.Has(xl.StateShutdown):
 		return fmt.Errorf("%w: %s is shut down (%s)", ErrDomainState, dom, dom.Info.ShutdownReason)
 	}
 	cfg, err := s.TS.DomainConfig(dom.Domid)
@@ -153,7 +153,7 @@ func (s *Service) preflightDomain(dom *Domain) error {
 		return fmt.Errorf("read the configuration of %s: %w", dom, err)
 	}
 	dom.Config = cfg
-	if cfg.Passthrough == xenlight.PassthroughDisabled {
+	if cfg.Passthrough == xl.PassthroughDisabled {
 		return fmt.Errorf("%w: %s has passthrough=\"disabled\" (it had no pci devices when it was created), "+
 			"so Xen gave it no IOMMU context and libxl would only say \"cannot be assigned - no IOMMU?\"; "+
 			"add passthrough=\"enabled\" to its xl.cfg and recreate it", ErrNoPassthrough, dom)
@@ -167,7 +167,7 @@ func (s *Service) preflightDomain(dom *Domain) error {
 }
 
 // List returns the devices a domain holds.
-func (s *Service) List(q string) (Domain, []xenlight.DevicePci, error) {
+func (s *Service) List(q string) (Domain, []xl.DevicePci, error) {
 	dom, err := s.resolve(q)
 	if err != nil {
 		return dom, nil, err

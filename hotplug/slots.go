@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // SlotRange is the range of guest slots used for hot-plug, inclusive.
@@ -43,8 +43,8 @@ type SlotError struct {
 	Kind      SlotErrorKind
 	Slot      uint8
 	Range     SlotRange
-	Device    xenlight.PciBdf
-	Occupants map[uint8]xenlight.PciBdf
+	Device    xl.PciBdf
+	Occupants map[uint8]xl.PciBdf
 }
 
 type SlotErrorKind int
@@ -77,8 +77,8 @@ func (e *SlotError) Error() string {
 
 // occupants maps guest slot -> the host function in it, from the domain's
 // PCI list (function 0 of a slot names it).
-func occupants(devs []xenlight.DevicePci) map[uint8]xenlight.PciBdf {
-	occ := map[uint8]xenlight.PciBdf{}
+func occupants(devs []xl.DevicePci) map[uint8]xl.PciBdf {
+	occ := map[uint8]xl.PciBdf{}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Vdevfn < devs[j].Vdevfn })
 	for _, d := range devs {
 		if d.VSlot() == 0 {
@@ -94,7 +94,7 @@ func occupants(devs []xenlight.DevicePci) map[uint8]xenlight.PciBdf {
 // chooseSlot applies the slot policy for one HVM device: a requested
 // slot must be free and, unless anySlot, in the range; no request takes
 // the lowest free slot of the range.
-func chooseSlot(dev xenlight.PciBdf, requested uint8, r SlotRange, anySlot bool, occ map[uint8]xenlight.PciBdf) (uint8, error) {
+func chooseSlot(dev xl.PciBdf, requested uint8, r SlotRange, anySlot bool, occ map[uint8]xl.PciBdf) (uint8, error) {
 	if requested != 0 {
 		if _, busy := occ[requested]; busy {
 			return 0, &SlotError{Kind: SlotOccupied, Slot: requested, Range: r, Device: dev, Occupants: occ}

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Driver names xlpt hides devices with.
@@ -58,20 +57,20 @@ const (
 // Record is the undo record of one hidden device, saved before the first
 // change so a later process can give the device back.
 type Record struct {
-	BDF      xenlight.PciBdf `json:"bdf"`
-	Driver   string          `json:"driver"`   // original driver, "" if none
-	Override string          `json:"override"` // original driver_override, "" if none
-	Target   string          `json:"target"`   // the stub driver
-	Method   Method          `json:"method"`
-	Time     time.Time       `json:"time"`
+	BDF      xl.PciBdf `json:"bdf"`
+	Driver   string    `json:"driver"`   // original driver, "" if none
+	Override string    `json:"override"` // original driver_override, "" if none
+	Target   string    `json:"target"`   // the stub driver
+	Method   Method    `json:"method"`
+	Time     time.Time `json:"time"`
 }
 
-func (s *Sysfs) recordPath(b xenlight.PciBdf) string {
+func (s *Sysfs) recordPath(b xl.PciBdf) string {
 	return filepath.Join(s.stateDir, "pci", b.String()+".json")
 }
 
 // LoadRecord reads the undo record of a device.
-func (s *Sysfs) LoadRecord(b xenlight.PciBdf) (Record, error) {
+func (s *Sysfs) LoadRecord(b xl.PciBdf) (Record, error) {
 	var r Record
 	data, err := os.ReadFile(s.recordPath(b))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -116,7 +115,7 @@ func (s *Sysfs) saveRecord(r Record) error {
 	return err
 }
 
-func (s *Sysfs) removeRecord(b xenlight.PciBdf) error {
+func (s *Sysfs) removeRecord(b xl.PciBdf) error {
 	err := os.Remove(s.recordPath(b))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -125,7 +124,7 @@ func (s *Sysfs) removeRecord(b xenlight.PciBdf) error {
 }
 
 // CurrentDriver reads the device's driver link ("" when unbound).
-func (s *Sysfs) CurrentDriver(b xenlight.PciBdf) (string, error) {
+func (s *Sysfs) CurrentDriver(b xl.PciBdf) (string, error) {
 	dev := "bus/pci/devices/" + b.String()
 	if _, err := os.Lstat(s.Path(dev)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -165,7 +164,7 @@ func (s *Sysfs) needDriver(name string) error {
 
 // readOverride returns driver_override ("" for "(null)" or a kernel
 // without the file).
-func (s *Sysfs) readOverride(b xenlight.PciBdf) string {
+func (s *Sysfs) readOverride(b xl.PciBdf) string {
 	v, err := s.ReadFile("bus/pci/devices/" + b.String() + "/driver_override")
 	if err != nil {
 		return ""
@@ -178,12 +177,12 @@ func (s *Sysfs) readOverride(b xenlight.PciBdf) string {
 }
 
 // PcibackSlots lists pciback's slots file.
-func (s *Sysfs) PcibackSlots() ([]xenlight.PciBdf, error) {
+func (s *Sysfs) PcibackSlots() ([]xl.PciBdf, error) {
 	data, err := s.ReadFile("bus/pci/drivers/pciback/slots")
 	if err != nil {
 		return nil, err
 	}
-	var out []xenlight.PciBdf
+	var out []xl.PciBdf
 	for _, l := range strings.Split(string(data), "\n") {
 		if b, err := ParseSysfsBdf(strings.TrimSpace(l)); err == nil {
 			out = append(out, b)
@@ -192,7 +191,7 @@ func (s *Sysfs) PcibackSlots() ([]xenlight.PciBdf, error) {
 	return out, nil
 }
 
-func (s *Sysfs) inSlots(b xenlight.PciBdf) (bool, error) {
+func (s *Sysfs) inSlots(b xl.PciBdf) (bool, error) {
 	slots, err := s.PcibackSlots()
 	if err != nil {
 		return false, err
@@ -209,7 +208,7 @@ func (s *Sysfs) inSlots(b xenlight.PciBdf) (bool, error) {
 // alone does not say what happened (a double bind gives EBUSY on current
 // kernels and ENODEV on old ones, and some refusals come late), the link
 // does.
-func (s *Sysfs) expectDriver(b xenlight.PciBdf, want string, werr error) error {
+func (s *Sysfs) expectDriver(b xl.PciBdf, want string, werr error) error {
 	got, err := s.CurrentDriver(b)
 	if err != nil {
 		return errors.Join(err, werr)
@@ -245,7 +244,7 @@ func undo(retErr *error, what string, fn func() error) {
 // effect and still report an error), and every undo checks the state
 // before acting, so on any failure the device ends with the driver,
 // override and slots it had.
-func (s *Sysfs) Hide(b xenlight.PciBdf, target string, m Method) (retErr error) {
+func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			retErr = fmt.Errorf("hide %s with %s: %w", b, target, retErr)
@@ -377,7 +376,7 @@ func (s *Sysfs) Hide(b xenlight.PciBdf, target string, m Method) (retErr error) 
 }
 
 // removeSlot drops b from pciback's slots if it is there.
-func (s *Sysfs) removeSlot(b xenlight.PciBdf) error {
+func (s *Sysfs) removeSlot(b xl.PciBdf) error {
 	in, err := s.inSlots(b)
 	if err != nil || !in {
 		return err
@@ -386,7 +385,7 @@ func (s *Sysfs) removeSlot(b xenlight.PciBdf) error {
 }
 
 // addSlot puts b in pciback's slots if it is not there.
-func (s *Sysfs) addSlot(b xenlight.PciBdf) error {
+func (s *Sysfs) addSlot(b xl.PciBdf) error {
 	in, err := s.inSlots(b)
 	if err != nil || in {
 		return err
@@ -404,7 +403,7 @@ func (s *Sysfs) removeID(driver, id string) error {
 }
 
 // restoreOverride writes back a saved driver_override ("" clears it).
-func (s *Sysfs) restoreOverride(b xenlight.PciBdf, prev string) error {
+func (s *Sysfs) restoreOverride(b xl.PciBdf, prev string) error {
 	if s.readOverride(b) == prev {
 		return nil
 	}
@@ -417,7 +416,7 @@ func (s *Sysfs) restoreOverride(b xenlight.PciBdf, prev string) error {
 
 // rebind puts a device back on drv (after restoring the override, which
 // would otherwise stop drv from matching), unbinding whatever holds it.
-func (s *Sysfs) rebind(b xenlight.PciBdf, drv, override string) error {
+func (s *Sysfs) rebind(b xl.PciBdf, drv, override string) error {
 	bdf := b.String()
 	if err := s.restoreOverride(b, override); err != nil {
 		return err
@@ -451,7 +450,7 @@ func (s *Sysfs) rebind(b xenlight.PciBdf, drv, override string) error {
 }
 
 // idPair is new_id's "vvvv dddd".
-func (s *Sysfs) idPair(b xenlight.PciBdf) (string, error) {
+func (s *Sysfs) idPair(b xl.PciBdf) (string, error) {
 	dev := "bus/pci/devices/" + b.String()
 	v, err := s.ReadFile(dev + "/vendor")
 	if err != nil {
@@ -473,7 +472,7 @@ func (s *Sysfs) idPair(b xenlight.PciBdf) (string, error) {
 // hidden, tidies pciback's slots and forgets the record. On failure the
 // device is put back on the stub driver it came from (slot and override
 // included), so it is never left without a driver.
-func (s *Sysfs) GiveBack(b xenlight.PciBdf) (retErr error) {
+func (s *Sysfs) GiveBack(b xl.PciBdf) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			retErr = fmt.Errorf("give back %s: %w", b, retErr)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 type bfix struct {
@@ -37,14 +37,14 @@ func newBfix(t *testing.T) *bfix {
 // snapshot is what "nothing lost" compares: every device's driver and
 // override, pciback's slots, pci-stub's dynamic IDs.
 type snapshot struct {
-	drivers   map[xenlight.PciBdf]string
-	overrides map[xenlight.PciBdf]string
+	drivers   map[xl.PciBdf]string
+	overrides map[xl.PciBdf]string
 	slots     []string
 	dynids    []string
 }
 
 func (f *bfix) snap() snapshot {
-	s := snapshot{drivers: map[xenlight.PciBdf]string{}, overrides: map[xenlight.PciBdf]string{},
+	s := snapshot{drivers: map[xl.PciBdf]string{}, overrides: map[xl.PciBdf]string{},
 		slots: f.k.Slots(), dynids: f.k.DynIDs(pcibind.DriverPciStub)}
 	for _, fn := range f.tree.Funcs {
 		s.drivers[fn.BDF] = f.k.Driver(fn.BDF)
@@ -53,7 +53,7 @@ func (f *bfix) snap() snapshot {
 	return s
 }
 
-func (f *bfix) dev(t *testing.T, driver string) xenlight.PciBdf {
+func (f *bfix) dev(t *testing.T, driver string) xl.PciBdf {
 	t.Helper()
 	for _, fn := range f.tree.Funcs {
 		if fn.Driver == driver {
@@ -61,7 +61,7 @@ func (f *bfix) dev(t *testing.T, driver string) xenlight.PciBdf {
 		}
 	}
 	t.Fatalf("no %s device in Sample", driver)
-	return xenlight.PciBdf{}
+	return xl.PciBdf{}
 }
 
 var methods = []struct {
@@ -150,7 +150,7 @@ func TestHideErrors(t *testing.T) {
 	if !errors.Is(err, pcibind.ErrDriverNotLoaded) || !strings.Contains(err.Error(), "modprobe xen-pciback") {
 		t.Errorf("pciback missing: %v", err)
 	}
-	err = f.s.Hide(xenlight.PciBdf{Bus: 0x77}, pcibind.DriverPciStub, "")
+	err = f.s.Hide(xl.PciBdf{Bus: 0x77}, pcibind.DriverPciStub, "")
 	if !errors.Is(err, pcibind.ErrDeviceGone) {
 		t.Errorf("absent device: %v", err)
 	}
@@ -177,19 +177,19 @@ func TestHideErrors(t *testing.T) {
 func TestNothingLost(t *testing.T) {
 	type txn struct {
 		name  string
-		setup func(f *bfix, b xenlight.PciBdf) error // before faults
-		run   func(f *bfix, b xenlight.PciBdf) error
+		setup func(f *bfix, b xl.PciBdf) error // before faults
+		run   func(f *bfix, b xl.PciBdf) error
 	}
 	var txns []txn
 	for _, mm := range methods {
 		mm := mm
 		txns = append(txns, txn{
 			name: "hide/" + mm.target + "/" + string(mm.m),
-			run:  func(f *bfix, b xenlight.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
+			run:  func(f *bfix, b xl.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
 		}, txn{
 			name:  "giveback/" + mm.target + "/" + string(mm.m),
-			setup: func(f *bfix, b xenlight.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
-			run:   func(f *bfix, b xenlight.PciBdf) error { return f.s.GiveBack(b) },
+			setup: func(f *bfix, b xl.PciBdf) error { return f.s.Hide(b, mm.target, mm.m) },
+			run:   func(f *bfix, b xl.PciBdf) error { return f.s.GiveBack(b) },
 		})
 	}
 	steps := 0

@@ -3,7 +3,7 @@ package pcibind
 import (
 	"fmt"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // PM is the Power Management capability.
@@ -225,13 +225,13 @@ func (c Config) SRIOV() (SRIOV, bool) {
 // PF's plus First VF Offset plus i times VF Stride, carrying into the bus
 // number as the spec says. ok is false when that leaves the segment's
 // 16-bit routing-ID space.
-func (s SRIOV) VF(pf xenlight.PciBdf, i int) (xenlight.PciBdf, bool) {
+func (s SRIOV) VF(pf xl.PciBdf, i int) (xl.PciBdf, bool) {
 	rid := int(pf.Bus)<<8 | int(pf.Dev)<<3 | int(pf.Func)
 	rid += int(s.VFOffset) + i*int(s.VFStride)
 	if i < 0 || rid > 0xffff {
-		return xenlight.PciBdf{}, false
+		return xl.PciBdf{}, false
 	}
-	return xenlight.PciBdf{Domain: pf.Domain, Bus: uint8(rid >> 8), Dev: uint8(rid >> 3 & 0x1f), Func: uint8(rid & 7)}, true
+	return xl.PciBdf{Domain: pf.Domain, Bus: uint8(rid >> 8), Dev: uint8(rid >> 3 & 0x1f), Func: uint8(rid & 7)}, true
 }
 
 // BridgeBuses returns a type-1 header's primary, secondary and

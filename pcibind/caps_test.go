@@ -5,7 +5,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func TestDecodeEndpoint(t *testing.T) {
@@ -40,17 +40,17 @@ func TestDecodeEndpoint(t *testing.T) {
 		s.VFStride != 2 || s.VFDevice != 0x1520 || !s.VFEnable {
 		t.Fatalf("SRIOV = %+v", s)
 	}
-	pf := xenlight.PciBdf{Bus: 3}
+	pf := xl.PciBdf{Bus: 3}
 	for i, want := range []string{"0000:03:10.0", "0000:03:10.2", "0000:03:10.4"} {
 		if vf, ok := s.VF(pf, i); !ok || vf.String() != want {
 			t.Errorf("VF(%d) = %v, %v, want %s", i, vf, ok, want)
 		}
 	}
 	// The routing ID carries from function into device into bus.
-	if vf, ok := (pcibind.SRIOV{VFOffset: 1, VFStride: 1}).VF(xenlight.PciBdf{Bus: 3, Dev: 0x1f, Func: 7}, 0); !ok || vf.String() != "0000:04:00.0" {
+	if vf, ok := (pcibind.SRIOV{VFOffset: 1, VFStride: 1}).VF(xl.PciBdf{Bus: 3, Dev: 0x1f, Func: 7}, 0); !ok || vf.String() != "0000:04:00.0" {
 		t.Errorf("VF carry = %v, %v, want 0000:04:00.0", vf, ok)
 	}
-	if _, ok := (pcibind.SRIOV{VFOffset: 0xffff}).VF(xenlight.PciBdf{Bus: 1}, 0); ok {
+	if _, ok := (pcibind.SRIOV{VFOffset: 0xffff}).VF(xl.PciBdf{Bus: 1}, 0); ok {
 		t.Errorf("VF past the routing-ID space accepted")
 	}
 	if !d.FLR() {
@@ -195,7 +195,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("SR-IOV decoded past the buffer")
 			}
 			for i := 0; i < 4; i++ {
-				d.SRIOV.VF(xenlight.PciBdf{Bus: 0xff, Dev: 0x1f, Func: 7}, i)
+				d.SRIOV.VF(xl.PciBdf{Bus: 0xff, Dev: 0x1f, Func: 7}, i)
 			}
 		}
 		c.BridgeBuses()

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // IsStub reports the drivers that hold a device for passthrough.
@@ -14,8 +14,8 @@ func IsStub(driver string) bool {
 }
 
 // GroupSiblings returns the other members of b's same-domain group.
-func (h *Host) GroupSiblings(b xenlight.PciBdf) []xenlight.PciBdf {
-	var out []xenlight.PciBdf
+func (h *Host) GroupSiblings(b xl.PciBdf) []xl.PciBdf {
+	var out []xl.PciBdf
 	for _, m := range h.Group(b) {
 		if m != b {
 			out = append(out, m)
@@ -26,8 +26,8 @@ func (h *Host) GroupSiblings(b xenlight.PciBdf) []xenlight.PciBdf {
 
 // SiblingsHeldByDom0 returns the members of b's group still bound to a
 // dom0 driver (or to none): hiding b alone would split the group.
-func (h *Host) SiblingsHeldByDom0(b xenlight.PciBdf) []xenlight.PciBdf {
-	var out []xenlight.PciBdf
+func (h *Host) SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf {
+	var out []xl.PciBdf
 	for _, m := range h.GroupSiblings(b) {
 		if d, ok := h.byBDF[m]; ok && !IsStub(d.Driver) {
 			out = append(out, m)
@@ -38,12 +38,12 @@ func (h *Host) SiblingsHeldByDom0(b xenlight.PciBdf) []xenlight.PciBdf {
 
 // SplitGroups returns, for a set of BDFs meant to be hidden together,
 // one message per same-domain group the set only partly covers.
-func (h *Host) SplitGroups(set []xenlight.PciBdf) []string {
-	in := map[xenlight.PciBdf]bool{}
+func (h *Host) SplitGroups(set []xl.PciBdf) []string {
+	in := map[xl.PciBdf]bool{}
 	for _, b := range set {
 		in[b] = true
 	}
-	done := map[xenlight.PciBdf]bool{}
+	done := map[xl.PciBdf]bool{}
 	var msgs []string
 	for _, b := range set {
 		top, ok := h.GroupBridge(b)
@@ -51,7 +51,7 @@ func (h *Host) SplitGroups(set []xenlight.PciBdf) []string {
 			continue
 		}
 		done[top] = true
-		var missing []xenlight.PciBdf
+		var missing []xl.PciBdf
 		for _, m := range h.Group(b) {
 			if !in[m] {
 				missing = append(missing, m)
@@ -68,8 +68,8 @@ func (h *Host) SplitGroups(set []xenlight.PciBdf) []string {
 // HideCmdline is the boot-time form that makes pciback claim devices
 // before any dom0 driver: xen-pciback.hide=(0000:01:00.0)(0000:03:00.0).
 // BDFs are sorted and deduplicated.
-func HideCmdline(bdfs []xenlight.PciBdf) string {
-	s := append([]xenlight.PciBdf(nil), bdfs...)
+func HideCmdline(bdfs []xl.PciBdf) string {
+	s := append([]xl.PciBdf(nil), bdfs...)
 	sort.Slice(s, func(i, j int) bool { return s[i].Less(s[j]) })
 	var b strings.Builder
 	b.WriteString("xen-pciback.hide=")

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // lspciDev is what the tests take from one `lspci -vvv -n -D` block.
@@ -78,7 +78,7 @@ func boolp(b bool) *bool { return &b }
 
 // runLspci runs lspci on a sysfs root (nil-skips when lspci is missing)
 // and parses its blocks by BDF.
-func runLspci(t *testing.T, sysRoot string) map[xenlight.PciBdf]*lspciDev {
+func runLspci(t *testing.T, sysRoot string) map[xl.PciBdf]*lspciDev {
 	t.Helper()
 	if _, err := exec.LookPath("lspci"); err != nil {
 		t.Skip("lspci not installed")
@@ -87,7 +87,7 @@ func runLspci(t *testing.T, sysRoot string) map[xenlight.PciBdf]*lspciDev {
 	if err != nil {
 		t.Fatalf("lspci: %v", err)
 	}
-	devs := map[xenlight.PciBdf]*lspciDev{}
+	devs := map[xl.PciBdf]*lspciDev{}
 	var cur *lspciDev
 	var curCap string
 	inDevCap := false
@@ -211,7 +211,7 @@ var lspciTypes = map[string]pcibind.PCIeType{
 // compareWithLspci checks every scanned device against lspci's view of
 // the same tree. It returns the number of facts compared so a caller can
 // tell a vacuous run from a real one.
-func compareWithLspci(t *testing.T, h *pcibind.Host, ls map[xenlight.PciBdf]*lspciDev) int {
+func compareWithLspci(t *testing.T, h *pcibind.Host, ls map[xl.PciBdf]*lspciDev) int {
 	t.Helper()
 	n := 0
 	if len(ls) != len(h.Devices) {

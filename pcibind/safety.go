@@ -10,13 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Use is one reason dom0 needs a device right now.
 type Use struct {
-	BDF    xenlight.PciBdf `json:"bdf"`
-	Reason string          `json:"reason"`
+	BDF    xl.PciBdf `json:"bdf"`
+	Reason string    `json:"reason"`
 }
 
 // InUse finds the devices dom0 is using now: controllers of mounted
@@ -27,7 +27,7 @@ type Use struct {
 // an error: then nobody can say the device is free.
 func (s *Sysfs) InUse() ([]Use, error) {
 	var uses []Use
-	add := func(b xenlight.PciBdf, why string) { uses = append(uses, Use{BDF: b, Reason: why}) }
+	add := func(b xl.PciBdf, why string) { uses = append(uses, Use{BDF: b, Reason: why}) }
 
 	mounts, err := os.ReadFile(filepath.Join(s.procRoot, "mounts"))
 	if err != nil {
@@ -96,10 +96,10 @@ func unescapeMount(s string) string {
 
 // pciOf returns the PCI function a sysfs object lives under: the last
 // BDF in its real path (class links point into devices/...).
-func (s *Sysfs) pciOf(rel string) (xenlight.PciBdf, bool) {
+func (s *Sysfs) pciOf(rel string) (xl.PciBdf, bool) {
 	real, err := s.resolve(rel)
 	if err != nil {
-		return xenlight.PciBdf{}, false
+		return xl.PciBdf{}, false
 	}
 	parts := strings.Split(real, "/")
 	for i := len(parts) - 1; i >= 0; i-- {
@@ -107,7 +107,7 @@ func (s *Sysfs) pciOf(rel string) (xenlight.PciBdf, bool) {
 			return b, true
 		}
 	}
-	return xenlight.PciBdf{}, false
+	return xl.PciBdf{}, false
 }
 
 // resolve follows symlinks lexically beneath the root (a few hops; sysfs
@@ -134,7 +134,7 @@ func (s *Sysfs) resolve(rel string) (string, error) {
 
 // blockDevicePCI maps /dev/NAME (or /dev/mapper/NAME) to the PCI
 // functions under it, following dm/md slaves.
-func (s *Sysfs) blockDevicePCI(dev string) []xenlight.PciBdf {
+func (s *Sysfs) blockDevicePCI(dev string) []xl.PciBdf {
 	name := strings.TrimPrefix(dev, "/dev/")
 	if m, ok := strings.CutPrefix(name, "mapper/"); ok {
 		name = s.dmByName(m)
@@ -145,7 +145,7 @@ func (s *Sysfs) blockDevicePCI(dev string) []xenlight.PciBdf {
 	return s.blockPCI(path.Base(name), 0)
 }
 
-func (s *Sysfs) blockPCI(name string, depth int) []xenlight.PciBdf {
+func (s *Sysfs) blockPCI(name string, depth int) []xl.PciBdf {
 	if depth > 8 {
 		return nil
 	}
@@ -154,7 +154,7 @@ func (s *Sysfs) blockPCI(name string, depth int) []xenlight.PciBdf {
 		rel = "block/" + name
 	}
 	if b, ok := s.pciOf(rel); ok {
-		return []xenlight.PciBdf{b}
+		return []xl.PciBdf{b}
 	}
 	// A virtual device (dm, md): its slaves hold the data. Partitions
 	// keep slaves in the parent disk, which pciOf already covers.
@@ -162,7 +162,7 @@ func (s *Sysfs) blockPCI(name string, depth int) []xenlight.PciBdf {
 	if err != nil {
 		return nil
 	}
-	var out []xenlight.PciBdf
+	var out []xl.PciBdf
 	for _, e := range ents {
 		out = append(out, s.blockPCI(e.Name(), depth+1)...)
 	}
@@ -224,15 +224,15 @@ func (s *Sysfs) defaultRouteIfaces() ([]string, error) {
 
 // netDevicePCI maps an interface to PCI functions, following lower_*
 // links (bond slaves, VLAN parents, bridge ports) from virtual devices.
-func (s *Sysfs) netDevicePCI(ifc string, depth int) []xenlight.PciBdf {
+func (s *Sysfs) netDevicePCI(ifc string, depth int) []xl.PciBdf {
 	if depth > 8 {
 		return nil
 	}
 	rel := "class/net/" + ifc
 	if b, ok := s.pciOf(rel); ok {
-		return []xenlight.PciBdf{b}
+		return []xl.PciBdf{b}
 	}
-	var out []xenlight.PciBdf
+	var out []xl.PciBdf
 	ents, _ := os.ReadDir(s.Path(rel))
 	for _, e := range ents {
 		if low, ok := strings.CutPrefix(e.Name(), "lower_"); ok {
@@ -250,7 +250,7 @@ func (s *Sysfs) netDevicePCI(ifc string, depth int) []xenlight.PciBdf {
 // Refusals are the reasons a function must not be hidden from dom0: it
 // is a host or PCI bridge, or dom0 uses it (uses from InUse; pass nil
 // to skip those). An empty result means no objection.
-func (h *Host) Refusals(b xenlight.PciBdf, uses []Use) []string {
+func (h *Host) Refusals(b xl.PciBdf, uses []Use) []string {
 	d, ok := h.byBDF[b]
 	if !ok {
 		return []string{fmt.Sprintf("%s: no such device", b)}
@@ -276,7 +276,7 @@ func (h *Host) Refusals(b xenlight.PciBdf, uses []Use) []string {
 
 // CheckHide refuses (ErrRefused, naming every reason and --force) to
 // hide a device dom0 needs, unless force.
-func (h *Host) CheckHide(b xenlight.PciBdf, uses []Use, force bool) error {
+func (h *Host) CheckHide(b xl.PciBdf, uses []Use, force bool) error {
 	rs := h.Refusals(b, uses)
 	if len(rs) == 0 || force {
 		return nil

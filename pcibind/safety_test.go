@@ -12,7 +12,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func writeProc(t *testing.T, files map[string]string) string {
@@ -37,7 +37,7 @@ func TestInUseAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nvme, nic, bridge, host, plain, pf xenlight.PciBdf
+	var nvme, nic, bridge, host, plain, pf xl.PciBdf
 	for _, f := range tr.Funcs {
 		switch {
 		case f.Node.BlockDev != "":
@@ -65,7 +65,7 @@ func TestInUseAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[xenlight.PciBdf]string{}
+	got := map[xl.PciBdf]string{}
 	for _, u := range uses {
 		got[u.BDF] += u.Reason
 	}
@@ -76,7 +76,7 @@ func TestInUseAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []xenlight.PciBdf{nvme, nic, bridge, host, pf} {
+	for _, b := range []xl.PciBdf{nvme, nic, bridge, host, pf} {
 		if rs := h.Refusals(b, uses); len(rs) == 0 {
 			t.Errorf("%s: no refusal", b)
 		}

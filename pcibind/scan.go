@@ -12,9 +12,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/xlpt/xlpt/xl"
 	"golang.org/x/sys/unix"
-
-	"github.com/xlpt/xlpt/xenlight"
 )
 
 // BAR is one line of the `resource` file that describes a region.
@@ -38,7 +37,7 @@ const (
 
 // Device is one PCI function as sysfs shows it.
 type Device struct {
-	BDF xenlight.PciBdf `json:"bdf"`
+	BDF xl.PciBdf `json:"bdf"`
 	// Path is the real sysfs path relative to the root, as
 	// devices/pci0000:00/0000:00:01.0/0000:01:00.0.
 	Path string `json:"path"`
@@ -65,14 +64,14 @@ type Device struct {
 	ResetMethods []string `json:"reset_methods"`
 
 	// SR-IOV: a PF has TotalVFs > 0 and VFs; a VF has PhysFn.
-	TotalVFs int               `json:"sriov_totalvfs,omitempty"`
-	NumVFs   int               `json:"sriov_numvfs,omitempty"`
-	VFs      []xenlight.PciBdf `json:"virtfns,omitempty"`
-	PhysFn   *xenlight.PciBdf  `json:"physfn,omitempty"`
+	TotalVFs int         `json:"sriov_totalvfs,omitempty"`
+	NumVFs   int         `json:"sriov_numvfs,omitempty"`
+	VFs      []xl.PciBdf `json:"virtfns,omitempty"`
+	PhysFn   *xl.PciBdf  `json:"physfn,omitempty"`
 
 	// Parents lists the PCI functions above this one, nearest first,
 	// from the real sysfs path.
-	Parents []xenlight.PciBdf `json:"parents"`
+	Parents []xl.PciBdf `json:"parents"`
 
 	Config Config       `json:"-"`
 	Caps   Capabilities `json:"caps"`
@@ -123,14 +122,14 @@ func (d *Device) HasFLR() bool {
 // Host is the result of one Scan: every function, by BDF.
 type Host struct {
 	Devices []*Device `json:"devices"` // sorted by BDF
-	byBDF   map[xenlight.PciBdf]*Device
+	byBDF   map[xl.PciBdf]*Device
 	sys     *Sysfs
-	groups  map[xenlight.PciBdf]xenlight.PciBdf // device -> top bridge of its group
-	members map[xenlight.PciBdf][]xenlight.PciBdf
+	groups  map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
+	members map[xl.PciBdf][]xl.PciBdf
 }
 
 // Device returns the function with the given BDF.
-func (h *Host) Device(b xenlight.PciBdf) (*Device, bool) {
+func (h *Host) Device(b xl.PciBdf) (*Device, bool) {
 	d, ok := h.byBDF[b]
 	return d, ok
 }
@@ -178,7 +177,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 	}
 	wg.Wait()
 
-	h := &Host{sys: s, byBDF: make(map[xenlight.PciBdf]*Device, len(names))}
+	h := &Host{sys: s, byBDF: make(map[xl.PciBdf]*Device, len(names))}
 	for i, d := range devs {
 		if errs[i] != nil {
 			if errors.Is(errs[i], fs.ErrNotExist) {
@@ -508,9 +507,9 @@ func parseResource(b []byte) ([]BAR, error) {
 
 // parentsFromPath lists the BDF components above the last one, nearest
 // first.
-func parentsFromPath(p string) []xenlight.PciBdf {
+func parentsFromPath(p string) []xl.PciBdf {
 	parts := strings.Split(p, "/")
-	var out []xenlight.PciBdf
+	var out []xl.PciBdf
 	for i := len(parts) - 2; i >= 0; i-- {
 		if b, err := ParseSysfsBdf(parts[i]); err == nil {
 			out = append(out, b)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func sampleHost(t testing.TB) (*pcitest.Tree, *pcibind.Host) {
@@ -93,7 +93,7 @@ func TestGroupsAndWarnings(t *testing.T) {
 	tr, h := sampleHost(t)
 	// Expected groups, from the generated topology: every non-bridge
 	// function below the topmost PCIe-to-PCI/legacy bridge.
-	want := map[xenlight.PciBdf][]xenlight.PciBdf{}
+	want := map[xl.PciBdf][]xl.PciBdf{}
 	for _, top := range tr.Funcs {
 		if top.Kind != pcitest.PCIeToPCI && top.Kind != pcitest.LegacyBridge {
 			continue
@@ -101,7 +101,7 @@ func TestGroupsAndWarnings(t *testing.T) {
 		if hasGroupingAncestor(tr, top) {
 			continue
 		}
-		var members []xenlight.PciBdf
+		var members []xl.PciBdf
 		for _, f := range tr.Funcs {
 			if f != top && isBelow(f, top) && f.Kind == pcitest.PCIDevice {
 				members = append(members, f.BDF)
@@ -159,7 +159,7 @@ func isBelow(f, p *pcitest.Func) bool {
 	return len(f.Path) > len(p.Path)+1 && f.Path[:len(p.Path)+1] == p.Path+"/"
 }
 
-func equalBdfs(a, b []xenlight.PciBdf) bool {
+func equalBdfs(a, b []xl.PciBdf) bool {
 	if len(a) != len(b) {
 		return false
 	}

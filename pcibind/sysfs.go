@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xlpt/xlpt/xl"
 	"golang.org/x/sys/unix"
-
-	"github.com/xlpt/xlpt/xenlight"
 )
 
 // Sysfs is one view of a host: a sysfs root, the /proc root for the
@@ -199,17 +198,17 @@ func parseHex(b []byte, bits int) (uint64, error) {
 
 // ParseSysfsBdf parses the canonical name sysfs gives a function,
 // DDDD:BB:DD.F, and nothing else (no short forms: those are user input,
-// handled by xenlight.ParseBdf).
-func ParseSysfsBdf(s string) (xenlight.PciBdf, error) {
+// handled by xl.ParseBdf).
+func ParseSysfsBdf(s string) (xl.PciBdf, error) {
 	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
-		return xenlight.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
 	}
 	d, err1 := strconv.ParseUint(s[0:4], 16, 16)
 	b, err2 := strconv.ParseUint(s[5:7], 16, 8)
 	v, err3 := strconv.ParseUint(s[8:10], 16, 8)
 	f, err4 := strconv.ParseUint(s[11:12], 16, 8)
 	if err := errors.Join(err1, err2, err3, err4); err != nil || v > 0x1f || f > 7 {
-		return xenlight.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
 	}
-	return xenlight.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, nil
+	return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, nil
 }

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // BridgeKind classifies a function by its place in the topology.
@@ -87,8 +87,8 @@ func (k BridgeKind) groupsBridge() bool { return k == PCIeToPCIBridgeKind || k =
 // for whichever domain got a device below it last, so all devices below
 // it belong to one domain.
 func (h *Host) computeGroups() {
-	h.groups = map[xenlight.PciBdf]xenlight.PciBdf{}
-	h.members = map[xenlight.PciBdf][]xenlight.PciBdf{}
+	h.groups = map[xl.PciBdf]xl.PciBdf{}
+	h.members = map[xl.PciBdf][]xl.PciBdf{}
 	for _, d := range h.Devices {
 		if d.IsBridge() || d.IsHostBridge() {
 			continue // bridges are never assigned; they are not members
@@ -108,25 +108,25 @@ func (h *Host) computeGroups() {
 // function below its topmost PCIe-to-PCI or legacy bridge, itself
 // included, sorted. It is nil for a function not behind such a bridge
 // (PCIe functions, integrated conventional ones).
-func (h *Host) Group(b xenlight.PciBdf) []xenlight.PciBdf {
+func (h *Host) Group(b xl.PciBdf) []xl.PciBdf {
 	top, ok := h.groups[b]
 	if !ok {
 		return nil
 	}
-	return append([]xenlight.PciBdf(nil), h.members[top]...)
+	return append([]xl.PciBdf(nil), h.members[top]...)
 }
 
 // GroupBridge returns the topmost conventional bridge that defines the
 // function's group.
-func (h *Host) GroupBridge(b xenlight.PciBdf) (xenlight.PciBdf, bool) {
+func (h *Host) GroupBridge(b xl.PciBdf) (xl.PciBdf, bool) {
 	top, ok := h.groups[b]
 	return top, ok
 }
 
 // Functions returns the functions of a slot (same segment, bus and
 // device), sorted, VFs excluded (each has its own FLR).
-func (h *Host) Functions(slot xenlight.PciBdf) []xenlight.PciBdf {
-	var out []xenlight.PciBdf
+func (h *Host) Functions(slot xl.PciBdf) []xl.PciBdf {
+	var out []xl.PciBdf
 	for f := uint8(0); f < 8; f++ {
 		b := slot
 		b.Func = f
@@ -147,13 +147,13 @@ const (
 
 // Warning is a caution about a function's isolation or reset.
 type Warning struct {
-	Kind    string            `json:"kind"`
-	Message string            `json:"message"`
-	Devices []xenlight.PciBdf `json:"devices,omitempty"` // the others involved
+	Kind    string      `json:"kind"`
+	Message string      `json:"message"`
+	Devices []xl.PciBdf `json:"devices,omitempty"` // the others involved
 }
 
 // Warnings returns the isolation and reset cautions for one function.
-func (h *Host) Warnings(b xenlight.PciBdf) []Warning {
+func (h *Host) Warnings(b xl.PciBdf) []Warning {
 	d, ok := h.byBDF[b]
 	if !ok {
 		return nil
@@ -169,19 +169,19 @@ func (h *Host) Warnings(b xenlight.PciBdf) []Warning {
 		switch p.BridgeKind() {
 		case DownstreamPort:
 			if p.Caps.ACS == nil {
-				ws = append(ws, Warning{Kind: WarnNoACS, Devices: []xenlight.PciBdf{pb},
+				ws = append(ws, Warning{Kind: WarnNoACS, Devices: []xl.PciBdf{pb},
 					Message: fmt.Sprintf("behind PCIe switch downstream port %s without ACS: peer-to-peer DMA is not isolated", pb)})
 			} else if !p.Caps.ACS.Isolating() {
-				ws = append(ws, Warning{Kind: WarnNoACS, Devices: []xenlight.PciBdf{pb},
+				ws = append(ws, Warning{Kind: WarnNoACS, Devices: []xl.PciBdf{pb},
 					Message: fmt.Sprintf("behind PCIe switch downstream port %s whose ACS controls are not all enabled (ctrl %#04x, need SV RR CR UF): peer-to-peer DMA is not isolated", pb, p.Caps.ACS.Ctrl)})
 			}
 		case UnknownBridge:
-			ws = append(ws, Warning{Kind: WarnUnreadable, Devices: []xenlight.PciBdf{pb},
+			ws = append(ws, Warning{Kind: WarnUnreadable, Devices: []xl.PciBdf{pb},
 				Message: fmt.Sprintf("bridge %s above it could not be read (need root): ACS and bridge type unknown", pb)})
 		}
 	}
 	if d.IsPCIe() && d.Caps.PCIe.Type.IsEndpoint() && !d.HasFLR() {
-		var sib []xenlight.PciBdf
+		var sib []xl.PciBdf
 		for _, f := range h.Functions(b.Slot()) {
 			if f != b {
 				sib = append(sib, f)
@@ -201,7 +201,7 @@ func (h *Host) Warnings(b xenlight.PciBdf) []Warning {
 	return ws
 }
 
-func joinBdfs(bs []xenlight.PciBdf) string {
+func joinBdfs(bs []xl.PciBdf) string {
 	s := make([]string, len(bs))
 	for i, b := range bs {
 		s[i] = b.String()
@@ -210,6 +210,6 @@ func joinBdfs(bs []xenlight.PciBdf) string {
 }
 
 // sortBdfs sorts in place.
-func sortBdfs(bs []xenlight.PciBdf) {
+func sortBdfs(bs []xl.PciBdf) {
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Less(bs[j]) })
 }

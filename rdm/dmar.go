@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // DMAR layout (Intel VT-d specification, chapter 8; ACPICA actbl1.h).
@@ -343,7 +343,7 @@ func le64(b []byte, off int) uint64 { return binary.LittleEndian.Uint64(b[off:])
 // (config register 0x19), or ok=false when there is no such bridge. It is
 // how a scope path is walked; SysfsSecondaryBus backs it with the host's
 // config space, tests with a map.
-type SecondaryBusFunc func(bridge xenlight.PciBdf) (sec uint8, ok bool)
+type SecondaryBusFunc func(bridge xl.PciBdf) (sec uint8, ok bool)
 
 // ErrUnresolved is returned when a scope path crosses a bridge that is not
 // there.
@@ -354,16 +354,16 @@ var ErrUnresolved = errors.New("scope path crosses a missing bridge")
 // hop but the last, move to the secondary bus of the bridge at that hop.
 // For a bridge scope the result is the bridge itself (the scope covers its
 // secondary..subordinate buses). sec may be nil when the path has one hop.
-func (s DeviceScope) Resolve(seg uint16, sec SecondaryBusFunc) (xenlight.PciBdf, error) {
+func (s DeviceScope) Resolve(seg uint16, sec SecondaryBusFunc) (xl.PciBdf, error) {
 	if len(s.Path) == 0 {
-		return xenlight.PciBdf{}, fmt.Errorf("%v scope has an empty path", s.Type)
+		return xl.PciBdf{}, fmt.Errorf("%v scope has an empty path", s.Type)
 	}
 	bus := s.StartBus
 	for i, p := range s.Path {
 		if p.Dev > 0x1f || p.Fn > 7 {
-			return xenlight.PciBdf{}, fmt.Errorf("%v scope path hop %d (%02x,%02x) is not a device/function", s.Type, i, p.Dev, p.Fn)
+			return xl.PciBdf{}, fmt.Errorf("%v scope path hop %d (%02x,%02x) is not a device/function", s.Type, i, p.Dev, p.Fn)
 		}
-		at := xenlight.PciBdf{Domain: seg, Bus: bus, Dev: p.Dev, Func: p.Fn}
+		at := xl.PciBdf{Domain: seg, Bus: bus, Dev: p.Dev, Func: p.Fn}
 		if i == len(s.Path)-1 {
 			return at, nil
 		}
@@ -372,7 +372,7 @@ func (s DeviceScope) Resolve(seg uint16, sec SecondaryBusFunc) (xenlight.PciBdf,
 			bus, ok = sec(at)
 		}
 		if !ok {
-			return xenlight.PciBdf{}, fmt.Errorf("%w: no bridge at %s (hop %d of %d)", ErrUnresolved, at, i+1, len(s.Path))
+			return xl.PciBdf{}, fmt.Errorf("%w: no bridge at %s (hop %d of %d)", ErrUnresolved, at, i+1, len(s.Path))
 		}
 	}
 	panic("unreachable")
@@ -481,7 +481,7 @@ func ReadDMAR(sysfsRoot string) ([]byte, string, error) {
 // first 64 bytes are readable without privileges). It answers ok=false
 // for a missing device or one that is not a bridge (header type 1).
 func SysfsSecondaryBus(sysfsRoot string) SecondaryBusFunc {
-	return func(b xenlight.PciBdf) (uint8, bool) {
+	return func(b xl.PciBdf) (uint8, bool) {
 		f, err := os.Open(filepath.Join(sysfsRoot, "bus", "pci", "devices", b.String(), "config"))
 		if err != nil {
 			return 0, false

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // compileASL compiles testdata/<name>.asl with iasl in a temporary
@@ -233,14 +233,14 @@ func checkAgainstIASL(t *testing.T, tab *Table, d dslTable) {
 
 // bridges is a fake host: bridge BDF -> secondary bus.
 func bridges(m map[string]uint8) SecondaryBusFunc {
-	return func(b xenlight.PciBdf) (uint8, bool) {
+	return func(b xl.PciBdf) (uint8, bool) {
 		s, ok := m[b.String()]
 		return s, ok
 	}
 }
 
-func bdf(seg uint16, bus, dev, fn uint8) xenlight.PciBdf {
-	return xenlight.PciBdf{Domain: seg, Bus: bus, Dev: dev, Func: fn}
+func bdf(seg uint16, bus, dev, fn uint8) xl.PciBdf {
+	return xl.PciBdf{Domain: seg, Bus: bus, Dev: dev, Func: fn}
 }
 
 func TestDMARAgainstIASL(t *testing.T) {
@@ -255,17 +255,17 @@ func TestDMARAgainstIASL(t *testing.T) {
 			name:    "dmar-testbed",
 			bridges: map[string]uint8{"0000:00:04.0": 0x01},
 			want: []Region{
-				{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{bdf(0, 0, 3, 0)}, Sources: []Source{SourceDMAR}},
-				{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xenlight.PciBdf{bdf(0, 1, 1, 0), bdf(0, 1, 2, 0)}, Sources: []Source{SourceDMAR}},
+				{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{bdf(0, 0, 3, 0)}, Sources: []Source{SourceDMAR}},
+				{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xl.PciBdf{bdf(0, 1, 1, 0), bdf(0, 1, 2, 0)}, Sources: []Source{SourceDMAR}},
 			},
 		},
 		{
 			name:    "dmar-server",
 			bridges: map[string]uint8{"0001:80:03.0": 0x81, "0001:81:00.0": 0x82},
 			want: []Region{
-				{StartPFN: 0x7b800, NrPages: 0x10, Devices: []xenlight.PciBdf{bdf(1, 0x82, 0, 1)}, Sources: []Source{SourceDMAR}},
-				{StartPFN: 0xbf000, NrPages: 0x400, Devices: []xenlight.PciBdf{bdf(0, 0, 0x1c, 4)}, Sources: []Source{SourceDMAR}},
-				{StartPFN: 0x100000, NrPages: 0x200, Devices: []xenlight.PciBdf{bdf(0, 0, 0x14, 0), bdf(0, 0, 0x1a, 0)}, Sources: []Source{SourceDMAR}},
+				{StartPFN: 0x7b800, NrPages: 0x10, Devices: []xl.PciBdf{bdf(1, 0x82, 0, 1)}, Sources: []Source{SourceDMAR}},
+				{StartPFN: 0xbf000, NrPages: 0x400, Devices: []xl.PciBdf{bdf(0, 0, 0x1c, 4)}, Sources: []Source{SourceDMAR}},
+				{StartPFN: 0x100000, NrPages: 0x200, Devices: []xl.PciBdf{bdf(0, 0, 0x14, 0), bdf(0, 0, 0x1a, 0)}, Sources: []Source{SourceDMAR}},
 			},
 		},
 	}
@@ -510,7 +510,7 @@ func FuzzParseDMAR(f *testing.F) {
 		}
 		// Resolution through a bridge map that answers every lookup must
 		// stay bounded too.
-		regs, _ := tab.Regions(func(x xenlight.PciBdf) (uint8, bool) { return x.Bus + 1, true })
+		regs, _ := tab.Regions(func(x xl.PciBdf) (uint8, bool) { return x.Bus + 1, true })
 		for _, r := range regs {
 			if r.NrPages > 0 && r.End() <= r.Start() && r.End() != 0 {
 				t.Fatalf("region %v wraps", r)

@@ -3,7 +3,7 @@ package rdm
 import (
 	"fmt"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Constants of libxl__build_hvm (tools/libs/light/libxl_dom.c) and Xen's
@@ -39,13 +39,13 @@ type Guest struct {
 	HAP bool
 	// Rdm is the global rdm= setting; a Policy of Invalid is libxl's
 	// default, relaxed.
-	Rdm xenlight.RdmReserve
+	Rdm xl.RdmReserve
 	// MemBoundaryMiB is rdm_mem_boundary; 0 is the default 2048.
 	MemBoundaryMiB uint64
 	// Devices are the pci= entries in order. RdmPolicy Invalid means the
 	// entry has no rdm_policy and xl copied no global policy; libxl then
 	// makes it strict. XlDevice builds entries the way xl does.
-	Devices []xenlight.DevicePci
+	Devices []xl.DevicePci
 }
 
 // DefaultVideoMiB is libxl's video_memkb default
@@ -79,8 +79,8 @@ func DefaultVideoMiB(vga string, traditional bool) (uint64, error) {
 // (xl_parse.c: "the per-device policy always follows the global policy by
 // default"). With rdm= unset, or dropped by xl's parser bug, that copy is
 // Invalid and the device ends up strict.
-func XlDevice(global xenlight.RdmReserve) xenlight.DevicePci {
-	d := xenlight.NewDevicePci()
+func XlDevice(global xl.RdmReserve) xl.DevicePci {
+	d := xl.NewDevicePci()
 	d.RdmPolicy = global.Policy
 	return d
 }
@@ -134,7 +134,7 @@ type RegionCheck struct {
 	Region Region
 	// Policy is the policy libxl applies to the region, and PolicyFrom
 	// where it came from.
-	Policy     xenlight.RdmPolicy
+	Policy     xl.RdmPolicy
 	PolicyFrom string
 	Outcome    Outcome
 	Reason     string
@@ -151,9 +151,9 @@ type RegionCheck struct {
 // AssignCheck is Xen's own verdict when libxl assigns a device with a
 // region that other devices share (VT-d intel_iommu_assign_device).
 type AssignCheck struct {
-	Device  xenlight.PciBdf
+	Device  xl.PciBdf
 	Region  Region
-	Policy  xenlight.RdmPolicy
+	Policy  xl.RdmPolicy
 	Refused bool
 	Message string
 }
@@ -254,16 +254,16 @@ func Check(g Guest, host []Region) (Result, error) {
 	res.Initial, res.Final = l, l
 
 	// The list of regions.
-	if g.Rdm.Strategy == xenlight.RdmStrategyIgnore && len(g.Devices) == 0 {
+	if g.Rdm.Strategy == xl.RdmStrategyIgnore && len(g.Devices) == 0 {
 		return res, nil
 	}
-	if g.Rdm.Strategy == xenlight.RdmStrategyHost {
+	if g.Rdm.Strategy == xl.RdmStrategyHost {
 		if len(host) == 0 {
 			// libxl returns early when Xen reports no region at all.
 			return res, nil
 		}
-		pol, from := xenlight.RdmPolicyRelaxed, "global rdm= policy (default relaxed)"
-		if g.Rdm.Policy != xenlight.RdmPolicyInvalid {
+		pol, from := xl.RdmPolicyRelaxed, "global rdm= policy (default relaxed)"
+		if g.Rdm.Policy != xl.RdmPolicyInvalid {
 			pol, from = g.Rdm.Policy, "global rdm= policy"
 		}
 		for _, r := range host {
@@ -331,7 +331,7 @@ func Check(g Guest, host []Region) (Result, error) {
 				where = fmt.Sprintf("in guest low memory [0, %#x)", l.LowMemEnd)
 			}
 		}
-		if c.Policy == xenlight.RdmPolicyStrict {
+		if c.Policy == xl.RdmPolicyStrict {
 			c.Outcome = Refused
 			c.Message = fmt.Sprintf("RDM conflict at %#x.", r.Start())
 			c.Reason = where + "; policy strict from " + c.PolicyFrom + ": libxl refuses to build the guest"
@@ -374,12 +374,12 @@ func Check(g Guest, host []Region) (Result, error) {
 }
 
 // devicePolicy is the device's rdm_policy after libxl__device_pci_setdefault.
-func devicePolicy(d xenlight.DevicePci) (xenlight.RdmPolicy, string) {
+func devicePolicy(d xl.DevicePci) (xl.RdmPolicy, string) {
 	switch d.RdmPolicy {
-	case xenlight.RdmPolicyStrict, xenlight.RdmPolicyRelaxed:
+	case xl.RdmPolicyStrict, xl.RdmPolicyRelaxed:
 		return d.RdmPolicy, fmt.Sprintf("rdm_policy=%v of %s", d.RdmPolicy, d.PciBdf)
 	}
-	return xenlight.RdmPolicyStrict, fmt.Sprintf("libxl's default for %s without rdm_policy (strict)", d.PciBdf)
+	return xl.RdmPolicyStrict, fmt.Sprintf("libxl's default for %s without rdm_policy (strict)", d.PciBdf)
 }
 
 func fitsReason(l Layout, r Region) string {
@@ -395,9 +395,9 @@ func fitsReason(l Layout, r Region) string {
 // sharedCheck is VT-d's rule for a region with more than one device in its
 // scope (intel_iommu_assign_device): refused under strict, a warning under
 // relaxed.
-func sharedCheck(d xenlight.PciBdf, r Region, pol xenlight.RdmPolicy, dom string) AssignCheck {
+func sharedCheck(d xl.PciBdf, r Region, pol xl.RdmPolicy, dom string) AssignCheck {
 	a := AssignCheck{Device: d, Region: r, Policy: pol}
-	if pol == xenlight.RdmPolicyStrict {
+	if pol == xl.RdmPolicyStrict {
 		a.Refused = true
 		a.Message = fmt.Sprintf("(XEN) [VT-D] It's disallowed to assign %s with shared RMRR at %x for %s.", d, r.Start(), dom)
 	} else {
@@ -417,8 +417,8 @@ type Running struct {
 
 // HotplugResult is the prediction for hot-plugging one device.
 type HotplugResult struct {
-	Device     xenlight.PciBdf
-	Policy     xenlight.RdmPolicy
+	Device     xl.PciBdf
+	Policy     xl.RdmPolicy
 	PolicyFrom string
 	Regions    []RegionCheck
 	Assign     []AssignCheck
@@ -438,7 +438,7 @@ type HotplugResult struct {
 // with EBUSY under strict, or go on under relaxed, leaving guest RAM where
 // the device expects its region. hostRegions are the host's regions, each
 // with every device in its scope.
-func CheckHotplug(g Running, dev xenlight.DevicePci, hostRegions []Region) HotplugResult {
+func CheckHotplug(g Running, dev xl.DevicePci, hostRegions []Region) HotplugResult {
 	pol, from := devicePolicy(dev)
 	h := HotplugResult{Device: dev.PciBdf, Policy: pol, PolicyFrom: from}
 	dom := g.Domain
@@ -459,7 +459,7 @@ func CheckHotplug(g Running, dev xenlight.DevicePci, hostRegions []Region) Hotpl
 			c.Reason = "reserved in the guest's memory map when it was built"
 		case g.Layout.InRAM(r):
 			c.Message = fmt.Sprintf("(XEN) Cannot setup identity map %s:%x, gfn already mapped to <mfn>.", dom, r.StartPFN)
-			if pol == xenlight.RdmPolicyStrict {
+			if pol == xl.RdmPolicyStrict {
 				c.Outcome = Refused
 				c.Reason = "in guest RAM (" + g.Layout.String() + "); policy strict from " + from + ": Xen refuses the assignment (EBUSY). Create the guest with rdm=\"strategy=host\" to reserve it, or use rdm_policy=relaxed"
 				h.Refused = true
@@ -489,7 +489,7 @@ func CheckHotplug(g Running, dev xenlight.DevicePci, hostRegions []Region) Hotpl
 }
 
 // GuestFromConfig rebuilds the Guest of a running HVM domain from the
-// configuration libxl stored for it (xenlight.DomainConfig), so that
+// configuration libxl stored for it (xl.DomainConfig), so that
 // Check(...).Running() gives CheckHotplug the layout it was built with.
 // The stored configuration lacks video memory, mmio_hole and hap: pass
 // them (DefaultVideoMiB("cirrus", false), 0 and true are xl's defaults).
@@ -498,7 +498,7 @@ func CheckHotplug(g Running, dev xenlight.DevicePci, hostRegions []Region) Hotpl
 // only the devices present at creation when they are known (bootDevices
 // nil: take the stored list). Memory is taken as maxmem: a running guest
 // with passthrough cannot be PoD.
-func GuestFromConfig(dc xenlight.DomainConfig, bootDevices []xenlight.DevicePci, videoMiB, mmioHoleMiB uint64, hap bool) Guest {
+func GuestFromConfig(dc xl.DomainConfig, bootDevices []xl.DevicePci, videoMiB, mmioHoleMiB uint64, hap bool) Guest {
 	g := Guest{
 		MemoryMiB:      dc.MaxMemKB / 1024,
 		MaxMemMiB:      dc.MaxMemKB / 1024,

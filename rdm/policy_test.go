@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // The host of the policy tests. Addresses are chosen against the default
@@ -22,36 +22,36 @@ var (
 	devH  = bdf(0, 0, 0x1e, 0) // above the boundary, not 2 MiB aligned
 	devI  = bdf(0, 0, 0x1f, 0) // exactly at the boundary
 
-	regA = Region{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{devA}}
-	regB = Region{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xenlight.PciBdf{devB1, devB2}}
-	regC = Region{StartPFN: 0xab800, NrPages: 0x800, Devices: []xenlight.PciBdf{devC}}
-	regD = Region{StartPFN: 0x120000, NrPages: 0x10, Devices: []xenlight.PciBdf{devD}}
-	regE = Region{StartPFN: 0xfe000, NrPages: 0x10, Devices: []xenlight.PciBdf{devE}}
-	regF = Region{StartPFN: 0x90000, NrPages: 0x10, Devices: []xenlight.PciBdf{devF}}
-	regG = Region{StartPFN: 0x7ff00, NrPages: 0x200, Devices: []xenlight.PciBdf{devG}}
-	regH = Region{StartPFN: 0xab880, NrPages: 0x10, Devices: []xenlight.PciBdf{devH}}
-	regI = Region{StartPFN: 0x80000, NrPages: 0x10, Devices: []xenlight.PciBdf{devI}}
+	regA = Region{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{devA}}
+	regB = Region{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xl.PciBdf{devB1, devB2}}
+	regC = Region{StartPFN: 0xab800, NrPages: 0x800, Devices: []xl.PciBdf{devC}}
+	regD = Region{StartPFN: 0x120000, NrPages: 0x10, Devices: []xl.PciBdf{devD}}
+	regE = Region{StartPFN: 0xfe000, NrPages: 0x10, Devices: []xl.PciBdf{devE}}
+	regF = Region{StartPFN: 0x90000, NrPages: 0x10, Devices: []xl.PciBdf{devF}}
+	regG = Region{StartPFN: 0x7ff00, NrPages: 0x200, Devices: []xl.PciBdf{devG}}
+	regH = Region{StartPFN: 0xab880, NrPages: 0x10, Devices: []xl.PciBdf{devH}}
+	regI = Region{StartPFN: 0x80000, NrPages: 0x10, Devices: []xl.PciBdf{devI}}
 )
 
-func dev(b xenlight.PciBdf, p xenlight.RdmPolicy) xenlight.DevicePci {
-	d := xenlight.NewDevicePci()
+func dev(b xl.PciBdf, p xl.RdmPolicy) xl.DevicePci {
+	d := xl.NewDevicePci()
 	d.PciBdf, d.RdmPolicy = b, p
 	return d
 }
 
 const (
-	strict  = xenlight.RdmPolicyStrict
-	relaxed = xenlight.RdmPolicyRelaxed
-	unset   = xenlight.RdmPolicyInvalid
+	strict  = xl.RdmPolicyStrict
+	relaxed = xl.RdmPolicyRelaxed
+	unset   = xl.RdmPolicyInvalid
 )
 
 var (
-	ignoreRdm = xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: unset}
-	hostRdm   = xenlight.RdmReserve{Strategy: xenlight.RdmStrategyHost, Policy: unset}
+	ignoreRdm = xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: unset}
+	hostRdm   = xl.RdmReserve{Strategy: xl.RdmStrategyHost, Policy: unset}
 )
 
-func hostWith(p xenlight.RdmPolicy) xenlight.RdmReserve {
-	return xenlight.RdmReserve{Strategy: xenlight.RdmStrategyHost, Policy: p}
+func hostWith(p xl.RdmPolicy) xl.RdmReserve {
+	return xl.RdmReserve{Strategy: xl.RdmStrategyHost, Policy: p}
 }
 
 // want is one region's expected verdict, found by following
@@ -59,7 +59,7 @@ func hostWith(p xenlight.RdmPolicy) xenlight.RdmReserve {
 type want struct {
 	start   uint64
 	outcome Outcome
-	policy  xenlight.RdmPolicy
+	policy  xl.RdmPolicy
 	from    string // substring of PolicyFrom
 	reason  string // substring of Reason
 	after   bool
@@ -82,7 +82,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "testbed strict: device default strict, region below boundary",
 			why:  "rdm= unset (or dropped by xl): only the device's region; libxl__device_pci_setdefault makes it strict; 0xf0000 is RAM below the boundary",
-			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devA, unset)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devA, unset)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0xf0000, outcome: Refused, policy: strict, from: "default", reason: "at or below rdm_mem_boundary"},
@@ -92,7 +92,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "testbed relaxed: per-device relaxed",
-			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devA, relaxed)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devA, relaxed)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0xf0000, outcome: Ignored, policy: relaxed, from: "rdm_policy=relaxed of 0000:00:03.0"},
@@ -102,7 +102,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "per-device strict overrides global relaxed",
 			why:  "strategy=host takes all regions with relaxed; A is then overridden by its device's default strict and refused; libxl stops there",
-			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(relaxed), HAP: true, Devices: []xenlight.DevicePci{dev(devA, unset)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(relaxed), HAP: true, Devices: []xl.DevicePci{dev(devA, unset)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0xf0000, outcome: Refused, policy: strict, from: "overrides global"},
@@ -119,7 +119,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "per-device relaxed overrides global strict",
-			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(strict), HAP: true, Devices: []xenlight.DevicePci{dev(devA, relaxed)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(strict), HAP: true, Devices: []xl.DevicePci{dev(devA, relaxed)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0xf0000, outcome: Ignored, policy: relaxed, from: "overrides global rdm= policy"},
@@ -163,14 +163,14 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "strategy=host on a host without regions",
-			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(strict), HAP: true, Devices: []xenlight.DevicePci{dev(devA, unset)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: hostWith(strict), HAP: true, Devices: []xl.DevicePci{dev(devA, unset)}},
 			host: []Region{},
 			low:  0x40000000,
 		},
 		{
 			name: "strategy=ignore ignores other devices' regions",
 			why:  "only the guest's device C counts; A (in RAM) belongs to no guest device",
-			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devC, unset)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devC, unset)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0xab800000, outcome: Fits, policy: strict, reason: "between the end of low memory"},
@@ -179,7 +179,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "region above the boundary relocates low memory",
 			why:  "maxmem 3072 - video 8 = 0xbf800000 of low memory; C at 0xab800000 > 2 GiB: low memory ends at C, 0x14000000 bytes go above 4 GiB",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devC, unset)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devC, unset)}},
 			low:  0xab800000, high: 0x114000000,
 			regions: []want{
 				{start: 0xab800000, outcome: Relocates, policy: strict, reason: "low memory now ends at 0xab800000"},
@@ -187,7 +187,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "HAP rounds the new low memory end down to 2 MiB",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devH, unset)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devH, unset)}},
 			low:  0xab800000, high: 0x114000000,
 			regions: []want{
 				{start: 0xab880000, outcome: Relocates, policy: strict},
@@ -195,7 +195,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "shadow paging keeps the exact region start",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: false, Devices: []xenlight.DevicePci{dev(devH, unset)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: false, Devices: []xl.DevicePci{dev(devH, unset)}},
 			low:  0xab880000, high: 0x113f80000,
 			regions: []want{
 				{start: 0xab880000, outcome: Relocates, policy: strict},
@@ -215,7 +215,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "region straddling the boundary is not moved",
 			why:  "G starts at 0x7ff00000 <= 2 GiB: pass 1 leaves it, pass 2 finds it in RAM",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devG, relaxed)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devG, relaxed)}},
 			low:  0xbf800000,
 			regions: []want{
 				{start: 0x7ff00000, outcome: Ignored, policy: relaxed, reason: "at or below rdm_mem_boundary"},
@@ -225,7 +225,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "region starting exactly at the boundary is not moved",
 			why:  "libxl moves only regions with start > boundary",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devI, strict)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devI, strict)}},
 			host: []Region{regI},
 			low:  0xbf800000,
 			regions: []want{
@@ -237,7 +237,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "lower rdm_mem_boundary turns a conflict into a relocation",
 			why:  "boundary 1024 MiB: B at 0x7ffdf000 is above it; HAP aligns to 0x7fe00000; high memory gets 0xbf800000-0x7fe00000",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, MemBoundaryMiB: 1024, HAP: true, Devices: []xenlight.DevicePci{dev(devB1, relaxed)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, MemBoundaryMiB: 1024, HAP: true, Devices: []xl.DevicePci{dev(devB1, relaxed)}},
 			low:  0x7fe00000, high: 0x13fa00000,
 			regions: []want{
 				{start: 0x7ffdf000, outcome: Relocates, policy: relaxed},
@@ -246,7 +246,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "default boundary: the same region is a conflict",
-			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devB1, strict)}},
+			g:    Guest{MemoryMiB: 3072, VideoMiB: 8, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devB1, strict)}},
 			low:  0xbf800000,
 			regions: []want{
 				{start: 0x7ffdf000, outcome: Refused, policy: strict},
@@ -257,7 +257,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "shared region outside RAM: libxl passes, Xen refuses strict",
 			why:  "1 GiB guest: B is above low memory; but B1 is strict and B is shared: VT-d refuses (EPERM), as on the testbed",
-			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devB1, unset)}},
+			g:    Guest{MemoryMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devB1, unset)}},
 			low:  0x40000000,
 			regions: []want{
 				{start: 0x7ffdf000, outcome: Fits, policy: strict},
@@ -268,7 +268,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "shared region, both sharers in the guest: the last device's policy wins",
 			why:  "B1 strict then B2 relaxed: libxl overrides the region's policy with each device in turn, so relaxed; Xen still refuses B1 (strict, shared)",
-			g:    Guest{MemoryMiB: 4096, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devB1, strict), dev(devB2, relaxed)}},
+			g:    Guest{MemoryMiB: 4096, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devB1, strict), dev(devB2, relaxed)}},
 			low:  0xf0000000, high: 0x110000000,
 			regions: []want{
 				{start: 0x7ffdf000, outcome: Ignored, policy: relaxed, from: "rdm_policy=relaxed of 0000:00:08.0 (overrides rdm_policy=strict of 0000:00:07.0)"},
@@ -280,7 +280,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "region in high memory is never moved",
 			why:  "6 GiB: low memory to 0xf0000000, high memory to 0x190000000; D at 0x120000000 is in it",
-			g:    Guest{MemoryMiB: 6144, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devD, unset)}},
+			g:    Guest{MemoryMiB: 6144, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devD, unset)}},
 			low:  0xf0000000, high: 0x190000000,
 			regions: []want{
 				{start: 0x120000000, outcome: Refused, policy: strict, reason: "high memory"},
@@ -303,7 +303,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "larger mmio_hole lowers low memory first",
 			why:  "mmio_hole 1024: low memory ends at 0xc0000000, high at 0x140000000; C then relocates to 0xab800000 (+0x14800000)",
-			g:    Guest{MemoryMiB: 4096, MMIOHoleMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devC, unset)}},
+			g:    Guest{MemoryMiB: 4096, MMIOHoleMiB: 1024, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devC, unset)}},
 			low:  0xab800000, high: 0x154800000,
 			regions: []want{
 				{start: 0xab800000, outcome: Relocates, policy: strict},
@@ -311,7 +311,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "mmio_hole below the default is ignored",
-			g:    Guest{MemoryMiB: 4096, MMIOHoleMiB: 128, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devE, unset)}},
+			g:    Guest{MemoryMiB: 4096, MMIOHoleMiB: 128, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devE, unset)}},
 			low:  0xf0000000, high: 0x110000000,
 			regions: []want{
 				{start: 0xfe000000, outcome: Fits, policy: strict, reason: "MMIO hole [0xf0000000"},
@@ -319,7 +319,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "PoD with passthrough fails before RDM",
-			g:    Guest{MemoryMiB: 1024, MaxMemMiB: 2048, Rdm: ignoreRdm, HAP: true, Devices: []xenlight.DevicePci{dev(devA, unset)}},
+			g:    Guest{MemoryMiB: 1024, MaxMemMiB: 2048, Rdm: ignoreRdm, HAP: true, Devices: []xl.DevicePci{dev(devA, unset)}},
 			low:  0x80000000,
 			regions: []want{
 				{start: 0xf0000, outcome: Refused, policy: strict, after: true},
@@ -444,7 +444,7 @@ func TestCheckHotplug(t *testing.T) {
 	cases := []struct {
 		name     string
 		run      Running
-		d        xenlight.DevicePci
+		d        xl.DevicePci
 		outcomes []Outcome
 		refused  bool
 		reason   string
@@ -480,13 +480,13 @@ func TestCheckHotplug(t *testing.T) {
 }
 
 func TestMergeAndFromXen(t *testing.T) {
-	dmar := []Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{devA}, Sources: []Source{SourceDMAR}}}
-	cmd := []Region{{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xenlight.PciBdf{devB2, devB1}, Sources: []Source{SourceCmdline}}}
-	xen := FromXen([]Extent{{0x7ffdf, 1}, {0xf0, 0x10}}, map[xenlight.PciBdf][]Extent{devB1: {{0x7ffdf, 1}}, devA: {{0xf0, 0x10}}})
+	dmar := []Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{devA}, Sources: []Source{SourceDMAR}}}
+	cmd := []Region{{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xl.PciBdf{devB2, devB1}, Sources: []Source{SourceCmdline}}}
+	xen := FromXen([]Extent{{0x7ffdf, 1}, {0xf0, 0x10}}, map[xl.PciBdf][]Extent{devB1: {{0x7ffdf, 1}}, devA: {{0xf0, 0x10}}})
 	got := Merge(xen, dmar, cmd)
 	want := []Region{
-		{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{devA}, Sources: []Source{SourceXen, SourceDMAR}},
-		{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xenlight.PciBdf{devB1, devB2}, Sources: []Source{SourceXen, SourceCmdline}},
+		{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{devA}, Sources: []Source{SourceXen, SourceDMAR}},
+		{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xl.PciBdf{devB1, devB2}, Sources: []Source{SourceXen, SourceCmdline}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("merge\n got %+v\nwant %+v", got, want)
@@ -500,8 +500,8 @@ func TestMergeAndFromXen(t *testing.T) {
 }
 
 func TestGuestFromConfig(t *testing.T) {
-	dc := xenlight.DomainConfig{MaxMemKB: 1024 * 1024, TargetMemKB: 512 * 1024, Rdm: hostWith(relaxed),
-		RdmMemBoundaryKB: 2048 * 1024, Pcidevs: []xenlight.DevicePci{dev(devA, relaxed)}}
+	dc := xl.DomainConfig{MaxMemKB: 1024 * 1024, TargetMemKB: 512 * 1024, Rdm: hostWith(relaxed),
+		RdmMemBoundaryKB: 2048 * 1024, Pcidevs: []xl.DevicePci{dev(devA, relaxed)}}
 	g := GuestFromConfig(dc, nil, 8, 0, true)
 	if g.MemoryMiB != 1024 || g.MaxMemMiB != 1024 || g.VideoMiB != 8 || g.MemBoundaryMiB != 2048 || len(g.Devices) != 1 || g.Rdm != dc.Rdm {
 		t.Errorf("%+v", g)
@@ -515,7 +515,7 @@ func TestGuestFromConfig(t *testing.T) {
 	if len(run.Reserved) != 1 || run.Reserved[0].StartPFN != regC.StartPFN || run.Layout.LowMemEnd != 1016*MiB {
 		t.Errorf("running %+v", run)
 	}
-	if g := GuestFromConfig(dc, []xenlight.DevicePci{}, 8, 0, true); len(g.Devices) != 0 {
+	if g := GuestFromConfig(dc, []xl.DevicePci{}, 8, 0, true); len(g.Devices) != 0 {
 		t.Errorf("boot devices not used: %+v", g.Devices)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // PageShift is the x86 page size Xen counts RDM in (XC_PAGE_SHIFT).
@@ -24,7 +24,7 @@ const (
 )
 
 // Extent is one answer of xc_reserved_device_memory_map: a run of pages.
-// It has the shape of xenlight.RdmRegion, so the caller converts field by
+// It has the shape of xl.RdmRegion, so the caller converts field by
 // field.
 type Extent struct {
 	StartPFN uint64
@@ -38,7 +38,7 @@ type Region struct {
 	NrPages  uint64
 	// Devices in the region's scope. More than one makes the region
 	// shared, which VT-d refuses to assign under a strict policy.
-	Devices []xenlight.PciBdf
+	Devices []xl.PciBdf
 	Sources []Source
 }
 
@@ -55,7 +55,7 @@ func (r Region) End() uint64 { return r.Start() + r.Size() }
 func (r Region) Shared() bool { return len(r.Devices) > 1 }
 
 // Has reports whether bdf is in the region's scope.
-func (r Region) Has(bdf xenlight.PciBdf) bool {
+func (r Region) Has(bdf xl.PciBdf) bool {
 	for _, d := range r.Devices {
 		if d == bdf {
 			return true
@@ -134,12 +134,12 @@ func hasSource(l []Source, s Source) bool {
 // FromXen builds regions from Xen's answers: all is the XENMEM_RDM_ALL
 // query (no device information), perDevice the answer for each device
 // asked about. A region is known by its start page.
-func FromXen(all []Extent, perDevice map[xenlight.PciBdf][]Extent) []Region {
+func FromXen(all []Extent, perDevice map[xl.PciBdf][]Extent) []Region {
 	var l []Region
 	for _, e := range all {
 		l = append(l, Region{StartPFN: e.StartPFN, NrPages: e.NrPages, Sources: []Source{SourceXen}})
 	}
-	bdfs := make([]xenlight.PciBdf, 0, len(perDevice))
+	bdfs := make([]xl.PciBdf, 0, len(perDevice))
 	for b := range perDevice {
 		bdfs = append(bdfs, b)
 	}
@@ -147,14 +147,14 @@ func FromXen(all []Extent, perDevice map[xenlight.PciBdf][]Extent) []Region {
 	for _, b := range bdfs {
 		for _, e := range perDevice[b] {
 			l = append(l, Region{StartPFN: e.StartPFN, NrPages: e.NrPages,
-				Devices: []xenlight.PciBdf{b}, Sources: []Source{SourceXen}})
+				Devices: []xl.PciBdf{b}, Sources: []Source{SourceXen}})
 		}
 	}
 	return Merge(l)
 }
 
 // ForDevice lists the regions whose scope has bdf, in order.
-func ForDevice(regions []Region, bdf xenlight.PciBdf) []Region {
+func ForDevice(regions []Region, bdf xl.PciBdf) []Region {
 	var out []Region
 	for _, r := range regions {
 		if r.Has(bdf) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Limits of Xen's rmrr= option (xen/drivers/passthrough/vtd/dmar.c).
@@ -21,7 +21,7 @@ const (
 // inclusive, and the devices that use it.
 type UserRMRR struct {
 	StartPFN, EndPFN uint64
-	Devices          []xenlight.PciBdf
+	Devices          []xl.PciBdf
 	// Problem is set when Xen parses the range but then refuses to add it
 	// (add_one_user_rmrr): inverted, too large, mixed segments. Such a
 	// range is not reserved by Xen.
@@ -31,7 +31,7 @@ type UserRMRR struct {
 // Region converts the range into a region, as Xen registers it
 // (base StartPFN<<12, end (EndPFN<<12)|0xfff).
 func (u UserRMRR) Region() Region {
-	r := Region{StartPFN: u.StartPFN, Devices: append([]xenlight.PciBdf(nil), u.Devices...), Sources: []Source{SourceCmdline}}
+	r := Region{StartPFN: u.StartPFN, Devices: append([]xl.PciBdf(nil), u.Devices...), Sources: []Source{SourceCmdline}}
 	if u.EndPFN >= u.StartPFN {
 		r.NrPages = u.EndPFN - u.StartPFN + 1
 	}
@@ -183,7 +183,7 @@ func digit(c byte) int {
 
 // parsePCISeg is Xen's parse_pci_seg with a function required:
 // [seg:]bus:dev.func, hex seg/bus/dev, C-integer func, range checked.
-func parsePCISeg(s string) (d xenlight.PciBdf, defSeg bool, n int, ok bool) {
+func parsePCISeg(s string) (d xl.PciBdf, defSeg bool, n int, ok bool) {
 	seg, i := strtoul(s, 16)
 	// Xen does not check that a digit was read; an empty number is 0.
 	if i >= len(s) || s[i] != ':' {
@@ -209,7 +209,7 @@ func parsePCISeg(s string) (d xenlight.PciBdf, defSeg bool, n int, ok bool) {
 	if seg > 0xffff || bus > 0xff || dev > 0x1f || fn > 7 {
 		return d, false, 0, false
 	}
-	return xenlight.PciBdf{Domain: uint16(seg), Bus: uint8(bus), Dev: uint8(dev), Func: uint8(fn)}, defSeg, i, true
+	return xl.PciBdf{Domain: uint16(seg), Bus: uint8(bus), Dev: uint8(dev), Func: uint8(fn)}, defSeg, i, true
 }
 
 // CmdlineRMRR is what the hypervisor command line says about rmrr=.

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func TestParseXenRMRR(t *testing.T) {
-	d := func(s string) xenlight.PciBdf {
-		var b xenlight.PciBdf
+	d := func(s string) xl.PciBdf {
+		var b xl.PciBdf
 		// Test helper only: "SSSS:BB:DD.F".
 		var seg, bus, dev, fn uint64
 		seg, _ = strtoul(s[0:4], 16)
@@ -21,8 +21,8 @@ func TestParseXenRMRR(t *testing.T) {
 		b.Domain, b.Bus, b.Dev, b.Func = uint16(seg), uint8(bus), uint8(dev), uint8(fn)
 		return b
 	}
-	devs := func(l ...string) []xenlight.PciBdf {
-		out := make([]xenlight.PciBdf, len(l))
+	devs := func(l ...string) []xl.PciBdf {
+		out := make([]xl.PciBdf, len(l))
 		for i, s := range l {
 			out[i] = d(s)
 		}
@@ -110,11 +110,11 @@ func TestParseXenRMRR(t *testing.T) {
 	}
 }
 
-func devsOf(l []string) []xenlight.PciBdf {
-	out := make([]xenlight.PciBdf, len(l))
+func devsOf(l []string) []xl.PciBdf {
+	out := make([]xl.PciBdf, len(l))
 	for i, s := range l {
 		fn, _ := strtoul(s[6:], 16)
-		out[i] = xenlight.PciBdf{Bus: 0, Dev: 1, Func: uint8(fn)}
+		out[i] = xl.PciBdf{Bus: 0, Dev: 1, Func: uint8(fn)}
 	}
 	return out
 }
@@ -129,8 +129,8 @@ func TestRMRRFromCmdline(t *testing.T) {
 	}
 	regs := c.Regions()
 	want := []Region{
-		{StartPFN: 0xf0, NrPages: 0x10, Devices: []xenlight.PciBdf{{Dev: 3}}, Sources: []Source{SourceCmdline}},
-		{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xenlight.PciBdf{{Dev: 7}, {Dev: 8}}, Sources: []Source{SourceCmdline}},
+		{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{{Dev: 3}}, Sources: []Source{SourceCmdline}},
+		{StartPFN: 0x7ffdf, NrPages: 1, Devices: []xl.PciBdf{{Dev: 7}, {Dev: 8}}, Sources: []Source{SourceCmdline}},
 	}
 	if !reflect.DeepEqual(regs, want) {
 		t.Errorf("regions\n got %+v\nwant %+v", regs, want)

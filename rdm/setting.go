@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // DefaultMemBoundaryMiB is rdm_mem_boundary's default
@@ -16,7 +16,7 @@ type Setting struct {
 	// Reserve is what libxl should receive: Strategy is Ignore unless
 	// given, Policy is Invalid unless given (libxl__rdm_setdefault then
 	// makes it relaxed).
-	Reserve     xenlight.RdmReserve
+	Reserve     xl.RdmReserve
 	StrategySet bool
 	PolicySet   bool
 }
@@ -34,9 +34,9 @@ func (s Setting) String() string {
 }
 
 // EffectivePolicy is the global policy libxl uses: relaxed when unset.
-func (s Setting) EffectivePolicy() xenlight.RdmPolicy {
-	if s.Reserve.Policy == xenlight.RdmPolicyInvalid {
-		return xenlight.RdmPolicyRelaxed
+func (s Setting) EffectivePolicy() xl.RdmPolicy {
+	if s.Reserve.Policy == xl.RdmPolicyInvalid {
+		return xl.RdmPolicyRelaxed
 	}
 	return s.Reserve.Policy
 }
@@ -58,7 +58,7 @@ func (e *SettingError) Error() string { return fmt.Sprintf("rdm=%q: %s", e.Value
 // libxlutil does not know, is accepted here because it is libxl's own
 // name for the default.
 func ParseRdm(v string) (Setting, error) {
-	s := Setting{Reserve: xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid}}
+	s := Setting{Reserve: xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid}}
 	bad := func(f string, a ...any) (Setting, error) {
 		return Setting{}, &SettingError{Value: v, Msg: fmt.Sprintf(f, a...)}
 	}
@@ -83,9 +83,9 @@ func ParseRdm(v string) (Setting, error) {
 			}
 			switch val {
 			case "host":
-				s.Reserve.Strategy = xenlight.RdmStrategyHost
+				s.Reserve.Strategy = xl.RdmStrategyHost
 			case "ignore":
-				s.Reserve.Strategy = xenlight.RdmStrategyIgnore
+				s.Reserve.Strategy = xl.RdmStrategyIgnore
 			default:
 				return bad("unknown strategy %q (host or ignore)", val)
 			}
@@ -96,9 +96,9 @@ func ParseRdm(v string) (Setting, error) {
 			}
 			switch strings.ToLower(val) {
 			case "strict":
-				s.Reserve.Policy = xenlight.RdmPolicyStrict
+				s.Reserve.Policy = xl.RdmPolicyStrict
 			case "relaxed":
-				s.Reserve.Policy = xenlight.RdmPolicyRelaxed
+				s.Reserve.Policy = xl.RdmPolicyRelaxed
 			default:
 				return bad("unknown policy %q (strict or relaxed)", val)
 			}
@@ -112,14 +112,14 @@ func ParseRdm(v string) (Setting, error) {
 
 // ParsePolicy parses a per-device rdm_policy= value like libxl does
 // (case-insensitive strict or relaxed).
-func ParsePolicy(v string) (xenlight.RdmPolicy, error) {
+func ParsePolicy(v string) (xl.RdmPolicy, error) {
 	switch strings.ToLower(v) {
 	case "strict":
-		return xenlight.RdmPolicyStrict, nil
+		return xl.RdmPolicyStrict, nil
 	case "relaxed":
-		return xenlight.RdmPolicyRelaxed, nil
+		return xl.RdmPolicyRelaxed, nil
 	}
-	return xenlight.RdmPolicyInvalid, fmt.Errorf("unknown RDM policy %q (strict or relaxed)", v)
+	return xl.RdmPolicyInvalid, fmt.Errorf("unknown RDM policy %q (strict or relaxed)", v)
 }
 
 // Xl417Result is what xl 4.17 does with an rdm= string.
@@ -132,8 +132,8 @@ type Xl417Result struct {
 	// Strategy and Policy are what the domain config holds afterwards.
 	// When not Applied they are libxl's defaults (ignore, and invalid,
 	// which libxl turns into relaxed).
-	Strategy xenlight.RdmStrategy
-	Policy   xenlight.RdmPolicy
+	Strategy xl.RdmStrategy
+	Policy   xl.RdmPolicy
 	// StrategyUninit and PolicyUninit: xl declared its libxl_rdm_reserve
 	// without initialising it, and the parser never wrote this field, so
 	// the value is whatever was on xl's stack.
@@ -167,7 +167,7 @@ func Xl417Rdm(v string) Xl417Result {
 	state := stType
 	tok := 0
 	fail := func() Xl417Result {
-		return Xl417Result{Rc: errorInval, Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid, Stderr: r.Stderr}
+		return Xl417Result{Rc: errorInval, Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid, Stderr: r.Stderr}
 	}
 	// The C loop visits every byte and the terminating NUL (ptr < end,
 	// end = str + strlen + 1); i == len(v) stands for the NUL.
@@ -227,7 +227,7 @@ func Xl417Rdm(v string) Xl417Result {
 	}
 	r.Applied = true
 	if strategySet {
-		r.Strategy = xenlight.RdmStrategyHost
+		r.Strategy = xl.RdmStrategyHost
 	} else {
 		r.StrategyUninit = true
 	}
@@ -241,15 +241,15 @@ func Xl417Rdm(v string) Xl417Result {
 // meant for the CLI to print next to a setting that parsed fine here.
 func Xl417Warning(v string) string {
 	ours, err := ParseRdm(v)
-	xl := Xl417Rdm(v)
+	x := Xl417Rdm(v)
 	switch {
-	case !xl.Applied && err == nil && (ours.StrategySet && ours.Reserve.Strategy == xenlight.RdmStrategyHost || ours.PolicySet):
+	case !x.Applied && err == nil && (ours.StrategySet && ours.Reserve.Strategy == xl.RdmStrategyHost || ours.PolicySet):
 		return fmt.Sprintf("xl 4.17 silently drops rdm=%q (its parser rejects every valid policy=): the guest gets strategy=ignore and pci devices default to rdm_policy=strict; set rdm_policy= on each pci entry instead", v)
-	case !xl.Applied && err != nil:
+	case !x.Applied && err != nil:
 		return fmt.Sprintf("xl 4.17 silently drops rdm=%q as well", v)
-	case xl.Applied && xl.StrategyUninit:
+	case x.Applied && x.StrategyUninit:
 		return fmt.Sprintf("xl 4.17 accepts rdm=%q but takes strategy and policy from uninitialised memory; the result is unpredictable", v)
-	case xl.Applied && xl.PolicyUninit:
+	case x.Applied && x.PolicyUninit:
 		return fmt.Sprintf("xl 4.17 applies strategy=host from rdm=%q but copies an uninitialised global policy into the guest and into every pci entry without rdm_policy=: "+
 			"if it happens to be 0 that is strict, 1 relaxed, and any other value makes libxl fail the device with \"unknown rdm check flag.\"; set rdm_policy= on each pci entry", v)
 	}

@@ -9,17 +9,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func TestParseRdm(t *testing.T) {
-	host, ign := xenlight.RdmStrategyHost, xenlight.RdmStrategyIgnore
-	strict, relaxed, inval := xenlight.RdmPolicyStrict, xenlight.RdmPolicyRelaxed, xenlight.RdmPolicyInvalid
+	host, ign := xl.RdmStrategyHost, xl.RdmStrategyIgnore
+	strict, relaxed, inval := xl.RdmPolicyStrict, xl.RdmPolicyRelaxed, xl.RdmPolicyInvalid
 	ok := []struct {
 		in        string
-		strategy  xenlight.RdmStrategy
-		policy    xenlight.RdmPolicy
-		effective xenlight.RdmPolicy
+		strategy  xl.RdmStrategy
+		policy    xl.RdmPolicy
+		effective xl.RdmPolicy
 	}{
 		{"strategy=host", host, inval, relaxed},
 		{"strategy=host,policy=strict", host, strict, strict},
@@ -90,7 +90,7 @@ func TestXl417RdmCases(t *testing.T) {
 		if r.Applied && !r.PolicyUninit {
 			t.Errorf("%q: applied with a policy the parser set", c.in)
 		}
-		if !r.Applied && (r.Strategy != xenlight.RdmStrategyIgnore || r.Policy != xenlight.RdmPolicyInvalid) {
+		if !r.Applied && (r.Strategy != xl.RdmStrategyIgnore || r.Policy != xl.RdmPolicyInvalid) {
 			t.Errorf("%q: dropped setting should leave libxl defaults, got %+v", c.in, r)
 		}
 		w := Xl417Warning(c.in)

@@ -10,27 +10,35 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func TestErrorCodesMatchLibxl(t *testing.T) {
 	c := cConstants()
-	for e, txt := range errorText {
-		v, ok := c[txt.name]
-		if !ok {
-			t.Errorf("%s: no such C constant", txt.name)
+	known := 0
+	for code := -1; code >= -64; code-- {
+		e := xl.Error(code)
+		name := e.Name()
+		if strings.HasPrefix(name, "ERROR_UNKNOWN(") {
 			continue
 		}
-		if v != int(e) {
-			t.Errorf("%s: Go %d, C %d", txt.name, int(e), v)
+		known++
+		v, ok := c[name]
+		if !ok {
+			t.Errorf("%s: no such C constant", name)
+			continue
+		}
+		if v != code {
+			t.Errorf("%s: Go %d, C %d", name, code, v)
 		}
 	}
 	// And libxl's own table, so a code we lack would show up.
 	table := libxlErrorTable()
-	if len(table) != len(errorText) {
-		t.Errorf("libxl knows %d codes, we know %d", len(table), len(errorText))
+	if len(table) != known {
+		t.Errorf("libxl knows %d codes, we know %d", len(table), known)
 	}
 	for v, s := range table {
-		if got, want := Error(v).Name(), "ERROR_"+strings.ToUpper(s); got != want {
+		if got, want := xl.Error(v).Name(), "ERROR_"+strings.ToUpper(s); got != want {
 			t.Errorf("code %d: Go name %s, libxl name %s", v, got, want)
 		}
 	}
@@ -44,35 +52,35 @@ func TestEnumsMatchC(t *testing.T) {
 		"XTL_NOTICE": int(xtlNotice), "XTL_WARN": int(xtlWarn), "XTL_ERROR": int(xtlError),
 		"XTL_CRITICAL": int(xtlCritical),
 
-		"LIBXL_RDM_RESERVE_POLICY_INVALID":  int(RdmPolicyInvalid),
-		"LIBXL_RDM_RESERVE_POLICY_STRICT":   int(RdmPolicyStrict),
-		"LIBXL_RDM_RESERVE_POLICY_RELAXED":  int(RdmPolicyRelaxed),
-		"LIBXL_RDM_RESERVE_STRATEGY_IGNORE": int(RdmStrategyIgnore),
-		"LIBXL_RDM_RESERVE_STRATEGY_HOST":   int(RdmStrategyHost),
-		"LIBXL_PCI_FUNC_ALL":                int(FuncAll),
+		"LIBXL_RDM_RESERVE_POLICY_INVALID":  int(xl.RdmPolicyInvalid),
+		"LIBXL_RDM_RESERVE_POLICY_STRICT":   int(xl.RdmPolicyStrict),
+		"LIBXL_RDM_RESERVE_POLICY_RELAXED":  int(xl.RdmPolicyRelaxed),
+		"LIBXL_RDM_RESERVE_STRATEGY_IGNORE": int(xl.RdmStrategyIgnore),
+		"LIBXL_RDM_RESERVE_STRATEGY_HOST":   int(xl.RdmStrategyHost),
+		"LIBXL_PCI_FUNC_ALL":                int(xl.FuncAll),
 
-		"LIBXL_DOMAIN_TYPE_INVALID": int(DomainTypeInvalid),
-		"LIBXL_DOMAIN_TYPE_HVM":     int(DomainTypeHVM),
-		"LIBXL_DOMAIN_TYPE_PV":      int(DomainTypePV),
-		"LIBXL_DOMAIN_TYPE_PVH":     int(DomainTypePVH),
+		"LIBXL_DOMAIN_TYPE_INVALID": int(xl.DomainTypeInvalid),
+		"LIBXL_DOMAIN_TYPE_HVM":     int(xl.DomainTypeHVM),
+		"LIBXL_DOMAIN_TYPE_PV":      int(xl.DomainTypePV),
+		"LIBXL_DOMAIN_TYPE_PVH":     int(xl.DomainTypePVH),
 
-		"LIBXL_PASSTHROUGH_DEFAULT":  int(PassthroughDefault),
-		"LIBXL_PASSTHROUGH_DISABLED": int(PassthroughDisabled),
-		"LIBXL_PASSTHROUGH_ENABLED":  int(PassthroughEnabled),
-		"LIBXL_PASSTHROUGH_SYNC_PT":  int(PassthroughSyncPT),
-		"LIBXL_PASSTHROUGH_SHARE_PT": int(PassthroughSharePT),
+		"LIBXL_PASSTHROUGH_DEFAULT":  int(xl.PassthroughDefault),
+		"LIBXL_PASSTHROUGH_DISABLED": int(xl.PassthroughDisabled),
+		"LIBXL_PASSTHROUGH_ENABLED":  int(xl.PassthroughEnabled),
+		"LIBXL_PASSTHROUGH_SYNC_PT":  int(xl.PassthroughSyncPT),
+		"LIBXL_PASSTHROUGH_SHARE_PT": int(xl.PassthroughSharePT),
 
-		"LIBXL_DEVICE_MODEL_VERSION_UNKNOWN":              int(DeviceModelUnknown),
-		"LIBXL_DEVICE_MODEL_VERSION_QEMU_XEN_TRADITIONAL": int(DeviceModelQemuTraditional),
-		"LIBXL_DEVICE_MODEL_VERSION_QEMU_XEN":             int(DeviceModelQemuXen),
+		"LIBXL_DEVICE_MODEL_VERSION_UNKNOWN":              int(xl.DeviceModelUnknown),
+		"LIBXL_DEVICE_MODEL_VERSION_QEMU_XEN_TRADITIONAL": int(xl.DeviceModelQemuTraditional),
+		"LIBXL_DEVICE_MODEL_VERSION_QEMU_XEN":             int(xl.DeviceModelQemuXen),
 
-		"LIBXL_SHUTDOWN_REASON_UNKNOWN":    int(ShutdownUnknown),
-		"LIBXL_SHUTDOWN_REASON_POWEROFF":   int(ShutdownPoweroff),
-		"LIBXL_SHUTDOWN_REASON_REBOOT":     int(ShutdownReboot),
-		"LIBXL_SHUTDOWN_REASON_SUSPEND":    int(ShutdownSuspend),
-		"LIBXL_SHUTDOWN_REASON_CRASH":      int(ShutdownCrash),
-		"LIBXL_SHUTDOWN_REASON_WATCHDOG":   int(ShutdownWatchdog),
-		"LIBXL_SHUTDOWN_REASON_SOFT_RESET": int(ShutdownSoftReset),
+		"LIBXL_SHUTDOWN_REASON_UNKNOWN":    int(xl.ShutdownUnknown),
+		"LIBXL_SHUTDOWN_REASON_POWEROFF":   int(xl.ShutdownPoweroff),
+		"LIBXL_SHUTDOWN_REASON_REBOOT":     int(xl.ShutdownReboot),
+		"LIBXL_SHUTDOWN_REASON_SUSPEND":    int(xl.ShutdownSuspend),
+		"LIBXL_SHUTDOWN_REASON_CRASH":      int(xl.ShutdownCrash),
+		"LIBXL_SHUTDOWN_REASON_WATCHDOG":   int(xl.ShutdownWatchdog),
+		"LIBXL_SHUTDOWN_REASON_SOFT_RESET": int(xl.ShutdownSoftReset),
 	} {
 		v, ok := c[name]
 		if !ok {
@@ -84,23 +92,23 @@ func TestEnumsMatchC(t *testing.T) {
 }
 
 func TestDevicePciInitDefaults(t *testing.T) {
-	if got, want := devicePciInitDefaults(), NewDevicePci(); got != want {
+	if got, want := devicePciInitDefaults(), xl.NewDevicePci(); got != want {
 		t.Errorf("libxl_device_pci_init gives %+v, NewDevicePci %+v", got, want)
 	}
 }
 
-var devicePciCases = map[string]DevicePci{
-	"defaults": NewDevicePci(),
+var devicePciCases = map[string]xl.DevicePci{
+	"defaults": xl.NewDevicePci(),
 	"zero":     {},
-	"bdf with vslot": {PciBdf: PciBdf{Domain: 0, Bus: 3, Dev: 0, Func: 1}, Vdevfn: Vdevfn(5, 0),
-		VfuncMask: 1, RdmPolicy: RdmPolicyInvalid},
-	"every flag, relaxed": {PciBdf: PciBdf{Domain: 0xffff, Bus: 0xff, Dev: 0x1f, Func: 7}, Vdevfn: Vdevfn(0x1f, 7),
-		VfuncMask: 1, Msitranslate: true, PowerMgmt: true, Permissive: true, Seize: true, RdmPolicy: RdmPolicyRelaxed},
-	"strict":          {PciBdf: PciBdf{Bus: 1}, RdmPolicy: RdmPolicyStrict},
-	"all functions":   {PciBdf: PciBdf{Bus: 2}, Vdevfn: Vdevfn(7, 0), VfuncMask: FuncAll, RdmPolicy: RdmPolicyInvalid},
-	"name":            {PciBdf: PciBdf{Bus: 4}, Name: "nic0", RdmPolicy: RdmPolicyInvalid},
-	"name only":       {Name: "gpu-audio", RdmPolicy: RdmPolicyInvalid},
-	"name, odd bytes": {Name: "n%s\x7f\xc3\xa9", RdmPolicy: RdmPolicyRelaxed},
+	"bdf with vslot": {PciBdf: xl.PciBdf{Domain: 0, Bus: 3, Dev: 0, Func: 1}, Vdevfn: xl.Vdevfn(5, 0),
+		VfuncMask: 1, RdmPolicy: xl.RdmPolicyInvalid},
+	"every flag, relaxed": {PciBdf: xl.PciBdf{Domain: 0xffff, Bus: 0xff, Dev: 0x1f, Func: 7}, Vdevfn: xl.Vdevfn(0x1f, 7),
+		VfuncMask: 1, Msitranslate: true, PowerMgmt: true, Permissive: true, Seize: true, RdmPolicy: xl.RdmPolicyRelaxed},
+	"strict":          {PciBdf: xl.PciBdf{Bus: 1}, RdmPolicy: xl.RdmPolicyStrict},
+	"all functions":   {PciBdf: xl.PciBdf{Bus: 2}, Vdevfn: xl.Vdevfn(7, 0), VfuncMask: xl.FuncAll, RdmPolicy: xl.RdmPolicyInvalid},
+	"name":            {PciBdf: xl.PciBdf{Bus: 4}, Name: "nic0", RdmPolicy: xl.RdmPolicyInvalid},
+	"name only":       {Name: "gpu-audio", RdmPolicy: xl.RdmPolicyInvalid},
+	"name, odd bytes": {Name: "n%s\x7f\xc3\xa9", RdmPolicy: xl.RdmPolicyRelaxed},
 }
 
 func TestDevicePciRoundTrip(t *testing.T) {
@@ -112,8 +120,8 @@ func TestDevicePciRoundTrip(t *testing.T) {
 }
 
 func TestDevicePciToCReplacesName(t *testing.T) {
-	a := DevicePci{Name: "first", RdmPolicy: RdmPolicyStrict}
-	b := DevicePci{PciBdf: PciBdf{Bus: 9}, RdmPolicy: RdmPolicyRelaxed}
+	a := xl.DevicePci{Name: "first", RdmPolicy: xl.RdmPolicyStrict}
+	b := xl.DevicePci{PciBdf: xl.PciBdf{Bus: 9}, RdmPolicy: xl.RdmPolicyRelaxed}
 	if got := devicePciToCTwice(a, b); got != b {
 		t.Errorf("second toC without name: %+v", got)
 	}
@@ -124,11 +132,11 @@ func TestDevicePciToCReplacesName(t *testing.T) {
 }
 
 func TestDevicePciList(t *testing.T) {
-	var ds []DevicePci
+	var ds []xl.DevicePci
 	for _, d := range devicePciCases {
 		ds = append(ds, d)
 	}
-	got := devicePciListViaC(append([]DevicePci(nil), ds...))
+	got := devicePciListViaC(append([]xl.DevicePci(nil), ds...))
 	if !reflect.DeepEqual(got, ds) {
 		t.Errorf("list round trip:\n got  %+v\n want %+v", got, ds)
 	}
@@ -182,7 +190,7 @@ func TestOpenWithoutXen(t *testing.T) {
 		c.Close()
 		t.Skip("this machine is a Xen dom0")
 	}
-	if !errors.Is(err, ErrNoHypervisor) {
+	if !errors.Is(err, xl.ErrNoHypervisor) {
 		t.Fatalf("Open: %v, want ErrNoHypervisor", err)
 	}
 	if c != nil {
@@ -206,8 +214,8 @@ func TestOpenReachesLibxl(t *testing.T) {
 		c.Close()
 		t.Fatal("libxl_ctx_alloc succeeded without Xen")
 	}
-	var ce *CallError
-	if !errors.As(err, &ce) || ce.Func != "libxl_ctx_alloc" || !errors.Is(err, ErrFail) {
+	var ce *xl.CallError
+	if !errors.As(err, &ce) || ce.Func != "libxl_ctx_alloc" || !errors.Is(err, xl.ErrFail) {
 		t.Fatalf("Open: %v, want a libxl_ctx_alloc CallError", err)
 	}
 	if log := strings.Join(ce.Log, "\n"); !strings.Contains(log, "libxl: cannot open libxc handle") {
@@ -227,7 +235,7 @@ func TestClosedContext(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Errorf("%s: second Close: %v", name, err)
 		}
-		d := NewDevicePci()
+		d := xl.NewDevicePci()
 		for call, f := range map[string]func() error{
 			"DomainQualifierToID":  func() error { _, err := c.DomainQualifierToID("web01"); return err },
 			"DomainInfo":           func() error { _, err := c.DomainInfo(0); return err },
@@ -242,7 +250,7 @@ func TestClosedContext(t *testing.T) {
 			"PciAssignableRemove":  func() error { return c.PciAssignableRemove(d, true) },
 			"PciAssignableList":    func() error { _, err := c.PciAssignableList(); return err },
 			"ReservedDeviceMemory": func() error { _, err := c.ReservedDeviceMemory(); return err },
-			"DeviceReservedMemory": func() error { _, err := c.DeviceReservedMemory(PciBdf{}); return err },
+			"DeviceReservedMemory": func() error { _, err := c.DeviceReservedMemory(xl.PciBdf{}); return err },
 			"PodTarget":            func() error { _, err := c.PodTarget(1); return err },
 		} {
 			if err := f(); !errors.Is(err, ErrClosed) {
@@ -256,20 +264,20 @@ func TestDomainQualifierRefusedEarly(t *testing.T) {
 	c := &Context{} // closed: anything reaching libxl would say so
 	for _, q := range []string{"", "4294967296", "99999999999999999999"} {
 		_, err := c.DomainQualifierToID(q)
-		if !errors.Is(err, ErrInval) || errors.Is(err, ErrClosed) {
+		if !errors.Is(err, xl.ErrInval) || errors.Is(err, ErrClosed) {
 			t.Errorf("%q: %v, want ErrInval before libxl", q, err)
 		}
 	}
 }
 
 func TestDevicePciLabel(t *testing.T) {
-	for want, d := range map[string]DevicePci{
-		"0000:03:00.1":          {PciBdf: PciBdf{Bus: 3, Func: 1}},
+	for want, d := range map[string]xl.DevicePci{
+		"0000:03:00.1":          {PciBdf: xl.PciBdf{Bus: 3, Func: 1}},
 		`"nic0"`:                {Name: "nic0"},
-		`0000:03:00.0 ("nic0")`: {PciBdf: PciBdf{Bus: 3}, Name: "nic0"},
+		`0000:03:00.0 ("nic0")`: {PciBdf: xl.PciBdf{Bus: 3}, Name: "nic0"},
 		"0000:00:00.0":          {},
 	} {
-		if got := d.label(); got != want {
+		if got := label(d); got != want {
 			t.Errorf("label = %s, want %s", got, want)
 		}
 	}

@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Context is one libxl_ctx (and one libxenctrl handle for what libxl does
@@ -62,7 +64,7 @@ func Open(opts ...Option) (*Context, error) {
 	rc := C.libxl_ctx_alloc(&c.ctx, C.LIBXL_VERSION, 0, lg.lg)
 	if msgs := sink.end(); rc != 0 {
 		lg.free()
-		return nil, fmt.Errorf("open libxl: %w", &CallError{Func: "libxl_ctx_alloc", Err: Error(rc), Log: msgs})
+		return nil, fmt.Errorf("open libxl: %w", &xl.CallError{Func: "libxl_ctx_alloc", Err: xl.Error(rc), Log: msgs})
 	}
 	// Before anything can fork: libxl must not install its own handler.
 	C.xlpt_childproc_setmode(c.ctx)
@@ -72,7 +74,7 @@ func Open(opts ...Option) (*Context, error) {
 	if msgs := sink.end(); xch == nil {
 		C.libxl_ctx_free(c.ctx)
 		lg.free()
-		return nil, fmt.Errorf("open libxenctrl: %w", &CallError{Func: "xc_interface_open", Err: errno, Log: msgs})
+		return nil, fmt.Errorf("open libxenctrl: %w", &xl.CallError{Func: "xc_interface_open", Err: errno, Log: msgs})
 	}
 	c.xch = xch
 
@@ -99,7 +101,7 @@ func (c *Context) Close() error {
 	c.xch = nil
 	c.logger.free() // last: libxl and libxenctrl log until they are freed
 	if rc != 0 {
-		return fmt.Errorf("close libxl: %w", &CallError{Func: "libxl_ctx_free", Err: Error(rc)})
+		return fmt.Errorf("close libxl: %w", &xl.CallError{Func: "libxl_ctx_free", Err: xl.Error(rc)})
 	}
 	return nil
 }
@@ -118,7 +120,7 @@ func (c *Context) run(fn func(ctx *C.libxl_ctx) error) error {
 	c.sink.begin()
 	err := fn(c.ctx)
 	msgs := c.sink.end()
-	var ce *CallError
+	var ce *xl.CallError
 	if errors.As(err, &ce) && ce.Log == nil {
 		ce.Log = msgs
 	}
@@ -130,5 +132,5 @@ func libxlErr(fn string, rc C.int) error {
 	if rc == 0 {
 		return nil
 	}
-	return &CallError{Func: fn, Err: Error(rc)}
+	return &xl.CallError{Func: fn, Err: xl.Error(rc)}
 }

@@ -9,7 +9,11 @@ package xenlight
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // The one place where DevicePci meets libxl_device_pci.
 //
@@ -18,7 +22,7 @@ import "unsafe"
 // dispose; there is no separate free of the CString.
 
 // toC fills an initialised libxl_device_pci from d.
-func (d DevicePci) toC(c *C.libxl_device_pci) {
+func devicePciToC(d xl.DevicePci, c *C.libxl_device_pci) {
 	c._func = C.uint8_t(d.Func)
 	c.dev = C.uint8_t(d.Dev)
 	c.bus = C.uint8_t(d.Bus)
@@ -40,9 +44,9 @@ func (d DevicePci) toC(c *C.libxl_device_pci) {
 }
 
 // devicePciFromC copies a libxl_device_pci into Go memory.
-func devicePciFromC(c *C.libxl_device_pci) DevicePci {
-	d := DevicePci{
-		PciBdf: PciBdf{
+func devicePciFromC(c *C.libxl_device_pci) xl.DevicePci {
+	d := xl.DevicePci{
+		PciBdf: xl.PciBdf{
 			Domain: uint16(c.domain),
 			Bus:    uint8(c.bus),
 			Dev:    uint8(c.dev),
@@ -54,7 +58,7 @@ func devicePciFromC(c *C.libxl_device_pci) DevicePci {
 		PowerMgmt:    bool(c.power_mgmt),
 		Permissive:   bool(c.permissive),
 		Seize:        bool(c.seize),
-		RdmPolicy:    RdmPolicy(c.rdm_policy),
+		RdmPolicy:    xl.RdmPolicy(c.rdm_policy),
 	}
 	if c.name != nil {
 		d.Name = C.GoString(c.name)
@@ -64,8 +68,8 @@ func devicePciFromC(c *C.libxl_device_pci) DevicePci {
 
 // devicePciList copies a C array of n devices; the caller frees the array
 // with the list's own _list_free.
-func devicePciList(list *C.libxl_device_pci, n C.int) []DevicePci {
-	out := make([]DevicePci, 0, int(n))
+func devicePciList(list *C.libxl_device_pci, n C.int) []xl.DevicePci {
+	out := make([]xl.DevicePci, 0, int(n))
 	if list == nil || n <= 0 {
 		return out
 	}

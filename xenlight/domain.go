@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // DomainQualifierToID resolves a domain as xl does: all digits is a domid,
@@ -41,7 +43,7 @@ import (
 // less clear error (pci-list of a missing domain would print nothing).
 func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 	if q == "" {
-		return 0, fmt.Errorf("domain %q: empty domain name or id: %w", q, ErrInval)
+		return 0, fmt.Errorf("domain %q: empty domain name or id: %w", q, xl.ErrInval)
 	}
 	numeric := true
 	for _, r := range q {
@@ -53,7 +55,7 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 	if numeric {
 		// libxl's strtoul would wrap; refuse instead.
 		if _, err := strconv.ParseUint(q, 10, 32); err != nil {
-			return 0, fmt.Errorf("domain %q: domain id out of range: %w", q, ErrInval)
+			return 0, fmt.Errorf("domain %q: domain id out of range: %w", q, xl.ErrInval)
 		}
 	}
 	var domid uint32
@@ -73,16 +75,16 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 	// libxl_name_to_domid says ERROR_INVAL when no domain has the name.
 	// Reported as not found, and without wrapping the ERROR_INVAL, which
 	// callers take for malformed input.
-	if !numeric && errors.Is(err, ErrInval) {
-		return 0, fmt.Errorf("domain %q: %w (%v)", q, ErrDomainNotFound, err)
+	if !numeric && errors.Is(err, xl.ErrInval) {
+		return 0, fmt.Errorf("domain %q: %w (%v)", q, xl.ErrDomainNotFound, err)
 	}
 	return 0, fmt.Errorf("domain %q: %w", q, err)
 }
 
 // DomainInfo describes one domain. A missing domain gives an error matching
 // ErrDomainNotFound.
-func (c *Context) DomainInfo(domid uint32) (DomainInfo, error) {
-	var info DomainInfo
+func (c *Context) DomainInfo(domid uint32) (xl.DomainInfo, error) {
+	var info xl.DomainInfo
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var ci C.libxl_dominfo
 		C.libxl_dominfo_init(&ci)
@@ -95,23 +97,23 @@ func (c *Context) DomainInfo(domid uint32) (DomainInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return DomainInfo{}, fmt.Errorf("domain %d: %w", domid, err)
+		return xl.DomainInfo{}, fmt.Errorf("domain %d: %w", domid, err)
 	}
 	return info, nil
 }
 
 // ListDomains describes every domain, dom0 included, in domid order.
-func (c *Context) ListDomains() ([]DomainInfo, error) {
-	var out []DomainInfo
+func (c *Context) ListDomains() ([]xl.DomainInfo, error) {
+	var out []xl.DomainInfo
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var n C.int
 		list := C.libxl_list_domain(ctx, &n)
 		if list == nil {
-			return &CallError{Func: "libxl_list_domain", Err: ErrFail}
+			return &xl.CallError{Func: "libxl_list_domain", Err: xl.ErrFail}
 		}
 		defer C.libxl_dominfo_list_free(list, n)
 		cs := unsafe.Slice(list, int(n))
-		out = make([]DomainInfo, 0, len(cs))
+		out = make([]xl.DomainInfo, 0, len(cs))
 		for i := range cs {
 			d := domainInfoFromC(&cs[i])
 			d.Name = domidToName(ctx, cs[i].domid)
@@ -135,11 +137,11 @@ func domidToName(ctx *C.libxl_ctx, domid C.libxl_domid) string {
 	return C.GoString(p)
 }
 
-func domainInfoFromC(ci *C.libxl_dominfo) DomainInfo {
-	d := DomainInfo{
+func domainInfoFromC(ci *C.libxl_dominfo) xl.DomainInfo {
+	d := xl.DomainInfo{
 		Domid:            uint32(ci.domid),
-		Type:             DomainType(ci.domain_type),
-		ShutdownReason:   ShutdownReason(ci.shutdown_reason),
+		Type:             xl.DomainType(ci.domain_type),
+		ShutdownReason:   xl.ShutdownReason(ci.shutdown_reason),
 		CurrentMemKB:     uint64(ci.current_memkb),
 		MaxMemKB:         uint64(ci.max_memkb),
 		OutstandingMemKB: uint64(ci.outstanding_memkb),
@@ -158,10 +160,10 @@ func domainInfoFromC(ci *C.libxl_dominfo) DomainInfo {
 	}
 	for _, f := range []struct {
 		on C.bool
-		s  DomainState
+		s  xl.DomainState
 	}{
-		{ci.running, StateRunning}, {ci.blocked, StateBlocked}, {ci.paused, StatePaused},
-		{ci.shutdown, StateShutdown}, {ci.dying, StateDying},
+		{ci.running, xl.StateRunning}, {ci.blocked, xl.StateBlocked}, {ci.paused, xl.StatePaused},
+		{ci.shutdown, xl.StateShutdown}, {ci.dying, xl.StateDying},
 	} {
 		if f.on {
 			d.State |= f.s
@@ -173,8 +175,8 @@ func domainInfoFromC(ci *C.libxl_dominfo) DomainInfo {
 // DomainConfig reads a guest's stored configuration
 // (libxl_retrieve_domain_configuration), including devices hot-plugged
 // since creation. libxl keeps none for dom0, so dom0 gives an error.
-func (c *Context) DomainConfig(domid uint32) (DomainConfig, error) {
-	var cfg DomainConfig
+func (c *Context) DomainConfig(domid uint32) (xl.DomainConfig, error) {
+	var cfg xl.DomainConfig
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var dc C.libxl_domain_config
 		C.libxl_domain_config_init(&dc)
@@ -187,17 +189,17 @@ func (c *Context) DomainConfig(domid uint32) (DomainConfig, error) {
 		return nil
 	})
 	if err != nil {
-		return DomainConfig{}, fmt.Errorf("domain %d: configuration: %w", domid, err)
+		return xl.DomainConfig{}, fmt.Errorf("domain %d: configuration: %w", domid, err)
 	}
 	return cfg, nil
 }
 
-func domainConfigFromC(dc *C.libxl_domain_config) DomainConfig {
+func domainConfigFromC(dc *C.libxl_domain_config) xl.DomainConfig {
 	b := &dc.b_info
-	cfg := DomainConfig{
-		Type:               DomainType(dc.c_info._type),
-		Passthrough:        Passthrough(dc.c_info.passthrough),
-		DeviceModelVersion: DeviceModelVersion(b.device_model_version),
+	cfg := xl.DomainConfig{
+		Type:               xl.DomainType(dc.c_info._type),
+		Passthrough:        xl.Passthrough(dc.c_info.passthrough),
+		DeviceModelVersion: xl.DeviceModelVersion(b.device_model_version),
 		TargetMemKB:        uint64(b.target_memkb),
 		MaxMemKB:           uint64(b.max_memkb),
 		Pcidevs:            devicePciList(dc.pcidevs, dc.num_pcidevs),
@@ -207,7 +209,7 @@ func domainConfigFromC(dc *C.libxl_domain_config) DomainConfig {
 	}
 	if b._type == C.LIBXL_DOMAIN_TYPE_HVM {
 		rdm := C.xlpt_hvm_rdm(b)
-		cfg.Rdm = RdmReserve{Strategy: RdmStrategy(rdm.strategy), Policy: RdmPolicy(rdm.policy)}
+		cfg.Rdm = xl.RdmReserve{Strategy: xl.RdmStrategy(rdm.strategy), Policy: xl.RdmPolicy(rdm.policy)}
 		cfg.RdmMemBoundaryKB = uint64(C.xlpt_hvm_rdm_mem_boundary_memkb(b))
 		cfg.MMIOHoleKB = uint64(C.xlpt_hvm_mmio_hole_memkb(b))
 		cfg.VideoMemKB = uint64(b.video_memkb)

@@ -8,12 +8,16 @@ package xenlight
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // PhysInfo describes the host (xl info): CPUs, memory, and the
 // capabilities passthrough depends on (CapHVMDirectIO: IOMMU enabled).
-func (c *Context) PhysInfo() (PhysInfo, error) {
-	var pi PhysInfo
+func (c *Context) PhysInfo() (xl.PhysInfo, error) {
+	var pi xl.PhysInfo
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var ci C.libxl_physinfo
 		C.libxl_physinfo_init(&ci)
@@ -25,13 +29,13 @@ func (c *Context) PhysInfo() (PhysInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return PhysInfo{}, fmt.Errorf("host info: %w", err)
+		return xl.PhysInfo{}, fmt.Errorf("host info: %w", err)
 	}
 	return pi, nil
 }
 
-func physInfoFromC(ci *C.libxl_physinfo) PhysInfo {
-	return PhysInfo{
+func physInfoFromC(ci *C.libxl_physinfo) xl.PhysInfo {
+	return xl.PhysInfo{
 		ThreadsPerCore:     uint32(ci.threads_per_core),
 		CoresPerSocket:     uint32(ci.cores_per_socket),
 		MaxCPUID:           uint32(ci.max_cpu_id),

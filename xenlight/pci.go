@@ -8,7 +8,11 @@ package xenlight
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // PCI calls. All are synchronous (ao_how = NULL): they return when libxl
 // has finished, which for remove can take libxl's 10 s QMP timeout.
@@ -16,46 +20,46 @@ import "fmt"
 // pciFunc is the signature shared by libxl_device_pci_add/remove/destroy.
 type pciFunc func(ctx *C.libxl_ctx, domid C.uint32_t, d *C.libxl_device_pci) C.int
 
-func (c *Context) pciOp(name string, fn pciFunc, domid uint32, d DevicePci) error {
+func (c *Context) pciOp(name string, fn pciFunc, domid uint32, d xl.DevicePci) error {
 	return c.run(func(ctx *C.libxl_ctx) error {
 		var cd C.libxl_device_pci
 		C.libxl_device_pci_init(&cd)
 		defer C.libxl_device_pci_dispose(&cd)
-		d.toC(&cd)
+		devicePciToC(d, &cd)
 		return libxlErr(name, fn(ctx, C.uint32_t(domid), &cd))
 	})
 }
 
 // PciAdd attaches d to a running domain (xl pci-attach).
-func (c *Context) PciAdd(domid uint32, d DevicePci) error {
+func (c *Context) PciAdd(domid uint32, d xl.DevicePci) error {
 	err := c.pciOp("libxl_device_pci_add", func(ctx *C.libxl_ctx, id C.uint32_t, p *C.libxl_device_pci) C.int {
 		return C.libxl_device_pci_add(ctx, id, p, nil)
 	}, domid, d)
 	if err != nil {
-		return fmt.Errorf("pci add %s to domain %d: %w", d.label(), domid, err)
+		return fmt.Errorf("pci add %s to domain %d: %w", label(d), domid, err)
 	}
 	return nil
 }
 
 // PciRemove detaches d gracefully; the guest must acknowledge the unplug
 // (xl pci-detach).
-func (c *Context) PciRemove(domid uint32, d DevicePci) error {
+func (c *Context) PciRemove(domid uint32, d xl.DevicePci) error {
 	err := c.pciOp("libxl_device_pci_remove", func(ctx *C.libxl_ctx, id C.uint32_t, p *C.libxl_device_pci) C.int {
 		return C.libxl_device_pci_remove(ctx, id, p, nil)
 	}, domid, d)
 	if err != nil {
-		return fmt.Errorf("pci remove %s from domain %d: %w", d.label(), domid, err)
+		return fmt.Errorf("pci remove %s from domain %d: %w", label(d), domid, err)
 	}
 	return nil
 }
 
 // PciDestroy detaches d without waiting for the guest (xl pci-detach -f).
-func (c *Context) PciDestroy(domid uint32, d DevicePci) error {
+func (c *Context) PciDestroy(domid uint32, d xl.DevicePci) error {
 	err := c.pciOp("libxl_device_pci_destroy", func(ctx *C.libxl_ctx, id C.uint32_t, p *C.libxl_device_pci) C.int {
 		return C.libxl_device_pci_destroy(ctx, id, p, nil)
 	}, domid, d)
 	if err != nil {
-		return fmt.Errorf("pci destroy %s in domain %d: %w", d.label(), domid, err)
+		return fmt.Errorf("pci destroy %s in domain %d: %w", label(d), domid, err)
 	}
 	return nil
 }
@@ -63,8 +67,8 @@ func (c *Context) PciDestroy(domid uint32, d DevicePci) error {
 // PciList gives the devices attached to a domain, empty (not nil) if none.
 // libxl lists nothing for a domain that does not exist either, so the
 // domain is checked first.
-func (c *Context) PciList(domid uint32) ([]DevicePci, error) {
-	var out []DevicePci
+func (c *Context) PciList(domid uint32) ([]xl.DevicePci, error) {
+	var out []xl.DevicePci
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		if err := libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, nil, C.uint32_t(domid))); err != nil {
 			return err
@@ -93,16 +97,16 @@ func (c *Context) PciList(domid uint32) ([]DevicePci, error) {
 // PciAssignableAdd binds d to pciback and quarantines it (xl
 // pci-assignable-add). With rebind, libxl records the current driver so
 // that PciAssignableRemove can give the device back to it.
-func (c *Context) PciAssignableAdd(d DevicePci, rebind bool) error {
+func (c *Context) PciAssignableAdd(d xl.DevicePci, rebind bool) error {
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var cd C.libxl_device_pci
 		C.libxl_device_pci_init(&cd)
 		defer C.libxl_device_pci_dispose(&cd)
-		d.toC(&cd)
+		devicePciToC(d, &cd)
 		return libxlErr("libxl_device_pci_assignable_add", C.libxl_device_pci_assignable_add(ctx, &cd, cBool(rebind)))
 	})
 	if err != nil {
-		return fmt.Errorf("pci assignable add %s: %w", d.label(), err)
+		return fmt.Errorf("pci assignable add %s: %w", label(d), err)
 	}
 	return nil
 }
@@ -110,16 +114,16 @@ func (c *Context) PciAssignableAdd(d DevicePci, rebind bool) error {
 // PciAssignableRemove takes d out of quarantine and off pciback (xl
 // pci-assignable-remove); with rebind it rebinds the recorded driver. d may
 // name the device by Name alone.
-func (c *Context) PciAssignableRemove(d DevicePci, rebind bool) error {
+func (c *Context) PciAssignableRemove(d xl.DevicePci, rebind bool) error {
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var cd C.libxl_device_pci
 		C.libxl_device_pci_init(&cd)
 		defer C.libxl_device_pci_dispose(&cd)
-		d.toC(&cd)
+		devicePciToC(d, &cd)
 		return libxlErr("libxl_device_pci_assignable_remove", C.libxl_device_pci_assignable_remove(ctx, &cd, cBool(rebind)))
 	})
 	if err != nil {
-		return fmt.Errorf("pci assignable remove %s: %w", d.label(), err)
+		return fmt.Errorf("pci assignable remove %s: %w", label(d), err)
 	}
 	return nil
 }
@@ -128,15 +132,15 @@ func (c *Context) PciAssignableRemove(d DevicePci, rebind bool) error {
 // domain, with their names (xl pci-assignable-list). libxl returns an
 // empty list both when there are none and when pciback is not loaded; the
 // latter is an error here, recognised by the error libxl logs.
-func (c *Context) PciAssignableList() ([]DevicePci, error) {
-	var out []DevicePci
+func (c *Context) PciAssignableList() ([]xl.DevicePci, error) {
+	var out []xl.DevicePci
 	err := c.run(func(ctx *C.libxl_ctx) error {
 		var n C.int
 		list := C.libxl_device_pci_assignable_list(ctx, &n)
 		if list != nil {
 			defer C.libxl_device_pci_assignable_list_free(list, n)
 		} else if c.sink.failed() {
-			return &CallError{Func: "libxl_device_pci_assignable_list", Err: ErrFail}
+			return &xl.CallError{Func: "libxl_device_pci_assignable_list", Err: xl.ErrFail}
 		}
 		out = devicePciList(list, n)
 		return nil
@@ -156,11 +160,11 @@ func cBool(b bool) C.int {
 
 // label names d in errors: by BDF, by name when given only a name (libxl
 // resolves it), or both.
-func (d DevicePci) label() string {
+func label(d xl.DevicePci) string {
 	switch {
 	case d.Name == "":
 		return d.PciBdf.String()
-	case d.PciBdf == PciBdf{}:
+	case d.PciBdf == xl.PciBdf{}:
 		return fmt.Sprintf("%q", d.Name)
 	}
 	return fmt.Sprintf("%s (%q)", d.PciBdf, d.Name)

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // privcmdNodes are the hypercall device nodes libxencall tries, in its order.
@@ -44,25 +46,25 @@ func (p hostProbe) check() error {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case errors.Is(err, fs.ErrPermission):
-			return fmt.Errorf("%w: %s: %w (run xlpt as root in dom0)", ErrNoHypervisor, node, fs.ErrPermission)
+			return fmt.Errorf("%w: %s: %w (run xlpt as root in dom0)", xl.ErrNoHypervisor, node, fs.ErrPermission)
 		default:
 			cause := err
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				cause = pe.Err // the path is named already
 			}
-			return fmt.Errorf("%w: opening %s: %w", ErrNoHypervisor, node, cause)
+			return fmt.Errorf("%w: opening %s: %w", xl.ErrNoHypervisor, node, cause)
 		}
 		break
 	}
 	if !found {
-		return fmt.Errorf("%w: %s not found (this is not a Xen dom0)", ErrNoHypervisor, privcmdNodes[0])
+		return fmt.Errorf("%w: %s not found (this is not a Xen dom0)", xl.ErrNoHypervisor, privcmdNodes[0])
 	}
 	// A domU has privcmd too; xenfs tells the two apart. Without xenfs
 	// mounted we cannot tell, and leave it to libxl.
 	const caps = "/proc/xen/capabilities"
 	if b, err := os.ReadFile(p.path(caps)); err == nil && !bytes.Contains(b, []byte("control_d")) {
-		return fmt.Errorf("%w: this is a Xen guest, not dom0 (%s has no control_d)", ErrNoHypervisor, caps)
+		return fmt.Errorf("%w: this is a Xen guest, not dom0 (%s has no control_d)", xl.ErrNoHypervisor, caps)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // fakeOpen answers open by the node's path below root.
@@ -68,7 +70,7 @@ func TestProbe(t *testing.T) {
 			if err.Error() != tc.want {
 				t.Errorf("got  %q\nwant %q", err, tc.want)
 			}
-			if !errors.Is(err, ErrNoHypervisor) {
+			if !errors.Is(err, xl.ErrNoHypervisor) {
 				t.Errorf("%v does not match ErrNoHypervisor", err)
 			}
 		})
@@ -87,7 +89,7 @@ func TestProbeRealFiles(t *testing.T) {
 	// The default opener on a real tree: a regular file stands in for the
 	// device node.
 	root := t.TempDir()
-	if err := (hostProbe{root: root}).check(); !errors.Is(err, ErrNoHypervisor) {
+	if err := (hostProbe{root: root}).check(); !errors.Is(err, xl.ErrNoHypervisor) {
 		t.Fatalf("empty root: %v", err)
 	}
 	if err := os.MkdirAll(filepath.Join(root, "dev/xen"), 0o755); err != nil {

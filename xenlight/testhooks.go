@@ -42,7 +42,11 @@ static const libxl_enum_string_table *xlpt_error_table(int *n)
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // libxlErrorTable is libxl's own list of error codes and their names
 // (libxl_error_string_table, e.g. "domain_notfound" -21).
@@ -136,7 +140,7 @@ func cConstants() map[string]int {
 }
 
 // devicePciInitDefaults is what libxl_device_pci_init leaves in the struct.
-func devicePciInitDefaults() DevicePci {
+func devicePciInitDefaults() xl.DevicePci {
 	var c C.libxl_device_pci
 	C.libxl_device_pci_init(&c)
 	defer C.libxl_device_pci_dispose(&c)
@@ -146,7 +150,7 @@ func devicePciInitDefaults() DevicePci {
 // devicePciCopyViaLibxl takes d through toC, libxl_device_pci_copy and
 // devicePciFromC, so libxl itself reads and writes the fields. ctx may be
 // nil; then a stand-in is used (see xlpt_device_pci_copy).
-func devicePciCopyViaLibxl(ctx *Context, d DevicePci) DevicePci {
+func devicePciCopyViaLibxl(ctx *Context, d xl.DevicePci) xl.DevicePci {
 	var cctx *C.libxl_ctx
 	if ctx != nil {
 		cctx = ctx.ctx
@@ -156,26 +160,26 @@ func devicePciCopyViaLibxl(ctx *Context, d DevicePci) DevicePci {
 	defer C.libxl_device_pci_dispose(&src)
 	C.libxl_device_pci_init(&dst)
 	defer C.libxl_device_pci_dispose(&dst)
-	d.toC(&src)
+	devicePciToC(d, &src)
 	C.xlpt_device_pci_copy(cctx, &dst, &src)
 	return devicePciFromC(&dst)
 }
 
 // devicePciToCTwice fills one struct twice: toC must replace (and free)
 // the first name, and dispose must then free the second exactly once.
-func devicePciToCTwice(first, second DevicePci) DevicePci {
+func devicePciToCTwice(first, second xl.DevicePci) xl.DevicePci {
 	var c C.libxl_device_pci
 	C.libxl_device_pci_init(&c)
 	defer C.libxl_device_pci_dispose(&c)
-	first.toC(&c)
-	second.toC(&c)
+	devicePciToC(first, &c)
+	devicePciToC(second, &c)
 	return devicePciFromC(&c)
 }
 
 // devicePciListViaC lays ds out as a C array, as libxl returns lists, and
 // reads it back with devicePciList; the array is freed with
 // libxl_device_pci_list_free as a libxl list would be.
-func devicePciListViaC(ds []DevicePci) []DevicePci {
+func devicePciListViaC(ds []xl.DevicePci) []xl.DevicePci {
 	n := len(ds)
 	if n == 0 {
 		return devicePciList(nil, 0)
@@ -184,7 +188,7 @@ func devicePciListViaC(ds []DevicePci) []DevicePci {
 	cs := unsafe.Slice(list, n)
 	for i := range cs {
 		C.libxl_device_pci_init(&cs[i])
-		ds[i].toC(&cs[i])
+		devicePciToC(ds[i], &cs[i])
 	}
 	defer C.libxl_device_pci_list_free(list, C.int(n))
 	return devicePciList(list, C.int(n))

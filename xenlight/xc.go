@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Calls into libxenctrl, for what libxl does not expose. They take the
@@ -23,13 +25,13 @@ func xcErr(fn string, errno error) error {
 	if errno == nil {
 		errno = errors.New("failed, errno not set")
 	}
-	return &CallError{Func: fn, Err: errno}
+	return &xl.CallError{Func: fn, Err: errno}
 }
 
 // ReservedDeviceMemory lists every reserved device memory region of the
 // platform (VT-d RMRRs, AMD IVMDs) as Xen knows them (XENMEM_RDM_ALL).
-func (c *Context) ReservedDeviceMemory() ([]RdmRegion, error) {
-	r, err := c.rdmMap(C.XENMEM_RDM_ALL, PciBdf{})
+func (c *Context) ReservedDeviceMemory() ([]xl.RdmRegion, error) {
+	r, err := c.rdmMap(C.XENMEM_RDM_ALL, xl.PciBdf{})
 	if err != nil {
 		return nil, fmt.Errorf("reserved device memory: %w", err)
 	}
@@ -37,7 +39,7 @@ func (c *Context) ReservedDeviceMemory() ([]RdmRegion, error) {
 }
 
 // DeviceReservedMemory lists the reserved regions that device b uses.
-func (c *Context) DeviceReservedMemory(b PciBdf) ([]RdmRegion, error) {
+func (c *Context) DeviceReservedMemory(b xl.PciBdf) ([]xl.RdmRegion, error) {
 	r, err := c.rdmMap(0, b)
 	if err != nil {
 		return nil, fmt.Errorf("reserved device memory of %s: %w", b, err)
@@ -48,8 +50,8 @@ func (c *Context) DeviceReservedMemory(b PciBdf) ([]RdmRegion, error) {
 // rdmMap asks for the count first, as libxl does: Xen answers a too-small
 // buffer with ENOBUFS (the header comment says ERANGE) and the count
 // needed. It retries in case the count grows in between.
-func (c *Context) rdmMap(flags C.uint32_t, b PciBdf) ([]RdmRegion, error) {
-	var out []RdmRegion
+func (c *Context) rdmMap(flags C.uint32_t, b xl.PciBdf) ([]xl.RdmRegion, error) {
+	var out []xl.RdmRegion
 	err := c.run(func(*C.libxl_ctx) error {
 		var n C.uint32_t
 		var buf []C.struct_xen_reserved_device_memory
@@ -62,9 +64,9 @@ func (c *Context) rdmMap(flags C.uint32_t, b PciBdf) ([]RdmRegion, error) {
 			n = C.uint32_t(len(buf))
 			r, errno := C.xc_reserved_device_memory_map(c.xch, flags, C.uint16_t(b.Domain), C.uint8_t(b.Bus), devfn, p, &n)
 			if r == 0 {
-				out = make([]RdmRegion, 0, int(n))
+				out = make([]xl.RdmRegion, 0, int(n))
 				for _, e := range buf[:min(int(n), len(buf))] {
-					out = append(out, RdmRegion{StartPFN: uint64(e.start_pfn), NrPages: uint64(e.nr_pages)})
+					out = append(out, xl.RdmRegion{StartPFN: uint64(e.start_pfn), NrPages: uint64(e.nr_pages)})
 				}
 				return nil
 			}
@@ -79,18 +81,18 @@ func (c *Context) rdmMap(flags C.uint32_t, b PciBdf) ([]RdmRegion, error) {
 }
 
 // PodTarget reads a domain's populate-on-demand counters.
-func (c *Context) PodTarget(domid uint32) (PodTarget, error) {
-	var pt PodTarget
+func (c *Context) PodTarget(domid uint32) (xl.PodTarget, error) {
+	var pt xl.PodTarget
 	err := c.run(func(*C.libxl_ctx) error {
 		var tot, cache, entries C.uint64_t
 		if r, errno := C.xc_domain_get_pod_target(c.xch, C.uint32_t(domid), &tot, &cache, &entries); r < 0 {
 			return xcErr("xc_domain_get_pod_target", errno)
 		}
-		pt = PodTarget{TotPages: uint64(tot), PodCachePages: uint64(cache), PodEntries: uint64(entries)}
+		pt = xl.PodTarget{TotPages: uint64(tot), PodCachePages: uint64(cache), PodEntries: uint64(entries)}
 		return nil
 	})
 	if err != nil {
-		return PodTarget{}, fmt.Errorf("domain %d: pod target: %w", domid, err)
+		return xl.PodTarget{}, fmt.Errorf("domain %d: pod target: %w", domid, err)
 	}
 	return pt, nil
 }

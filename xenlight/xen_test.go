@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sirupsen/logrus"
+	"github.com/xlpt/xlpt/xl"
 )
 
 func openXen(t *testing.T) *Context {
@@ -52,7 +53,7 @@ func TestXenDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dom0 *DomainInfo
+	var dom0 *xl.DomainInfo
 	for i := range doms {
 		t.Logf("%5d %-20s %s %s %d KiB", doms[i].Domid, doms[i].Name, doms[i].Type, doms[i].Flags(), doms[i].CurrentMemKB)
 		if doms[i].Domid == 0 {
@@ -75,17 +76,17 @@ func TestXenDomains(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"no-such-domain-xlpt", "32000"} {
-		if _, err := c.DomainQualifierToID(q); !errors.Is(err, ErrDomainNotFound) {
+		if _, err := c.DomainQualifierToID(q); !errors.Is(err, xl.ErrDomainNotFound) {
 			t.Errorf("DomainQualifierToID(%q): %v, want ErrDomainNotFound", q, err)
 		}
 	}
-	if _, err := c.DomainInfo(32000); !errors.Is(err, ErrDomainNotFound) {
+	if _, err := c.DomainInfo(32000); !errors.Is(err, xl.ErrDomainNotFound) {
 		t.Errorf("DomainInfo(32000): %v", err)
 	}
 	if ds, err := c.PciList(0); err != nil || len(ds) != 0 {
 		t.Errorf("PciList(0) = %v, %v", ds, err)
 	}
-	if _, err := c.PciList(32000); !errors.Is(err, ErrDomainNotFound) {
+	if _, err := c.PciList(32000); !errors.Is(err, xl.ErrDomainNotFound) {
 		t.Errorf("PciList(32000): %v", err)
 	}
 }
@@ -135,11 +136,11 @@ func TestXenAttachDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("config: %+v", cfg)
-	var b PciBdf
+	var b xl.PciBdf
 	if _, err := fmt.Sscanf(bdf, "%04x:%02x:%02x.%x", &b.Domain, &b.Bus, &b.Dev, &b.Func); err != nil {
 		t.Fatalf("XLPT_TEST_BDF %q: %v", bdf, err)
 	}
-	d := NewDevicePci()
+	d := xl.NewDevicePci()
 	d.PciBdf = b
 	d.VfuncMask = 1
 	if err := c.PciAdd(domid, d); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var pciAssignableAddCommand = &cli.Command{
@@ -43,7 +43,7 @@ Examples:
 		if err := args(c, 1, 1); err != nil {
 			return err
 		}
-		bdf, all, err := xenlight.ParseBdf(c.Args().First())
+		bdf, all, err := xl.ParseBdf(c.Args().First())
 		if err != nil {
 			return err
 		}
@@ -100,15 +100,15 @@ Example:
 			return err
 		}
 		arg := c.Args().First()
-		d := xenlight.NewDevicePci()
+		d := xl.NewDevicePci()
 		// As xl: a BDF if it parses as one, else a name.
-		bdf, all, err := xenlight.ParseBdf(arg)
+		bdf, all, err := xl.ParseBdf(arg)
 		switch {
 		case err == nil && all:
 			return usagef("%q: name one function", arg)
 		case err == nil:
 			d.PciBdf, d.VfuncMask = bdf, 1
-		case errors.Is(err, xenlight.ErrMalformedSpec) && looksLikeBdf(arg):
+		case errors.Is(err, xl.ErrMalformedSpec) && looksLikeBdf(arg):
 			return err
 		default:
 			d.Name = arg
@@ -158,7 +158,7 @@ var pciAssignableListCommand = &cli.Command{
 		}
 		if wantJSON(c) {
 			if devs == nil {
-				devs = []xenlight.DevicePci{}
+				devs = []xl.DevicePci{}
 			}
 			return printJSON(c.App.Writer, devs)
 		}

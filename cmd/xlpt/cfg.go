@@ -10,8 +10,8 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
-	"github.com/xlpt/xlpt/xenlight/xlcfg"
+	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 var cfgCommand = &cli.Command{
@@ -68,8 +68,8 @@ refused.`,
 		} else {
 			pre = append(pre, hotplug.Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
 		}
-		if g.Type == xenlight.DomainTypeHVM {
-			var bdfs []xenlight.PciBdf
+		if g.Type == xl.DomainTypeHVM {
+			var bdfs []xl.PciBdf
 			for _, e := range g.Entries {
 				if e.Err == nil && e.Dev.VfuncMask != 0 {
 					bdfs = append(bdfs, e.Dev.PciBdf)
@@ -152,7 +152,7 @@ read back; then the guest is checked as by xlpt cfg check.`,
 			return err
 		}
 		for _, s := range list {
-			if e, err := xenlight.ParseSpec(s); err == nil && sameDevice(e, d) {
+			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
 				return fmt.Errorf("%s: %s is already in pci as %q", path, describe(d), s)
 			}
 		}
@@ -182,7 +182,7 @@ the file.`,
 		}
 		var keep []string
 		for _, s := range list {
-			if e, err := xenlight.ParseSpec(s); err == nil && sameDevice(e, d) {
+			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
 				continue
 			}
 			keep = append(keep, s)
@@ -199,8 +199,8 @@ the file.`,
 }
 
 // specAndPciList parses the spec argument, then the file's pci list.
-func specAndPciList(path, spec string) (xenlight.DevicePci, []string, error) {
-	d, err := xenlight.ParseSpec(spec)
+func specAndPciList(path, spec string) (xl.DevicePci, []string, error) {
+	d, err := xl.ParseSpec(spec)
 	if err != nil {
 		return d, nil, err
 	}
@@ -212,7 +212,7 @@ func specAndPciList(path, spec string) (xenlight.DevicePci, []string, error) {
 	return d, list, err
 }
 
-func sameDevice(a, b xenlight.DevicePci) bool {
+func sameDevice(a, b xl.DevicePci) bool {
 	if a.VfuncMask == 0 || b.VfuncMask == 0 {
 		return a.VfuncMask == b.VfuncMask && a.Name == b.Name
 	}
@@ -222,7 +222,7 @@ func sameDevice(a, b xenlight.DevicePci) bool {
 	return a.PciBdf == b.PciBdf
 }
 
-func describe(d xenlight.DevicePci) string {
+func describe(d xl.DevicePci) string {
 	if d.VfuncMask == 0 {
 		return fmt.Sprintf("the device named %q", d.Name)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var checkCommand = &cli.Command{
@@ -34,9 +34,9 @@ Examples:
 		&cli.BoolFlag{Name: "no-libxl", Usage: "Do not ask libxl which domain holds which device"},
 	},
 	Action: func(c *cli.Context) error {
-		var want []xenlight.PciBdf
+		var want []xl.PciBdf
 		for _, a := range c.Args().Slice() {
-			b, all, err := xenlight.ParseBdf(a)
+			b, all, err := xl.ParseBdf(a)
 			if err != nil {
 				return usageError{err}
 			}
@@ -58,7 +58,7 @@ Examples:
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
-		var ownerOf func(xenlight.PciBdf) hotplug.Owner
+		var ownerOf func(xl.PciBdf) hotplug.Owner
 		if !c.Bool("no-libxl") {
 			ownerOf = libxlOwners(host)
 		}
@@ -81,7 +81,7 @@ Examples:
 // libxlOwners asks libxl which domain holds which device; outside a dom0
 // (no hypervisor, no libxl, not root) it returns nil and check reports
 // owners from sysfs alone.
-func libxlOwners(host *pcibind.Host) func(xenlight.PciBdf) hotplug.Owner {
+func libxlOwners(host *pcibind.Host) func(xl.PciBdf) hotplug.Owner {
 	ctx, err := openToolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
@@ -105,40 +105,40 @@ type checkReport struct {
 }
 
 type checkSRIOV struct {
-	Role  string           `json:"role"` // pf or vf
-	Total int              `json:"total_vfs,omitempty"`
-	Num   int              `json:"num_vfs,omitempty"`
-	PF    *xenlight.PciBdf `json:"pf,omitempty"`
+	Role  string     `json:"role"` // pf or vf
+	Total int        `json:"total_vfs,omitempty"`
+	Num   int        `json:"num_vfs,omitempty"`
+	PF    *xl.PciBdf `json:"pf,omitempty"`
 }
 
 type checkDevice struct {
-	BDF            xenlight.PciBdf   `json:"bdf"`
-	Present        bool              `json:"present"`
-	Vendor         string            `json:"vendor,omitempty"` // hex
-	Device         string            `json:"device,omitempty"`
-	Class          string            `json:"class,omitempty"`
-	Name           string            `json:"name,omitempty"`
-	Driver         string            `json:"driver"`
-	Owner          string            `json:"owner"`
-	OriginalDriver string            `json:"original_driver,omitempty"`
-	Bus            string            `json:"bus"` // pcie, conventional, unknown
-	PortType       string            `json:"port_type,omitempty"`
-	Bridge         string            `json:"bridge,omitempty"`
-	Group          []xenlight.PciBdf `json:"group,omitempty"`
-	GroupBridge    *xenlight.PciBdf  `json:"group_bridge,omitempty"`
-	ResetMethods   []string          `json:"reset_methods"`
-	FLR            bool              `json:"flr"`
-	MSI            bool              `json:"msi"`
-	MSIX           bool              `json:"msix"`
-	SRIOV          *checkSRIOV       `json:"sriov,omitempty"`
-	NUMANode       int               `json:"numa_node"`
-	Unread         []string          `json:"unread,omitempty"`
-	Verdict        string            `json:"verdict"`
-	Reasons        []string          `json:"reasons"`
+	BDF            xl.PciBdf   `json:"bdf"`
+	Present        bool        `json:"present"`
+	Vendor         string      `json:"vendor,omitempty"` // hex
+	Device         string      `json:"device,omitempty"`
+	Class          string      `json:"class,omitempty"`
+	Name           string      `json:"name,omitempty"`
+	Driver         string      `json:"driver"`
+	Owner          string      `json:"owner"`
+	OriginalDriver string      `json:"original_driver,omitempty"`
+	Bus            string      `json:"bus"` // pcie, conventional, unknown
+	PortType       string      `json:"port_type,omitempty"`
+	Bridge         string      `json:"bridge,omitempty"`
+	Group          []xl.PciBdf `json:"group,omitempty"`
+	GroupBridge    *xl.PciBdf  `json:"group_bridge,omitempty"`
+	ResetMethods   []string    `json:"reset_methods"`
+	FLR            bool        `json:"flr"`
+	MSI            bool        `json:"msi"`
+	MSIX           bool        `json:"msix"`
+	SRIOV          *checkSRIOV `json:"sriov,omitempty"`
+	NUMANode       int         `json:"numa_node"`
+	Unread         []string    `json:"unread,omitempty"`
+	Verdict        string      `json:"verdict"`
+	Reasons        []string    `json:"reasons"`
 }
 
 // checkHost builds the report; ownerOf may be nil (no hypervisor).
-func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xenlight.PciBdf, ownerOf func(xenlight.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkReport {
+func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkReport {
 	rep := checkReport{Hypervisor: ownerOf != nil, Devices: []checkDevice{}}
 	if useErr != nil {
 		rep.InUseError = useErr.Error()
@@ -166,7 +166,7 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xenlight.PciBdf, o
 
 // checkSlotExpansion tells a function that BB:DD.* asked for (absent ones
 // are skipped) from one named on its own (absent is an error).
-func checkSlotExpansion(want []xenlight.PciBdf, b xenlight.PciBdf, host *pcibind.Host) bool {
+func checkSlotExpansion(want []xl.PciBdf, b xl.PciBdf, host *pcibind.Host) bool {
 	n := 0
 	for _, w := range want {
 		if w.Slot() == b.Slot() {
@@ -176,7 +176,7 @@ func checkSlotExpansion(want []xenlight.PciBdf, b xenlight.PciBdf, host *pcibind
 	return n == 8
 }
 
-func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf func(xenlight.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkDevice {
+func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkDevice {
 	cd := checkDevice{
 		BDF: d.BDF, Present: true, Driver: d.Driver, NUMANode: d.NUMANode,
 		Vendor: fmt.Sprintf("%04x", d.Vendor), Device: fmt.Sprintf("%04x", d.Device),
@@ -282,7 +282,7 @@ func checkName(d *pcibind.Device) string {
 	return strings.Join(parts, " ")
 }
 
-func checkBdfs(bs []xenlight.PciBdf) string {
+func checkBdfs(bs []xl.PciBdf) string {
 	s := make([]string, len(bs))
 	for i, b := range bs {
 		s[i] = b.String()

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind/pcitest"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // checkTree is pcitest.Sample on disk with a /proc where the NVMe holds
@@ -58,11 +58,11 @@ func TestCheckJSON(t *testing.T) {
 	if len(rep.Devices) != len(tr.Funcs) || rep.Hypervisor {
 		t.Fatalf("%d devices (want %d), hypervisor %v", len(rep.Devices), len(tr.Funcs), rep.Hypervisor)
 	}
-	byBDF := map[xenlight.PciBdf]checkDevice{}
+	byBDF := map[xl.PciBdf]checkDevice{}
 	for _, d := range rep.Devices {
 		byBDF[d.BDF] = d
 	}
-	var conv []xenlight.PciBdf
+	var conv []xl.PciBdf
 	for _, f := range tr.Funcs {
 		if f.Kind == pcitest.PCIDevice {
 			conv = append(conv, f.BDF)

@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var hideCmdlineCommand = &cli.Command{
@@ -30,13 +30,13 @@ Example:
 			return err
 		}
 		type arg struct {
-			b   xenlight.PciBdf
+			b   xl.PciBdf
 			all bool
 			s   string
 		}
 		var as []arg
 		for _, a := range c.Args().Slice() {
-			b, all, err := xenlight.ParseBdf(a)
+			b, all, err := xl.ParseBdf(a)
 			if err != nil {
 				return usageError{err}
 			}
@@ -47,7 +47,7 @@ Example:
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
-		var set []xenlight.PciBdf
+		var set []xl.PciBdf
 		for _, a := range as {
 			if a.all {
 				fns := host.Functions(a.b.Slot())

@@ -9,7 +9,7 @@ import (
 
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var msiCommand = &cli.Command{
@@ -44,12 +44,12 @@ Examples:
 		}
 		type item struct {
 			spec string
-			dev  xenlight.DevicePci
+			dev  xl.DevicePci
 			set  *bool
 		}
 		var items []item
 		for _, s := range c.Args().Slice() {
-			d, err := xenlight.ParseSpec(s)
+			d, err := xl.ParseSpec(s)
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ Examples:
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
 		type result struct {
-			BDF         xenlight.PciBdf `json:"bdf"`
+			BDF         xl.PciBdf       `json:"bdf"`
 			MSI         *msi.MSI        `json:"msi"`
 			MSIX        *msi.MSIX       `json:"msix"`
 			IsVF        bool            `json:"sriov_vf"`
@@ -130,7 +130,7 @@ func pm(b bool) string {
 	return "-"
 }
 
-func printMSI(w io.Writer, b xenlight.PciBdf, m *msi.MSI, x *msi.MSIX, unread, problems []string, t msi.Translation) {
+func printMSI(w io.Writer, b xl.PciBdf, m *msi.MSI, x *msi.MSIX, unread, problems []string, t msi.Translation) {
 	fmt.Fprintf(w, "%s\n", b)
 	for _, u := range unread {
 		fmt.Fprintf(w, "  (incomplete: %s)\n", u)

@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for HVM guests, hex (default 6-7, or hotplug_slots in the host config)"}
@@ -54,10 +54,10 @@ Examples:
 		}
 		if wantJSON(c) {
 			return printJSON(c.App.Writer, struct {
-				Domain   string               `json:"domain"`
-				Domid    uint32               `json:"domid"`
-				Attached []xenlight.DevicePci `json:"attached"`
-				Warnings []string             `json:"warnings"`
+				Domain   string         `json:"domain"`
+				Domid    uint32         `json:"domid"`
+				Attached []xl.DevicePci `json:"attached"`
+				Warnings []string       `json:"warnings"`
 			}{res.Domain.String(), res.Domain.Domid, res.Attached, nonNil(res.Warnings)})
 		}
 		for _, d := range res.Attached {
@@ -100,10 +100,10 @@ Example:
 			Force: c.Bool("force"), Group: c.Bool("group")})
 		if wantJSON(c) && err == nil {
 			return printJSON(c.App.Writer, struct {
-				Domain   string               `json:"domain"`
-				Domid    uint32               `json:"domid"`
-				Detached []xenlight.DevicePci `json:"detached"`
-				Notes    []string             `json:"notes"`
+				Domain   string         `json:"domain"`
+				Domid    uint32         `json:"domid"`
+				Detached []xl.DevicePci `json:"detached"`
+				Notes    []string       `json:"notes"`
 			}{res.Domain.String(), res.Domain.Domid, res.Detached, nonNil(res.Notes)})
 		}
 		for _, d := range res.Detached {
@@ -119,9 +119,9 @@ Example:
 // specAndService checks DOMAIN SPEC [VSLOT] (maxArgs 3 allows VSLOT),
 // parses the spec, then sets up the service: malformed input is refused
 // before libxl or sysfs is touched.
-func specAndService(c *cli.Context, maxArgs int) (xenlight.DevicePci, *hotplug.Service, func(), error) {
+func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service, func(), error) {
 	if err := args(c, 2, maxArgs); err != nil {
-		return xenlight.DevicePci{}, nil, nil, err
+		return xl.DevicePci{}, nil, nil, err
 	}
 	dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
 	if err != nil {

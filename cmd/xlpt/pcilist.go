@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var pciListCommand = &cli.Command{
@@ -47,12 +47,12 @@ Example:
 		}
 		if wantJSON(c) {
 			if devs == nil {
-				devs = []xenlight.DevicePci{}
+				devs = []xl.DevicePci{}
 			}
 			return printJSON(c.App.Writer, struct {
-				Domain  string               `json:"domain"`
-				Domid   uint32               `json:"domid"`
-				Devices []xenlight.DevicePci `json:"devices"`
+				Domain  string         `json:"domain"`
+				Domid   uint32         `json:"domid"`
+				Devices []xl.DevicePci `json:"devices"`
 			}{dom.String(), dom.Domid, devs})
 		}
 		printPciList(c.App.Writer, format, devs)
@@ -60,7 +60,7 @@ Example:
 	},
 }
 
-func printPciList(w io.Writer, format string, devs []xenlight.DevicePci) {
+func printPciList(w io.Writer, format string, devs []xl.DevicePci) {
 	if format == "xl" {
 		if len(devs) > 0 {
 			fmt.Fprintln(w, "Vdev Device")

@@ -7,8 +7,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 var pciSpecCommand = &cli.Command{
@@ -33,7 +32,7 @@ Examples:
 		}
 		bad := 0
 		for _, s := range c.Args().Slice() {
-			d, err := xenlight.ParseSpec(s)
+			d, err := xl.ParseSpec(s)
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %v\n", err)
 				bad++
@@ -56,7 +55,7 @@ Examples:
 	},
 }
 
-func explainSpec(w io.Writer, spec string, d xenlight.DevicePci) {
+func explainSpec(w io.Writer, spec string, d xl.DevicePci) {
 	fmt.Fprintf(w, "%s\n", spec)
 	switch {
 	case d.VfuncMask == 0:
@@ -93,7 +92,7 @@ func explainSpec(w io.Writer, spec string, d xenlight.DevicePci) {
 	}
 	fmt.Fprintf(w, "  options     %s\n", strings.Join(opts, "; "))
 	switch d.RdmPolicy {
-	case xenlight.RdmPolicyStrict, xenlight.RdmPolicyRelaxed:
+	case xl.RdmPolicyStrict, xl.RdmPolicyRelaxed:
 		fmt.Fprintf(w, "  rdm_policy  %s\n", d.RdmPolicy)
 	default:
 		fmt.Fprintf(w, "  rdm_policy  unset (xl.cfg's rdm= policy applies at creation; libxl uses strict on hot-plug)\n")

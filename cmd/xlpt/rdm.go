@@ -15,7 +15,7 @@ import (
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Flags shared by rdm list and rdm check: where regions come from.
@@ -54,9 +54,9 @@ option). A region used by more than one device is shared: VT-d refuses to
 assign such a device under rdm_policy=strict.`,
 	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
-		var want []xenlight.PciBdf
+		var want []xl.PciBdf
 		for _, a := range c.Args().Slice() {
-			b, all, err := xenlight.ParseBdf(a)
+			b, all, err := xl.ParseBdf(a)
 			if err != nil || all {
 				return usagef("malformed BDF %q", a)
 			}
@@ -104,19 +104,19 @@ assign such a device under rdm_policy=strict.`,
 }
 
 type regionJSON struct {
-	Start    uint64            `json:"start"`
-	End      uint64            `json:"end"` // inclusive
-	StartPFN uint64            `json:"start_pfn"`
-	NrPages  uint64            `json:"nr_pages"`
-	Sources  []rdm.Source      `json:"sources"`
-	Shared   bool              `json:"shared"`
-	Devices  []xenlight.PciBdf `json:"devices"`
+	Start    uint64       `json:"start"`
+	End      uint64       `json:"end"` // inclusive
+	StartPFN uint64       `json:"start_pfn"`
+	NrPages  uint64       `json:"nr_pages"`
+	Sources  []rdm.Source `json:"sources"`
+	Shared   bool         `json:"shared"`
+	Devices  []xl.PciBdf  `json:"devices"`
 }
 
 func toRegionJSON(r rdm.Region) regionJSON {
 	d := r.Devices
 	if d == nil {
-		d = []xenlight.PciBdf{}
+		d = []xl.PciBdf{}
 	}
 	return regionJSON{Start: r.Start(), End: r.End() - 1, StartPFN: r.StartPFN, NrPages: r.NrPages,
 		Sources: r.Sources, Shared: r.Shared(), Devices: d}
@@ -135,7 +135,7 @@ func sources(r rdm.Region) string {
 // none, every PCI function of the host is. What could not be read becomes
 // a note, not an error: a host without VT-d or outside dom0 still has the
 // other sources.
-func gatherRegions(c *cli.Context, devices []xenlight.PciBdf) ([]rdm.Region, []string, error) {
+func gatherRegions(c *cli.Context, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
 	host, err := pcibind.New(c.String("sysfs-root")).Scan()
 	var notes []string
 	if err != nil {
@@ -148,7 +148,7 @@ func gatherRegions(c *cli.Context, devices []xenlight.PciBdf) ([]rdm.Region, []s
 
 // gatherRegionsOn is gatherRegions for a host already scanned (nil: not
 // readable), so callers that have one do not read sysfs again.
-func gatherRegionsOn(c *cli.Context, host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, []string, error) {
+func gatherRegionsOn(c *cli.Context, host *pcibind.Host, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
 	var lists [][]rdm.Region
 	var notes []string
 	for _, v := range values(c, "rmrr") {
@@ -249,7 +249,7 @@ func warnTo(c *cli.Context, cmd string, ws []string) {
 
 // hostSecondaryBus resolves scope paths with the scanned host's bridges.
 func hostSecondaryBus(h *pcibind.Host) rdm.SecondaryBusFunc {
-	return func(b xenlight.PciBdf) (uint8, bool) {
+	return func(b xl.PciBdf) (uint8, bool) {
 		if h == nil {
 			return 0, false
 		}
@@ -262,7 +262,7 @@ func hostSecondaryBus(h *pcibind.Host) rdm.SecondaryBusFunc {
 	}
 }
 
-func xenRegions(host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, error) {
+func xenRegions(host *pcibind.Host, devices []xl.PciBdf) ([]rdm.Region, error) {
 	ctx, err := openToolstack()
 	if err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func xenRegions(host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, er
 			devices = append(devices, d.BDF)
 		}
 	}
-	per := map[xenlight.PciBdf][]rdm.Extent{}
+	per := map[xl.PciBdf][]rdm.Extent{}
 	for _, b := range devices {
 		l, err := ctx.DeviceReservedMemory(b)
 		if err != nil {
@@ -289,7 +289,7 @@ func xenRegions(host *pcibind.Host, devices []xenlight.PciBdf) ([]rdm.Region, er
 	return rdm.FromXen(extents(all), per), nil
 }
 
-func extents(l []xenlight.RdmRegion) []rdm.Extent {
+func extents(l []xl.RdmRegion) []rdm.Extent {
 	out := make([]rdm.Extent, len(l))
 	for i, r := range l {
 		out[i] = rdm.Extent{StartPFN: r.StartPFN, NrPages: r.NrPages}
@@ -349,7 +349,7 @@ Examples:
 					return e.Err
 				}
 			}
-			if gc.Type != xenlight.DomainTypeHVM {
+			if gc.Type != xl.DomainTypeHVM {
 				return usagef("%s: type %s: reserved device memory only matters to HVM guests", path, gc.Type)
 			}
 			g = gc.RdmGuest()
@@ -362,7 +362,7 @@ Examples:
 				return err
 			}
 		}
-		var bdfs []xenlight.PciBdf
+		var bdfs []xl.PciBdf
 		for _, d := range g.Devices {
 			bdfs = append(bdfs, d.PciBdf)
 		}
@@ -395,7 +395,7 @@ func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
 	g := rdm.Guest{
 		MemoryMiB: c.Uint64("memory"), MaxMemMiB: c.Uint64("maxmem"), MMIOHoleMiB: c.Uint64("mmio-hole"),
 		HAP: c.Bool("hap"), MemBoundaryMiB: c.Uint64("rdm-mem-boundary"),
-		Rdm: xenlight.RdmReserve{Strategy: xenlight.RdmStrategyIgnore, Policy: xenlight.RdmPolicyInvalid},
+		Rdm: xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid},
 	}
 	dm := c.String("device-model")
 	if dm != "qemu-xen" && dm != "qemu-xen-traditional" {
@@ -423,16 +423,16 @@ func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
 		g.Rdm = set.Reserve
 		if w := rdm.Xl417Warning(v); w != "" {
 			warnings = append(warnings, w)
-			if xl := rdm.Xl417Rdm(v); as == "xl" && !xl.Applied {
-				g.Rdm = xenlight.RdmReserve{Strategy: xl.Strategy, Policy: xl.Policy}
+			if x := rdm.Xl417Rdm(v); as == "xl" && !x.Applied {
+				g.Rdm = xl.RdmReserve{Strategy: x.Strategy, Policy: x.Policy}
 				warnings = append(warnings, "predicting xl create, which drops the setting (--as libxl for the setting as written)")
-			} else if as == "xl" && xl.PolicyUninit {
+			} else if as == "xl" && x.PolicyUninit {
 				warnings = append(warnings, "predicting with the policy as written: xl's actual value is undefined")
 			}
 		}
 	}
 	for _, s := range values(c, "pci") {
-		d, err := xenlight.ParseSpec(s)
+		d, err := xl.ParseSpec(s)
 		if err != nil {
 			return g, nil, err
 		}
@@ -441,7 +441,7 @@ func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
 		}
 		// xl copies the global policy into every entry before parsing it;
 		// an rdm_policy= in the spec replaces it.
-		if d.RdmPolicy == xenlight.RdmPolicyInvalid {
+		if d.RdmPolicy == xl.RdmPolicyInvalid {
 			d.RdmPolicy = rdm.XlDevice(g.Rdm).RdmPolicy
 		}
 		g.Devices = append(g.Devices, d)
@@ -491,9 +491,9 @@ func printCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	}
 }
 
-func effective(p xenlight.RdmPolicy) xenlight.RdmPolicy {
-	if p == xenlight.RdmPolicyInvalid {
-		return xenlight.RdmPolicyRelaxed
+func effective(p xl.RdmPolicy) xl.RdmPolicy {
+	if p == xl.RdmPolicyInvalid {
+		return xl.RdmPolicyRelaxed
 	}
 	return p
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xenlight"
 	"github.com/xlpt/xlpt/xenlight/qmp"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Exit codes, as xl's: 0 done, 1 the operation failed, 2 malformed input.
@@ -45,7 +46,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &es):
 		return int(es)
-	case errors.As(err, &ue), errors.Is(err, xenlight.ErrMalformedSpec):
+	case errors.As(err, &ue), errors.Is(err, xl.ErrMalformedSpec):
 		return exitUsage
 	}
 	return exitFailed
@@ -118,8 +119,8 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) },
 		DM:   qmp.DeviceModel{},
 		Checks: []hotplug.DeviceCheck{
-			hotplug.RdmCheck(func(b xenlight.PciBdf) ([]rdm.Region, error) {
-				regions, notes, err := gatherRegionsOn(c, host, []xenlight.PciBdf{b})
+			hotplug.RdmCheck(func(b xl.PciBdf) ([]rdm.Region, error) {
+				regions, notes, err := gatherRegionsOn(c, host, []xl.PciBdf{b})
 				for _, n := range notes {
 					logrus.Debug(n)
 				}
@@ -150,7 +151,7 @@ func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.
 	switch {
 	case err == nil:
 		svc.TS, done = ctx, func() { ctx.Close() }
-	case errors.Is(err, xenlight.ErrNoHypervisor):
+	case errors.Is(err, xl.ErrNoHypervisor):
 		logrus.Infof("%v: binding through sysfs only", err)
 	default:
 		return nil, nil, nil, nil, err
@@ -166,8 +167,8 @@ func printWarnings(ws []string) {
 
 // parseSpecArg parses a PCI_SPEC_STRING argument with an optional xl-style
 // VSLOT argument after it (hex, as xl's @VSLOT).
-func parseSpecArg(spec, vslot string) (xenlight.DevicePci, error) {
-	d, err := xenlight.ParseSpec(spec)
+func parseSpecArg(spec, vslot string) (xl.DevicePci, error) {
+	d, err := xl.ParseSpec(spec)
 	if err != nil {
 		return d, err
 	}
@@ -179,7 +180,7 @@ func parseSpecArg(spec, vslot string) (xenlight.DevicePci, error) {
 		if err != nil || slot == 0 || slot > 0x1f {
 			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
 		}
-		d.Vdevfn = xenlight.Vdevfn(uint8(slot), 0)
+		d.Vdevfn = xl.Vdevfn(uint8(slot), 0)
 	}
 	return d, nil
 }

@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Kernel is a simulated Linux PCI core for binding tests, in the manner
@@ -51,7 +51,7 @@ type Kernel struct {
 	faults  map[[2]string]Fault
 	nth     map[int]Fault
 	Writes  []Write // every write seen, in order
-	removed map[xenlight.PciBdf]bool
+	removed map[xl.PciBdf]bool
 }
 
 // TB is the part of testing.TB the kernel reports to.
@@ -84,7 +84,7 @@ type Fault struct {
 func NewKernel(t TB, root string) *Kernel {
 	k := &Kernel{Root: root, t: t, native: map[string]map[[2]uint16]bool{},
 		dynids: map[string]map[[2]uint16]bool{}, faults: map[[2]string]Fault{},
-		nth: map[int]Fault{}, removed: map[xenlight.PciBdf]bool{}}
+		nth: map[int]Fault{}, removed: map[xl.PciBdf]bool{}}
 	for _, b := range k.devices() {
 		if drv := k.driverOf(b); drv != "" && drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
 			if k.native[drv] == nil {
@@ -123,14 +123,14 @@ func (k *Kernel) FailNth(n int, f Fault) {
 }
 
 // Driver returns the device's current driver from its link.
-func (k *Kernel) Driver(b xenlight.PciBdf) string {
+func (k *Kernel) Driver(b xl.PciBdf) string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.driverOf(b)
 }
 
 // Override returns the device's driver_override ("" when unset).
-func (k *Kernel) Override(b xenlight.PciBdf) string {
+func (k *Kernel) Override(b xl.PciBdf) string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.override(b)
@@ -156,7 +156,7 @@ func (k *Kernel) DynIDs(driver string) []string {
 }
 
 // Remove makes a device vanish (surprise removal).
-func (k *Kernel) Remove(b xenlight.PciBdf) error {
+func (k *Kernel) Remove(b xl.PciBdf) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if drv := k.driverOf(b); drv != "" {
@@ -348,7 +348,7 @@ func (k *Kernel) bind(driver, v string) error {
 
 // matches is pci_bus_match: an override decides alone; else the dynamic
 // then static ID tables (pciback's table matches everything).
-func (k *Kernel) matches(driver string, b xenlight.PciBdf) bool {
+func (k *Kernel) matches(driver string, b xl.PciBdf) bool {
 	if o := k.override(b); o != "" {
 		return o == driver
 	}
@@ -361,7 +361,7 @@ func (k *Kernel) matches(driver string, b xenlight.PciBdf) bool {
 
 // probe is the driver's probe: pciback takes only devices in its slots or
 // overridden to it.
-func (k *Kernel) probe(driver string, b xenlight.PciBdf) error {
+func (k *Kernel) probe(driver string, b xl.PciBdf) error {
 	if driver == pcibind.DriverPciback && k.override(b) != pcibind.DriverPciback {
 		found := false
 		for _, s := range k.slots() {
@@ -375,7 +375,7 @@ func (k *Kernel) probe(driver string, b xenlight.PciBdf) error {
 }
 
 // candidates are the drivers drivers_probe tries, in a fixed order.
-func (k *Kernel) candidates(b xenlight.PciBdf) []string {
+func (k *Kernel) candidates(b xl.PciBdf) []string {
 	ents, _ := os.ReadDir(k.abs("bus/pci/drivers"))
 	var out []string
 	for _, e := range ents {
@@ -388,7 +388,7 @@ func (k *Kernel) candidates(b xenlight.PciBdf) []string {
 	return out
 }
 
-func (k *Kernel) setNumVFs(pf xenlight.PciBdf, v string) error {
+func (k *Kernel) setNumVFs(pf xl.PciBdf, v string) error {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		return syscall.EINVAL
@@ -464,9 +464,9 @@ func (k *Kernel) setNumVFs(pf xenlight.PciBdf, v string) error {
 
 func (k *Kernel) abs(rel string) string { return filepath.Join(k.Root, rel) }
 
-func (k *Kernel) devices() []xenlight.PciBdf {
+func (k *Kernel) devices() []xl.PciBdf {
 	ents, _ := os.ReadDir(k.abs("bus/pci/devices"))
-	var out []xenlight.PciBdf
+	var out []xl.PciBdf
 	for _, e := range ents {
 		if b, err := pcibind.ParseSysfsBdf(e.Name()); err == nil {
 			out = append(out, b)
@@ -475,21 +475,21 @@ func (k *Kernel) devices() []xenlight.PciBdf {
 	return out
 }
 
-func (k *Kernel) devDir(b xenlight.PciBdf) (string, error) {
+func (k *Kernel) devDir(b xl.PciBdf) (string, error) {
 	return filepath.EvalSymlinks(k.abs("bus/pci/devices/" + b.String()))
 }
 
-func (k *Kernel) mustDir(b xenlight.PciBdf) string {
+func (k *Kernel) mustDir(b xl.PciBdf) string {
 	d, _ := k.devDir(b)
 	return d
 }
 
-func (k *Kernel) exists(b xenlight.PciBdf) bool {
+func (k *Kernel) exists(b xl.PciBdf) bool {
 	_, err := k.devDir(b)
 	return err == nil
 }
 
-func (k *Kernel) driverOf(b xenlight.PciBdf) string {
+func (k *Kernel) driverOf(b xl.PciBdf) string {
 	tgt, err := os.Readlink(k.abs("bus/pci/devices/" + b.String() + "/driver"))
 	if err != nil {
 		return ""
@@ -497,7 +497,7 @@ func (k *Kernel) driverOf(b xenlight.PciBdf) string {
 	return path.Base(tgt)
 }
 
-func (k *Kernel) override(b xenlight.PciBdf) string {
+func (k *Kernel) override(b xl.PciBdf) string {
 	data, err := os.ReadFile(k.abs("bus/pci/devices/" + b.String() + "/driver_override"))
 	if err != nil {
 		return ""
@@ -509,7 +509,7 @@ func (k *Kernel) override(b xenlight.PciBdf) string {
 	return o
 }
 
-func (k *Kernel) ids(b xenlight.PciBdf) [2]uint16 {
+func (k *Kernel) ids(b xl.PciBdf) [2]uint16 {
 	dir := k.abs("bus/pci/devices/" + b.String())
 	v, _ := os.ReadFile(dir + "/vendor")
 	d, _ := os.ReadFile(dir + "/device")
@@ -547,7 +547,7 @@ func (k *Kernel) symlink(rel, target string) error {
 }
 
 // link binds: device/driver and drivers/X/<bdf>, as driver_bound does.
-func (k *Kernel) link(b xenlight.PciBdf, driver string) error {
+func (k *Kernel) link(b xl.PciBdf, driver string) error {
 	dir := k.mustDir(b)
 	rel, _ := filepath.Rel(k.Root, dir)
 	if err := k.symlink(rel+"/driver", "bus/pci/drivers/"+driver); err != nil {
@@ -559,7 +559,7 @@ func (k *Kernel) link(b xenlight.PciBdf, driver string) error {
 	return nil
 }
 
-func (k *Kernel) unlink(b xenlight.PciBdf, driver string) error {
+func (k *Kernel) unlink(b xl.PciBdf, driver string) error {
 	err1 := os.Remove(k.abs("bus/pci/devices/" + b.String() + "/driver"))
 	err2 := os.Remove(k.abs("bus/pci/drivers/" + driver + "/" + b.String()))
 	if errors.Join(err1, err2) != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // recTB records the kernel's complaints instead of failing the test.
@@ -243,7 +243,7 @@ func TestKernelFaultsAndUnhandled(t *testing.T) {
 	}
 	f.w("bus/pci/drivers/e1000e/bind", bdf, syscall.ENODEV)
 	f.w("bus/pci/drivers_probe", bdf, syscall.ENODEV)
-	if _, err := pcibind.New(f.tree.Root).CurrentDriver(xenlight.PciBdf(dev.BDF)); !errors.Is(err, pcibind.ErrDeviceGone) {
+	if _, err := pcibind.New(f.tree.Root).CurrentDriver(xl.PciBdf(dev.BDF)); !errors.Is(err, pcibind.ErrDeviceGone) {
 		t.Errorf("CurrentDriver of a removed device: %v", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Kind is the role of a node in a synthetic topology.
@@ -75,13 +75,13 @@ type Topology struct {
 
 // Func is one generated function.
 type Func struct {
-	BDF    xenlight.PciBdf
+	BDF    xl.PciBdf
 	Path   string // relative to the root, devices/pci0000:00/...
 	Node   *Node
 	Kind   Kind
 	Index  int // function index within Node, or VF index
 	IsVF   bool
-	PF     xenlight.PciBdf
+	PF     xl.PciBdf
 	Driver string
 }
 
@@ -89,12 +89,12 @@ type Func struct {
 type Tree struct {
 	Root  string
 	Funcs []*Func
-	ByBDF map[xenlight.PciBdf]*Func
+	ByBDF map[xl.PciBdf]*Func
 }
 
 // Generate writes the topology under dir (which should be empty).
 func Generate(dir string, t Topology) (*Tree, error) {
-	g := &gen{tree: &Tree{Root: dir, ByBDF: map[xenlight.PciBdf]*Func{}}, t: t,
+	g := &gen{tree: &Tree{Root: dir, ByBDF: map[xl.PciBdf]*Func{}}, t: t,
 		drivers: map[string]bool{}, nextBus: 1, mem: 0xe0000000}
 	for _, d := range t.Drivers {
 		g.drivers[d] = true
@@ -236,7 +236,7 @@ func (g *gen) node(dir string, bus, dev int, n *Node) error {
 		class = n.Class
 	}
 	for f := 0; f < funcs; f++ {
-		bdf := xenlight.PciBdf{Bus: uint8(bus), Dev: uint8(dev), Func: uint8(f)}
+		bdf := xl.PciBdf{Bus: uint8(bus), Dev: uint8(dev), Func: uint8(f)}
 		path := dir + "/" + bdf.String()
 		cb := configFor(n, vendor, device+uint16(f), class, header, funcs > 1)
 		var sec, sub int

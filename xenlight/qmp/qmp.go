@@ -17,7 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // DeviceModel reaches the device models of local domains.
@@ -30,13 +30,13 @@ type DeviceModel struct {
 }
 
 // QdevID is the id libxl gives a passed-through device in QEMU.
-func QdevID(b xenlight.PciBdf) string {
+func QdevID(b xl.PciBdf) string {
 	return fmt.Sprintf("pci-pt-%02x_%02x.%01x", b.Bus, b.Dev, b.Func)
 }
 
 // RemoveStale removes the passthrough device for b from domid's QEMU if
 // it is there. No device model (a PV guest) or no such device is fine.
-func (m DeviceModel) RemoveStale(domid uint32, b xenlight.PciBdf) error {
+func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
 	dir := m.RunDir
 	if dir == "" {
 		dir = "/var/run/xen"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // fakeQEMU answers QMP as QEMU does: greeting, capabilities, query-pci
@@ -67,7 +67,7 @@ func TestRemoveStaleDeletesLeftoverDevice(t *testing.T) {
 	dir := t.TempDir()
 	log := fakeQEMU(t, dir, 5, []string{"pci-pt-00_07.0", "pci-pt-00_06.0"})
 	m := DeviceModel{RunDir: dir, Timeout: 5 * time.Second}
-	if err := m.RemoveStale(5, xenlight.PciBdf{Dev: 7}); err != nil {
+	if err := m.RemoveStale(5, xl.PciBdf{Dev: 7}); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(*log, " ")
@@ -79,7 +79,7 @@ func TestRemoveStaleDeletesLeftoverDevice(t *testing.T) {
 func TestRemoveStaleLeavesOthersAlone(t *testing.T) {
 	dir := t.TempDir()
 	log := fakeQEMU(t, dir, 5, []string{"pci-pt-00_06.0"})
-	if err := (DeviceModel{RunDir: dir}).RemoveStale(5, xenlight.PciBdf{Dev: 7}); err != nil {
+	if err := (DeviceModel{RunDir: dir}).RemoveStale(5, xl.PciBdf{Dev: 7}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range *log {
@@ -88,13 +88,13 @@ func TestRemoveStaleLeavesOthersAlone(t *testing.T) {
 		}
 	}
 	// No socket (PV guest): nothing to do.
-	if err := (DeviceModel{RunDir: t.TempDir()}).RemoveStale(9, xenlight.PciBdf{}); err != nil {
+	if err := (DeviceModel{RunDir: t.TempDir()}).RemoveStale(9, xl.PciBdf{}); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestQdevIDMatchesLibxl(t *testing.T) {
-	if got := QdevID(xenlight.PciBdf{Bus: 1, Dev: 0x1f, Func: 7}); got != "pci-pt-01_1f.7" {
+	if got := QdevID(xl.PciBdf{Bus: 1, Dev: 0x1f, Func: 7}); got != "pci-pt-01_1f.7" {
 		t.Errorf("QdevID = %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package xenlight
+package xl
 
 import (
 	"fmt"

@@ -54,24 +54,24 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Result is libxlutil's answer for one input.
 type Result struct {
 	RC      int // 0 accepted, else a libxl ERROR_* code
-	Dev     xenlight.DevicePci
+	Dev     xl.DevicePci
 	Message string // what libxlutil printed to its report stream
 }
 
-func fromC(p *C.libxl_device_pci) xenlight.DevicePci {
-	d := xenlight.DevicePci{
-		PciBdf: xenlight.PciBdf{Domain: uint16(p.domain), Bus: uint8(p.bus),
+func fromC(p *C.libxl_device_pci) xl.DevicePci {
+	d := xl.DevicePci{
+		PciBdf: xl.PciBdf{Domain: uint16(p.domain), Bus: uint8(p.bus),
 			Dev: uint8(p.dev), Func: uint8(p._func)},
 		Vdevfn: uint32(p.vdevfn), VfuncMask: uint32(p.vfunc_mask),
 		Msitranslate: bool(p.msitranslate), PowerMgmt: bool(p.power_mgmt),
 		Permissive: bool(p.permissive), Seize: bool(p.seize),
-		RdmPolicy: xenlight.RdmPolicy(p.rdm_policy),
+		RdmPolicy: xl.RdmPolicy(p.rdm_policy),
 	}
 	if p.name != nil {
 		d.Name = C.GoString(p.name)
@@ -108,12 +108,12 @@ func ParseBdf(s string) Result {
 
 // RdmParse runs xlu_rdm_parse on a libxl_rdm_reserve whose policy starts
 // as policyInit (xl leaves it uninitialised; tests pick a marker value).
-func RdmParse(s string, policyInit int) (rc int, r xenlight.RdmReserve) {
+func RdmParse(s string, policyInit int) (rc int, r xl.RdmReserve) {
 	cs := C.CString(s)
 	defer C.free(unsafe.Pointer(cs))
 	var rdm C.libxl_rdm_reserve
 	rc = int(C.rdm_parse(cs, &rdm, C.int(policyInit)))
-	return rc, xenlight.RdmReserve{Strategy: xenlight.RdmStrategy(rdm.strategy), Policy: xenlight.RdmPolicy(rdm.policy)}
+	return rc, xl.RdmReserve{Strategy: xl.RdmStrategy(rdm.strategy), Policy: xl.RdmPolicy(rdm.policy)}
 }
 
 // Value is one xl.cfg value as libxlutil holds it: a string, or a list.

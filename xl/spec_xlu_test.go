@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package xenlight_test
+package xl_test
 
 import (
 	"bufio"
@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight"
-	"github.com/xlpt/xlpt/xenlight/internal/xlu"
+	"github.com/xlpt/xlpt/internal/xlu"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // The differential test: on every spec of the corpus, xlpt's model of
@@ -65,12 +65,12 @@ func generated() []string {
 
 // compare checks one spec against libxlutil and returns xlpt's verdict.
 func compare(t testing.TB, spec string) (verdict string) {
-	d, misreads, err := xenlight.ParseSpecXL(spec)
-	var se *xenlight.SpecError
+	d, misreads, err := xl.ParseSpecXL(spec)
+	var se *xl.SpecError
 	if errors.As(err, &se) && se.Undefined {
 		return "undef"
 	}
-	if err != nil && !errors.Is(err, xenlight.ErrMalformedSpec) {
+	if err != nil && !errors.Is(err, xl.ErrMalformedSpec) {
 		t.Errorf("%q: error %v is not a SpecError", spec, err)
 	}
 	want := xlu.ParseSpec(spec)
@@ -85,7 +85,7 @@ func compare(t testing.TB, spec string) (verdict string) {
 		t.Errorf("%q: fields differ\n libxlutil %+v\n xlpt      %+v", spec, want.Dev, d)
 		return "?"
 	}
-	strict, serr := xenlight.ParseSpec(spec)
+	strict, serr := xl.ParseSpec(spec)
 	switch {
 	case err != nil:
 		if serr == nil {
@@ -136,7 +136,7 @@ func TestSpecMisreadMessages(t *testing.T) {
 		"1:100000002.0":                     "read it as 0x2",
 		"bdf=01:00.0junk":                   `ignore "junk"`,
 	} {
-		_, err := xenlight.ParseSpec(spec)
+		_, err := xl.ParseSpec(spec)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "xl 4.17 would silently") {
 			t.Errorf("ParseSpec(%q) = %v; want a refusal mentioning %q", spec, err, want)
 		}
@@ -146,15 +146,15 @@ func TestSpecMisreadMessages(t *testing.T) {
 func TestParseBdfMatchesLibxlutil(t *testing.T) {
 	for _, s := range []string{"01:00.0", "0000:01:00.0", "01:00.*", "ffff:ff:1f.7", "01:20.0", "1:0.0",
 		"01:00.0@3", "0000:01:00.0,seize=1", "01:00.8", "x", ""} {
-		b, all, err := xenlight.ParseBdf(s)
+		b, all, err := xl.ParseBdf(s)
 		want := xlu.ParseBdf(s)
 		if err == nil {
 			if want.RC != 0 {
 				t.Errorf("%q: xlu rejects, xlpt accepts", s)
 			}
-			got := xenlight.DevicePci{PciBdf: b, VfuncMask: 1, RdmPolicy: xenlight.RdmPolicyInvalid}
+			got := xl.DevicePci{PciBdf: b, VfuncMask: 1, RdmPolicy: xl.RdmPolicyInvalid}
 			if all {
-				got.VfuncMask = xenlight.FuncAll
+				got.VfuncMask = xl.FuncAll
 			}
 			if got != want.Dev {
 				t.Errorf("%q: xlu %+v, xlpt %+v", s, want.Dev, got)
@@ -175,8 +175,8 @@ func FuzzSpecMatchesLibxlutil(f *testing.F) {
 		}
 		compare(t, spec)
 		// Whatever the strict parser accepts must survive the formatter.
-		if d, err := xenlight.ParseSpec(spec); err == nil && d.VfuncMask != 0 {
-			back, err := xenlight.ParseSpec(d.Spec())
+		if d, err := xl.ParseSpec(spec); err == nil && d.VfuncMask != 0 {
+			back, err := xl.ParseSpec(d.Spec())
 			if err != nil || back != d {
 				t.Errorf("round trip %q -> %q -> %+v, %v; want %+v", spec, d.Spec(), back, err, d)
 			}
@@ -185,7 +185,7 @@ func FuzzSpecMatchesLibxlutil(f *testing.F) {
 }
 
 func ExampleParseSpec() {
-	d, _ := xenlight.ParseSpec("03:00.1@5,permissive=1")
+	d, _ := xl.ParseSpec("03:00.1@5,permissive=1")
 	fmt.Println(d.PciBdf, d.Vdevfn, d.VSlot(), d.Permissive, d.Spec())
 	// Output: 0000:03:00.1 40 5 true 0000:03:00.1@05,permissive=1
 }

@@ -1,4 +1,4 @@
-package xenlight
+package xl
 
 // PhysInfo mirrors libxl_physinfo (xl info).
 type PhysInfo struct {

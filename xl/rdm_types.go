@@ -1,4 +1,4 @@
-package xenlight
+package xl
 
 // PageSize is Xen's page size on x86, the unit of RdmRegion.
 const PageSize = 4096

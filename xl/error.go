@@ -1,4 +1,4 @@
-package xenlight
+package xl
 
 import (
 	"errors"
@@ -139,18 +139,3 @@ func (e *CallError) Unwrap() error { return e.Err }
 // Xen dom0, xlpt is not running as root, or (through ErrNoLibxl) xlpt was
 // built without libxl. The wrapping error names which.
 var ErrNoHypervisor = errors.New("no Xen hypervisor")
-
-// ErrNoLibxl is returned by every call of a build without cgo. It also
-// matches ErrNoHypervisor, since callers handle both the same way.
-var ErrNoLibxl error = noLibxl{}
-
-type noLibxl struct{}
-
-func (noLibxl) Error() string {
-	return "xlpt was built without cgo, so it cannot use libxl (rebuild with CGO_ENABLED=1 and libxen-dev installed)"
-}
-
-func (noLibxl) Is(target error) bool { return target == ErrNoHypervisor }
-
-// ErrClosed is returned by calls on a closed (or nil) Context.
-var ErrClosed = errors.New("xenlight: context is closed")

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/xenlight/internal/xlu"
-	"github.com/xlpt/xlpt/xenlight/xlcfg"
+	"github.com/xlpt/xlpt/internal/xlu"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 func toXlu(v xlcfg.Value) xlu.Value {
