@@ -17,18 +17,24 @@ var ErrRdmConflict = errors.New("reserved device memory conflict")
 // ErrNoMSI refuses a device that cannot interrupt in any guest.
 var ErrNoMSI = errors.New("device cannot raise interrupts")
 
+// RegionSource gives the host's reserved regions that concern devices,
+// with notes on sources that could not be read. *rdm.Finder satisfies it.
+type RegionSource interface {
+	Regions(devices []xl.PciBdf) ([]rdm.Region, []string, error)
+}
+
 // RdmCheck is the preflight for reserved device memory. libxl 4.17 does
 // no RDM check on hot-plug: Xen identity-maps the device's regions into
 // the running guest and, where one falls in guest RAM, refuses under
 // strict (the default for hot-plug) or carries on under relaxed. xlpt
-// predicts this before libxl is called. regions reads the host's regions
-// for one device.
-func RdmCheck(regions func(xl.PciBdf) ([]rdm.Region, error)) DeviceCheck {
+// predicts this before libxl is called, with the host's regions from src
+// (an *rdm.Finder).
+func RdmCheck(src RegionSource) DeviceCheck {
 	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		if !dom.IsHVM() {
 			return nil, nil
 		}
-		rs, err := regions(dev.PciBdf)
+		rs, _, err := src.Regions([]xl.PciBdf{dev.PciBdf})
 		if err != nil {
 			return []string{fmt.Sprintf("reserved device memory of %s not checked: %v", dev.PciBdf, err)}, nil
 		}

@@ -12,9 +12,11 @@ import (
 // 256 MiB HVM guest has RAM there.
 func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
 	w := newWorld(t, nil)
-	region := []rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Devices: []xl.PciBdf{w.bdf["nic1"]}}}
+	// The region as the operator gives it on Xen's command line, gathered
+	// by the real rdm.Finder.
+	region := &rdm.Finder{NoDMAR: true, RMRR: []string{"0xf0-0xff=" + w.bdf["nic1"].String()}}
 	w.ts.domains[1].cfg.Rdm = xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid}
-	w.svc.Checks = []DeviceCheck{RdmCheck(func(xl.PciBdf) ([]rdm.Region, error) { return region, nil })}
+	w.svc.Checks = []DeviceCheck{RdmCheck(region)}
 	w.ts.calls = nil
 	_, err := w.attach("hvm1", "nic1", 6)
 	mustFail(t, err, ErrRdmConflict, w.bdf["nic1"].String(), "rdm_policy=strict", "relaxed")

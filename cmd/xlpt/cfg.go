@@ -10,6 +10,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
 )
@@ -55,10 +56,12 @@ refused.`,
 		g, pre := hotplug.ReadGuestConfig(f)
 		check := hotplug.GuestCheck{}
 		host, err := pcibind.New(c.String("sysfs-root")).Scan()
+		var xen rdm.XenSource
 		if err == nil {
 			check.Host = host
 			if ctx, err := openToolstack(); err == nil {
 				defer ctx.Close()
+				xen = ctx
 				if own, err := hotplug.Owners(ctx, host); err == nil {
 					check.Owner = own
 				}
@@ -75,7 +78,7 @@ refused.`,
 					bdfs = append(bdfs, e.Dev.PciBdf)
 				}
 			}
-			regions, notes, err := gatherRegionsOn(c, host, bdfs) // host nil when not readable
+			regions, notes, err := regionFinder(c, xen).Regions(bdfs)
 			if err != nil {
 				return err
 			}

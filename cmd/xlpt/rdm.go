@@ -5,15 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -130,85 +127,33 @@ func sources(r rdm.Region) string {
 	return strings.Join(s, ",")
 }
 
-// gatherRegions collects the host's regions from every source the flags
-// allow. devices are asked about one by one (Xen's per-device query); with
-// none, every PCI function of the host is. What could not be read becomes
-// a note, not an error: a host without VT-d or outside dom0 still has the
-// other sources.
+// gatherRegions collects the host's regions from the sources the rdm
+// flags allow; Xen is asked unless --no-xen (a host where libxl cannot be
+// opened gets a note and the other sources).
 func gatherRegions(c *cli.Context, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
-	host, err := pcibind.New(c.String("sysfs-root")).Scan()
+	var xen rdm.XenSource
 	var notes []string
-	if err != nil {
-		notes = append(notes, fmt.Sprintf("host PCI devices not read (%v): scope paths through bridges cannot be resolved", err))
-		host = nil
-	}
-	regions, more, err := gatherRegionsOn(c, host, devices)
-	return regions, append(notes, more...), err
-}
-
-// gatherRegionsOn is gatherRegions for a host already scanned (nil: not
-// readable), so callers that have one do not read sysfs again.
-func gatherRegionsOn(c *cli.Context, host *pcibind.Host, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
-	var lists [][]rdm.Region
-	var notes []string
-	for _, v := range values(c, "rmrr") {
-		u, err := rdm.ParseXenRMRR(v)
-		if err != nil {
-			return nil, nil, usageError{err}
-		}
-		var l []rdm.Region
-		for _, x := range u {
-			if x.Problem != "" {
-				return nil, nil, usagef("--rmrr %s: %s", v, x.Problem)
-			}
-			l = append(l, x.Region())
-		}
-		lists = append(lists, l)
-	}
-	if s := c.String("xen-cmdline"); s != "" {
-		cl := rdm.RMRRFromCmdline(s)
-		for _, e := range cl.Errors {
-			notes = append(notes, "Xen command line: "+e.Error())
-		}
-		for _, u := range cl.Ranges {
-			if u.Problem != "" {
-				notes = append(notes, fmt.Sprintf("Xen command line: rmrr range [%x-%x]: %s", u.StartPFN, u.EndPFN, u.Problem))
-			}
-		}
-		lists = append(lists, cl.Regions())
-	}
-
-	root := c.String("sysfs-root")
-	if !c.Bool("no-dmar") {
-		b, name, err := rdm.ReadDMAR(root)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			notes = append(notes, "no ACPI DMAR table (not an Intel VT-d host, or VT-d off in the firmware)")
-		case err != nil:
-			notes = append(notes, "DMAR: "+err.Error())
-		default:
-			tab, err := rdm.ParseDMAR(b)
-			if err != nil {
-				notes = append(notes, fmt.Sprintf("%s table: %v", name, err))
-			}
-			if tab != nil {
-				regs, errs := tab.Regions(hostSecondaryBus(host))
-				for _, e := range errs {
-					notes = append(notes, name+": "+e.Error())
-				}
-				lists = append(lists, regs)
-			}
-		}
-	}
 	if !c.Bool("no-xen") {
-		regs, err := xenRegions(host, devices)
+		ctx, err := openToolstack()
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("regions from Xen not read: %v", err))
 		} else {
-			lists = append(lists, regs)
+			defer ctx.Close()
+			xen = ctx
 		}
 	}
-	return rdm.Merge(lists...), notes, nil
+	regions, more, err := regionFinder(c, xen).Regions(devices)
+	if errors.Is(err, rdm.ErrMalformedRMRR) {
+		return nil, nil, usageError{err}
+	}
+	return regions, append(notes, more...), err
+}
+
+// regionFinder is where the regions come from, for commands with and
+// without the rdm source flags (pci-attach has none: DMAR and Xen).
+func regionFinder(c *cli.Context, xen rdm.XenSource) *rdm.Finder {
+	return &rdm.Finder{SysfsRoot: c.String("sysfs-root"), NoDMAR: c.Bool("no-dmar"), Xen: xen,
+		RMRR: values(c, "rmrr"), XenCmdline: c.String("xen-cmdline")}
 }
 
 // repeated is a repeatable string flag that, unlike StringSliceFlag, does
@@ -245,56 +190,6 @@ func warnTo(c *cli.Context, cmd string, ws []string) {
 	for _, w := range ws {
 		fmt.Fprintf(c.App.ErrWriter, "xlpt: %s: warning: %s\n", cmd, w)
 	}
-}
-
-// hostSecondaryBus resolves scope paths with the scanned host's bridges.
-func hostSecondaryBus(h *pcibind.Host) rdm.SecondaryBusFunc {
-	return func(b xl.PciBdf) (uint8, bool) {
-		if h == nil {
-			return 0, false
-		}
-		d, ok := h.Device(b)
-		if !ok {
-			return 0, false
-		}
-		_, sec, _, ok := d.Config.BridgeBuses()
-		return sec, ok
-	}
-}
-
-func xenRegions(host *pcibind.Host, devices []xl.PciBdf) ([]rdm.Region, error) {
-	ctx, err := openToolstack()
-	if err != nil {
-		return nil, err
-	}
-	defer ctx.Close()
-	all, err := ctx.ReservedDeviceMemory()
-	if err != nil {
-		return nil, err
-	}
-	if len(devices) == 0 && host != nil {
-		for _, d := range host.Devices {
-			devices = append(devices, d.BDF)
-		}
-	}
-	per := map[xl.PciBdf][]rdm.Extent{}
-	for _, b := range devices {
-		l, err := ctx.DeviceReservedMemory(b)
-		if err != nil {
-			logrus.Debugf("reserved memory of %s: %v", b, err)
-			continue
-		}
-		per[b] = extents(l)
-	}
-	return rdm.FromXen(extents(all), per), nil
-}
-
-func extents(l []xl.RdmRegion) []rdm.Extent {
-	out := make([]rdm.Extent, len(l))
-	for i, r := range l {
-		out[i] = rdm.Extent{StartPFN: r.StartPFN, NrPages: r.NrPages}
-	}
-	return out
 }
 
 var rdmCheckCommand = &cli.Command{

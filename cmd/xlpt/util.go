@@ -13,7 +13,6 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xenlight"
 	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
@@ -119,13 +118,7 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) },
 		DM:   qmp.DeviceModel{},
 		Checks: []hotplug.DeviceCheck{
-			hotplug.RdmCheck(func(b xl.PciBdf) ([]rdm.Region, error) {
-				regions, notes, err := gatherRegionsOn(c, host, []xl.PciBdf{b})
-				for _, n := range notes {
-					logrus.Debug(n)
-				}
-				return regions, err
-			}),
+			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
 		},
 	}
