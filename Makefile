@@ -2,6 +2,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/xlpt
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
 .PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps
 
@@ -30,6 +31,9 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
+	$(STATICCHECK) ./...
+	@# The cgo-free core: everything but the binding and the command builds without libxl.
+	for p in $$($(GO) list ./... | grep -v -e /xenlight -e /cmd/xlpt -e /internal/xlu); do PKG_CONFIG=/bin/false $(GO) build $$p || exit 1; done
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -19,11 +19,12 @@ type Binder interface {
 	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
 }
 
-// HideChecker says why a device must not be hidden. *pcibind.Host
-// satisfies it.
+// HideChecker says why a device must not be hidden, and what to know
+// before it is. *pcibind.Host satisfies it.
 type HideChecker interface {
 	Refusals(b xl.PciBdf, uses []pcibind.Use) []string
 	SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf
+	Warnings(b xl.PciBdf) []pcibind.Warning
 }
 
 // AssignableRequest is one pci-assignable-add.
@@ -88,26 +89,31 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 		}
 	}
 
-	// Refuse before any change. A device a guest holds is not dom0's to
-	// hide (libxl would only say "failed to quarantine").
+	// Refuse before any change, by the readiness rule `check` reports. A
+	// device a guest holds is not dom0's to hide (libxl would only say
+	// "failed to quarantine").
+	var own *owners
 	if s.TS != nil {
-		own, err := loadOwners(s.TS, s.Host)
-		if err != nil {
+		var err error
+		if own, err = loadOwners(s.TS, s.Host); err != nil {
 			return res, err
 		}
-		for _, b := range targets {
-			if ow := own.of(b); ow.Kind == OwnedByDomain {
-				return res, fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",
-					ErrAssignedElsewhere, b, ow, ow.Domid, b)
-			}
-		}
 	}
-	uses, err := binder.InUse()
-	if err != nil && !req.Force {
-		return res, fmt.Errorf("%w: %v (use --force if you know the device is free)", ErrNeedsForce, err)
-	}
+	uses, useErr := binder.InUse()
 	for _, b := range targets {
-		if rs := checker.Refusals(b, uses); len(rs) > 0 {
+		d, ok := s.Host.Device(b)
+		if !ok {
+			continue
+		}
+		in := ReadinessInput{Device: d, Checker: checker, Uses: uses, UseErr: useErr}
+		if own != nil {
+			in.Owner = own.of(b)
+		}
+		if ow := in.Owner; ow.Kind == OwnedByDomain {
+			return res, fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",
+				ErrAssignedElsewhere, b, ow, ow.Domid, b)
+		}
+		if rs := JudgeReadiness(in).Refusals; len(rs) > 0 {
 			if !req.Force {
 				return res, fmt.Errorf("%w: %s: %s (use --force to override)", ErrNeedsForce, b, strings.Join(rs, "; "))
 			}

@@ -185,3 +185,33 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestReadinessVerdictMatchesRefusal holds `check` and pci-assignable-add
+// to one rule: on every device of the host, the verdict is "refused"
+// exactly when hiding it without --force is refused.
+func TestReadinessVerdictMatchesRefusal(t *testing.T) {
+	w := newBindWorld(t)
+	uses, useErr := w.sys.InUse()
+	refused := 0
+	for _, d := range w.host.Devices {
+		r := JudgeReadiness(ReadinessInput{Device: d, Checker: w.host, Uses: uses, UseErr: useErr})
+		_, err := w.svc.AssignableAdd(AssignableRequest{Device: d.BDF, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+		if got := errors.Is(err, ErrNeedsForce); got != (r.Verdict == VerdictRefused) {
+			t.Errorf("%s: verdict %q, assignable-add error %v", d.BDF, r, err)
+		}
+		if r.Verdict == VerdictRefused {
+			refused++
+			if !strings.HasPrefix(r.String(), "refused: ") || !strings.Contains(err.Error(), r.Refusals[0]) {
+				t.Errorf("%s: verdict %q and refusal %v give different reasons", d.BDF, r, err)
+			}
+		} else if err == nil {
+			if err := w.sys.GiveBack(d.BDF); err != nil {
+				t.Fatalf("give back %s: %v", d.BDF, err)
+			}
+		}
+	}
+	// The host bridge, the PCIe-to-PCI bridge, the root port and eth0.
+	if refused < 4 {
+		t.Errorf("%d devices refused, want at least the bridges and eth0", refused)
+	}
+}

@@ -34,7 +34,7 @@ func (e *GroupError) Error() string {
 			elsewhere = true
 		}
 	}
-	fix := fmt.Sprintf("attach the whole group with --group (add --assign to take siblings from dom0 drivers)")
+	fix := "attach the whole group with --group (add --assign to take siblings from dom0 drivers)"
 	if elsewhere {
 		fix = "detach the siblings from their domain first, then attach the whole group with --group"
 	}

@@ -85,7 +85,7 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	g.Type = xl.DomainTypePV // xl 4.17's default with neither type= nor builder=
 	t, ok := f.String("type")
 	if !ok {
-		t, ok = f.String("builder")
+		t, _ = f.String("builder")
 		if t == "generic" {
 			t = "pv"
 		}

@@ -195,7 +195,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("SR-IOV decoded past the buffer")
 			}
 			for i := 0; i < 4; i++ {
-				d.SRIOV.VF(xl.PciBdf{Bus: 0xff, Dev: 0x1f, Func: 7}, i)
+				_, _ = d.SRIOV.VF(xl.PciBdf{Bus: 0xff, Dev: 0x1f, Func: 7}, i)
 			}
 		}
 		c.BridgeBuses()

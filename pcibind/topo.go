@@ -2,7 +2,6 @@ package pcibind
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/xlpt/xlpt/xl"
@@ -207,9 +206,4 @@ func joinBdfs(bs []xl.PciBdf) string {
 		s[i] = b.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// sortBdfs sorts in place.
-func sortBdfs(bs []xl.PciBdf) {
-	sort.Slice(bs, func(i, j int) bool { return bs[i].Less(bs[j]) })
 }

@@ -49,7 +49,7 @@ type Context struct {
 func Open(opts ...Option) (*Context, error) {
 	o := newOptions(opts)
 	if !o.skipProbe {
-		if err := (hostProbe{root: o.probeRoot}).check(); err != nil {
+		if err := (hostProbe{}).check(); err != nil {
 			return nil, err
 		}
 	}

@@ -14,7 +14,7 @@ func TestNoLibxlMatchesNoHypervisor(t *testing.T) {
 	if !errors.Is(err, xl.ErrNoHypervisor) || !errors.Is(err, ErrNoLibxl) {
 		t.Errorf("%v should match ErrNoHypervisor and ErrNoLibxl", err)
 	}
-	if errors.Is(xl.ErrNoHypervisor, ErrNoLibxl) {
+	if errors.Is(fmt.Errorf("open libxl: %w", xl.ErrNoHypervisor), ErrNoLibxl) {
 		t.Errorf("ErrNoHypervisor must not match ErrNoLibxl")
 	}
 	if strings.Contains(err.Error(), "\n") {

@@ -7,9 +7,7 @@ type Option func(*options)
 
 type options struct {
 	log logrus.FieldLogger
-	// probeRoot prefixes the paths the dom0 probe looks at; skipProbe
-	// lets tests reach libxl_ctx_alloc itself.
-	probeRoot string
+	// skipProbe lets tests reach libxl_ctx_alloc itself.
 	skipProbe bool
 }
 

@@ -212,13 +212,12 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 
 	// Owner: libxl knows domains; sysfs knows dom0 and the stubs.
 	onStub := pcibind.IsStub(d.Driver)
-	inDomain := false
+	var owner hotplug.Owner
 	switch {
 	case ownerOf != nil:
-		o := ownerOf(d.BDF)
-		cd.Owner = o.String()
-		inDomain = o.Kind == hotplug.OwnedByDomain
-		if o.Kind == hotplug.OwnedByPciback {
+		owner = ownerOf(d.BDF)
+		cd.Owner = owner.String()
+		if owner.Kind == hotplug.OwnedByPciback {
 			cd.Owner = "assignable (pciback; quarantined by Xen)"
 		}
 	case onStub:
@@ -231,39 +230,10 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	if rec, err := sys.LoadRecord(d.BDF); err == nil && onStub {
 		cd.OriginalDriver = rec.Driver
 	}
-
-	refusals := host.Refusals(d.BDF, uses)
-	if useErr != nil && !d.IsBridge() && !d.IsHostBridge() && !onStub {
-		refusals = append(refusals, "cannot tell whether dom0 uses it: "+useErr.Error())
-	}
-	var cautions []string
-	for _, w := range host.Warnings(d.BDF) {
-		cautions = append(cautions, w.Message)
-	}
-	if sib := host.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
-		cautions = append(cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", checkBdfs(sib)))
-	}
-	if inDomain {
-		cautions = append([]string{"assigned to a domain now"}, cautions...)
-	}
-	switch {
-	case len(refusals) > 0 && !onStub && !inDomain:
-		cd.Verdict = "refused: " + strings.Join(refusals, "; ")
-		cd.Reasons = append(refusals, cautions...)
-	case len(cautions) > 0:
-		if !onStub && !inDomain {
-			cautions = append([]string{"needs hiding"}, cautions...)
-		}
-		cd.Verdict = "caution: " + strings.Join(cautions, "; ")
-		cd.Reasons = cautions
-	case onStub || inDomain:
-		cd.Verdict = "ready"
-	default:
-		cd.Verdict = "needs hiding"
-		cd.Reasons = []string{"bound to a dom0 driver: pci-assignable-add it"}
-		if d.Driver == "" {
-			cd.Reasons = []string{"no driver: pci-assignable-add it"}
-		}
+	r := hotplug.JudgeReadiness(hotplug.ReadinessInput{Device: d, Checker: host, Owner: owner, Uses: uses, UseErr: useErr})
+	cd.Verdict = r.String()
+	if r.Reasons != nil {
+		cd.Reasons = r.Reasons
 	}
 	return cd
 }

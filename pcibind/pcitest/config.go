@@ -10,12 +10,11 @@ import (
 // chains, laid out the way devices do: standard capabilities from 0x40,
 // extended ones from 0x100.
 type ConfigBuilder struct {
-	b        []byte
-	nextStd  int
-	lastStd  int // offset of the last standard cap, 0 if none
-	nextExt  int
-	lastExt  int // offset of the last extended cap, 0 if none
-	extCount int
+	b       []byte
+	nextStd int
+	lastStd int // offset of the last standard cap, 0 if none
+	nextExt int
+	lastExt int // offset of the last extended cap, 0 if none
 }
 
 // NewConfig starts a config space with the given IDs, 24-bit class and

@@ -1,0 +1,105 @@
+package hotplug
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xl"
+)
+
+// Verdict says whether a device can be passed through now.
+type Verdict string
+
+const (
+	VerdictReady       Verdict = "ready"        // assignable (on a stub driver), or in a domain already
+	VerdictNeedsHiding Verdict = "needs-hiding" // in dom0, nothing in the way: pci-assignable-add it
+	VerdictCaution     Verdict = "caution"      // can be passed through, with the cautions given
+	VerdictRefused     Verdict = "refused"      // dom0 needs it: hiding is refused without --force
+)
+
+// Readiness is the one judgement of a device that `check` reports and
+// pci-assignable-add enforces, so the verdict and the refusal cannot
+// disagree.
+type Readiness struct {
+	Verdict Verdict
+	// Refusals say why dom0 must keep the device (bridges, the root
+	// filesystem's controller, the default route's NIC, ...). They refuse
+	// a hide without --force whatever the verdict.
+	Refusals []string
+	// Cautions are worth knowing before passing it through (same-domain
+	// siblings still in dom0, ACS, shared reset).
+	Cautions []string
+	// Reasons are what the verdict rests on, for the report.
+	Reasons []string
+}
+
+// ReadinessInput is what the judgement reads: the device, the host's rules
+// about it, its owner, and what dom0 uses (useErr when that could not be
+// read).
+type ReadinessInput struct {
+	Device  *pcibind.Device
+	Checker HideChecker
+	Owner   Owner
+	Uses    []pcibind.Use
+	UseErr  error
+}
+
+// JudgeReadiness applies the readiness rule to one device.
+func JudgeReadiness(in ReadinessInput) Readiness {
+	d := in.Device
+	onStub := pcibind.IsStub(d.Driver)
+	inDomain := in.Owner.Kind == OwnedByDomain
+	r := Readiness{Refusals: in.Checker.Refusals(d.BDF, in.Uses)}
+	if in.UseErr != nil && !d.IsBridge() && !d.IsHostBridge() && !onStub {
+		r.Refusals = append(r.Refusals, "cannot tell whether dom0 uses it: "+in.UseErr.Error())
+	}
+	for _, w := range in.Checker.Warnings(d.BDF) {
+		r.Cautions = append(r.Cautions, w.Message)
+	}
+	if sib := in.Checker.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
+		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", joinBdfs(sib)))
+	}
+	if inDomain {
+		r.Cautions = append([]string{"assigned to a domain now"}, r.Cautions...)
+	}
+	switch {
+	case len(r.Refusals) > 0 && !onStub && !inDomain:
+		r.Verdict = VerdictRefused
+		r.Reasons = append(append([]string{}, r.Refusals...), r.Cautions...)
+	case len(r.Cautions) > 0:
+		r.Verdict = VerdictCaution
+		r.Reasons = r.Cautions
+		if !onStub && !inDomain {
+			r.Reasons = append([]string{"needs hiding"}, r.Cautions...)
+		}
+	case onStub || inDomain:
+		r.Verdict = VerdictReady
+	default:
+		r.Verdict = VerdictNeedsHiding
+		r.Reasons = []string{"bound to a dom0 driver: pci-assignable-add it"}
+		if d.Driver == "" {
+			r.Reasons = []string{"no driver: pci-assignable-add it"}
+		}
+	}
+	return r
+}
+
+// String is the verdict with its reasons, as `check` prints it.
+func (r Readiness) String() string {
+	switch r.Verdict {
+	case VerdictRefused:
+		return "refused: " + strings.Join(r.Refusals, "; ")
+	case VerdictCaution:
+		return "caution: " + strings.Join(r.Reasons, "; ")
+	}
+	return strings.ReplaceAll(string(r.Verdict), "-", " ")
+}
+
+func joinBdfs(bs []xl.PciBdf) string {
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = b.String()
+	}
+	return strings.Join(s, ", ")
+}
