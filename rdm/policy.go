@@ -208,35 +208,57 @@ func (r Result) Running() Running {
 // Then, per device, Xen's refusal of shared regions under strict.
 func Check(g Guest, host []Region) (Result, error) {
 	var res Result
-	maxMem := g.MaxMemMiB
-	if maxMem == 0 {
-		maxMem = g.MemoryMiB
+	l, boundary, err := buildLayout(g)
+	if err != nil {
+		return res, err
 	}
-	if maxMem == 0 {
-		return res, fmt.Errorf("guest has no memory")
+	res.Initial, res.Final = l, l
+
+	// libxl__domain_config_setdefault refuses PoD (memory < maxmem) with
+	// passthrough, before any of the below: the regions are then only
+	// what libxl would have done.
+	if g.MemoryMiB != 0 && g.MemoryMiB < g.maxMem() && len(g.Devices) > 0 {
+		res.Fails = true
+		res.Errors = append(res.Errors, "IOMMU required for device passthrough but not supported together with PoD")
 	}
-	if g.VideoMiB >= maxMem {
-		return res, fmt.Errorf("video memory %d MiB leaves nothing of maxmem %d MiB", g.VideoMiB, maxMem)
+	failedBefore := res.Fails
+
+	var ok bool
+	if res.Regions, ok = regionList(g, host); !ok {
+		return res, nil
 	}
-	if g.MemoryMiB > maxMem {
-		return res, fmt.Errorf("memory %d MiB above maxmem %d MiB", g.MemoryMiB, maxMem)
+	relocated := lowerLowMem(&l, res.Regions, boundary, g.HAP)
+	res.Final = l
+	judgeOverlaps(&res, relocated, boundary, failedBefore)
+	if !res.Fails {
+		assignChecks(&res, g, host)
+	}
+	return res, nil
+}
+
+func (g Guest) maxMem() uint64 {
+	if g.MaxMemMiB == 0 {
+		return g.MemoryMiB
+	}
+	return g.MaxMemMiB
+}
+
+// buildLayout is libxl__build_hvm's memory layout, and the rdm_mem_boundary
+// in bytes.
+func buildLayout(g Guest) (Layout, uint64, error) {
+	maxMem := g.maxMem()
+	switch {
+	case maxMem == 0:
+		return Layout{}, 0, fmt.Errorf("guest has no memory")
+	case g.VideoMiB >= maxMem:
+		return Layout{}, 0, fmt.Errorf("video memory %d MiB leaves nothing of maxmem %d MiB", g.VideoMiB, maxMem)
+	case g.MemoryMiB > maxMem:
+		return Layout{}, 0, fmt.Errorf("memory %d MiB above maxmem %d MiB", g.MemoryMiB, maxMem)
 	}
 	boundary := g.MemBoundaryMiB
 	if boundary == 0 {
 		boundary = DefaultMemBoundaryMiB
 	}
-	boundary *= MiB
-
-	// libxl__domain_config_setdefault refuses PoD (memory < maxmem) with
-	// passthrough, before any of the below: the regions are then only
-	// what libxl would have done.
-	failed := false
-	if g.MemoryMiB != 0 && g.MemoryMiB < maxMem && len(g.Devices) > 0 {
-		failed, res.Fails = true, true
-		res.Errors = append(res.Errors, "IOMMU required for device passthrough but not supported together with PoD")
-	}
-
-	// libxl__build_hvm.
 	l := Layout{MemSize: (maxMem - g.VideoMiB) * MiB}
 	mmioSize := uint64(hvmBelow4GMMIOLength)
 	if g.MMIOHoleMiB != 0 {
@@ -251,50 +273,56 @@ func Check(g Guest, host []Region) (Result, error) {
 		l.HighMemEnd = fourGiB + (l.LowMemEnd - l.MMIOStart)
 		l.LowMemEnd = l.MMIOStart
 	}
-	res.Initial, res.Final = l, l
+	return l, boundary * MiB, nil
+}
 
-	// The list of regions.
+// regionList is the list libxl considers, in its order: with
+// strategy=host every host region under the global policy, then each
+// device's own (overriding the policy of one already taken). ok=false when
+// libxl returns before looking at regions at all.
+func regionList(g Guest, host []Region) (list []RegionCheck, ok bool) {
 	if g.Rdm.Strategy == xl.RdmStrategyIgnore && len(g.Devices) == 0 {
-		return res, nil
+		return nil, false
 	}
 	if g.Rdm.Strategy == xl.RdmStrategyHost {
 		if len(host) == 0 {
 			// libxl returns early when Xen reports no region at all.
-			return res, nil
+			return nil, false
 		}
 		pol, from := xl.RdmPolicyRelaxed, "global rdm= policy (default relaxed)"
 		if g.Rdm.Policy != xl.RdmPolicyInvalid {
 			pol, from = g.Rdm.Policy, "global rdm= policy"
 		}
 		for _, r := range host {
-			res.Regions = append(res.Regions, RegionCheck{Region: r, Policy: pol, PolicyFrom: from})
+			list = append(list, RegionCheck{Region: r, Policy: pol, PolicyFrom: from})
 		}
 	}
 	for _, d := range g.Devices {
 		pol, from := devicePolicy(d)
+	regions:
 		for _, r := range ForDevice(host, d.PciBdf) {
-			found := false
-			for j := range res.Regions {
-				if res.Regions[j].Region.Start() == r.Start() {
-					res.Regions[j].Policy, res.Regions[j].PolicyFrom = pol, from+" (overrides "+res.Regions[j].PolicyFrom+")"
-					found = true
-					break
+			for j := range list {
+				if list[j].Region.Start() == r.Start() {
+					list[j].Policy, list[j].PolicyFrom = pol, from+" (overrides "+list[j].PolicyFrom+")"
+					continue regions
 				}
 			}
-			if !found {
-				res.Regions = append(res.Regions, RegionCheck{Region: r, Policy: pol, PolicyFrom: from})
-			}
+			list = append(list, RegionCheck{Region: r, Policy: pol, PolicyFrom: from})
 		}
 	}
+	return list, true
+}
 
-	// Pass 1: move low memory below regions above the boundary.
-	relocated := make([]bool, len(res.Regions))
-	for i, c := range res.Regions {
+// lowerLowMem is pass 1: a region in low memory above the boundary ends
+// low memory at its start and moves the difference above 4 GiB.
+func lowerLowMem(l *Layout, regions []RegionCheck, boundary uint64, hap bool) (relocated []bool) {
+	relocated = make([]bool, len(regions))
+	for i, c := range regions {
 		start := c.Region.Start()
 		if !overlaps(0, l.LowMemEnd, start, c.Region.Size()) || start <= boundary {
 			continue
 		}
-		if g.HAP && start > hapAlign {
+		if hap && start > hapAlign {
 			start &^= hapAlign - 1
 		}
 		if l.HighMemEnd == 0 {
@@ -303,11 +331,17 @@ func Check(g Guest, host []Region) (Result, error) {
 		l.HighMemEnd += l.LowMemEnd - start
 		l.LowMemEnd = start
 		relocated[i] = true
-		res.Regions[i].Reason = fmt.Sprintf("in low memory above rdm_mem_boundary %#x: low memory now ends at %#x, high memory at %#x", boundary, l.LowMemEnd, l.HighMemEnd)
+		regions[i].Reason = fmt.Sprintf("in low memory above rdm_mem_boundary %#x: low memory now ends at %#x, high memory at %#x", boundary, l.LowMemEnd, l.HighMemEnd)
 	}
-	res.Final = l
+	return relocated
+}
 
-	// Pass 2: what still overlaps RAM.
+// judgeOverlaps is pass 2: a region still in guest RAM fails the build
+// under strict and is ignored with a warning under relaxed. Only the first
+// failure is logged, as libxl stops there.
+func judgeOverlaps(res *Result, relocated []bool, boundary uint64, failedBefore bool) {
+	l := res.Final
+	failed := failedBefore
 	for i := range res.Regions {
 		c := &res.Regions[i]
 		c.AfterFailure = failed
@@ -317,7 +351,7 @@ func Check(g Guest, host []Region) (Result, error) {
 		if !inLow && !inHigh {
 			c.Exposed = true
 			if relocated[i] {
-				c.Outcome = Relocates
+				c.Outcome = Relocates // Reason from pass 1
 				continue
 			}
 			c.Outcome = Fits
@@ -348,29 +382,28 @@ func Check(g Guest, host []Region) (Result, error) {
 			res.Warnings = append(res.Warnings, c.Message)
 		}
 	}
+}
 
-	// Xen, at xc_assign_device: shared regions.
-	if !failed {
-		for _, d := range g.Devices {
-			pol, _ := devicePolicy(d)
-			for _, r := range ForDevice(host, d.PciBdf) {
-				if !r.Shared() {
-					continue
+// assignChecks is Xen's own check at xc_assign_device: shared regions.
+func assignChecks(res *Result, g Guest, host []Region) {
+	for _, d := range g.Devices {
+		pol, _ := devicePolicy(d)
+		for _, r := range ForDevice(host, d.PciBdf) {
+			if !r.Shared() {
+				continue
+			}
+			a := sharedCheck(d.PciBdf, r, pol, "d<domid>")
+			res.Assign = append(res.Assign, a)
+			if a.Refused {
+				if !res.Fails {
+					res.Errors = append(res.Errors, a.Message, "xc_assign_device failed: Operation not permitted")
 				}
-				a := sharedCheck(d.PciBdf, r, pol, "d<domid>")
-				res.Assign = append(res.Assign, a)
-				if a.Refused {
-					if !res.Fails {
-						res.Errors = append(res.Errors, a.Message, "xc_assign_device failed: Operation not permitted")
-					}
-					res.Fails = true
-				} else {
-					res.Warnings = append(res.Warnings, a.Message)
-				}
+				res.Fails = true
+			} else {
+				res.Warnings = append(res.Warnings, a.Message)
 			}
 		}
 	}
-	return res, nil
 }
 
 // devicePolicy is the device's rdm_policy after libxl__device_pci_setdefault.
