@@ -73,90 +73,120 @@ func (r *GuestReport) add(level, subject, format string, a ...any) {
 // ReadGuestConfig extracts the passthrough settings from an xl.cfg. Bad
 // settings become findings, so one report shows every problem.
 func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
-	var g GuestConfig
-	var out []Finding
-	bad := func(subject, format string, a ...any) {
-		out = append(out, Finding{"fail", subject, fmt.Sprintf(format, a...)})
-	}
+	rd := &cfgReader{f: f}
 	for _, w := range f.Warnings {
-		out = append(out, Finding{"warn", "file", w})
+		rd.out = append(rd.out, Finding{"warn", "file", w})
 	}
+	var g GuestConfig
 	g.Name, _ = f.String("name")
-	g.Type = xl.DomainTypePV // xl 4.17's default with neither type= nor builder=
-	t, ok := f.String("type")
+	g.Type = rd.domainType()
+	rd.memory(&g)
+	g.VGA = rd.vga()
+	g.DeviceModel, _ = f.String("device_model_version")
+	g.Passthrough, _ = f.String("passthrough")
+	base := rd.pciDefaults(&g)
+	g.Entries = rd.pciEntries(base)
+	return g, rd.out
+}
+
+// cfgReader reads one xl.cfg, collecting findings as it goes.
+type cfgReader struct {
+	f   *xlcfg.File
+	out []Finding
+}
+
+func (rd *cfgReader) bad(subject, format string, a ...any) {
+	rd.out = append(rd.out, Finding{"fail", subject, fmt.Sprintf(format, a...)})
+}
+
+// num reads a non-negative number; a bad one is a finding.
+func (rd *cfgReader) num(name string) (uint64, bool) {
+	n, ok, err := rd.f.Long(name)
+	if err != nil {
+		rd.bad(name, "%v", err)
+		return 0, false
+	}
+	if ok && n < 0 {
+		rd.bad(name, "%s = %d is negative", name, n)
+		return 0, false
+	}
+	return uint64(n), ok
+}
+
+func (rd *cfgReader) domainType() xl.DomainType {
+	t, ok := rd.f.String("type")
 	if !ok {
-		t, _ = f.String("builder")
+		t, _ = rd.f.String("builder")
 		if t == "generic" {
 			t = "pv"
 		}
 	}
 	switch t {
 	case "hvm":
-		g.Type = xl.DomainTypeHVM
+		return xl.DomainTypeHVM
 	case "pvh":
-		g.Type = xl.DomainTypePVH
+		return xl.DomainTypePVH
 	case "pv", "":
 	default:
-		bad("type", "type %q is not pv, pvh or hvm", t)
+		rd.bad("type", "type %q is not pv, pvh or hvm", t)
 	}
-	num := func(name string) (uint64, bool) {
-		n, ok, err := f.Long(name)
-		if err != nil {
-			bad(name, "%v", err)
-			return 0, false
-		}
-		if ok && n < 0 {
-			bad(name, "%s = %d is negative", name, n)
-			return 0, false
-		}
-		return uint64(n), ok
-	}
-	g.MemoryMiB, _ = num("memory")
+	return xl.DomainTypePV // xl 4.17's default with neither type= nor builder=
+}
+
+func (rd *cfgReader) memory(g *GuestConfig) {
+	g.MemoryMiB, _ = rd.num("memory")
 	if g.MemoryMiB == 0 {
 		g.MemoryMiB = 128 // libxl's default for a guest without memory=
 	}
-	if m, ok := num("maxmem"); ok {
+	if m, ok := rd.num("maxmem"); ok {
 		g.MaxMemMiB = m
 	} else {
 		g.MaxMemMiB = g.MemoryMiB
 	}
-	g.MMIOHoleMiB, _ = num("mmio_hole")
-	g.MemBoundaryMiB, _ = num("rdm_mem_boundary")
-	g.VGA, _ = f.String("vga")
-	if g.VGA == "" {
-		g.VGA = "cirrus"
-		if v, ok, _ := f.Long("stdvga"); ok && v != 0 {
-			g.VGA = "stdvga"
-		}
-		if v, ok, _ := f.Long("nographic"); ok && v != 0 {
-			g.VGA = "none"
-		}
-	}
-	g.DeviceModel, _ = f.String("device_model_version")
-	g.Passthrough, _ = f.String("passthrough")
+	g.MMIOHoleMiB, _ = rd.num("mmio_hole")
+	g.MemBoundaryMiB, _ = rd.num("rdm_mem_boundary")
+}
 
+func (rd *cfgReader) vga() string {
+	v, _ := rd.f.String("vga")
+	if v != "" {
+		return v
+	}
+	v = "cirrus"
+	if n, ok, _ := rd.f.Long("stdvga"); ok && n != 0 {
+		v = "stdvga"
+	}
+	if n, ok, _ := rd.f.Long("nographic"); ok && n != 0 {
+		v = "none"
+	}
+	return v
+}
+
+// pciDefaults reads the pci_* defaults and rdm=, and returns the device
+// every pci entry starts from, as xl builds it.
+func (rd *cfgReader) pciDefaults(g *GuestConfig) xl.DevicePci {
 	base := xl.NewDevicePci()
 	for _, o := range []struct {
 		name string
 		dst  *bool
 	}{{"pci_msitranslate", &base.Msitranslate}, {"pci_power_mgmt", &base.PowerMgmt},
 		{"pci_permissive", &base.Permissive}, {"pci_seize", &base.Seize}} {
-		if v, ok := num(o.name); ok {
+		if v, ok := rd.num(o.name); ok {
 			*o.dst = v != 0
 		}
 	}
 	g.GlobalMsitranslate = base.Msitranslate
 
-	if text, ok := f.String("rdm"); ok {
+	if text, ok := rd.f.String("rdm"); ok {
 		g.RdmText = text
 		s, err := rdm.ParseRdm(text)
 		if err != nil {
-			bad("rdm", "%v", err)
+			rd.bad("rdm", "%v", err)
 		}
 		g.Rdm = s
 		g.RdmXL = rdm.Xl417Rdm(text)
 		if w := rdm.Xl417Warning(text); w != "" {
-			out = append(out, Finding{"warn", "rdm", w})
+			rd.out = append(rd.out, Finding{"warn", "rdm", w})
 		}
 	} else {
 		g.RdmXL = rdm.Xl417Rdm("")
@@ -167,11 +197,15 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 	if g.RdmXL.PolicyUninit {
 		base.RdmPolicy = xl.RdmPolicyInvalid
 	}
+	return base
+}
 
-	specs, _, err := f.StringList("pci")
+func (rd *cfgReader) pciEntries(base xl.DevicePci) []GuestPCI {
+	specs, _, err := rd.f.StringList("pci")
 	if err != nil {
-		bad("pci", "%v", err)
+		rd.bad("pci", "%v", err)
 	}
+	var out []GuestPCI
 	for _, s := range specs {
 		e := GuestPCI{Spec: s}
 		e.Dev, e.Err = xl.ParseSpecFrom(base, s)
@@ -185,9 +219,9 @@ func ReadGuestConfig(f *xlcfg.File) (GuestConfig, []Finding) {
 				e.MsiGiven = &v
 			}
 		}
-		g.Entries = append(g.Entries, e)
+		out = append(out, e)
 	}
-	return g, out
+	return out
 }
 
 // GuestCheck is the world a guest config is checked against. Owner and
@@ -216,89 +250,113 @@ func (c GuestCheck) CheckGuestConfig(g GuestConfig, pre []Finding) GuestReport {
 			r.add("warn", e.Spec, "named device %q: resolved by libxl at create time, not checked here", d.Name)
 			continue
 		}
-		funcs := []xl.PciBdf{d.PciBdf}
-		if d.AllFuncs() && c.Host != nil {
-			funcs = c.Host.Functions(d.PciBdf.Slot())
-		}
-		for _, b := range funcs {
+		devs = append(devs, d)
+		c.checkSlot(&r, e, hvm, slots)
+		for _, b := range c.checkEntry(&r, g, e) {
 			listed[b] = true
 		}
-		devs = append(devs, d)
-		if s := d.VSlot(); s != 0 {
-			switch {
-			case !hvm:
-				r.add("warn", e.Spec, "@%x: PV guests have no virtual slots; pcifront places the device", s)
-			case slots[s] != "":
-				r.add("fail", e.Spec, "guest slot %x is also requested by %q: qemu refuses the second device_add", s, slots[s])
-			default:
-				slots[s] = e.Spec
-			}
-		}
-		if c.Host == nil {
-			continue
-		}
-		if len(funcs) == 0 {
-			r.add("fail", e.Spec, "no functions at %02x:%02x on this host", d.Bus, d.Dev)
-		}
-		for _, b := range funcs {
-			dev, ok := c.Host.Device(b)
-			if !ok {
-				r.add("fail", e.Spec, "%s: no such PCI device on this host (see `xlpt check`)", b)
-				continue
-			}
-			c.checkOwner(&r, e, b, dev.Driver)
-			if hvm {
-				tr := msi.Resolve(msi.TranslateInput{Global: g.GlobalMsitranslate, Device: e.MsiGiven, HVM: hvm,
-					DeviceModel: g.DeviceModel, Caps: msi.Decode(dev.Config), IsVF: dev.IsVF()})
-				for _, w := range tr.Warnings {
-					r.add("warn", e.Spec, "%s", w)
-				}
-				for _, p := range tr.Problems {
-					r.add("fail", e.Spec, "%s", p)
-				}
-			}
-		}
 	}
-	// The same-domain rule, within the file.
-	if c.Host != nil {
-		reported := map[xl.PciBdf]bool{}
-		for b := range listed {
-			br, _ := c.Host.GroupBridge(b)
-			if reported[br] {
-				continue
-			}
-			var missing []string
-			for _, m := range c.Host.Group(b) {
-				if !listed[m] {
-					missing = append(missing, m.String())
-				}
-			}
-			if len(missing) > 0 {
-				reported[br] = true
-				r.add("fail", b.String(), "conventional PCI behind bridge %s: every device behind it must go to the same domain; add %s to pci (or leave %s out)",
-					br, strings.Join(missing, ", "), b)
-			}
-		}
-	}
-	// Whether devices can be hot-plugged later, and whether libxl will
-	// accept passthrough at all.
-	switch {
-	case len(devs) == 0 && g.Passthrough != "enabled" && g.Passthrough != "sync_pt" && g.Passthrough != "share_pt":
-		r.add("warn", "passthrough", "no pci devices and passthrough is not set: libxl creates the guest without an IOMMU context, so pci-attach will fail later; add passthrough=\"enabled\" to hot-plug devices")
-	case len(devs) > 0 && g.Passthrough == "disabled":
-		r.add("fail", "passthrough", "passthrough=\"disabled\" with pci devices: libxl refuses to create the guest")
-	case len(devs) > 0:
-		r.add("ok", "passthrough", "the guest gets an IOMMU context; devices can be attached and hot-plugged")
-	}
-	if hvm && g.MaxMemMiB > g.MemoryMiB && (len(devs) > 0 || g.Passthrough == "enabled") {
-		r.add("fail", "memory", "memory %d MiB below maxmem %d MiB makes an HVM guest populate-on-demand, and Xen refuses to assign devices to it: set maxmem = memory", g.MemoryMiB, g.MaxMemMiB)
-	}
+	c.checkGroups(&r, listed)
+	checkPassthrough(&r, g, len(devs))
 	if hvm {
 		c.checkRdm(&r, g)
 	} else if g.RdmText != "" {
 		r.add("warn", "rdm", "rdm= only applies to HVM guests")
 	}
 	return r
+}
+
+// checkSlot: virtual slots mean something only to HVM guests, and two
+// entries cannot share one.
+func (c GuestCheck) checkSlot(r *GuestReport, e GuestPCI, hvm bool, slots map[uint8]string) {
+	s := e.Dev.VSlot()
+	switch {
+	case s == 0:
+	case !hvm:
+		r.add("warn", e.Spec, "@%x: PV guests have no virtual slots; pcifront places the device", s)
+	case slots[s] != "":
+		r.add("fail", e.Spec, "guest slot %x is also requested by %q: qemu refuses the second device_add", s, slots[s])
+	default:
+		slots[s] = e.Spec
+	}
+}
+
+// checkEntry checks each host function an entry names (its owner, and
+// for HVM its MSI), and returns those functions.
+func (c GuestCheck) checkEntry(r *GuestReport, g GuestConfig, e GuestPCI) []xl.PciBdf {
+	d := e.Dev
+	funcs := []xl.PciBdf{d.PciBdf}
+	if d.AllFuncs() && c.Host != nil {
+		funcs = c.Host.Functions(d.PciBdf.Slot())
+	}
+	if c.Host == nil {
+		return funcs
+	}
+	if len(funcs) == 0 {
+		r.add("fail", e.Spec, "no functions at %02x:%02x on this host", d.Bus, d.Dev)
+	}
+	hvm := g.Type == xl.DomainTypeHVM
+	for _, b := range funcs {
+		dev, ok := c.Host.Device(b)
+		if !ok {
+			r.add("fail", e.Spec, "%s: no such PCI device on this host (see `xlpt check`)", b)
+			continue
+		}
+		c.checkOwner(r, e, b, dev.Driver)
+		if !hvm {
+			continue
+		}
+		tr := msi.Resolve(msi.TranslateInput{Global: g.GlobalMsitranslate, Device: e.MsiGiven, HVM: hvm,
+			DeviceModel: g.DeviceModel, Caps: msi.Decode(dev.Config), IsVF: dev.IsVF()})
+		for _, w := range tr.Warnings {
+			r.add("warn", e.Spec, "%s", w)
+		}
+		for _, p := range tr.Problems {
+			r.add("fail", e.Spec, "%s", p)
+		}
+	}
+	return funcs
+}
+
+// checkGroups is the same-domain rule within the file.
+func (c GuestCheck) checkGroups(r *GuestReport, listed map[xl.PciBdf]bool) {
+	if c.Host == nil {
+		return
+	}
+	reported := map[xl.PciBdf]bool{}
+	for b := range listed {
+		br, _ := c.Host.GroupBridge(b)
+		if reported[br] {
+			continue
+		}
+		var missing []string
+		for _, m := range c.Host.Group(b) {
+			if !listed[m] {
+				missing = append(missing, m.String())
+			}
+		}
+		if len(missing) > 0 {
+			reported[br] = true
+			r.add("fail", b.String(), "conventional PCI behind bridge %s: every device behind it must go to the same domain; add %s to pci (or leave %s out)",
+				br, strings.Join(missing, ", "), b)
+		}
+	}
+}
+
+// checkPassthrough: whether devices can be hot-plugged later, and whether
+// libxl will accept passthrough at all.
+func checkPassthrough(r *GuestReport, g GuestConfig, ndevs int) {
+	switch {
+	case ndevs == 0 && g.Passthrough != "enabled" && g.Passthrough != "sync_pt" && g.Passthrough != "share_pt":
+		r.add("warn", "passthrough", "no pci devices and passthrough is not set: libxl creates the guest without an IOMMU context, so pci-attach will fail later; add passthrough=\"enabled\" to hot-plug devices")
+	case ndevs > 0 && g.Passthrough == "disabled":
+		r.add("fail", "passthrough", "passthrough=\"disabled\" with pci devices: libxl refuses to create the guest")
+	case ndevs > 0:
+		r.add("ok", "passthrough", "the guest gets an IOMMU context; devices can be attached and hot-plugged")
+	}
+	if g.Type == xl.DomainTypeHVM && g.MaxMemMiB > g.MemoryMiB && (ndevs > 0 || g.Passthrough == "enabled") {
+		r.add("fail", "memory", "memory %d MiB below maxmem %d MiB makes an HVM guest populate-on-demand, and Xen refuses to assign devices to it: set maxmem = memory", g.MemoryMiB, g.MaxMemMiB)
+	}
 }
 
 func (c GuestCheck) checkOwner(r *GuestReport, e GuestPCI, b xl.PciBdf, driver string) {
