@@ -260,45 +260,50 @@ func ParseDMAR(b []byte) (*Table, error) {
 		if m, ok := minLen[typ]; ok && n < m {
 			return t, perr(off, "%v length %d shorter than its fixed %d bytes", typ, n, m)
 		}
-		s := b[off : off+n]
-		var err error
-		switch typ {
-		case TypeDRHD:
-			d := DRHD{Flags: s[4], Size: s[5], Segment: le16(s, 6), RegisterBase: le64(s, 8)}
-			d.Scopes, err = parseScopes(s, 16, off)
-			t.DRHDs = append(t.DRHDs, d)
-		case TypeRMRR:
-			r := RMRR{Segment: le16(s, 6), Base: le64(s, 8), Limit: le64(s, 16)}
-			r.Scopes, err = parseScopes(s, 24, off)
-			t.RMRRs = append(t.RMRRs, r)
-		case TypeATSR:
-			a := ATSR{Flags: s[4], Segment: le16(s, 6)}
-			a.Scopes, err = parseScopes(s, 8, off)
-			t.ATSRs = append(t.ATSRs, a)
-		case TypeRHSA:
-			t.RHSAs = append(t.RHSAs, RHSA{RegisterBase: le64(s, 8), ProximityDomain: le32(s, 16)})
-		case TypeANDD:
-			name := s[8:]
-			for i, c := range name {
-				if c == 0 {
-					name = name[:i]
-					break
-				}
-			}
-			t.ANDDs = append(t.ANDDs, ANDD{DeviceNumber: s[7], Name: string(name)})
-		case TypeSATC:
-			c := SATC{Flags: s[4], Segment: le16(s, 6)}
-			c.Scopes, err = parseScopes(s, 8, off)
-			t.SATCs = append(t.SATCs, c)
-		default:
-			t.Unknown = append(t.Unknown, Unknown{Type: typ, Offset: off, Length: n})
-		}
-		if err != nil {
+		if err := t.addStruct(typ, b[off:off+n], off); err != nil {
 			return t, err
 		}
 		off += n
 	}
 	return t, nil
+}
+
+// addStruct decodes one remapping structure s (its length already
+// checked against minLen) found at table offset off.
+func (t *Table) addStruct(typ StructType, s []byte, off int) error {
+	var err error
+	switch typ {
+	case TypeDRHD:
+		d := DRHD{Flags: s[4], Size: s[5], Segment: le16(s, 6), RegisterBase: le64(s, 8)}
+		d.Scopes, err = parseScopes(s, 16, off)
+		t.DRHDs = append(t.DRHDs, d)
+	case TypeRMRR:
+		r := RMRR{Segment: le16(s, 6), Base: le64(s, 8), Limit: le64(s, 16)}
+		r.Scopes, err = parseScopes(s, 24, off)
+		t.RMRRs = append(t.RMRRs, r)
+	case TypeATSR:
+		a := ATSR{Flags: s[4], Segment: le16(s, 6)}
+		a.Scopes, err = parseScopes(s, 8, off)
+		t.ATSRs = append(t.ATSRs, a)
+	case TypeRHSA:
+		t.RHSAs = append(t.RHSAs, RHSA{RegisterBase: le64(s, 8), ProximityDomain: le32(s, 16)})
+	case TypeANDD:
+		name := s[8:]
+		for i, c := range name {
+			if c == 0 {
+				name = name[:i]
+				break
+			}
+		}
+		t.ANDDs = append(t.ANDDs, ANDD{DeviceNumber: s[7], Name: string(name)})
+	case TypeSATC:
+		c := SATC{Flags: s[4], Segment: le16(s, 6)}
+		c.Scopes, err = parseScopes(s, 8, off)
+		t.SATCs = append(t.SATCs, c)
+	default:
+		t.Unknown = append(t.Unknown, Unknown{Type: typ, Offset: off, Length: len(s)})
+	}
+	return err
 }
 
 // parseScopes decodes the device scopes of structure s from byte from on;
