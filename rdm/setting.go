@@ -150,6 +150,9 @@ type Xl417Result struct {
 // error silently; an invalid policy is printed and then accepted; a
 // strategy other than "host" is an error; and on success xl copies fields
 // the parser never set from an uninitialised variable.
+//
+// It is one piece on purpose: it mirrors xlu_rdm_parse's state machine
+// statement by statement, so it can be read against the C side by side.
 func Xl417Rdm(v string) Xl417Result {
 	const errorInval = -6
 	// C sees the string up to its first NUL.

@@ -314,6 +314,9 @@ func (l *lexer) lexErr(format string, a ...any) error {
 	return &SyntaxError{l.line, fmt.Sprintf(format, a...)}
 }
 
+// next scans one token. It is one piece on purpose: a dispatch on the
+// next byte, rule for rule as libxlu_cfg_l.l's flex rules, reads best as
+// one switch.
 func (l *lexer) next() (token, error) {
 	s := l.src
 	for l.pos < len(s) && (s[l.pos] == ' ' || s[l.pos] == '\t') {

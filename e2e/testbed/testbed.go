@@ -65,17 +65,14 @@ func FindRepo(dir string) (string, error) {
 	}
 }
 
-// Boot builds nothing (run scripts/testbed/build first): it starts
-// scripts/testbed/run --no-build and waits, until ctx ends, for dom0's
-// agent. The caller must Close the testbed.
-func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
+func (o *Options) setDefaults() error {
 	if o.Repo == "" {
 		wd, err := os.Getwd()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if o.Repo, err = FindRepo(wd); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if o.Name == "" {
@@ -91,12 +88,11 @@ func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if o.Output == nil {
 		o.Output = io.Discard
 	}
-	// A short directory: unix socket paths are limited to 107 bytes.
-	dir, err := os.MkdirTemp("", "xlpt-tb-")
-	if err != nil {
-		return nil, err
-	}
-	sock := filepath.Join(dir, "ctl.sock")
+	return nil
+}
+
+// runArgs are scripts/testbed/run's arguments for these options.
+func (o *Options) runArgs(sock string) []string {
 	args := []string{"--no-build", "--log", o.Log, "--ctl", sock,
 		"--timeout", strconv.Itoa(int(o.Timeout.Seconds()))}
 	if o.XenAppend != "" {
@@ -108,7 +104,40 @@ func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if o.NoBootHide {
 		args = append(args, "--no-boot-hide")
 	}
-	cmd := exec.Command(filepath.Join(o.Repo, "scripts", "testbed", "run"), args...)
+	return args
+}
+
+// waitForSocket waits for the control socket, which appears when QEMU has
+// started.
+func (tb *Testbed) waitForSocket(ctx context.Context, sock string) error {
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return nil
+		}
+		select {
+		case <-tb.exited:
+			return fmt.Errorf("testbed: QEMU exited before its control socket appeared: %v", tb.runErr)
+		case <-ctx.Done():
+			return fmt.Errorf("testbed: waiting for QEMU: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Boot builds nothing (run scripts/testbed/build first): it starts
+// scripts/testbed/run --no-build and waits, until ctx ends, for dom0's
+// agent. The caller must Close the testbed.
+func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	// A short directory: unix socket paths are limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "xlpt-tb-")
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	cmd := exec.Command(filepath.Join(o.Repo, "scripts", "testbed", "run"), o.runArgs(sock)...)
 	cmd.Dir = o.Repo
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
 	// Own process group: Close can stop the script, timeout and QEMU together.
@@ -131,18 +160,8 @@ func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
 		}
 	}()
 
-	// The socket appears when QEMU has started.
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		select {
-		case <-tb.exited:
-			return nil, fmt.Errorf("testbed: QEMU exited before its control socket appeared: %v", tb.runErr)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("testbed: waiting for QEMU: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := tb.waitForSocket(ctx, sock); err != nil {
+		return nil, err
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
