@@ -5,7 +5,6 @@ package xl_test
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -182,10 +181,4 @@ func FuzzSpecMatchesLibxlutil(f *testing.F) {
 			}
 		}
 	})
-}
-
-func ExampleParseSpec() {
-	d, _ := xl.ParseSpec("03:00.1@5,permissive=1")
-	fmt.Println(d.PciBdf, d.Vdevfn, d.VSlot(), d.Permissive, d.Spec())
-	// Output: 0000:03:00.1 40 5 true 0000:03:00.1@05,permissive=1
 }
