@@ -11,11 +11,18 @@
 //   - Multi-function devices are attached function by function with
 //     explicit vdevfn, because libxl 4.17 attaches only one function for
 //     BB:DD.*.
+//   - Readiness (JudgeReadiness) is one rule: the verdict `check` reports
+//     and the refusal pci-assignable-add enforces.
+//   - Reserved device memory is checked before a hot-plug into an HVM
+//     guest (RdmCheck, with the regions from an rdm.Finder), MSI before
+//     any (MsiCheck).
 //   - Every refusal comes before any change, names the device, the sibling
-//     or occupant, and the fix; every change is undone if a later step
-//     fails.
+//     or occupant, and the fix; a multi-step attach or hide is undone if a
+//     later step fails.
 //
-// The package only decides. libxl is reached through the small Toolstack
-// interface declared here (satisfied by *xenlight.Context, and by a fake in
-// the tests); the host's PCI view comes from pcibind.
+// The package only decides: it prints nothing and reads no flags. libxl is
+// reached through the small Toolstack interface declared here (satisfied
+// by *xenlight.Context, and by a fake in the tests); the host's PCI view
+// comes from pcibind through Host, sysfs binding through Binder, reserved
+// regions through RegionSource. It builds without cgo.
 package hotplug
