@@ -17,6 +17,9 @@ help:
 	@echo "make testbed     boot the testbed with a dom0 shell on this terminal"
 	@echo "make testbed-build  build the testbed only (cached)"
 	@echo "make fuzz        every fuzz target for FUZZTIME (default 5m)"
+	@echo "make build-4.20  build bin/xlpt-4.20 against Debian 13's libxl 4.20 (in a cached Debian 13 root)"
+	@echo "make test-4.20   the differential and binding tests against libxlutil/libxl 4.20"
+	@echo "                 testbed targets take XEN=4.20 for the Xen 4.20 testbed (e.g. make e2e XEN=4.20)"
 
 deps:
 	scripts/setup-debian
@@ -48,12 +51,38 @@ fuzz:
 
 check: test e2e
 
+# ---- Xen 4.20: Debian 13's libxl, in a Debian 13 root (scripts/debian13) ----
+.PHONY: build-4.20 test-4.20
+D13 := scripts/debian13/run
+
+# bin/xlpt-4.20: the same source linked against libxl 4.20.
+build-4.20:
+	$(D13) 'go build -o bin/xlpt-4.20 ./cmd/xlpt'
+
+# The parsers against libxlutil 4.20 and the binding against libxl 4.20's
+# constants: the differential and binding tests, run in the Debian 13 root.
+test-4.20:
+	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight ./rdm'
+
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
 .PHONY: testbed-build testbed e2e demo
 
+# XEN=4.20 builds and boots the Xen 4.20 testbed (Debian 13 dom0) instead.
+XEN ?= 4.17
+ifeq ($(XEN),4.17)
+TB_DIR := $(CURDIR)/build/testbed
+TB_BUILD := scripts/testbed/build
+else ifeq ($(XEN),4.20)
+TB_DIR := $(CURDIR)/build/testbed-4.20
+TB_BUILD := $(D13) 'TESTBED_DIR=/src/build/testbed-4.20 scripts/testbed/build'
+else
+$(error XEN=$(XEN): 4.17 or 4.20)
+endif
+export TESTBED_DIR := $(TB_DIR)
+
 testbed-build:
-	scripts/testbed/build
+	$(TB_BUILD)
 
 # Boot Xen + dom0 in QEMU with a dom0 shell on this terminal (poweroff -f ends it).
 testbed: testbed-build
