@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -103,7 +102,7 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 			return nil
 		}
 	}
-	cmd.OnUsageError = onUsageError
+	cmd.OnUsageError = usageErrorOf(name)
 	subs := make([]*cli.Command, len(cmd.Subcommands))
 	for i, sub := range cmd.Subcommands {
 		subs[i] = wrapCommand(sub, name+" ")
@@ -120,12 +119,16 @@ type prefixed struct {
 func (p prefixed) Error() string { return p.cmd + ": " + p.err.Error() }
 func (p prefixed) Unwrap() error { return p.err }
 
-func onUsageError(c *cli.Context, err error, _ bool) error {
-	name := "xlpt"
-	if c.Command != nil && c.Command.Name != "" {
-		name = c.Command.Name
+// onUsageError is the app's: main's "xlpt: " is the only prefix needed.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{fmt.Errorf("%w (see 'xlpt help')", err)}
+}
+
+// usageErrorOf is a command's: its full name prefixes the error.
+func usageErrorOf(name string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		return usageError{fmt.Errorf("%s: %w (see 'xlpt %s --help')", name, err, name)}
 	}
-	return usageError{fmt.Errorf("%s: %w (see `xlpt help %s`)", name, err, strings.TrimPrefix(name, "xlpt"))}
 }
 
 func setupLogging(c *cli.Context, verbosity int) error {

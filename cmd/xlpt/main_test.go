@@ -17,7 +17,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	app := newApp()
 	var out, errw bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errw
-	err := app.Run(append([]string{"xlpt"}, args...))
+	err := app.Run(getoptArgs(app, append([]string{"xlpt"}, args...)))
 	if err != nil {
 		if _, silent := err.(exitStatus); !silent {
 			errw.WriteString("xlpt: " + err.Error() + "\n")

@@ -115,12 +115,18 @@ Examples:
 
 // specHasKey reports whether a PCI_SPEC_STRING sets key= itself.
 func specHasKey(spec, key string) bool {
+	_, ok := specKey(spec, key)
+	return ok
+}
+
+// specKey returns the key=value item of a PCI_SPEC_STRING that sets key.
+func specKey(spec, key string) (string, bool) {
 	for _, kv := range strings.Split(spec, ",") {
 		if strings.HasPrefix(kv, key+"=") {
-			return true
+			return kv, true
 		}
 	}
-	return false
+	return "", false
 }
 
 func pm(b bool) string {

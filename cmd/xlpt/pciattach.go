@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,7 +15,7 @@ var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for H
 var pciAttachCommand = &cli.Command{
 	Name:      "pci-attach",
 	Usage:     "Hot-plug a PCI device into a running domain",
-	ArgsUsage: "DOMAIN PCI_SPEC_STRING [VSLOT]",
+	ArgsUsage: "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
 	Description: `Attaches the host device named by PCI_SPEC_STRING to DOMAIN through libxl,
 after checking what libxl does not:
 
@@ -26,6 +27,8 @@ after checking what libxl does not:
   - Conventional PCI devices behind a PCIe-to-PCI bridge must all go to the
     same domain: --group attaches the whole group (all or none).
   - BB:DD.* attaches every function, one by one, function 0 last.
+  - -o/--options=KEY=VALUE[,...] (xm's form, as in the Xen VT-d howto)
+    adds options to the spec; a key given both ways is refused.
   - The IOMMU is on, the domain can take devices (passthrough enabled, no
     PoD), the device is assignable (or --assign makes it so).
 
@@ -34,8 +37,10 @@ Nothing is changed when a check fails; a failed attach is rolled back.
 Examples:
    xlpt pci-attach web01 0000:03:00.0 7
    xlpt pci-attach web01 '03:00.0@7,permissive=1'
+   xlpt pci-attach -o msitranslate=0 web01 0000:03:00.0 7
    xlpt pci-attach --group web01 0000:01:01.0`,
 	Flags: []cli.Flag{jsonFlag, slotsFlag,
+		&cli.StringFlag{Name: "options", Aliases: []string{"o"}, Usage: "Spec options KEY=VALUE[,...], as xm's -o (e.g. msitranslate=0)"},
 		&cli.BoolFlag{Name: "group", Usage: "Attach the device's whole same-domain group"},
 		&cli.BoolFlag{Name: "any-slot", Usage: "Allow a VSLOT outside the hot-plug range"},
 		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first (libxl's seize)"},
@@ -123,7 +128,11 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	if err := args(c, 2, maxArgs); err != nil {
 		return xl.DevicePci{}, nil, nil, err
 	}
-	dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
+	spec, err := mergeOptions(c.Args().Get(1), c.String("options"))
+	if err != nil {
+		return xl.DevicePci{}, nil, nil, err
+	}
+	dev, err := parseSpecArg(spec, c.Args().Get(2))
 	if err != nil {
 		return dev, nil, nil, err
 	}
@@ -136,4 +145,28 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// mergeOptions appends xm's -o KEY=VALUE[,...] to a spec; a key given in
+// both is refused naming both, since which one wins would be a guess.
+func mergeOptions(spec, opts string) (string, error) {
+	if opts == "" {
+		return spec, nil
+	}
+	if _, err := xl.ParseSpec(spec); err != nil {
+		return "", err
+	}
+	for _, kv := range strings.Split(opts, ",") {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return "", usagef("-o %q: options are KEY=VALUE[,KEY=VALUE...]", opts)
+		}
+		if given, ok := specKey(spec, k); ok {
+			return "", usagef("%s given twice: %q in the spec %q and %q in -o", k, given, spec, kv)
+		}
+	}
+	if _, err := xl.ParseSpec(spec + "," + opts); err != nil {
+		return "", usagef("-o %q: %w", opts, err)
+	}
+	return spec + "," + opts, nil
 }

@@ -166,10 +166,12 @@ func parseSpecArg(spec, vslot string) (xl.DevicePci, error) {
 		return d, err
 	}
 	if vslot != "" {
-		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(vslot, "0")) {
+		// hex, as xl's @VSLOT: "7", "07" and "0x7" are slot 7
+		digits := strings.TrimPrefix(strings.TrimPrefix(vslot, "0x"), "0X")
+		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(digits, "0")) {
 			return d, usagef("virtual slot given twice: %q in the spec and %q as VSLOT", spec, vslot)
 		}
-		slot, err := strconv.ParseUint(vslot, 16, 8)
+		slot, err := strconv.ParseUint(digits, 16, 8)
 		if err != nil || slot == 0 || slot > 0x1f {
 			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
 		}
