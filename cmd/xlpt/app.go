@@ -58,21 +58,27 @@ func newApp() *cli.App {
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -vv is -v -v
 		Suggest:                true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			jsonFlag,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: &verbosity,
 				Usage: "Log more (-v info, -vv debug, -vvv trace)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"XLPT_LOG_LEVEL"},
 				Usage: "Log level: error, warn, info, debug or trace (overrides -v)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"XLPT_LOG_FORMAT"},
-				Usage: "Log format: text or json"},
-			&cli.StringFlag{Name: "config", Value: "/etc/xlpt/xlpt.conf", EnvVars: []string{"XLPT_CONFIG"},
-				Usage: "Host config file (hotplug_slots = 6-7, state_dir = /var/lib/xlpt); a missing file means the defaults"},
-			&cli.StringFlag{Name: "sysfs-root", Value: "/sys", EnvVars: []string{"XLPT_SYSFS_ROOT"},
-				Usage: "Where sysfs is mounted (a recorded tree for tests and bug reports)"},
-		},
+				Usage: "Log format: text or json (warnings too)"},
+		}, globalEnvFlags...),
 		Before: func(c *cli.Context) error {
-			return setupLogging(c, verbosity)
+			if err := setupLogging(c, verbosity); err != nil {
+				return err
+			}
+			c.App.Metadata = map[string]any{"env": newEnv(c)}
+			return nil
+		},
+		After: func(c *cli.Context) error {
+			if e, ok := c.App.Metadata["env"].(*env); ok {
+				e.close()
+			}
+			return nil
 		},
 		Commands:       commands(),
 		OnUsageError:   onUsageError,

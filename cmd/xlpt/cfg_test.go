@@ -69,7 +69,7 @@ func TestCfgCheckAddRemove(t *testing.T) {
 func TestRdmCheckFromConfig(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "r.cfg")
 	base := "type = 'hvm'\nmemory = 256\nvga = 'none'\n"
-	rm := []string{"rdm", "check", "--no-xen", "--no-dmar", "--rmrr", "0xf0-0xff=0000:00:03.0", "--config", cfg}
+	rm := []string{"rdm", "check", "--no-xen", "--no-dmar", "--rmrr", "0xf0-0xff=0000:00:03.0", "--guest-cfg", cfg}
 	os.WriteFile(cfg, []byte(base+"pci = [ '00:03.0' ]\n"), 0o644)
 	if out, _, code := run(t, rm...); code != 1 || !strings.Contains(out, "RDM conflict at 0xf0000.") {
 		t.Errorf("strict: exit %d\n%s", code, out)

@@ -70,7 +70,7 @@ func TestCheckJSON(t *testing.T) {
 	}
 	for _, f := range tr.Funcs {
 		d := byBDF[f.BDF]
-		kind := strings.SplitN(d.Verdict, ":", 2)[0]
+		kind := d.Verdict
 		var want string
 		switch {
 		case f.Kind == pcitest.HostBridgeNode, f.Kind == pcitest.RootPort, f.Kind == pcitest.SwitchUp,
@@ -80,7 +80,7 @@ func TestCheckJSON(t *testing.T) {
 		case f.Kind == pcitest.PCIDevice, f.Node.Funcs > 1 && !f.Node.FLR, belowPortWithoutACS(tr, f):
 			want = "caution"
 		default:
-			want = "needs hiding"
+			want = "needs_hiding"
 		}
 		if kind != want {
 			t.Errorf("%s (%s): verdict %q, want %s", f.BDF, f.Driver, d.Verdict, want)

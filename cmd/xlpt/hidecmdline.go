@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,9 +23,7 @@ needs or that cannot be assigned (bridges, SR-IOV PFs). Changes nothing.
 
 Example:
    xlpt hide-cmdline 03:00.0 03:00.1`,
-	Flags: []cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "Where /proc is (with --sysfs-root for a recorded host)"},
-	},
+	Flags: []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, -1); err != nil {
 			return err
@@ -42,7 +41,9 @@ Example:
 			}
 			as = append(as, arg{b, all, a})
 		}
-		sys := pcibind.New(c.String("sysfs-root"), pcibind.WithProcRoot(c.String("proc-root")))
+		o := newOutput(c)
+		defer o.flush()
+		sys := envOf(c).sysfs()
 		host, err := sys.Scan()
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
@@ -62,28 +63,24 @@ Example:
 			}
 			set = append(set, a.b)
 		}
-		var warnings []string
 		uses, err := sys.InUse()
 		if err != nil {
-			warnings = append(warnings, err.Error())
+			o.warn(err.Error())
 		}
 		for _, b := range set {
 			for _, r := range host.Refusals(b, uses) {
-				warnings = append(warnings, fmt.Sprintf("%s: %s", b, r))
+				o.warn(fmt.Sprintf("%s: %s", b, r))
 			}
 		}
-		warnings = append(warnings, host.SplitGroups(set)...)
+		o.warn(host.SplitGroups(set)...)
 		line := pcibind.HideCmdline(set)
-		if wantJSON(c) {
-			return printJSON(c.App.Writer, struct {
-				Cmdline  string   `json:"cmdline"`
-				Warnings []string `json:"warnings"`
-			}{line, nonNil(warnings)})
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(c.App.ErrWriter, "xlpt: hide-cmdline: warning: %s\n", w)
-		}
-		fmt.Fprintln(c.App.Writer, line)
-		return nil
+		return o.emit(&hideDoc{Cmdline: line, Devices: set}, func(w io.Writer) { fmt.Fprintln(w, line) })
 	},
+}
+
+// hideDoc is hide-cmdline's --json document.
+type hideDoc struct {
+	envelope
+	Cmdline string      `json:"cmdline"`
+	Devices []xl.PciBdf `json:"devices"`
 }
