@@ -71,7 +71,10 @@ func newApp() *cli.App {
 			if err := setupLogging(c, verbosity); err != nil {
 				return err
 			}
-			c.App.Metadata = map[string]any{"env": newEnv(c)}
+			if c.App.Metadata == nil {
+				c.App.Metadata = map[string]any{}
+			}
+			c.App.Metadata["env"] = newEnv(c)
 			return nil
 		},
 		After: func(c *cli.Context) error {

@@ -32,6 +32,10 @@ type env struct {
 	Config    hostConfig
 	configErr error
 
+	// writer, when set, takes every sysfs write: tests put the simulated
+	// kernel here through the app's Metadata["sysfs-writer"].
+	writer pcibind.AttrWriter
+
 	ts     *xenlight.Context
 	tsErr  error
 	tsDone bool
@@ -61,6 +65,9 @@ var globalEnvFlags = []cli.Flag{
 func newEnv(c *cli.Context) *env {
 	e := &env{SysfsRoot: filepath.Clean(c.String("sysfs-root")), PciIDs: c.String("pci-ids")}
 	e.Recorded = e.SysfsRoot != defaultSysfsRoot
+	if w, ok := c.App.Metadata["sysfs-writer"].(pcibind.AttrWriter); ok {
+		e.writer = w
+	}
 	root := "/"
 	if e.Recorded {
 		root = e.SysfsRoot
@@ -110,8 +117,12 @@ func (e *env) hostConfig() (hostConfig, error) {
 
 // sysfs is the host's PCI world under this run's roots.
 func (e *env) sysfs() *pcibind.Sysfs {
-	return pcibind.New(e.SysfsRoot, pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
-		pcibind.WithPciIDs(findPciIDs(e.PciIDs)))
+	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
+		pcibind.WithPciIDs(findPciIDs(e.PciIDs))}
+	if e.writer != nil {
+		opts = append(opts, pcibind.WithWriter(e.writer))
+	}
+	return pcibind.New(e.SysfsRoot, opts...)
 }
 
 // lock takes the host lock in this run's state directory.

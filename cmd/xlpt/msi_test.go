@@ -42,9 +42,9 @@ func TestMsiCommand(t *testing.T) {
 		Schema  string
 		Devices []struct {
 			MSI  *struct{ Enabled bool }
-		MSIX *struct {
-			TableSize int `json:"table_size"`
-		}
+			MSIX *struct {
+				TableSize int `json:"table_size"`
+			}
 			VF          bool `json:"sriov_vf"`
 			Translation struct {
 				Requested, Effective bool
