@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // xl parses with getopt: flags anywhere, "--" ends them. getoptArgs
@@ -103,5 +107,35 @@ func TestFlagErrorPrefixOnce(t *testing.T) {
 	_, errs, _ = run(t, "cfg", "check", "--jsn", "x")
 	if !strings.HasPrefix(errs, "xlpt: cfg check: flag provided but not defined: -jsn (see 'xlpt cfg check --help')") {
 		t.Errorf("xlpt cfg check --jsn: %q", errs)
+	}
+}
+
+// urfave/cli takes the first `word` of a flag's usage as its placeholder
+// and drops the backticks: `xl pci-list` in a usage ate words in --help.
+// Backticks may only mark a placeholder.
+func TestFlagUsageBackticks(t *testing.T) {
+	placeholder := regexp.MustCompile("^[^`]*(`[A-Z][A-Z_]*`)?[^`]*$")
+	var walk func(prefix string, cmds []*cli.Command)
+	check := func(where string, fs []cli.Flag) {
+		for _, f := range fs {
+			if u, ok := f.(interface{ GetUsage() string }); ok && !placeholder.MatchString(u.GetUsage()) {
+				t.Errorf("%s --%s: usage %q has backticks around something other than one PLACEHOLDER", where, f.Names()[0], u.GetUsage())
+			}
+		}
+	}
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			check(prefix+c.Name, c.Flags)
+			walk(prefix+c.Name+" ", c.Subcommands)
+		}
+	}
+	app := newApp()
+	check("xlpt", app.Flags)
+	walk("", app.Commands)
+	var out bytes.Buffer
+	app.Writer = &out
+	app.Run([]string{"xlpt", "pci-list", "--help"})
+	if !strings.Contains(out.String(), "xl pci-list prints") {
+		t.Errorf("pci-list --help:\n%s", out.String())
 	}
 }

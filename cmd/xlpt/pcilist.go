@@ -26,7 +26,7 @@ libxl_device_pci's field names.
 Example:
    xlpt pci-list web01`,
 	Flags: []cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as `xl pci-list`)"}},
+		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as xl pci-list prints it)"}},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err

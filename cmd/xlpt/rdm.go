@@ -17,7 +17,7 @@ import (
 
 // Flags shared by rdm list and rdm check: where regions come from.
 var rdmSourceFlags = []cli.Flag{
-	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's command line, for its rmrr= options (the xen_commandline line of `xl info`)"},
+	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's `CMDLINE`, for its rmrr= options (the xen_commandline line of xl info)"},
 	&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
 	&cli.BoolFlag{Name: "no-xen", Usage: "Do not ask Xen (libxenctrl); use the DMAR table and rmrr= only"},
 	&cli.BoolFlag{Name: "no-dmar", Usage: "Do not read the ACPI DMAR table"},
