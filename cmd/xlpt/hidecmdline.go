@@ -53,6 +53,14 @@ Example:
 			if a.all {
 				fns := host.Functions(a.b.Slot())
 				if len(fns) == 0 {
+					// A slot of SR-IOV VFs: pciback claims each VF listed
+					// when its PF's driver creates it.
+					fns = slotVFs(host, a.b.Slot())
+					if len(fns) > 0 {
+						o.note(fmt.Sprintf("%s: SR-IOV VFs; they exist once their PF's driver creates them (sriov_numvfs), and pciback claims them then", a.s))
+					}
+				}
+				if len(fns) == 0 {
 					return fmt.Errorf("%q: no such device on this host", a.s)
 				}
 				set = append(set, fns...)
@@ -83,4 +91,18 @@ type hideDoc struct {
 	envelope
 	Cmdline string      `json:"cmdline"`
 	Devices []xl.PciBdf `json:"devices"`
+}
+
+// slotVFs is every SR-IOV VF in a slot (Functions leaves VFs out: they are
+// not functions of one multi-function device).
+func slotVFs(host *pcibind.Host, slot xl.PciBdf) []xl.PciBdf {
+	var out []xl.PciBdf
+	for f := uint8(0); f < 8; f++ {
+		b := slot
+		b.Func = f
+		if d, ok := host.Device(b); ok && d.IsVF() {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -51,3 +51,29 @@ func TestWarningsOneRoad(t *testing.T) {
 		t.Errorf("--json: %v %s", err, out)
 	}
 }
+
+// hide-cmdline BB:DD.* on a slot holding only SR-IOV VFs hides the VFs
+// (it said "no such device").
+func TestHideCmdlineVFSlot(t *testing.T) {
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slot string
+	var vfs []string
+	for _, f := range tr.Funcs {
+		if f.IsVF {
+			s := f.BDF
+			s.Func = 0
+			slot = strings.TrimSuffix(s.String(), ".0") + ".*"
+			vfs = append(vfs, "("+f.BDF.String()+")")
+		}
+	}
+	if slot == "" {
+		t.Fatal("no VFs in the sample")
+	}
+	out, errs, code := run(t, "--sysfs-root", tr.Root, "hide-cmdline", slot)
+	if code != 0 || strings.TrimSpace(out) != "xen-pciback.hide="+strings.Join(vfs, "") || !strings.Contains(errs, "note: "+slot+": SR-IOV VFs") {
+		t.Errorf("hide-cmdline %s: exit %d, %q, %q", slot, code, out, errs)
+	}
+}
