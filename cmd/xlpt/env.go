@@ -156,11 +156,13 @@ var pciIDsPaths = []string{"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids
 // findPciIDs is the pci.ids file to use: the one given, else the first of
 // the usual places that exists; "" when there is none (names are then
 // not shown, and pciIDsNote says why).
-func findPciIDs(given string) string {
+func findPciIDs(given string) string { return firstPciIDs(given, pciIDsPaths) }
+
+func firstPciIDs(given string, paths []string) string {
 	if given != "" {
 		return given
 	}
-	for _, p := range pciIDsPaths {
+	for _, p := range paths {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
@@ -168,11 +170,16 @@ func findPciIDs(given string) string {
 	return ""
 }
 
-// pciIDsNote is the note for a run that shows device names.
-func (e *env) pciIDsNote() string {
-	if p := findPciIDs(e.PciIDs); p == "" {
-		return fmt.Sprintf("no pci.ids in %s: devices are shown by number only (install pciutils or hwdata, or give --pci-ids FILE)", strings.Join(pciIDsPaths, " or "))
-	} else if _, err := os.Stat(p); err != nil {
+// pciIDsNote is the note for a run that shows device names, "" when a
+// pci.ids was found.
+func (e *env) pciIDsNote() string { return pciIDsNote(e.PciIDs, pciIDsPaths) }
+
+func pciIDsNote(given string, paths []string) string {
+	p := firstPciIDs(given, paths)
+	if p == "" {
+		return fmt.Sprintf("no pci.ids in %s: devices are shown by number only (install pciutils or hwdata, or give --pci-ids FILE)", strings.Join(paths, " or "))
+	}
+	if _, err := os.Stat(p); err != nil {
 		return fmt.Sprintf("--pci-ids: %v: devices are shown by number only", err)
 	}
 	return ""
