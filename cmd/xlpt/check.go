@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -145,6 +146,21 @@ type checkDevice struct {
 	Verdict        string      `json:"verdict"` // ready, needs_hiding, caution, refused, missing
 	Message        string      `json:"message"`
 	Reasons        []string    `json:"reasons"`
+	// sysfsName is the BDF of a function outside xl.PciBdf's range
+	// (segment above ffff); it is shown instead of BDF.
+	sysfsName string
+}
+
+// MarshalJSON shows a function of a segment above ffff by its sysfs name.
+func (d checkDevice) MarshalJSON() ([]byte, error) {
+	type plain checkDevice
+	if d.sysfsName == "" {
+		return json.Marshal(plain(d))
+	}
+	return json.Marshal(struct {
+		BDF string `json:"bdf"`
+		plain
+	}{d.sysfsName, plain(d)})
 }
 
 // checkHost builds the report; ownerOf may be nil (no hypervisor).
@@ -170,6 +186,14 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 			continue
 		}
 		rep.Devices = append(rep.Devices, checkOne(sys, host, d, ownerOf, uses, useErr))
+	}
+	if !explicit {
+		for _, name := range host.OutOfRange {
+			msg := fmt.Sprintf("PCI segment %s is above ffff (an Intel VMD controller's devices, typically): Xen and libxl address segments in 16 bits, so it cannot be passed through; pass the VMD controller itself, or turn VMD off in the firmware",
+				strings.SplitN(name, ":", 2)[0])
+			rep.Devices = append(rep.Devices, checkDevice{sysfsName: name, Present: true, Verdict: string(hotplug.VerdictRefused),
+				Message: msg, Reasons: []string{msg}, ResetMethods: []string{}})
+		}
 	}
 	return rep
 }
@@ -285,6 +309,10 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		}
 		if !d.Present {
 			fmt.Fprintf(w, "%s  no such device\n", d.BDF)
+			continue
+		}
+		if d.sysfsName != "" {
+			fmt.Fprintf(w, "%s\n  %-12s %s\n  %-12s - %s\n", d.sysfsName, "verdict", d.Verdict, "", d.Message)
 			continue
 		}
 		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, checkDash(d.Name), d.Vendor, d.Device)
