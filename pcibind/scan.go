@@ -127,10 +127,10 @@ type Host struct {
 	// libxl address a segment in 16 bits, so they cannot be passed
 	// through, and they are not scanned.
 	OutOfRange []string `json:"out_of_range,omitempty"`
-	byBDF   map[xl.PciBdf]*Device
-	sys     *Sysfs
-	groups  map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
-	members map[xl.PciBdf][]xl.PciBdf
+	byBDF      map[xl.PciBdf]*Device
+	sys        *Sysfs
+	groups     map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
+	members    map[xl.PciBdf][]xl.PciBdf
 }
 
 // Device returns the function with the given BDF.
