@@ -42,9 +42,13 @@ Examples:
    xlpt pci-detach web01 0000:03:00.0         hot-unplug it (-f to force)
    xlpt pci-assignable-remove -r 03:00.0      give it back to its dom0 driver
 
+Flags may come before, between or after the arguments, as with xl
+(xlpt pci-detach web01 03:00.0 -f); "--" ends them.
+
 Exit status: 0 done, 1 the operation failed, 2 malformed input (nothing was
-changed). Errors go to stderr as "xlpt: COMMAND: reason"; --json puts
-results on stdout for scripts.`
+changed). Errors go to stderr as "xlpt: COMMAND: reason", warnings as
+"xlpt: COMMAND: warning: ...". --json puts the result on stdout for scripts:
+one object that starts with "schema": "xlpt/1" (docs/json.md).`
 
 func newApp() *cli.App {
 	// -v is --verbose here, as in xl; the version moves to -V.
