@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/pcibind/pcitest"
 )
 
 // A recorded host given by --sysfs-root alone takes its /proc, state
@@ -23,17 +22,9 @@ func TestRecordedHostLeavesRealHostAlone(t *testing.T) {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The tree's own /proc: the e1000e's disk holds "/" there.
-	var e1000e string
-	for _, f := range tr.Funcs {
-		if f.Driver == "e1000e" {
-			e1000e = f.BDF.String()
-		}
-	}
+	tr, bdf := sampleHost(t)
+	e1000e := bdf("e1000e")
+	// The tree's own /proc: the NVMe holds "/" there.
 	os.MkdirAll(filepath.Join(tr.Root, "proc/net"), 0o755)
 	os.WriteFile(filepath.Join(tr.Root, "proc/mounts"), []byte("/dev/nvme0n1p1 / ext4 rw 0 0\n"), 0o644)
 	os.WriteFile(filepath.Join(tr.Root, "proc/net/route"), []byte("Iface\tDestination\n"), 0o644)

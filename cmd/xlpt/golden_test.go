@@ -25,10 +25,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 // rewrites them; review the diff). Each runs on the simulated sample host
 // with its own /proc and pci.ids; paths are replaced by $ROOT and $TMP.
 func TestGoldenJSON(t *testing.T) {
-	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, bdf := sampleHost(t)
 	kernel := pcitest.NewKernel(t, tr.Root)
 	os.MkdirAll(filepath.Join(tr.Root, "proc/net"), 0o755)
 	os.WriteFile(filepath.Join(tr.Root, "proc/mounts"), []byte("/dev/nvme0n1p1 / ext4 rw 0 0\n"), 0o644)
@@ -36,15 +33,6 @@ func TestGoldenJSON(t *testing.T) {
 	tmp := t.TempDir()
 	ids, _ := filepath.Abs("testdata/pci.ids")
 	global := []string{"--sysfs-root", tr.Root, "--pci-ids", ids}
-	bdf := func(driver string) string {
-		for _, f := range tr.Funcs {
-			if f.Driver == driver {
-				return f.BDF.String()
-			}
-		}
-		t.Fatalf("no %s in the sample", driver)
-		return ""
-	}
 	cfg := filepath.Join(tmp, "g.cfg")
 	os.WriteFile(cfg, []byte("name = 'g'\ntype = 'hvm'\nmemory = 256\nvga = 'none'\npci = [ '"+bdf("ixgbe")+"@6' ]\n"), 0o644)
 	rmrr := "0xf0-0xff=" + bdf("xhci_hcd")

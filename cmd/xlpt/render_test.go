@@ -12,16 +12,8 @@ import (
 // the log level, as JSON records under --log-format json, and in the
 // --json document.
 func TestWarningsOneRoad(t *testing.T) {
-	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e1000 string
-	for _, f := range tr.Funcs {
-		if f.Driver == "e1000" {
-			e1000 = f.BDF.String()
-		}
-	}
+	tr, bdf := sampleHost(t)
+	e1000 := bdf("e1000")
 	// hiding one device of a same-domain group warns
 	base := []string{"--sysfs-root", tr.Root, "--log-level", "error", "hide-cmdline", e1000}
 	out, errs, code := run(t, base...)
@@ -75,5 +67,24 @@ func TestHideCmdlineVFSlot(t *testing.T) {
 	out, errs, code := run(t, "--sysfs-root", tr.Root, "hide-cmdline", slot)
 	if code != 0 || strings.TrimSpace(out) != "xen-pciback.hide="+strings.Join(vfs, "") || !strings.Contains(errs, "note: "+slot+": SR-IOV VFs") {
 		t.Errorf("hide-cmdline %s: exit %d, %q, %q", slot, code, out, errs)
+	}
+}
+
+// sampleHost is the simulated sample host on disk, and its functions by
+// driver.
+func sampleHost(t *testing.T) (*pcitest.Tree, func(driver string) string) {
+	t.Helper()
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, func(driver string) string {
+		for _, f := range tr.Funcs {
+			if f.Driver == driver {
+				return f.BDF.String()
+			}
+		}
+		t.Fatalf("no %s in the sample host", driver)
+		return ""
 	}
 }
