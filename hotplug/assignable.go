@@ -180,6 +180,18 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		return "", err
 	}
 	defer unlock()
+	if d.VfuncMask == 0 {
+		// By name: libxl 4.17 would go on with the spec's zero BDF,
+		// 0000:00:00.0, when no device has the name.
+		if s.TS == nil {
+			return "", fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
+		}
+		b, err := s.nameToBdf(d.Name)
+		if err != nil {
+			return "", err
+		}
+		d.PciBdf, d.VfuncMask = b, 1
+	}
 	if d.VfuncMask != 0 {
 		// xlpt hid it itself (pci-stub, or pciback without libxl): its
 		// own record knows the original driver; libxl's does not.

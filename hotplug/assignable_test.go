@@ -215,3 +215,36 @@ func TestReadinessVerdictMatchesRefusal(t *testing.T) {
 		t.Errorf("%d devices refused, want at least the bridges and eth0", refused)
 	}
 }
+
+// pci-assignable-remove NAME: the name is looked up in libxl's assignable
+// list; an unknown one is refused and nothing is released (libxl 4.17
+// would release 0000:00:00.0).
+func TestAssignableRemoveByName(t *testing.T) {
+	w := newBindWorld(t)
+	f := newFake()
+	f.pciback[w.free] = "nic1"
+	f.pciback[xl.PciBdf{}] = "" // what a zero BDF would hit
+	w.svc.TS = f
+	named := func(n string) xl.DevicePci {
+		d := xl.NewDevicePci()
+		d.Name = n
+		return d
+	}
+	if _, err := w.svc.AssignableRemove(named("nope"), false, w.sys); !errors.Is(err, ErrNotAssignable) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("unknown name: %v", err)
+	}
+	if _, on := f.pciback[xl.PciBdf{}]; !on || len(f.pciback) != 2 {
+		t.Errorf("an unknown name released something: %v", f.pciback)
+	}
+	msg, err := w.svc.AssignableRemove(named("nic1"), false, w.sys)
+	if err != nil || !strings.Contains(msg, w.free.String()) {
+		t.Errorf("nic1: %q, %v", msg, err)
+	}
+	if _, on := f.pciback[w.free]; on || len(f.pciback) != 1 {
+		t.Errorf("nic1 (%s) not released alone: %v", w.free, f.pciback)
+	}
+	w.svc.TS = nil
+	if _, err := w.svc.AssignableRemove(named("nic1"), false, w.sys); err == nil || !strings.Contains(err.Error(), "give the BDF") {
+		t.Errorf("by name without libxl: %v", err)
+	}
+}

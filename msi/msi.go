@@ -53,7 +53,7 @@ type MSI struct {
 	Offset  int    `json:"offset"`
 	Control uint16 `json:"control"`
 	Enabled bool   `json:"enabled"`
-	Is64Bit bool   `json:"64bit"`
+	Is64Bit bool   `json:"addr_64bit"`
 	// PerVectorMask: the function has Mask and Pending registers.
 	PerVectorMask bool `json:"per_vector_mask"`
 	// Capable and Allocated are the Multiple Message Capable and Enable

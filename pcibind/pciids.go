@@ -109,15 +109,17 @@ func (p *pciIDs) names(vendor, device uint16) (string, string) {
 	return vn, dn
 }
 
-// className names the 24-bit class code at the most precise level known:
-// programming interface, else subclass, else base class.
+// className names the 24-bit class code as lspci does: the subclass
+// ("PCI bridge", "Non-Volatile memory controller"), else the base class.
+// The programming interface ("Normal decode") is not a class name; lspci
+// shows it apart, as "prog-if".
 func (p *pciIDs) className(class uint32) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if v, ok := p.ccache[class]; ok {
 		return v
 	}
-	base, sub, pi := uint64(class>>16), uint64(class>>8&0xff), uint64(class&0xff)
+	base, sub := uint64(class>>16), uint64(class>>8&0xff)
 	var name string
 	if p.classes >= 0 {
 		inBase, inSub := false, false
@@ -140,11 +142,6 @@ func (p *pciIDs) className(class uint32) string {
 				if v, err := strconv.ParseUint(string(l[1:3]), 16, 8); err == nil && v == sub {
 					inSub = true
 					name = string(bytes.TrimSpace(l[3:]))
-				}
-			case inSub && len(l) > 5 && l[0] == '\t' && l[1] == '\t':
-				if v, err := strconv.ParseUint(string(l[2:4]), 16, 8); err == nil && v == pi {
-					name = string(bytes.TrimSpace(l[4:]))
-					return false
 				}
 			}
 			return true

@@ -122,10 +122,15 @@ func (d *Device) HasFLR() bool {
 // Host is the result of one Scan: every function, by BDF.
 type Host struct {
 	Devices []*Device `json:"devices"` // sorted by BDF
-	byBDF   map[xl.PciBdf]*Device
-	sys     *Sysfs
-	groups  map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
-	members map[xl.PciBdf][]xl.PciBdf
+	// OutOfRange are functions in PCI segments above ffff (Intel VMD
+	// puts its devices at 10000:00:00.0 and up), by sysfs name: Xen and
+	// libxl address a segment in 16 bits, so they cannot be passed
+	// through, and they are not scanned.
+	OutOfRange []string `json:"out_of_range,omitempty"`
+	byBDF      map[xl.PciBdf]*Device
+	sys        *Sysfs
+	groups     map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
+	members    map[xl.PciBdf][]xl.PciBdf
 }
 
 // Device returns the function with the given BDF.
@@ -144,7 +149,7 @@ var ErrNoPCI = errors.New("no PCI bus in sysfs")
 // directory vanishes mid-scan (hot removal) is skipped; one that cannot
 // be read at all is an error.
 func (s *Sysfs) Scan() (*Host, error) {
-	names, err := s.listDevices()
+	names, outOfRange, err := s.listDevices()
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +182,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 	}
 	wg.Wait()
 
-	h := &Host{sys: s, byBDF: make(map[xl.PciBdf]*Device, len(names))}
+	h := &Host{sys: s, byBDF: make(map[xl.PciBdf]*Device, len(names)), OutOfRange: outOfRange}
 	for i, d := range devs {
 		if errs[i] != nil {
 			if errors.Is(errs[i], fs.ErrNotExist) {
@@ -243,27 +248,44 @@ func (s *Sysfs) Scan() (*Host, error) {
 	return h, nil
 }
 
-// listDevices returns the entries of bus/pci/devices that are BDFs.
-func (s *Sysfs) listDevices() ([]string, error) {
+// listDevices returns the entries of bus/pci/devices that are BDFs, and
+// apart those whose segment is above ffff.
+func (s *Sysfs) listDevices() (names, outOfRange []string, err error) {
 	f, err := os.Open(s.Path("bus/pci/devices"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	all, err := f.Readdirnames(-1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := names[:0]
-	for _, n := range names {
+	for _, n := range all {
 		if _, err := ParseSysfsBdf(n); err == nil {
-			out = append(out, n)
+			names = append(names, n)
+		} else if wideSegment(n) {
+			outOfRange = append(outOfRange, n)
 		}
 	}
-	return out, nil
+	sort.Strings(outOfRange)
+	return names, outOfRange, nil
+}
+
+// wideSegment reports whether a sysfs name is a BDF whose segment has
+// more than 4 hex digits (10000:00:00.0).
+func wideSegment(n string) bool {
+	seg, rest, ok := strings.Cut(n, ":")
+	if !ok || len(seg) <= 4 || len(seg) > 8 {
+		return false
+	}
+	if _, err := strconv.ParseUint(seg, 16, 32); err != nil {
+		return false
+	}
+	_, err := ParseSysfsBdf("0000:" + rest)
+	return err == nil
 }
 
 // reader is one scan worker; it owns a buffer so reads do not allocate.

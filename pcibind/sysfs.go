@@ -30,8 +30,11 @@ type Option func(*Sysfs)
 // WithProcRoot sets the /proc root (default "/proc").
 func WithProcRoot(dir string) Option { return func(s *Sysfs) { s.procRoot = dir } }
 
+// DefaultStateDir is where a real host's original drivers and lock live.
+const DefaultStateDir = "/var/lib/xlpt"
+
 // WithStateDir sets where original drivers are remembered (default
-// "/var/lib/xlpt").
+// DefaultStateDir).
 func WithStateDir(dir string) Option { return func(s *Sysfs) { s.stateDir = dir } }
 
 // WithPciIDs sets the pci.ids file for names; "" disables names.
@@ -61,7 +64,7 @@ func New(root string, opts ...Option) *Sysfs {
 	s := &Sysfs{
 		root:     filepath.Clean(root),
 		procRoot: "/proc",
-		stateDir: "/var/lib/xlpt",
+		stateDir: DefaultStateDir,
 		pciIDs:   DefaultPciIDs,
 		// Reads of sysfs are short syscalls: a few more readers than
 		// CPUs keep them all busy without thrashing.

@@ -12,8 +12,8 @@ import (
 //	[DDDD:]BB:DD.F[@VSLOT][,key=value...]    or    key=value[,key=value...]
 //
 // xlu's numbers go through glibc's sscanf("%x") and its booleans through
-// atoi, so it accepts far more than the grammar says ("1: 2.0", "0x1f",
-// "-0", "permissive=yes") and reads some of it wrongly. parseXL below
+// atoi, so it accepts far more than the grammar says ("1: 2.0", "-0",
+// "permissive=yes"; "0x1f" too, which is read as written) and reads some of it wrongly. parseXL below
 // reproduces that reading exactly and notes every place where the reading
 // differs from what the text plainly says; ParseSpec refuses those. The
 // differential test against libxlutil keeps parseXL honest.
@@ -360,7 +360,8 @@ func (p *specParser) vslot(s, what string) (uint8, string, error) {
 }
 
 // cScanner reads numbers the way glibc's sscanf("%x") does, and notes
-// every liberty it takes (white space, sign, 0x, wrap-around).
+// every liberty it takes (white space, sign, wrap-around). A "0x" prefix
+// is no liberty: "@0x7" means slot 7 to xl and to the reader alike.
 type cScanner struct {
 	s   string
 	pos int
@@ -428,8 +429,9 @@ func (c *cScanner) hex() (uint32, bool) {
 		c.odd = append(c.odd, Misread{Reason: fmt.Sprintf("white space in number %q", text), XL: fmt.Sprintf("read it as 0x%x", r)})
 	case signed:
 		c.odd = append(c.odd, Misread{Reason: fmt.Sprintf("signed number %q", text), XL: fmt.Sprintf("read it as 0x%x", r)})
-	case prefixed:
-		c.odd = append(c.odd, Misread{Reason: fmt.Sprintf("\"0x\" prefix in %q (numbers here are always hex)", text), XL: fmt.Sprintf("read it as 0x%x", r)})
+	case prefixed && digits == 1:
+		// "0x" with no digit after it: glibc reads the 0 and leaves the x.
+		c.odd = append(c.odd, Misread{Reason: fmt.Sprintf("%q has no digits after \"0x\"", text), XL: fmt.Sprintf("read it as 0x%x", r)})
 	case over || v > 0xffffffff:
 		c.odd = append(c.odd, Misread{Reason: fmt.Sprintf("number %q overflows", text), XL: fmt.Sprintf("read it as 0x%x", r)})
 	}

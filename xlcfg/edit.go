@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 )
 
 // WithStringList returns the file's text with the list setting name set
@@ -66,9 +67,16 @@ func quote(s string) string {
 
 // WriteList sets the list name in the xl.cfg at path: the new text is
 // read back and checked before it atomically replaces the file (same
-// directory, fsync, rename), so a failure leaves the old file untouched.
+// directory, fsync of the file, rename, fsync of the directory), so a
+// failure leaves the old file untouched and a crash leaves one or the
+// other. A symlink (as in /etc/xen/auto/) is followed: its target is
+// edited and the link stays. The file keeps its mode, owner and group.
 func WriteList(path, name string, items []string) error {
-	old, err := os.ReadFile(path)
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	old, err := os.ReadFile(target)
 	if err != nil {
 		return err
 	}
@@ -87,31 +95,58 @@ func WriteList(path, name string, items []string) error {
 	if got, _, _ := back.StringList(name); !reflect.DeepEqual(got, nonNil(items)) {
 		return fmt.Errorf("%s: the edited file reads back %s = %q, not %q (not written)", path, name, got, items)
 	}
+	return replaceFile(target, []byte(text))
+}
+
+// replaceFile writes data to a new file beside path, with path's mode,
+// owner and group, syncs it, renames it over path and syncs the
+// directory, so the rename itself survives a crash.
+func replaceFile(path string, data []byte) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".xlpt-*")
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".xlpt-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
+	err = writeLike(tmp, st, data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeLike writes data to f and gives it the mode, owner and group of st.
+func writeLike(f *os.File, st os.FileInfo, data []byte) error {
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := f.Chmod(st.Mode().Perm()); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		if err := f.Chown(int(sys.Uid), int(sys.Gid)); err != nil {
+			return fmt.Errorf("keep owner %d:%d: %w", sys.Uid, sys.Gid, err)
+		}
+	}
+	return f.Sync()
 }
 
 func nonNil(s []string) []string {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -74,5 +75,41 @@ func TestWriteListIsAtomicAndChecked(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("temp files left: %v", ents)
+	}
+}
+
+// /etc/xen/auto/ holds symlinks to the real configs: the edit goes to the
+// target, the link stays a link, and the target keeps its owner, group and
+// mode.
+func TestWriteListFollowsSymlinkKeepsOwner(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "g.cfg")
+	os.WriteFile(real, []byte("name = 'g'\npci = [ ]\n"), 0o600)
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		// root can give the file away: show that it stays given away
+		uid, gid = 1234, 5678
+		if err := os.Chown(real, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auto := filepath.Join(t.TempDir(), "g.cfg")
+	if err := os.Symlink(real, auto); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteList(auto, "pci", []string{"01:00.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Lstat(auto); err != nil || l.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", l.Mode(), err)
+	}
+	b, _ := os.ReadFile(real)
+	if !strings.Contains(string(b), "'01:00.0'") {
+		t.Errorf("the target was not edited: %q", b)
+	}
+	st, _ := os.Stat(real)
+	sys := st.Sys().(*syscall.Stat_t)
+	if st.Mode().Perm() != 0o600 || int(sys.Uid) != uid || int(sys.Gid) != gid {
+		t.Errorf("target now %v %d:%d, want 0600 %d:%d", st.Mode().Perm(), sys.Uid, sys.Gid, uid, gid)
 	}
 }

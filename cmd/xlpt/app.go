@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -43,9 +42,13 @@ Examples:
    xlpt pci-detach web01 0000:03:00.0         hot-unplug it (-f to force)
    xlpt pci-assignable-remove -r 03:00.0      give it back to its dom0 driver
 
+Flags may come before, between or after the arguments, as with xl
+(xlpt pci-detach web01 03:00.0 -f); "--" ends them.
+
 Exit status: 0 done, 1 the operation failed, 2 malformed input (nothing was
-changed). Errors go to stderr as "xlpt: COMMAND: reason"; --json puts
-results on stdout for scripts.`
+changed). Errors go to stderr as "xlpt: COMMAND: reason", warnings as
+"xlpt: COMMAND: warning: ...". --json puts the result on stdout for scripts:
+one object that starts with "schema": "xlpt/1" (docs/json.md).`
 
 func newApp() *cli.App {
 	// -v is --verbose here, as in xl; the version moves to -V.
@@ -59,21 +62,30 @@ func newApp() *cli.App {
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -vv is -v -v
 		Suggest:                true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			jsonFlag,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: &verbosity,
 				Usage: "Log more (-v info, -vv debug, -vvv trace)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"XLPT_LOG_LEVEL"},
 				Usage: "Log level: error, warn, info, debug or trace (overrides -v)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"XLPT_LOG_FORMAT"},
-				Usage: "Log format: text or json"},
-			&cli.StringFlag{Name: "config", Value: "/etc/xlpt/xlpt.conf", EnvVars: []string{"XLPT_CONFIG"},
-				Usage: "Host config file (hotplug_slots = 6-7, state_dir = /var/lib/xlpt); a missing file means the defaults"},
-			&cli.StringFlag{Name: "sysfs-root", Value: "/sys", EnvVars: []string{"XLPT_SYSFS_ROOT"},
-				Usage: "Where sysfs is mounted (a recorded tree for tests and bug reports)"},
-		},
+				Usage: "Log format: text or json (warnings too)"},
+		}, globalEnvFlags...),
 		Before: func(c *cli.Context) error {
-			return setupLogging(c, verbosity)
+			if err := setupLogging(c, verbosity); err != nil {
+				return err
+			}
+			if c.App.Metadata == nil {
+				c.App.Metadata = map[string]any{}
+			}
+			c.App.Metadata["env"] = newEnv(c)
+			return nil
+		},
+		After: func(c *cli.Context) error {
+			if e, ok := c.App.Metadata["env"].(*env); ok {
+				e.close()
+			}
+			return nil
 		},
 		Commands:       commands(),
 		OnUsageError:   onUsageError,
@@ -103,7 +115,7 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 			return nil
 		}
 	}
-	cmd.OnUsageError = onUsageError
+	cmd.OnUsageError = usageErrorOf(name)
 	subs := make([]*cli.Command, len(cmd.Subcommands))
 	for i, sub := range cmd.Subcommands {
 		subs[i] = wrapCommand(sub, name+" ")
@@ -120,12 +132,16 @@ type prefixed struct {
 func (p prefixed) Error() string { return p.cmd + ": " + p.err.Error() }
 func (p prefixed) Unwrap() error { return p.err }
 
-func onUsageError(c *cli.Context, err error, _ bool) error {
-	name := "xlpt"
-	if c.Command != nil && c.Command.Name != "" {
-		name = c.Command.Name
+// onUsageError is the app's: main's "xlpt: " is the only prefix needed.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{fmt.Errorf("%w (see 'xlpt help')", err)}
+}
+
+// usageErrorOf is a command's: its full name prefixes the error.
+func usageErrorOf(name string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		return usageError{fmt.Errorf("%s: %w (see 'xlpt %s --help')", name, err, name)}
 	}
-	return usageError{fmt.Errorf("%s: %w (see `xlpt help %s`)", name, err, strings.TrimPrefix(name, "xlpt"))}
 }
 
 func setupLogging(c *cli.Context, verbosity int) error {

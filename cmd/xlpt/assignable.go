@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,33 +55,43 @@ Examples:
 		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
 			return usagef("--driver %q: use pciback or pci-stub", drv)
 		}
-		svc, sys, host, done, err := newBindService(c)
+		o := newOutput(c)
+		defer o.flush()
+		svc, sys, host, err := newBindService(c)
 		if err != nil {
 			return err
 		}
-		defer done()
 		res, err := svc.AssignableAdd(hotplug.AssignableRequest{Device: bdf, Name: c.String("name"), Driver: drv,
 			Group: c.Bool("group"), Force: c.Bool("force")}, sys, host)
-		printWarnings(res.Warnings)
+		o.warn(res.Warnings...)
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			if res.Hidden == nil {
-				res.Hidden = []hotplug.Hidden{}
+		return o.emit(assignableAddDoc(res), func(w io.Writer) {
+			for _, h := range res.Hidden {
+				from := h.From
+				if from == "" {
+					from = "no driver"
+				}
+				fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, from)
 			}
-			res.Warnings = nonNil(res.Warnings)
-			return printJSON(c.App.Writer, res)
-		}
-		for _, h := range res.Hidden {
-			from := h.From
-			if from == "" {
-				from = "no driver"
-			}
-			fmt.Fprintf(c.App.Writer, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, from)
-		}
-		return nil
+		})
 	},
+}
+
+// assignableAddDoc is pci-assignable-add's --json document.
+type assignableDoc struct {
+	envelope
+	Outcome string           `json:"outcome"` // assignable
+	Hidden  []hotplug.Hidden `json:"hidden"`
+}
+
+func assignableAddDoc(res hotplug.AssignableResult) *assignableDoc {
+	h := res.Hidden
+	if h == nil {
+		h = []hotplug.Hidden{}
+	}
+	return &assignableDoc{Outcome: "assignable", Hidden: h}
 }
 
 var pciAssignableRemoveCommand = &cli.Command{
@@ -94,7 +105,7 @@ original driver.
 
 Example:
    xlpt pci-assignable-remove -r 0000:03:00.0`,
-	Flags: []cli.Flag{&cli.BoolFlag{Name: "rebind", Aliases: []string{"r"}, Usage: "Bind it again to its original dom0 driver"}},
+	Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "rebind", Aliases: []string{"r"}, Usage: "Bind it again to its original dom0 driver"}},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -113,18 +124,28 @@ Example:
 		default:
 			d.Name = arg
 		}
-		svc, sys, _, done, err := newBindService(c)
+		o := newOutput(c)
+		defer o.flush()
+		svc, sys, _, err := newBindService(c)
 		if err != nil {
 			return err
 		}
-		defer done()
 		msg, err := svc.AssignableRemove(d, c.Bool("rebind"), sys)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(c.App.Writer, msg)
-		return nil
+		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: msg},
+			func(w io.Writer) { fmt.Fprintln(w, msg) })
 	},
+}
+
+// releaseDoc is pci-assignable-remove's --json document.
+type releaseDoc struct {
+	envelope
+	Outcome string `json:"outcome"` // released
+	Device  string `json:"device"`  // as given: BDF or name
+	Rebind  bool   `json:"rebind"`
+	Message string `json:"message"`
 }
 
 // looksLikeBdf tells a mistyped BDF from a device name: names have no ':'.
@@ -147,28 +168,30 @@ var pciAssignableListCommand = &cli.Command{
 		if err := args(c, 0, 0); err != nil {
 			return err
 		}
-		ctx, err := openToolstack()
+		ctx, err := envOf(c).toolstack()
 		if err != nil {
 			return err
 		}
-		defer ctx.Close()
 		devs, err := ctx.PciAssignableList()
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			if devs == nil {
-				devs = []xl.DevicePci{}
+		o := newOutput(c)
+		defer o.flush()
+		return o.emit(&devicesDoc{Devices: nonNilDevs(devs)}, func(w io.Writer) {
+			for _, d := range devs {
+				if c.Bool("show-names") && d.Name != "" {
+					fmt.Fprintf(w, "%s %s\n", d.PciBdf, d.Name)
+				} else {
+					fmt.Fprintf(w, "%s\n", d.PciBdf)
+				}
 			}
-			return printJSON(c.App.Writer, devs)
-		}
-		for _, d := range devs {
-			if c.Bool("show-names") && d.Name != "" {
-				fmt.Fprintf(c.App.Writer, "%s %s\n", d.PciBdf, d.Name)
-			} else {
-				fmt.Fprintf(c.App.Writer, "%s\n", d.PciBdf)
-			}
-		}
-		return nil
+		})
 	},
+}
+
+// devicesDoc is pci-assignable-list's --json document.
+type devicesDoc struct {
+	envelope
+	Devices []xl.DevicePci `json:"devices"`
 }

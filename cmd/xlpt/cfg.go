@@ -1,15 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
@@ -49,57 +48,117 @@ refused.`,
 		if err := args(c, 1, 1); err != nil {
 			return err
 		}
-		f, err := readCfg(c.Args().First())
+		o := newOutput(c)
+		defer o.flush()
+		path := c.Args().First()
+		chk, err := checkGuestFile(c, o, path)
 		if err != nil {
 			return err
 		}
-		g, pre := hotplug.ReadGuestConfig(f)
-		check := hotplug.GuestCheck{}
-		host, err := pcibind.New(c.String("sysfs-root")).Scan()
-		var xen rdm.XenSource
-		if err == nil {
-			check.Host = host
-			if ctx, err := openToolstack(); err == nil {
-				defer ctx.Close()
-				xen = ctx
-				if own, err := hotplug.Owners(ctx, host); err == nil {
-					check.Owner = own
-				}
-			} else {
-				pre = append(pre, hotplug.Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", err)})
-			}
-		} else {
-			pre = append(pre, hotplug.Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
+		doc := &cfgCheckDoc{cfgCheck: chk}
+		if err := o.emit(doc, func(w io.Writer) { printReport(w, path, doc.report) }); err != nil {
+			return err
 		}
-		if g.Type == xl.DomainTypeHVM {
-			var bdfs []xl.PciBdf
-			for _, e := range g.Entries {
-				if e.Err == nil && e.Dev.VfuncMask != 0 {
-					bdfs = append(bdfs, e.Dev.PciBdf)
-				}
-			}
-			regions, notes, err := regionFinder(c, xen).Regions(bdfs)
-			if err != nil {
-				return err
-			}
-			for _, n := range notes {
-				logrus.Info(n)
-			}
-			check.Regions = regions
-		}
-		r := check.CheckGuestConfig(g, pre)
-		if wantJSON(c) {
-			if err := printJSON(c.App.Writer, r); err != nil {
-				return err
-			}
-		} else {
-			printReport(c.App.Writer, c.Args().First(), r)
-		}
-		if r.Fails() {
+		if doc.report.Fails() {
 			return exitStatus(exitFailed)
 		}
 		return nil
 	},
+}
+
+// checkGuestFile is cfg check on one xl.cfg: the report, and its --json
+// document.
+func checkGuestFile(c *cli.Context, o *output, path string) (*cfgCheck, error) {
+	f, err := readCfg(path)
+	if err != nil {
+		return nil, err
+	}
+	e := envOf(c)
+	g, pre := hotplug.ReadGuestConfig(f)
+	check := hotplug.GuestCheck{}
+	host, err := e.sysfs().Scan()
+	var xen rdm.XenSource
+	if err == nil {
+		check.Host = host
+		if ctx, err := e.toolstack(); err == nil {
+			xen = ctx
+			if own, err := hotplug.Owners(ctx, host); err == nil {
+				check.Owner = own
+			}
+		} else {
+			pre = append(pre, hotplug.Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", err)})
+		}
+	} else {
+		pre = append(pre, hotplug.Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
+	}
+	if g.Type == xl.DomainTypeHVM {
+		var bdfs []xl.PciBdf
+		for _, e := range g.Entries {
+			if e.Err == nil && e.Dev.VfuncMask != 0 {
+				bdfs = append(bdfs, e.Dev.PciBdf)
+			}
+		}
+		regions, notes, err := regionFinder(c, xen).Regions(bdfs)
+		if errors.Is(err, rdm.ErrMalformedRMRR) {
+			return nil, usageError{err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		o.note(notes...)
+		check.Regions = regions
+	}
+	r := check.CheckGuestConfig(g, pre)
+	return toCfgCheck(path, r), nil
+}
+
+// cfgCheckDoc is cfg check's --json document.
+type cfgCheckDoc struct {
+	envelope
+	*cfgCheck
+}
+
+// cfgCheck is the guest check of cfg check, add-pci and remove-pci.
+type cfgCheck struct {
+	File     string            `json:"file"`
+	Guest    cfgGuestJSON      `json:"guest"`
+	Findings []hotplug.Finding `json:"findings"` // level: ok, warn, fail
+	Rdm      *rdmCheckJSON     `json:"rdm,omitempty"`
+	Verdict  string            `json:"verdict"` // ready, fails
+	Message  string            `json:"message"`
+	report   hotplug.GuestReport
+}
+
+type cfgGuestJSON struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	MemoryMiB   uint64   `json:"memory_mib"`
+	MaxMemMiB   uint64   `json:"maxmem_mib"`
+	DeviceModel string   `json:"device_model_version,omitempty"`
+	Passthrough string   `json:"passthrough,omitempty"`
+	Pci         []string `json:"pci"`
+}
+
+func toCfgCheck(path string, r hotplug.GuestReport) *cfgCheck {
+	g := r.Config
+	doc := &cfgCheck{File: path, report: r, Findings: r.Findings,
+		Guest: cfgGuestJSON{Name: g.Name, Type: g.Type.String(), MemoryMiB: g.MemoryMiB, MaxMemMiB: g.MaxMemMiB,
+			DeviceModel: g.DeviceModel, Passthrough: g.Passthrough, Pci: []string{}}}
+	if doc.Findings == nil {
+		doc.Findings = []hotplug.Finding{}
+	}
+	for _, e := range g.Entries {
+		doc.Guest.Pci = append(doc.Guest.Pci, e.Spec)
+	}
+	if r.Rdm != nil {
+		j := toRdmCheckJSON(g.RdmGuest(), *r.Rdm)
+		doc.Rdm = &j
+	}
+	doc.Verdict, doc.Message = "ready", "the guest would start with its devices"
+	if r.Fails() {
+		doc.Verdict, doc.Message = "fails", "the guest would fail to start, or a device would be refused"
+	}
+	return doc
 }
 
 func readCfg(path string) (*xlcfg.File, error) {
@@ -143,8 +202,9 @@ var cfgAddPciCommand = &cli.Command{
 	Description: `Appends PCI_SPEC_STRING to pci = [...], leaving the rest of the file as it
 was. The spec must be one xl reads as written, and its device must not be in
 the list already. The file is replaced atomically after the new text has been
-read back; then the guest is checked as by xlpt cfg check.`,
-	Flags: []cli.Flag{jsonFlag},
+read back (a symlink's target is edited, with its owner, group and mode);
+then the guest is checked as by xlpt cfg check.`,
+	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err
@@ -162,9 +222,42 @@ read back; then the guest is checked as by xlpt cfg check.`,
 		if err := xlcfg.WriteList(path, "pci", append(list, spec)); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%s: added %q to pci\n", path, spec)
-		return nil
+		return editDone(c, path, &cfgEditDoc{Outcome: "added", File: path, Spec: spec},
+			fmt.Sprintf("%s: added %q to pci", path, spec))
 	},
+}
+
+// cfgEditDoc is cfg add-pci's and remove-pci's --json document: the edit,
+// then the guest as cfg check sees it afterwards.
+type cfgEditDoc struct {
+	envelope
+	Outcome string    `json:"outcome"` // added, removed
+	File    string    `json:"file"`
+	Spec    string    `json:"spec,omitempty"`    // added
+	Removed []string  `json:"removed,omitempty"` // the entries removed
+	Check   *cfgCheck `json:"check"`
+}
+
+// editDone checks the guest after an edit, as the help promises, and
+// prints both. A guest that would now fail is a warning: the edit is done.
+func editDone(c *cli.Context, path string, doc *cfgEditDoc, said string) error {
+	o := newOutput(c)
+	defer o.flush()
+	chk, err := checkGuestFile(c, o, path)
+	if err != nil {
+		o.warn(fmt.Sprintf("the guest was not checked: %v", err))
+	} else {
+		doc.Check = chk
+		if chk.report.Fails() {
+			o.warn(fmt.Sprintf("%s (xlpt cfg check %s says why)", chk.Message, path))
+		}
+	}
+	return o.emit(doc, func(w io.Writer) {
+		fmt.Fprintln(w, said)
+		if chk != nil {
+			printReport(w, path, chk.report)
+		}
+	})
 }
 
 var cfgRemovePciCommand = &cli.Command{
@@ -173,7 +266,9 @@ var cfgRemovePciCommand = &cli.Command{
 	ArgsUsage: "FILE BDF|PCI_SPEC_STRING",
 	Description: `Removes every pci entry for the device (matched by BDF, or by name=),
 leaving the rest of the file as it was; atomic, read back before it replaces
-the file.`,
+the file (a symlink's target is edited, with its owner, group and mode); then
+the guest is checked as by xlpt cfg check.`,
+	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err
@@ -183,9 +278,10 @@ the file.`,
 		if err != nil {
 			return err
 		}
-		var keep []string
+		var keep, removed []string
 		for _, s := range list {
 			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
+				removed = append(removed, s)
 				continue
 			}
 			keep = append(keep, s)
@@ -196,8 +292,8 @@ the file.`,
 		if err := xlcfg.WriteList(path, "pci", keep); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%s: removed %s from pci\n", path, describe(d))
-		return nil
+		return editDone(c, path, &cfgEditDoc{Outcome: "removed", File: path, Removed: removed},
+			fmt.Sprintf("%s: removed %s from pci", path, describe(d)))
 	},
 }
 

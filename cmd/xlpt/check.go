@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -28,9 +29,8 @@ devices dom0 needs now). Reads only; needs root to see whole config spaces.
 Examples:
    xlpt check
    xlpt check 03:00.0 03:00.1
-   xlpt --sysfs-root capture/sys check --proc-root capture/proc --json`,
+   xlpt --sysfs-root capture/sys check --json   (capture/proc beside it)`,
 	Flags: []cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "Where /proc is (with --sysfs-root for a recorded host)"},
 		&cli.BoolFlag{Name: "no-libxl", Usage: "Do not ask libxl which domain holds which device"},
 	},
 	Action: func(c *cli.Context) error {
@@ -49,27 +49,31 @@ Examples:
 			}
 			want = append(want, b)
 		}
-		cfg, err := loadHostConfig(c.String("config"))
-		if err != nil {
-			return usagef("host config: %w", err)
+		e := envOf(c)
+		if _, err := e.hostConfig(); err != nil {
+			return err
 		}
-		sys := pcibind.New(c.String("sysfs-root"), pcibind.WithProcRoot(c.String("proc-root")), pcibind.WithStateDir(cfg.StateDir))
+		o := newOutput(c)
+		defer o.flush()
+		if n := e.pciIDsNote(); n != "" {
+			o.note(n)
+		}
+		sys := e.sysfs()
 		host, err := sys.Scan()
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
 		var ownerOf func(xl.PciBdf) hotplug.Owner
 		if !c.Bool("no-libxl") {
-			ownerOf = libxlOwners(host)
+			ownerOf = libxlOwners(e, host, o)
 		}
 		uses, useErr := sys.InUse()
+		if useErr != nil {
+			o.warn(useErr.Error())
+		}
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
-		if wantJSON(c) {
-			if err := printJSON(c.App.Writer, rep); err != nil {
-				return err
-			}
-		} else {
-			printCheckReport(c.App.Writer, rep)
+		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
+			return err
 		}
 		if rep.Missing > 0 {
 			return exitStatus(exitFailed)
@@ -81,28 +85,34 @@ Examples:
 // libxlOwners asks libxl which domain holds which device; outside a dom0
 // (no hypervisor, no libxl, not root) it returns nil and check reports
 // owners from sysfs alone.
-func libxlOwners(host *pcibind.Host) func(xl.PciBdf) hotplug.Owner {
-	ctx, err := openToolstack()
+func libxlOwners(e *env, host *pcibind.Host, o *output) func(xl.PciBdf) hotplug.Owner {
+	ctx, err := e.toolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
 		return nil
 	}
-	defer ctx.Close()
 	of, err := hotplug.Owners(ctx, host)
 	if err != nil {
-		logrus.WithError(err).Warn("check: cannot ask libxl which domain holds which device")
+		o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
 		return nil
 	}
 	return of
 }
 
+// checkReport is check's --json document.
 type checkReport struct {
+	envelope
 	// Hypervisor is whether owners came from libxl.
 	Hypervisor bool          `json:"hypervisor"`
 	InUseError string        `json:"in_use_error,omitempty"`
 	Devices    []checkDevice `json:"devices"`
 	Missing    int           `json:"-"`
 }
+
+// verdictMissing is check's verdict on a named device that is not there;
+// the others are hotplug's readiness verdicts (ready, needs_hiding,
+// caution, refused), one word each, with the prose in message.
+const verdictMissing = "missing"
 
 type checkSRIOV struct {
 	Role  string     `json:"role"` // pf or vf
@@ -133,8 +143,24 @@ type checkDevice struct {
 	SRIOV          *checkSRIOV `json:"sriov,omitempty"`
 	NUMANode       int         `json:"numa_node"`
 	Unread         []string    `json:"unread,omitempty"`
-	Verdict        string      `json:"verdict"`
+	Verdict        string      `json:"verdict"` // ready, needs_hiding, caution, refused, missing
+	Message        string      `json:"message"`
 	Reasons        []string    `json:"reasons"`
+	// sysfsName is the BDF of a function outside xl.PciBdf's range
+	// (segment above ffff); it is shown instead of BDF.
+	sysfsName string
+}
+
+// MarshalJSON shows a function of a segment above ffff by its sysfs name.
+func (d checkDevice) MarshalJSON() ([]byte, error) {
+	type plain checkDevice
+	if d.sysfsName == "" {
+		return json.Marshal(plain(d))
+	}
+	return json.Marshal(struct {
+		BDF string `json:"bdf"`
+		plain
+	}{d.sysfsName, plain(d)})
 }
 
 // checkHost builds the report; ownerOf may be nil (no hypervisor).
@@ -153,13 +179,21 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 		d, ok := host.Device(b)
 		if !ok {
 			if explicit && b.Func == 0 || explicit && !checkSlotExpansion(want, b, host) {
-				rep.Devices = append(rep.Devices, checkDevice{BDF: b, Verdict: "refused: no such device",
+				rep.Devices = append(rep.Devices, checkDevice{BDF: b, Verdict: verdictMissing, Message: "no such device",
 					Reasons: []string{"no such device"}, ResetMethods: []string{}})
 				rep.Missing++
 			}
 			continue
 		}
 		rep.Devices = append(rep.Devices, checkOne(sys, host, d, ownerOf, uses, useErr))
+	}
+	if !explicit {
+		for _, name := range host.OutOfRange {
+			msg := fmt.Sprintf("PCI segment %s is above ffff (an Intel VMD controller's devices, typically): Xen and libxl address segments in 16 bits, so it cannot be passed through; pass the VMD controller itself, or turn VMD off in the firmware",
+				strings.SplitN(name, ":", 2)[0])
+			rep.Devices = append(rep.Devices, checkDevice{sysfsName: name, Present: true, Verdict: string(hotplug.VerdictRefused),
+				Message: msg, Reasons: []string{msg}, ResetMethods: []string{}})
+		}
 	}
 	return rep
 }
@@ -231,9 +265,17 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 		cd.OriginalDriver = rec.Driver
 	}
 	r := hotplug.JudgeReadiness(hotplug.ReadinessInput{Device: d, Checker: host, Owner: owner, Uses: uses, UseErr: useErr})
-	cd.Verdict = r.String()
+	cd.Verdict = strings.ReplaceAll(string(r.Verdict), "-", "_")
 	if r.Reasons != nil {
 		cd.Reasons = r.Reasons
+	}
+	switch {
+	case r.Verdict == hotplug.VerdictRefused:
+		cd.Message = strings.Join(r.Refusals, "; ")
+	case len(r.Reasons) > 0:
+		cd.Message = strings.Join(r.Reasons, "; ")
+	default:
+		cd.Message = "ready for passthrough"
 	}
 	return cd
 }
@@ -261,15 +303,16 @@ func checkBdfs(bs []xl.PciBdf) string {
 }
 
 func printCheckReport(w io.Writer, rep checkReport) {
-	if rep.InUseError != "" {
-		fmt.Fprintf(w, "warning: %s\n\n", rep.InUseError)
-	}
 	for i, d := range rep.Devices {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
 		if !d.Present {
 			fmt.Fprintf(w, "%s  no such device\n", d.BDF)
+			continue
+		}
+		if d.sysfsName != "" {
+			fmt.Fprintf(w, "%s\n  %-12s %s\n  %-12s - %s\n", d.sysfsName, "verdict", d.Verdict, "", d.Message)
 			continue
 		}
 		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, checkDash(d.Name), d.Vendor, d.Device)
@@ -313,11 +356,7 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		for _, u := range d.Unread {
 			row("unread", u)
 		}
-		verdict := d.Verdict
-		if i := strings.Index(verdict, ":"); i > 0 {
-			verdict = verdict[:i]
-		}
-		row("verdict", verdict)
+		row("verdict", strings.ReplaceAll(d.Verdict, "_", " "))
 		for _, r := range d.Reasons {
 			row("", "- "+r)
 		}

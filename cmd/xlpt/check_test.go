@@ -70,7 +70,7 @@ func TestCheckJSON(t *testing.T) {
 	}
 	for _, f := range tr.Funcs {
 		d := byBDF[f.BDF]
-		kind := strings.SplitN(d.Verdict, ":", 2)[0]
+		kind := d.Verdict
 		var want string
 		switch {
 		case f.Kind == pcitest.HostBridgeNode, f.Kind == pcitest.RootPort, f.Kind == pcitest.SwitchUp,
@@ -80,7 +80,7 @@ func TestCheckJSON(t *testing.T) {
 		case f.Kind == pcitest.PCIDevice, f.Node.Funcs > 1 && !f.Node.FLR, belowPortWithoutACS(tr, f):
 			want = "caution"
 		default:
-			want = "needs hiding"
+			want = "needs_hiding"
 		}
 		if kind != want {
 			t.Errorf("%s (%s): verdict %q, want %s", f.BDF, f.Driver, d.Verdict, want)
@@ -178,5 +178,34 @@ func BenchmarkCheckJSON(b *testing.B) {
 		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "check", "--json", "--no-libxl", "--proc-root", proc}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A function in a PCI segment above ffff (Intel VMD: 10000:00:00.0) was
+// skipped by check without a word; it is listed, refused, saying why.
+func TestCheckSegmentAboveFFFF(t *testing.T) {
+	tr, argv := checkTree(t)
+	vmd := filepath.Join(tr.Root, "devices/pci10000:00/10000:00:00.0")
+	os.MkdirAll(vmd, 0o755)
+	if err := os.Symlink(vmd, filepath.Join(tr.Root, "bus/pci/devices/10000:00:00.0")); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Devices []struct{ BDF, Verdict, Message string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	last := doc.Devices[len(doc.Devices)-1]
+	if len(doc.Devices) != len(tr.Funcs)+1 || last.BDF != "10000:00:00.0" || last.Verdict != "refused" || !strings.Contains(last.Message, "above ffff") {
+		t.Errorf("%d devices for %d functions + 1; last %+v", len(doc.Devices), len(tr.Funcs), last)
+	}
+	out, _, _ = run(t, cmdArgs(argv, "check", "--no-libxl")...)
+	if !strings.Contains(out, "10000:00:00.0\n  verdict      refused") {
+		t.Errorf("text report lacks the VMD function:\n%s", out)
 	}
 }

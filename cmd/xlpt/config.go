@@ -13,11 +13,11 @@ import (
 // It holds the host's policy so every operator and script gets the same.
 type hostConfig struct {
 	HotplugSlots string // e.g. "6-7"
-	StateDir     string
+	StateDir     string // "": the run's default (see env)
 }
 
 func loadHostConfig(path string) (hostConfig, error) {
-	cfg := hostConfig{HotplugSlots: "6-7", StateDir: "/var/lib/xlpt"}
+	cfg := hostConfig{HotplugSlots: "6-7"}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil

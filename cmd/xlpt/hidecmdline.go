@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,9 +23,7 @@ needs or that cannot be assigned (bridges, SR-IOV PFs). Changes nothing.
 
 Example:
    xlpt hide-cmdline 03:00.0 03:00.1`,
-	Flags: []cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "Where /proc is (with --sysfs-root for a recorded host)"},
-	},
+	Flags: []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, -1); err != nil {
 			return err
@@ -42,7 +41,9 @@ Example:
 			}
 			as = append(as, arg{b, all, a})
 		}
-		sys := pcibind.New(c.String("sysfs-root"), pcibind.WithProcRoot(c.String("proc-root")))
+		o := newOutput(c)
+		defer o.flush()
+		sys := envOf(c).sysfs()
 		host, err := sys.Scan()
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
@@ -51,6 +52,14 @@ Example:
 		for _, a := range as {
 			if a.all {
 				fns := host.Functions(a.b.Slot())
+				if len(fns) == 0 {
+					// A slot of SR-IOV VFs: pciback claims each VF listed
+					// when its PF's driver creates it.
+					fns = slotVFs(host, a.b.Slot())
+					if len(fns) > 0 {
+						o.note(fmt.Sprintf("%s: SR-IOV VFs; they exist once their PF's driver creates them (sriov_numvfs), and pciback claims them then", a.s))
+					}
+				}
 				if len(fns) == 0 {
 					return fmt.Errorf("%q: no such device on this host", a.s)
 				}
@@ -62,28 +71,38 @@ Example:
 			}
 			set = append(set, a.b)
 		}
-		var warnings []string
 		uses, err := sys.InUse()
 		if err != nil {
-			warnings = append(warnings, err.Error())
+			o.warn(err.Error())
 		}
 		for _, b := range set {
 			for _, r := range host.Refusals(b, uses) {
-				warnings = append(warnings, fmt.Sprintf("%s: %s", b, r))
+				o.warn(fmt.Sprintf("%s: %s", b, r))
 			}
 		}
-		warnings = append(warnings, host.SplitGroups(set)...)
+		o.warn(host.SplitGroups(set)...)
 		line := pcibind.HideCmdline(set)
-		if wantJSON(c) {
-			return printJSON(c.App.Writer, struct {
-				Cmdline  string   `json:"cmdline"`
-				Warnings []string `json:"warnings"`
-			}{line, nonNil(warnings)})
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(c.App.ErrWriter, "xlpt: hide-cmdline: warning: %s\n", w)
-		}
-		fmt.Fprintln(c.App.Writer, line)
-		return nil
+		return o.emit(&hideDoc{Cmdline: line, Devices: set}, func(w io.Writer) { fmt.Fprintln(w, line) })
 	},
+}
+
+// hideDoc is hide-cmdline's --json document.
+type hideDoc struct {
+	envelope
+	Cmdline string      `json:"cmdline"`
+	Devices []xl.PciBdf `json:"devices"`
+}
+
+// slotVFs is every SR-IOV VF in a slot (Functions leaves VFs out: they are
+// not functions of one multi-function device).
+func slotVFs(host *pcibind.Host, slot xl.PciBdf) []xl.PciBdf {
+	var out []xl.PciBdf
+	for f := uint8(0); f < 8; f++ {
+		b := slot
+		b.Func = f
+		if d, ok := host.Device(b); ok && d.IsVF() {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -9,7 +9,8 @@ import (
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(getoptArgs(app, os.Args)); err != nil {
 		if _, silent := err.(exitStatus); !silent {
 			fmt.Fprintf(os.Stderr, "xlpt: %v\n", err)
 		}

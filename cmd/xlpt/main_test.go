@@ -17,7 +17,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	app := newApp()
 	var out, errw bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errw
-	err := app.Run(append([]string{"xlpt"}, args...))
+	err := app.Run(getoptArgs(app, append([]string{"xlpt"}, args...)))
 	if err != nil {
 		if _, silent := err.(exitStatus); !silent {
 			errw.WriteString("xlpt: " + err.Error() + "\n")
@@ -32,10 +32,17 @@ func TestPciSpecJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
+	var doc struct {
+		Schema string
+		Specs  []struct {
+			Spec, Outcome string
+			Device        map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != "xlpt/1" || len(doc.Specs) != 1 {
 		t.Fatalf("%q: %v", out, err)
 	}
+	m := doc.Specs[0].Device
 	keys := []string{"domain", "bus", "dev", "func", "vdevfn", "vfunc_mask", "msitranslate", "power_mgmt", "permissive", "seize", "rdm_policy", "name"}
 	if len(m) != len(keys) {
 		t.Errorf("fields %v; want exactly %v", m, keys)
@@ -48,11 +55,14 @@ func TestPciSpecJSON(t *testing.T) {
 	if m["vdevfn"] != 40.0 || m["func"] != 1.0 || m["bus"] != 3.0 || m["permissive"] != true || m["rdm_policy"] != nil || m["name"] != nil {
 		t.Errorf("wrong values: %s", out)
 	}
-	// Global --json works too, one object per spec.
-	out, _, _ = run(t, "--json", "pci-spec", "01:00.0", "name=gpu,rdm_policy=relaxed")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[1], `"rdm_policy":"relaxed"`) || !strings.Contains(lines[1], `"name":"gpu"`) {
-		t.Errorf("global --json output %q", out)
+	// Global --json works too; one document lists every spec, malformed
+	// ones with their outcome (and exit 2).
+	out, _, code = run(t, "--json", "pci-spec", "01:00.0", "name=gpu,rdm_policy=relaxed", "01:00.0@0")
+	doc.Specs = nil
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 2 || len(doc.Specs) != 3 ||
+		doc.Specs[1].Device["rdm_policy"] != "relaxed" || doc.Specs[1].Device["name"] != "gpu" ||
+		doc.Specs[2].Outcome != "malformed" || doc.Specs[2].Device != nil {
+		t.Errorf("global --json output (exit %d) %q", code, out)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/msi"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -63,20 +62,13 @@ Examples:
 			}
 			items = append(items, it)
 		}
-		host, err := pcibind.New(c.String("sysfs-root")).Scan()
+		o := newOutput(c)
+		defer o.flush()
+		host, err := envOf(c).sysfs().Scan()
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
-		type result struct {
-			BDF         xl.PciBdf       `json:"bdf"`
-			MSI         *msi.MSI        `json:"msi"`
-			MSIX        *msi.MSIX       `json:"msix"`
-			IsVF        bool            `json:"sriov_vf"`
-			Incomplete  []string        `json:"config_unread,omitempty"`
-			Problems    []string        `json:"problems,omitempty"`
-			Translation msi.Translation `json:"msitranslate"`
-		}
-		var out []result
+		doc := &msiDoc{Devices: []msiJSON{}}
 		missing := 0
 		for _, it := range items {
 			d, ok := host.Device(it.dev.PciBdf)
@@ -86,25 +78,20 @@ Examples:
 				continue
 			}
 			caps := msi.Decode(d.Config)
-			r := result{BDF: d.BDF, MSI: caps.MSI, MSIX: caps.MSIX, IsVF: d.IsVF(), Incomplete: d.Unread}
+			r := msiJSON{BDF: d.BDF, MSI: caps.MSI, MSIX: caps.MSIX, IsVF: d.IsVF(), Incomplete: d.Unread}
 			if caps.MSIX != nil {
 				r.Problems = caps.MSIX.Problems()
 			}
 			r.Translation = msi.Resolve(msi.TranslateInput{Global: g == 1, Device: it.set, HVM: !c.Bool("pv"),
 				DeviceModel: c.String("device-model"), Caps: caps, IsVF: d.IsVF()})
-			out = append(out, r)
+			doc.Devices = append(doc.Devices, r)
 		}
-		if wantJSON(c) {
-			if out == nil {
-				out = []result{}
+		if err := o.emit(doc, func(w io.Writer) {
+			for _, r := range doc.Devices {
+				printMSI(w, r.BDF, r.MSI, r.MSIX, r.Incomplete, r.Problems, r.Translation)
 			}
-			if err := printJSON(c.App.Writer, out); err != nil {
-				return err
-			}
-		} else {
-			for _, r := range out {
-				printMSI(c.App.Writer, r.BDF, r.MSI, r.MSIX, r.Incomplete, r.Problems, r.Translation)
-			}
+		}); err != nil {
+			return err
 		}
 		if missing > 0 {
 			return exitStatus(exitFailed)
@@ -113,14 +100,36 @@ Examples:
 	},
 }
 
+// msiDoc is msi's --json document.
+type msiDoc struct {
+	envelope
+	Devices []msiJSON `json:"devices"`
+}
+
+type msiJSON struct {
+	BDF         xl.PciBdf       `json:"bdf"`
+	MSI         *msi.MSI        `json:"msi"`
+	MSIX        *msi.MSIX       `json:"msix"`
+	IsVF        bool            `json:"sriov_vf"`
+	Incomplete  []string        `json:"config_unread,omitempty"`
+	Problems    []string        `json:"problems,omitempty"`
+	Translation msi.Translation `json:"msitranslate"`
+}
+
 // specHasKey reports whether a PCI_SPEC_STRING sets key= itself.
 func specHasKey(spec, key string) bool {
+	_, ok := specKey(spec, key)
+	return ok
+}
+
+// specKey returns the key=value item of a PCI_SPEC_STRING that sets key.
+func specKey(spec, key string) (string, bool) {
 	for _, kv := range strings.Split(spec, ",") {
 		if strings.HasPrefix(kv, key+"=") {
-			return true
+			return kv, true
 		}
 	}
-	return false
+	return "", false
 }
 
 func pm(b bool) string {

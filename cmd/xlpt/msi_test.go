@@ -38,19 +38,23 @@ func TestMsiCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	var r []struct {
-		MSI  *struct{ Enabled bool }
-		MSIX *struct {
-			TableSize int `json:"table_size"`
+	var doc struct {
+		Schema  string
+		Devices []struct {
+			MSI  *struct{ Enabled bool }
+			MSIX *struct {
+				TableSize int `json:"table_size"`
+			}
+			VF          bool `json:"sriov_vf"`
+			Translation struct {
+				Requested, Effective bool
+			} `json:"msitranslate"`
 		}
-		VF          bool `json:"sriov_vf"`
-		Translation struct {
-			Requested, Effective bool
-		} `json:"msitranslate"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != schemaVersion {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	r := doc.Devices
 	if len(r) != 2 || r[0].MSI == nil || !r[0].Translation.Requested || !r[0].Translation.Effective ||
 		r[1].MSI != nil || r[1].MSIX == nil || !r[1].VF || r[1].Translation.Requested {
 		t.Errorf("json: %s", out)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,7 +16,7 @@ var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for H
 var pciAttachCommand = &cli.Command{
 	Name:      "pci-attach",
 	Usage:     "Hot-plug a PCI device into a running domain",
-	ArgsUsage: "DOMAIN PCI_SPEC_STRING [VSLOT]",
+	ArgsUsage: "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
 	Description: `Attaches the host device named by PCI_SPEC_STRING to DOMAIN through libxl,
 after checking what libxl does not:
 
@@ -26,6 +28,8 @@ after checking what libxl does not:
   - Conventional PCI devices behind a PCIe-to-PCI bridge must all go to the
     same domain: --group attaches the whole group (all or none).
   - BB:DD.* attaches every function, one by one, function 0 last.
+  - -o/--options=KEY=VALUE[,...] (xm's form, as in the Xen VT-d howto)
+    adds options to the spec; a key given both ways is refused.
   - The IOMMU is on, the domain can take devices (passthrough enabled, no
     PoD), the device is assignable (or --assign makes it so).
 
@@ -34,41 +38,61 @@ Nothing is changed when a check fails; a failed attach is rolled back.
 Examples:
    xlpt pci-attach web01 0000:03:00.0 7
    xlpt pci-attach web01 '03:00.0@7,permissive=1'
+   xlpt pci-attach -o msitranslate=0 web01 0000:03:00.0 7
    xlpt pci-attach --group web01 0000:01:01.0`,
 	Flags: []cli.Flag{jsonFlag, slotsFlag,
+		&cli.StringFlag{Name: "options", Aliases: []string{"o"}, Usage: "Spec options KEY=VALUE[,...], as xm's -o (e.g. msitranslate=0)"},
 		&cli.BoolFlag{Name: "group", Usage: "Attach the device's whole same-domain group"},
 		&cli.BoolFlag{Name: "any-slot", Usage: "Allow a VSLOT outside the hot-plug range"},
 		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first (libxl's seize)"},
 	},
 	Action: func(c *cli.Context) error {
-		dev, svc, done, err := specAndService(c, 3)
+		o := newOutput(c)
+		defer o.flush()
+		dev, svc, err := specAndService(c, 3)
 		if err != nil {
 			return err
 		}
-		defer done()
 		res, err := svc.Attach(hotplug.AttachRequest{Domain: c.Args().First(), Device: dev,
 			Group: c.Bool("group"), AnySlot: c.Bool("any-slot"), Assign: c.Bool("assign")})
-		printWarnings(res.Warnings)
+		o.warn(res.Warnings...)
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return printJSON(c.App.Writer, struct {
-				Domain   string         `json:"domain"`
-				Domid    uint32         `json:"domid"`
-				Attached []xl.DevicePci `json:"attached"`
-				Warnings []string       `json:"warnings"`
-			}{res.Domain.String(), res.Domain.Domid, res.Attached, nonNil(res.Warnings)})
-		}
-		for _, d := range res.Attached {
-			if res.Domain.IsHVM() {
-				fmt.Fprintf(c.App.Writer, "%s attached to %s at guest slot %02x.%x\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc())
-			} else {
-				fmt.Fprintf(c.App.Writer, "%s attached to %s\n", d.PciBdf, res.Domain)
+		return o.emit(attachDoc(res), func(w io.Writer) {
+			for _, d := range res.Attached {
+				if res.Domain.IsHVM() {
+					fmt.Fprintf(w, "%s attached to %s at guest slot %02x.%x\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc())
+				} else {
+					fmt.Fprintf(w, "%s attached to %s\n", d.PciBdf, res.Domain)
+				}
 			}
-		}
-		return nil
+		})
 	},
+}
+
+// hotplugDoc is pci-attach's and pci-detach's --json document.
+type hotplugDoc struct {
+	envelope
+	Outcome string         `json:"outcome"` // attached, detached
+	Domain  string         `json:"domain"`
+	Domid   uint32         `json:"domid"`
+	Devices []xl.DevicePci `json:"devices"`
+}
+
+func attachDoc(res hotplug.AttachResult) *hotplugDoc {
+	return &hotplugDoc{Outcome: "attached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Attached)}
+}
+
+func detachDoc(res hotplug.DetachResult) *hotplugDoc {
+	return &hotplugDoc{Outcome: "detached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Detached)}
+}
+
+func nonNilDevs(d []xl.DevicePci) []xl.DevicePci {
+	if d == nil {
+		return []xl.DevicePci{}
+	}
+	return d
 }
 
 var pciDetachCommand = &cli.Command{
@@ -91,44 +115,47 @@ Example:
 		&cli.BoolFlag{Name: "group", Usage: "Detach the device's whole same-domain group"},
 	},
 	Action: func(c *cli.Context) error {
-		dev, svc, done, err := specAndService(c, 2)
+		o := newOutput(c)
+		defer o.flush()
+		dev, svc, err := specAndService(c, 2)
 		if err != nil {
 			return err
 		}
-		defer done()
 		res, err := svc.Detach(hotplug.DetachRequest{Domain: c.Args().First(), Device: dev,
 			Force: c.Bool("force"), Group: c.Bool("group")})
-		if wantJSON(c) && err == nil {
-			return printJSON(c.App.Writer, struct {
-				Domain   string         `json:"domain"`
-				Domid    uint32         `json:"domid"`
-				Detached []xl.DevicePci `json:"detached"`
-				Notes    []string       `json:"notes"`
-			}{res.Domain.String(), res.Domain.Domid, res.Detached, nonNil(res.Notes)})
+		o.note(res.Notes...)
+		if err != nil {
+			// what was detached before the failure is still said
+			for _, d := range res.Detached {
+				fmt.Fprintf(c.App.Writer, "%s detached from %s\n", d.PciBdf, res.Domain)
+			}
+			return err
 		}
-		for _, d := range res.Detached {
-			fmt.Fprintf(c.App.Writer, "%s detached from %s\n", d.PciBdf, res.Domain)
-		}
-		for _, n := range res.Notes {
-			fmt.Fprintf(c.App.ErrWriter, "note: %s\n", n)
-		}
-		return err
+		return o.emit(detachDoc(res), func(w io.Writer) {
+			for _, d := range res.Detached {
+				fmt.Fprintf(w, "%s detached from %s\n", d.PciBdf, res.Domain)
+			}
+		})
 	},
 }
 
 // specAndService checks DOMAIN SPEC [VSLOT] (maxArgs 3 allows VSLOT),
 // parses the spec, then sets up the service: malformed input is refused
 // before libxl or sysfs is touched.
-func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service, func(), error) {
+func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service, error) {
 	if err := args(c, 2, maxArgs); err != nil {
-		return xl.DevicePci{}, nil, nil, err
+		return xl.DevicePci{}, nil, err
 	}
-	dev, err := parseSpecArg(c.Args().Get(1), c.Args().Get(2))
+	spec, err := mergeOptions(c.Args().Get(1), c.String("options"))
 	if err != nil {
-		return dev, nil, nil, err
+		return xl.DevicePci{}, nil, err
 	}
-	svc, done, err := newService(c)
-	return dev, svc, done, err
+	dev, err := parseSpecArg(spec, c.Args().Get(2))
+	if err != nil {
+		return dev, nil, err
+	}
+	svc, err := newService(c)
+	return dev, svc, err
 }
 
 func nonNil(s []string) []string {
@@ -136,4 +163,28 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// mergeOptions appends xm's -o KEY=VALUE[,...] to a spec; a key given in
+// both is refused naming both, since which one wins would be a guess.
+func mergeOptions(spec, opts string) (string, error) {
+	if opts == "" {
+		return spec, nil
+	}
+	if _, err := xl.ParseSpec(spec); err != nil {
+		return "", err
+	}
+	for _, kv := range strings.Split(opts, ",") {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return "", usagef("-o %q: options are KEY=VALUE[,KEY=VALUE...]", opts)
+		}
+		if given, ok := specKey(spec, k); ok {
+			return "", usagef("%s given twice: %q in the spec %q and %q in -o", k, given, spec, kv)
+		}
+	}
+	if _, err := xl.ParseSpec(spec + "," + opts); err != nil {
+		return "", usagef("-o %q: %w", opts, err)
+	}
+	return spec + "," + opts, nil
 }

@@ -26,7 +26,7 @@ libxl_device_pci's field names.
 Example:
    xlpt pci-list web01`,
 	Flags: []cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as `xl pci-list`)"}},
+		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as xl pci-list prints it)"}},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -35,29 +35,28 @@ Example:
 		if format != "table" && format != "xl" {
 			return usagef("--format %q: use table or xl", format)
 		}
-		ctx, err := openToolstack()
+		ctx, err := envOf(c).toolstack()
 		if err != nil {
 			return err
 		}
-		defer ctx.Close()
 		svc := hotplug.Service{TS: ctx}
 		dom, devs, err := svc.List(c.Args().First())
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			if devs == nil {
-				devs = []xl.DevicePci{}
-			}
-			return printJSON(c.App.Writer, struct {
-				Domain  string         `json:"domain"`
-				Domid   uint32         `json:"domid"`
-				Devices []xl.DevicePci `json:"devices"`
-			}{dom.String(), dom.Domid, devs})
-		}
-		printPciList(c.App.Writer, format, devs)
-		return nil
+		o := newOutput(c)
+		defer o.flush()
+		return o.emit(&pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: nonNilDevs(devs)},
+			func(w io.Writer) { printPciList(w, format, devs) })
 	},
+}
+
+// pciListDoc is pci-list's --json document.
+type pciListDoc struct {
+	envelope
+	Domain  string         `json:"domain"`
+	Domid   uint32         `json:"domid"`
+	Devices []xl.DevicePci `json:"devices"`
 }
 
 func printPciList(w io.Writer, format string, devs []xl.DevicePci) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -19,8 +18,9 @@ says what it means: which host function, which guest slot, which options.
 Specs that xl would silently misread (permissive=true is read as 0, a key
 given twice, junk after vslot=) are refused with what xl would have done.
 
-With --json, prints one JSON object per spec with libxl_device_pci's field
-names (rdm_policy and name are null when the spec leaves them unset).
+With --json, prints one document listing every spec with its outcome (ok
+or malformed) and, when ok, the device under libxl_device_pci's field names
+(rdm_policy and name are null when the spec leaves them unset).
 
 Examples:
    xlpt pci-spec 0000:03:00.1@5,permissive=1
@@ -30,29 +30,47 @@ Examples:
 		if err := args(c, 1, -1); err != nil {
 			return err
 		}
-		bad := 0
+		o := newOutput(c)
+		defer o.flush()
+		doc := &specDoc{Specs: []specJSON{}}
 		for _, s := range c.Args().Slice() {
 			d, err := xl.ParseSpec(s)
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %v\n", err)
-				bad++
+				doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "malformed", Message: err.Error()})
 				continue
 			}
-			if wantJSON(c) {
-				b, err := json.Marshal(d)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "%s\n", b)
-			} else {
-				explainSpec(c.App.Writer, s, d)
-			}
+			doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "ok", Device: &d})
 		}
-		if bad > 0 {
-			return exitStatus(exitUsage)
+		if err := o.emit(doc, func(w io.Writer) {
+			for _, s := range doc.Specs {
+				if s.Device != nil {
+					explainSpec(w, s.Spec, *s.Device)
+				}
+			}
+		}); err != nil {
+			return err
+		}
+		for _, s := range doc.Specs {
+			if s.Device == nil {
+				return exitStatus(exitUsage)
+			}
 		}
 		return nil
 	},
+}
+
+// specDoc is pci-spec's --json document: one entry per argument.
+type specDoc struct {
+	envelope
+	Specs []specJSON `json:"specs"`
+}
+
+type specJSON struct {
+	Spec    string        `json:"spec"`
+	Outcome string        `json:"outcome"` // ok, malformed
+	Device  *xl.DevicePci `json:"device,omitempty"`
+	Message string        `json:"message,omitempty"`
 }
 
 func explainSpec(w io.Writer, spec string, d xl.DevicePci) {

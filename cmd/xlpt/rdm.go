@@ -17,7 +17,7 @@ import (
 
 // Flags shared by rdm list and rdm check: where regions come from.
 var rdmSourceFlags = []cli.Flag{
-	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's command line, for its rmrr= options (the xen_commandline line of `xl info`)"},
+	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's `CMDLINE`, for its rmrr= options (the xen_commandline line of xl info)"},
 	&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
 	&cli.BoolFlag{Name: "no-xen", Usage: "Do not ask Xen (libxenctrl); use the DMAR table and rmrr= only"},
 	&cli.BoolFlag{Name: "no-dmar", Usage: "Do not read the ACPI DMAR table"},
@@ -75,29 +75,38 @@ assign such a device under rdm_policy=strict.`,
 			}
 			regs = sel
 		}
-		warnTo(c, "rdm list", notes)
-		if wantJSON(c) {
-			out := make([]regionJSON, 0, len(regs))
-			for _, r := range regs {
-				out = append(out, toRegionJSON(r))
-			}
-			return printJSON(c.App.Writer, out)
-		}
-		w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "START\tEND\tPAGES\tSOURCE\tSHARED\tDEVICES")
+		o := newOutput(c)
+		defer o.flush()
+		o.warn(notes...)
+		doc := &regionsDoc{Regions: make([]regionJSON, 0, len(regs))}
 		for _, r := range regs {
-			shared := "no"
-			if r.Shared() {
-				shared = "yes"
-			}
-			devs := r.DeviceList()
-			if devs == "" {
-				devs = "-"
-			}
-			fmt.Fprintf(w, "%#x\t%#x\t%d\t%s\t%s\t%s\n", r.Start(), r.End()-1, r.NrPages, sources(r), shared, devs)
+			doc.Regions = append(doc.Regions, toRegionJSON(r))
 		}
-		return w.Flush()
+		return o.emit(doc, func(w io.Writer) { printRegions(w, regs) })
 	},
+}
+
+func printRegions(out io.Writer, regs []rdm.Region) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "START\tEND\tPAGES\tSOURCE\tSHARED\tDEVICES")
+	for _, r := range regs {
+		shared := "no"
+		if r.Shared() {
+			shared = "yes"
+		}
+		devs := r.DeviceList()
+		if devs == "" {
+			devs = "-"
+		}
+		fmt.Fprintf(w, "%#x\t%#x\t%d\t%s\t%s\t%s\n", r.Start(), r.End()-1, r.NrPages, sources(r), shared, devs)
+	}
+	w.Flush()
+}
+
+// regionsDoc is rdm list's --json document.
+type regionsDoc struct {
+	envelope
+	Regions []regionJSON `json:"regions"`
 }
 
 type regionJSON struct {
@@ -134,11 +143,10 @@ func gatherRegions(c *cli.Context, devices []xl.PciBdf) ([]rdm.Region, []string,
 	var xen rdm.XenSource
 	var notes []string
 	if !c.Bool("no-xen") {
-		ctx, err := openToolstack()
+		ctx, err := envOf(c).toolstack()
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("regions from Xen not read: %v", err))
 		} else {
-			defer ctx.Close()
 			xen = ctx
 		}
 	}
@@ -152,7 +160,7 @@ func gatherRegions(c *cli.Context, devices []xl.PciBdf) ([]rdm.Region, []string,
 // regionFinder is where the regions come from, for commands with and
 // without the rdm source flags (pci-attach has none: DMAR and Xen).
 func regionFinder(c *cli.Context, xen rdm.XenSource) *rdm.Finder {
-	return &rdm.Finder{SysfsRoot: c.String("sysfs-root"), NoDMAR: c.Bool("no-dmar"), Xen: xen,
+	return &rdm.Finder{SysfsRoot: envOf(c).SysfsRoot, NoDMAR: c.Bool("no-dmar"), Xen: xen,
 		RMRR: values(c, "rmrr"), XenCmdline: c.String("xen-cmdline")}
 }
 
@@ -184,14 +192,6 @@ func values(c *cli.Context, name string) []string {
 	return nil
 }
 
-// warnTo prints warnings on stderr whatever the log level: they change
-// what the output means.
-func warnTo(c *cli.Context, cmd string, ws []string) {
-	for _, w := range ws {
-		fmt.Fprintf(c.App.ErrWriter, "xlpt: %s: warning: %s\n", cmd, w)
-	}
-}
-
 var rdmCheckCommand = &cli.Command{
 	Name:  "check",
 	Usage: "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
@@ -208,11 +208,11 @@ every valid policy= and xl says nothing). --as xl (the default) predicts
 xl create; --as libxl predicts a toolstack that passes the setting intact.
 
 Examples:
-   xlpt rdm check --config /etc/xen/web01.cfg
+   xlpt rdm check --guest-cfg /etc/xen/web01.cfg
    xlpt rdm check --memory 1024 --pci 0000:00:03.0 --rdm strategy=host,policy=relaxed`,
 	Flags: append([]cli.Flag{jsonFlag,
-		&cli.StringFlag{Name: "config", Usage: "Read the guest from its xl.cfg (as xl 4.17 reads it) instead of the flags below"},
-		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --config)"},
+		&cli.StringFlag{Name: "guest-cfg", Usage: "Read the guest from its xl.cfg `FILE` (as xl 4.17 reads it) instead of the flags below"},
+		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --guest-cfg)"},
 		&cli.Uint64Flag{Name: "maxmem", Usage: "maxmem= in MiB (default: memory)"},
 		&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
 		&cli.StringFlag{Name: "rdm", Usage: `rdm= setting, "strategy=host|ignore,policy=strict|relaxed"`},
@@ -230,7 +230,9 @@ Examples:
 		}
 		var g rdm.Guest
 		var warnings []string
-		if path := c.String("config"); path != "" {
+		o := newOutput(c)
+		defer o.flush()
+		if path := c.String("guest-cfg"); path != "" {
 			f, err := readCfg(path)
 			if err != nil {
 				return err
@@ -250,7 +252,7 @@ Examples:
 			g = gc.RdmGuest()
 		} else {
 			if !c.IsSet("memory") {
-				return usagef("give --config FILE, or the guest with --memory (and --pci, --rdm ...)")
+				return usagef("give --guest-cfg FILE, or the guest with --memory (and --pci, --rdm ...)")
 			}
 			var err error
 			if g, warnings, err = guestFromFlags(c); err != nil {
@@ -265,17 +267,13 @@ Examples:
 		if err != nil {
 			return err
 		}
-		warnTo(c, "rdm check", append(warnings, notes...))
+		o.warn(append(warnings, notes...)...)
 		res, err := rdm.Check(g, host)
 		if err != nil {
 			return usageError{err}
 		}
-		if wantJSON(c) {
-			if err := printJSON(c.App.Writer, checkJSON(g, res)); err != nil {
-				return err
-			}
-		} else {
-			printCheck(c.App.Writer, g, res)
+		if err := o.emit(checkJSON(g, res), func(w io.Writer) { printCheck(w, g, res) }); err != nil {
+			return err
 		}
 		if res.Fails {
 			return exitStatus(exitFailed)
@@ -415,28 +413,49 @@ type regionCheckJSON struct {
 	regionJSON
 	Policy       string `json:"policy"`
 	PolicyFrom   string `json:"policy_from"`
-	Outcome      string `json:"outcome"`
+	Outcome      string `json:"outcome"` // fits, relocates, refused, ignored
 	Reason       string `json:"reason"`
 	Message      string `json:"message,omitempty"`
 	Exposed      bool   `json:"reserved_in_guest"`
 	AfterFailure bool   `json:"after_failure,omitempty"`
 }
 
-func checkJSON(g rdm.Guest, res rdm.Result) any {
+// outcomeWord names each rdm.Outcome in one word for --json.
+var outcomeWord = map[rdm.Outcome]string{rdm.Fits: "fits", rdm.Relocates: "relocates", rdm.Refused: "refused", rdm.Ignored: "ignored"}
+
+// rdmCheckDoc is rdm check's --json document; cfg check carries the same
+// fields under "rdm".
+type rdmCheckDoc struct {
+	envelope
+	rdmCheckJSON
+}
+
+type rdmCheckJSON struct {
+	Strategy string            `json:"strategy"`
+	Policy   string            `json:"policy"`
+	Initial  layoutJSON        `json:"layout_before"`
+	Final    layoutJSON        `json:"layout"`
+	Regions  []regionCheckJSON `json:"regions"`
+	Errors   []string          `json:"libxl_errors"`
+	Warnings []string          `json:"libxl_warnings"`
+	Verdict  string            `json:"verdict"` // starts, fails
+	Message  string            `json:"message"`
+}
+
+func toRdmCheckJSON(g rdm.Guest, res rdm.Result) rdmCheckJSON {
 	regs := make([]regionCheckJSON, 0, len(res.Regions))
 	for _, r := range res.Regions {
-		regs = append(regs, regionCheckJSON{toRegionJSON(r.Region), r.Policy.String(), r.PolicyFrom, string(r.Outcome),
+		regs = append(regs, regionCheckJSON{toRegionJSON(r.Region), r.Policy.String(), r.PolicyFrom, outcomeWord[r.Outcome],
 			r.Reason, r.Message, r.Exposed, r.AfterFailure})
 	}
-	return struct {
-		Strategy string            `json:"strategy"`
-		Policy   string            `json:"policy"`
-		Initial  layoutJSON        `json:"layout_before"`
-		Final    layoutJSON        `json:"layout"`
-		Regions  []regionCheckJSON `json:"regions"`
-		Errors   []string          `json:"errors"`
-		Warnings []string          `json:"warnings"`
-		Fails    bool              `json:"fails"`
-	}{g.Rdm.Strategy.String(), effective(g.Rdm.Policy).String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
-		regs, nonNil(res.Errors), nonNil(res.Warnings), res.Fails}
+	v, m := "starts", "the guest would start"
+	if res.Fails {
+		v, m = "fails", "the guest would fail to start"
+	}
+	return rdmCheckJSON{g.Rdm.Strategy.String(), effective(g.Rdm.Policy).String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
+		regs, nonNil(res.Errors), nonNil(res.Warnings), v, m}
+}
+
+func checkJSON(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
+	return &rdmCheckDoc{rdmCheckJSON: toRdmCheckJSON(g, res)}
 }

@@ -62,12 +62,12 @@ func TestRdmCheckAsLibxl(t *testing.T) {
 			Outcome string
 		}
 		Warnings []string
-		Fails    bool
+		Verdict  string
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Strategy != "host" || len(r.Regions) != 2 || r.Regions[0].Start != 0xf0000 || !strings.HasPrefix(r.Regions[0].Outcome, "conflict, ignored") || r.Fails {
+	if r.Strategy != "host" || len(r.Regions) != 2 || r.Regions[0].Start != 0xf0000 || r.Regions[0].Outcome != "ignored" || r.Verdict != "starts" {
 		t.Errorf("as libxl: %+v", r)
 	}
 	out, _, _ = rdmCheck(t, "--json", "--memory", "1024", "--rdm", "strategy=host,policy=relaxed")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight"
 	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -83,18 +82,13 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// openToolstack opens libxl; outside a Xen dom0 the error says so.
-func openToolstack() (*xenlight.Context, error) {
-	return xenlight.Open()
-}
-
 // newService sets up the decisions: libxl, the host's PCI devices as
-// sysfs shows them now, the slot policy and the host lock. close must be
-// called.
-func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) {
-	cfg, err := loadHostConfig(c.String("config"))
+// sysfs shows them now, the slot policy and the host lock.
+func newService(c *cli.Context) (*hotplug.Service, error) {
+	e := envOf(c)
+	cfg, err := e.hostConfig()
 	if err != nil {
-		return nil, nil, usagef("host config: %w", err)
+		return nil, err
 	}
 	slots := cfg.HotplugSlots
 	if c.IsSet("slots") {
@@ -102,60 +96,50 @@ func newService(c *cli.Context) (svc *hotplug.Service, close func(), err error) 
 	}
 	r, err := hotplug.ParseSlotRange(slots)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, usageError{err}
 	}
-	ctx, err := openToolstack()
+	ctx, err := e.toolstack()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	host, err := pcibind.New(c.String("sysfs-root"), pcibind.WithStateDir(cfg.StateDir)).Scan()
+	host, err := e.sysfs().Scan()
 	if err != nil {
-		ctx.Close()
-		return nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
+		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc = &hotplug.Service{
+	return &hotplug.Service{
 		TS: ctx, Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) },
+		Lock: e.lock,
 		DM:   qmp.DeviceModel{},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
 		},
-	}
-	return svc, func() { ctx.Close() }, nil
+	}, nil
 }
 
 // newBindService is newService for assignable-add/remove: libxl when this
 // is a dom0, and sysfs binding (pcibind) for pci-stub or without libxl.
-func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, func(), error) {
-	cfg, err := loadHostConfig(c.String("config"))
-	if err != nil {
-		return nil, nil, nil, nil, usagef("host config: %w", err)
+func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, error) {
+	e := envOf(c)
+	if _, err := e.hostConfig(); err != nil {
+		return nil, nil, nil, err
 	}
-	sys := pcibind.New(c.String("sysfs-root"), pcibind.WithStateDir(cfg.StateDir))
+	sys := e.sysfs()
 	host, err := sys.Scan()
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
+		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(),
-		Lock: func() (func(), error) { return pcibind.Lock(cfg.StateDir) }}
-	done := func() {}
-	ctx, err := openToolstack()
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock}
+	ctx, err := e.toolstack()
 	switch {
 	case err == nil:
-		svc.TS, done = ctx, func() { ctx.Close() }
+		svc.TS = ctx
 	case errors.Is(err, xl.ErrNoHypervisor):
 		logrus.Infof("%v: binding through sysfs only", err)
 	default:
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	return svc, sys, host, done, nil
-}
-
-func printWarnings(ws []string) {
-	for _, w := range ws {
-		logrus.Warn(w)
-	}
+	return svc, sys, host, nil
 }
 
 // parseSpecArg parses a PCI_SPEC_STRING argument with an optional xl-style
@@ -166,10 +150,12 @@ func parseSpecArg(spec, vslot string) (xl.DevicePci, error) {
 		return d, err
 	}
 	if vslot != "" {
-		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(vslot, "0")) {
+		// hex, as xl's @VSLOT: "7", "07" and "0x7" are slot 7
+		digits := strings.TrimPrefix(strings.TrimPrefix(vslot, "0x"), "0X")
+		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(digits, "0")) {
 			return d, usagef("virtual slot given twice: %q in the spec and %q as VSLOT", spec, vslot)
 		}
-		slot, err := strconv.ParseUint(vslot, 16, 8)
+		slot, err := strconv.ParseUint(digits, 16, 8)
 		if err != nil || slot == 0 || slot > 0x1f {
 			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
 		}

@@ -318,14 +318,24 @@ func TestPolicy(t *testing.T) {
 	// the device attached after libxl's timeout; xlpt says so and -f
 	// removes it without the guest.
 	t.Run("detach-timeout-then-force", func(t *testing.T) {
-		ok(t, "xlpt pci-attach hvm1 "+nic5+" 6")
+		// xm's -o form (the VT-d howto's) and flags after the positional
+		// arguments, as xl's getopt allows; the JSON carries the schema.
+		r := ok(t, "xlpt pci-attach -o msitranslate=0 hvm1 "+nic5+" 6 --json")
+		var doc struct {
+			Schema, Outcome string
+			Devices         []struct{ Vdevfn int }
+		}
+		if err := json.Unmarshal([]byte(r.out), &doc); err != nil || doc.Schema != "xlpt/1" || doc.Outcome != "attached" ||
+			len(doc.Devices) != 1 || doc.Devices[0].Vdevfn != 0x30 {
+			t.Errorf("pci-attach -o msitranslate=0 ... --json: %v\n%s", err, r.out)
+		}
 		waitGuest(t, "showing 00:06.0", 90, func(g map[string]string) bool { return g["0000:00:06.0"] != "" })
 		ok(t, "xl pause hvm1")
 		refused(t, "xlpt pci-detach hvm1 "+nic5, "did not acknowledge the eject", "still attached", "xlpt pci-detach -f hvm1 "+nic5)
 		if s := slots(t, "hvm1"); s[nic5] != 6 {
 			t.Errorf("after the timed-out detach libxl lists %v; want %s still in slot 6", s, nic5)
 		}
-		ok(t, "xlpt pci-detach -f hvm1 "+nic5)
+		ok(t, "xlpt pci-detach hvm1 "+nic5+" -f") // -f after the arguments, as xl takes it
 		ok(t, "xl unpause hvm1")
 		if s := slots(t, "hvm1"); len(s) != 0 {
 			t.Errorf("after detach -f hvm1 holds %v", s)
@@ -380,26 +390,31 @@ var (
 func testMSI(t *testing.T) {
 	devices := []string{"0000:00:03.0", nic5, old1, "0000:00:09.0"}
 	r := ok(t, "xlpt msi --json "+strings.Join(devices, " "))
-	var got []struct {
-		BDF string `json:"bdf"`
-		MSI *struct {
-			Enabled   bool `json:"enabled"`
-			Is64Bit   bool `json:"64bit"`
-			Mask      bool `json:"per_vector_mask"`
-			Capable   int  `json:"vectors_capable"`
-			Allocated int  `json:"vectors_enabled"`
-		} `json:"msi"`
-		MSIX *struct {
-			Enabled     bool `json:"enabled"`
-			Masked      bool `json:"function_mask"`
-			Size        int  `json:"table_size"`
-			TableBar    int  `json:"table_bar"`
-			TableOffset int  `json:"table_offset"`
-			PBABar      int  `json:"pba_bar"`
-			PBAOffset   int  `json:"pba_offset"`
-		} `json:"msix"`
+	var doc struct {
+		Schema  string
+		Devices []struct {
+			BDF string `json:"bdf"`
+			MSI *struct {
+				Enabled   bool `json:"enabled"`
+				Is64Bit   bool `json:"addr_64bit"`
+				Mask      bool `json:"per_vector_mask"`
+				Capable   int  `json:"vectors_capable"`
+				Allocated int  `json:"vectors_enabled"`
+			} `json:"msi"`
+			MSIX *struct {
+				Enabled     bool `json:"enabled"`
+				Masked      bool `json:"function_mask"`
+				Size        int  `json:"table_size"`
+				TableBar    int  `json:"table_bar"`
+				TableOffset int  `json:"table_offset"`
+				PBABar      int  `json:"pba_bar"`
+				PBAOffset   int  `json:"pba_offset"`
+			} `json:"msix"`
+		}
 	}
-	if err := json.Unmarshal([]byte(r.out), &got); err != nil || len(got) != len(devices) {
+	err := json.Unmarshal([]byte(r.out), &doc)
+	got := doc.Devices
+	if err != nil || doc.Schema != "xlpt/1" || len(got) != len(devices) {
 		t.Fatalf("xlpt msi --json: %v\n%s", err, r.out)
 	}
 	pm := func(b bool) string {

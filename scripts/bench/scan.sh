@@ -54,7 +54,7 @@ printf "%8s %10s %10s %7s %10s %10s %7s %12s %12s\n" functions "xlpt wall" "lspc
 for n in "${sizes[@]}"; do
 	tree=$work/tree-$n
 	"$work/gentree" -n "$n" "$tree" >/dev/null
-	xl=("$work/xlpt" --sysfs-root "$tree" --config /nonexistent check --json --proc-root "$work/proc")
+	xl=("$work/xlpt" --sysfs-root "$tree" --config /nonexistent --proc-root "$work/proc" check --json)
 	ls=(lspci -A linux-sysfs -O "sysfs.path=$tree/bus/pci" -vvv -n)
 	# Sanity: both see every function.
 	got=$("${xl[@]}" | grep -c '"bdf"')

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xl"
+)
+
+// env is one run's view of the host, decided once from the global flags:
+// where sysfs, /proc, the state directory and the host config are, and
+// the libxl context (opened on first use, closed when the run ends).
+//
+// A recorded host (--sysfs-root other than /sys) is laid out as a root:
+// R is its sys directory, or the root itself when R is not named "sys".
+// Unless given, the proc root, state directory and host config are taken
+// from that root (ROOT/proc, ROOT/var/lib/xlpt, ROOT/etc/xlpt/xlpt.conf),
+// never from the real host, and libxl, which acts on the real host, is
+// not used.
+type env struct {
+	SysfsRoot string
+	ProcRoot  string
+	StateDir  string
+	PciIDs    string // "" means the usual places
+	Recorded  bool
+	Config    hostConfig
+	configErr error
+
+	// writer, when set, takes every sysfs write: tests put the simulated
+	// kernel here through the app's Metadata["sysfs-writer"].
+	writer pcibind.AttrWriter
+
+	ts     *xenlight.Context
+	tsErr  error
+	tsDone bool
+}
+
+const (
+	defaultSysfsRoot  = "/sys"
+	defaultHostConfig = "/etc/xlpt/xlpt.conf"
+)
+
+// globalEnvFlags are the flags newEnv reads.
+var globalEnvFlags = []cli.Flag{
+	&cli.StringFlag{Name: "config", EnvVars: []string{"XLPT_CONFIG"},
+		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
+	&cli.StringFlag{Name: "sysfs-root", Value: defaultSysfsRoot, EnvVars: []string{"XLPT_SYSFS_ROOT"},
+		Usage: "Where sysfs is mounted: a recorded host's sys `DIR` for tests and bug reports (then /proc, the state directory and the host config come from beside it, and libxl is not used)"},
+	&cli.StringFlag{Name: "proc-root", EnvVars: []string{"XLPT_PROC_ROOT"},
+		Usage: "Where /proc is (`DIR`; default: /proc, or ROOT/proc of a recorded host)"},
+	&cli.StringFlag{Name: "state-dir", EnvVars: []string{"XLPT_STATE_DIR"},
+		Usage: "Where original drivers and the host lock are kept (`DIR`; default: state_dir of the host config, else " + pcibind.DefaultStateDir + ", or ROOT" + pcibind.DefaultStateDir + " of a recorded host)"},
+	&cli.StringFlag{Name: "pci-ids", EnvVars: []string{"XLPT_PCI_IDS"},
+		Usage: "The pci.ids `FILE` for device names (default: /usr/share/misc/pci.ids or /usr/share/hwdata/pci.ids)"},
+}
+
+// newEnv reads the global flags. A malformed host config is kept as an
+// error for the commands that need it (pci-spec does not).
+func newEnv(c *cli.Context) *env {
+	e := &env{SysfsRoot: filepath.Clean(c.String("sysfs-root")), PciIDs: c.String("pci-ids")}
+	e.Recorded = e.SysfsRoot != defaultSysfsRoot
+	if w, ok := c.App.Metadata["sysfs-writer"].(pcibind.AttrWriter); ok {
+		e.writer = w
+	}
+	root := "/"
+	if e.Recorded {
+		root = e.SysfsRoot
+		if filepath.Base(root) == "sys" {
+			root = filepath.Dir(root)
+		}
+	}
+	config := c.String("config")
+	if config == "" {
+		config = filepath.Join(root, defaultHostConfig)
+	}
+	e.Config, e.configErr = loadHostConfig(config)
+	e.ProcRoot = c.String("proc-root")
+	if e.ProcRoot == "" {
+		e.ProcRoot = filepath.Join(root, "proc")
+	}
+	switch {
+	case c.String("state-dir") != "":
+		e.StateDir = c.String("state-dir")
+	case e.Config.StateDir != "" && c.String("config") == "":
+		// the recorded host's own config names a directory of that host
+		e.StateDir = filepath.Join(root, e.Config.StateDir)
+	case e.Config.StateDir != "":
+		e.StateDir = e.Config.StateDir
+	default:
+		e.StateDir = filepath.Join(root, pcibind.DefaultStateDir)
+	}
+	return e
+}
+
+// envOf is the run's env, set up by the app's Before.
+func envOf(c *cli.Context) *env {
+	if e, ok := c.App.Metadata["env"].(*env); ok {
+		return e
+	}
+	// a command run without the app's Before (never in xlpt itself)
+	return newEnv(c)
+}
+
+// hostConfig is the host config, or a usage error naming what is wrong.
+func (e *env) hostConfig() (hostConfig, error) {
+	if e.configErr != nil {
+		return e.Config, usagef("host config: %w", e.configErr)
+	}
+	return e.Config, nil
+}
+
+// sysfs is the host's PCI world under this run's roots.
+func (e *env) sysfs() *pcibind.Sysfs {
+	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
+		pcibind.WithPciIDs(findPciIDs(e.PciIDs))}
+	if e.writer != nil {
+		opts = append(opts, pcibind.WithWriter(e.writer))
+	}
+	return pcibind.New(e.SysfsRoot, opts...)
+}
+
+// lock takes the host lock in this run's state directory.
+func (e *env) lock() (func(), error) { return pcibind.Lock(e.StateDir) }
+
+// toolstack opens libxl on first use; every later call gets the same
+// context (or the same error). close releases it.
+func (e *env) toolstack() (*xenlight.Context, error) {
+	if !e.tsDone {
+		e.tsDone = true
+		if e.Recorded {
+			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
+		} else {
+			e.ts, e.tsErr = xenlight.Open()
+		}
+	}
+	return e.ts, e.tsErr
+}
+
+func (e *env) close() {
+	if e.ts != nil {
+		e.ts.Close()
+		e.ts = nil
+	}
+}
+
+// pciIDsPaths are where distributions put pci.ids: Debian's
+// /usr/share/misc, and /usr/share/hwdata (Fedora, Arch, SUSE).
+var pciIDsPaths = []string{"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"}
+
+// findPciIDs is the pci.ids file to use: the one given, else the first of
+// the usual places that exists; "" when there is none (names are then
+// not shown, and pciIDsNote says why).
+func findPciIDs(given string) string { return firstPciIDs(given, pciIDsPaths) }
+
+func firstPciIDs(given string, paths []string) string {
+	if given != "" {
+		return given
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// pciIDsNote is the note for a run that shows device names, "" when a
+// pci.ids was found.
+func (e *env) pciIDsNote() string { return pciIDsNote(e.PciIDs, pciIDsPaths) }
+
+func pciIDsNote(given string, paths []string) string {
+	p := firstPciIDs(given, paths)
+	if p == "" {
+		return fmt.Sprintf("no pci.ids in %s: devices are shown by number only (install pciutils or hwdata, or give --pci-ids FILE)", strings.Join(paths, " or "))
+	}
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Sprintf("--pci-ids: %v: devices are shown by number only", err)
+	}
+	return ""
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/pcibind"
+)
+
+// A recorded host given by --sysfs-root alone takes its /proc, state
+// directory and host config from beside it, never from the real host:
+// the lock and the undo record of pci-assignable-add land in the tree,
+// the real /var/lib/xlpt is not created, and the in-use check reads the
+// tree's /proc.
+func TestRecordedHostLeavesRealHostAlone(t *testing.T) {
+	realState, err := os.Stat(pcibind.DefaultStateDir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	tr, bdf := sampleHost(t)
+	e1000e := bdf("e1000e")
+	// The tree's own /proc: the NVMe holds "/" there.
+	os.MkdirAll(filepath.Join(tr.Root, "proc/net"), 0o755)
+	os.WriteFile(filepath.Join(tr.Root, "proc/mounts"), []byte("/dev/nvme0n1p1 / ext4 rw 0 0\n"), 0o644)
+	os.WriteFile(filepath.Join(tr.Root, "proc/net/route"), []byte("Iface\tDestination\n"), 0o644)
+
+	run(t, "--sysfs-root", tr.Root, "pci-assignable-add", "--driver", "pci-stub", e1000e)
+	if _, err := os.Stat(filepath.Join(tr.Root, "var/lib/xlpt/lock")); err != nil {
+		t.Errorf("the host lock is not in the recorded host's state dir: %v", err)
+	}
+	after, err := os.Stat(pcibind.DefaultStateDir)
+	switch {
+	case realState == nil && err == nil:
+		t.Errorf("a run on a recorded host created the real %s", pcibind.DefaultStateDir)
+	case realState != nil && (err != nil || !after.ModTime().Equal(realState.ModTime())):
+		t.Errorf("a run on a recorded host changed the real %s", pcibind.DefaultStateDir)
+	}
+
+	// check reads the tree's /proc: the NVMe holding "/" is refused, which
+	// the real /proc of this machine cannot say about a simulated device.
+	out, errs, _ := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s %s", err, out, errs)
+	}
+	found := false
+	for _, d := range rep.Devices {
+		if d.Driver == "nvme" {
+			found = true
+			if d.Verdict != "refused" || !strings.Contains(d.Message, "/") {
+				t.Errorf("nvme with / mounted in the tree's /proc: %s %q", d.Verdict, d.Message)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no nvme in the sample tree")
+	}
+}
+
+func TestEnvDerivation(t *testing.T) {
+	for _, c := range []struct {
+		args                    []string
+		proc, state, recordedAt string
+	}{
+		{nil, "/proc", pcibind.DefaultStateDir, ""},
+		{[]string{"--sysfs-root", "/cap/sys"}, "/cap/proc", "/cap/var/lib/xlpt", "/cap/sys"},
+		{[]string{"--sysfs-root", "/tree"}, "/tree/proc", "/tree/var/lib/xlpt", "/tree"},
+		{[]string{"--sysfs-root", "/cap/sys", "--proc-root", "/p", "--state-dir", "/s"}, "/p", "/s", "/cap/sys"},
+		{[]string{"--state-dir", "/s"}, "/proc", "/s", ""},
+	} {
+		app := newApp()
+		var got *env
+		app.Commands = append(app.Commands, &cli.Command{Name: "probe", Action: func(c *cli.Context) error {
+			got = envOf(c)
+			return nil
+		}})
+		args := append(append([]string{"xlpt", "--config", "/nonexistent"}, c.args...), "probe")
+		if err := app.Run(args); err != nil {
+			t.Fatal(err)
+		}
+		if got.ProcRoot != c.proc || got.StateDir != c.state || got.Recorded != (c.recordedAt != "") {
+			t.Errorf("%v: proc %s state %s recorded %v; want %s %s %v", c.args, got.ProcRoot, got.StateDir, got.Recorded, c.proc, c.state, c.recordedAt != "")
+		}
+		if got.Recorded {
+			if _, err := got.toolstack(); err == nil || !strings.Contains(err.Error(), "recorded host") {
+				t.Errorf("%v: libxl offered for a recorded host: %v", c.args, err)
+			}
+		}
+	}
+}
+
+// pci.ids is looked up where distributions put it (Debian's /usr/share/misc,
+// /usr/share/hwdata elsewhere), or given; none found is a note.
+func TestPciIDsPlaces(t *testing.T) {
+	dir := t.TempDir()
+	misc, hwdata := filepath.Join(dir, "misc/pci.ids"), filepath.Join(dir, "hwdata/pci.ids")
+	paths := []string{misc, hwdata}
+	if got := firstPciIDs("", paths); got != "" {
+		t.Errorf("none there: %q", got)
+	}
+	if n := pciIDsNote("", paths); !strings.Contains(n, "no pci.ids in "+misc+" or "+hwdata) || !strings.Contains(n, "--pci-ids") {
+		t.Errorf("note %q", n)
+	}
+	os.MkdirAll(filepath.Dir(hwdata), 0o755)
+	os.WriteFile(hwdata, []byte("8086  Intel Corporation\n"), 0o644)
+	if got := firstPciIDs("", paths); got != hwdata || pciIDsNote("", paths) != "" {
+		t.Errorf("hwdata only: %q %q", got, pciIDsNote("", paths))
+	}
+	os.MkdirAll(filepath.Dir(misc), 0o755)
+	os.WriteFile(misc, []byte("8086  Intel Corporation\n"), 0o644)
+	if got := firstPciIDs("", paths); got != misc {
+		t.Errorf("both: %q, want Debian's first", got)
+	}
+	if got := firstPciIDs("/x/pci.ids", paths); got != "/x/pci.ids" || !strings.Contains(pciIDsNote("/x/pci.ids", paths), "--pci-ids") {
+		t.Errorf("given: %q", got)
+	}
+	if !contains(pciIDsPaths, "/usr/share/hwdata/pci.ids") || !contains(pciIDsPaths, "/usr/share/misc/pci.ids") {
+		t.Errorf("usual places %v", pciIDsPaths)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/xl"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+
+// The --json output of every command is kept in testdata/golden, so a
+// change to the schema shows as a diff there (go test -run Golden -update
+// rewrites them; review the diff). Each runs on the simulated sample host
+// with its own /proc and pci.ids; paths are replaced by $ROOT and $TMP.
+func TestGoldenJSON(t *testing.T) {
+	tr, bdf := sampleHost(t)
+	kernel := pcitest.NewKernel(t, tr.Root)
+	os.MkdirAll(filepath.Join(tr.Root, "proc/net"), 0o755)
+	os.WriteFile(filepath.Join(tr.Root, "proc/mounts"), []byte("/dev/nvme0n1p1 / ext4 rw 0 0\n"), 0o644)
+	os.WriteFile(filepath.Join(tr.Root, "proc/net/route"), []byte("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"), 0o644)
+	tmp := t.TempDir()
+	ids, _ := filepath.Abs("testdata/pci.ids")
+	global := []string{"--sysfs-root", tr.Root, "--pci-ids", ids}
+	cfg := filepath.Join(tmp, "g.cfg")
+	os.WriteFile(cfg, []byte("name = 'g'\ntype = 'hvm'\nmemory = 256\nvga = 'none'\npci = [ '"+bdf("ixgbe")+"@6' ]\n"), 0o644)
+	rmrr := "0xf0-0xff=" + bdf("xhci_hcd")
+
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"pci-spec", []string{"pci-spec", "--json", "03:00.1@0x5,permissive=1", "name=gpu,rdm_policy=relaxed", "01:00.0@0"}, 2},
+		{"check", []string{"check", "--json", "--no-libxl", bdf("ixgbe"), bdf("nvme"), bdf("e1000"), "00:00.0", "7f:00.0"}, 1},
+		{"hide-cmdline", []string{"hide-cmdline", "--json", bdf("e1000")}, 0},
+		{"msi", []string{"msi", "--json", bdf("ixgbe"), bdf("nouveau")}, 0},
+		{"pci-assignable-add", []string{"pci-assignable-add", "--json", "--driver", "pci-stub", bdf("ixgbe")}, 0},
+		{"pci-assignable-remove", []string{"pci-assignable-remove", "--json", bdf("ixgbe")}, 0},
+		{"rdm-list", []string{"rdm", "list", "--json", "--no-xen", "--rmrr", rmrr}, 0},
+		{"rdm-check", []string{"rdm", "check", "--json", "--no-xen", "--no-dmar", "--rmrr", rmrr, "--memory", "1024", "--pci", bdf("xhci_hcd") + ",rdm_policy=relaxed"}, 0},
+		{"cfg-check", []string{"cfg", "check", "--json", "--no-xen", "--no-dmar", cfg}, 1},
+		{"cfg-add-pci", []string{"cfg", "add-pci", "--json", "--no-xen", "--no-dmar", cfg, bdf("e1000e") + "@7"}, 0},
+		{"cfg-remove-pci", []string{"cfg", "remove-pci", "--json", "--no-xen", "--no-dmar", cfg, bdf("e1000e")}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			app := newApp()
+			var out, errw bytes.Buffer
+			app.Writer, app.ErrWriter = &out, &errw
+			app.Metadata = map[string]any{"sysfs-writer": kernel}
+			err := app.Run(getoptArgs(app, append(append([]string{"xlpt"}, global...), c.args...)))
+			if code := exitCode(err); err != nil && code != c.code || err == nil && c.code != 0 {
+				t.Fatalf("exit %d (%v), want %d; stderr %s\n%s", code, err, c.code, errw.String(), out.String())
+			}
+			got := strings.NewReplacer(tr.Root, "$ROOT", tmp, "$TMP").Replace(out.String())
+			checkSchema(t, []byte(got))
+			golden(t, c.name, got)
+		})
+	}
+}
+
+// TestGoldenJSONLibxl covers the documents of the commands that need
+// libxl, rendered from results as hotplug returns them.
+func TestGoldenJSONLibxl(t *testing.T) {
+	nic := xl.NewDevicePci()
+	nic.PciBdf, nic.VfuncMask, nic.Vdevfn = xl.PciBdf{Bus: 3}, 1, xl.Vdevfn(7, 0)
+	named := nic
+	named.Name = "nic1"
+	dom := hotplug.Domain{Name: "web01", Domid: 3}
+	for name, doc := range map[string]document{
+		"pci-attach":          attachDoc(hotplug.AttachResult{Domain: dom, Attached: []xl.DevicePci{nic}}),
+		"pci-detach":          detachDoc(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
+		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
+		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			app := newApp()
+			var out bytes.Buffer
+			app.Writer = &out
+			app.Commands = append(app.Commands, &cli.Command{Name: "probe", Action: func(c *cli.Context) error {
+				o := newOutput(c)
+				if name == "pci-attach" {
+					o.warn("0000:03:00.0: example warning")
+				} else if name == "pci-detach" {
+					o.note("0000:03:00.0 stays on pciback: xlpt pci-assignable-remove -r 0000:03:00.0 gives it back to dom0")
+				}
+				return o.emit(doc, func(w io.Writer) {})
+			}})
+			if err := app.Run([]string{"xlpt", "--json", "probe"}); err != nil {
+				t.Fatal(err)
+			}
+			checkSchema(t, out.Bytes())
+			golden(t, name, out.String())
+		})
+	}
+}
+
+var snake = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
+
+// checkSchema: one object, the schema marker, snake_case keys only.
+func checkSchema(t *testing.T, b []byte) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, b)
+	}
+	if doc["schema"] != schemaVersion {
+		t.Errorf("schema %v, want %s", doc["schema"], schemaVersion)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if !snake.MatchString(k) {
+					t.Errorf("key %q at %s is not snake_case", k, path)
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", doc)
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata/golden", name+".json")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test -run Golden -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -run Golden -update, then review the diff):\n%s", name, p, got)
+	}
+}

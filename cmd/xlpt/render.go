@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+)
+
+// schemaVersion marks every --json document; a change that breaks a
+// script reading it gets a new version.
+const schemaVersion = "xlpt/1"
+
+// envelope opens every --json document: the schema marker, then the
+// warnings and notes that also went to stderr.
+type envelope struct {
+	Schema   string   `json:"schema"`
+	Warnings []string `json:"warnings"`
+	Notes    []string `json:"notes"`
+}
+
+func (e *envelope) head() *envelope { return e }
+
+// document is a --json result: a struct that embeds envelope.
+type document interface{ head() *envelope }
+
+// output is a command's one road out: its result on stdout (text, or
+// JSON with --json), and its warnings and notes on stderr, whatever the
+// log level, as "xlpt: CMD: warning: ..." lines or, under --log-format
+// json, as JSON records. logrus carries diagnostics only.
+type output struct {
+	c        *cli.Context
+	name     string
+	warnings []string
+	notes    []string
+	flushed  int // warnings and notes already on stderr
+	nflushed int
+}
+
+func newOutput(c *cli.Context) *output {
+	return &output{c: c, name: commandName(c)}
+}
+
+// commandName is the full name of the running command ("cfg check").
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+func (o *output) warn(ws ...string) { o.warnings = append(o.warnings, ws...) }
+func (o *output) note(ns ...string) { o.notes = append(o.notes, ns...) }
+
+// flush puts the warnings and notes not yet printed on stderr. Commands
+// defer it, so that they come out also when the command fails.
+func (o *output) flush() {
+	w := o.c.App.ErrWriter
+	if o.c.String("log-format") == "json" {
+		l := &logrus.Logger{Out: w, Formatter: &logrus.JSONFormatter{}, Level: logrus.TraceLevel, Hooks: logrus.LevelHooks{}}
+		for _, s := range o.warnings[o.flushed:] {
+			l.WithField("command", o.name).Warn(s)
+		}
+		for _, s := range o.notes[o.nflushed:] {
+			l.WithField("command", o.name).Info(s)
+		}
+	} else {
+		for _, s := range o.warnings[o.flushed:] {
+			fmt.Fprintf(w, "xlpt: %s: warning: %s\n", o.name, s)
+		}
+		for _, s := range o.notes[o.nflushed:] {
+			fmt.Fprintf(w, "xlpt: %s: note: %s\n", o.name, s)
+		}
+	}
+	o.flushed, o.nflushed = len(o.warnings), len(o.notes)
+}
+
+// emit prints the result: doc as JSON under --json (with the schema
+// marker, warnings and notes filled in), else text.
+func (o *output) emit(doc document, text func(io.Writer)) error {
+	if wantJSON(o.c) {
+		h := doc.head()
+		h.Schema, h.Warnings, h.Notes = schemaVersion, nonNil(o.warnings), nonNil(o.notes)
+		return printJSON(o.c.App.Writer, doc)
+	}
+	text(o.c.App.Writer)
+	return nil
+}
