@@ -48,7 +48,7 @@ func manPage() clidoc.Page {
 			{Title: "Files", Items: [][2]string{
 				{"/etc/xlpt/xlpt.conf", "Host settings (hotplug_slots = 6-7, state_dir = /var/lib/xlpt); a missing file means the defaults."},
 				{"/var/lib/xlpt", "The state directory: what pci-assignable-add remembers (original drivers, names) and the host lock."},
-				{"/usr/share/misc/pci.ids", "Device names, as lspci shows them."},
+				{"/usr/share/misc/pci.ids, /usr/share/hwdata/pci.ids", "Device names, as lspci shows them (--pci-ids names another)."},
 			}},
 			{Title: "See also", Text: `xl(1), xl.cfg(5), xl-pci-configuration(5), lspci(8).
 The README (/usr/share/doc/xlpt/README.md when installed from the package)
@@ -71,7 +71,8 @@ _xlpt_devices() {
 	done
 }`
 
-var completion = clidoc.Completion{Helpers: completionHelpers, Words: completionWords}
+// xlpt reads global flags after the command name too (getopt.go).
+var completion = clidoc.Completion{Helpers: completionHelpers, Words: completionWords, GlobalFlagsAnywhere: true}
 
 func completionWords(cmd, what string) string {
 	switch what {
@@ -91,9 +92,11 @@ func completionWords(cmd, what string) string {
 		return "echo xl libxl"
 	case "--pci-msitranslate":
 		return "echo 0 1"
-	case "--config":
+	case "--options":
+		return "echo msitranslate= power_mgmt= permissive= seize= rdm_policy="
+	case "--config", "--guest-cfg", "--pci-ids":
 		return clidoc.FilesWords
-	case "--sysfs-root", "--proc-root":
+	case "--sysfs-root", "--proc-root", "--state-dir":
 		return clidoc.DirsWords
 	case "--pci":
 		return "_xlpt_devices"

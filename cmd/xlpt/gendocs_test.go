@@ -66,7 +66,9 @@ func TestCompletionScript(t *testing.T) {
 	}
 	for line, want := range map[string]string{
 		"xlpt pci-as":                         "pci-assignable-add pci-assignable-list pci-assignable-remove",
-		"xlpt pci-detach -":                   "--force --group --help --json -f -h",
+		"xlpt pci-detach --f":                 "--force",
+		"xlpt pci-detach web01 --s":           "--state-dir --sysfs-root", // global flags after the command, as getopt.go reads them
+		"xlpt pci-attach -o msi":              "msitranslate=",
 		"xlpt pci-assignable-add --driver ":   "pci-stub pciback",
 		"xlpt cfg ":                           "add-pci check remove-pci",
 		"xlpt --log-format ":                  "json text",

@@ -19,6 +19,10 @@ type Completion struct {
 	// path ("pci-attach", "rdm list", "" for the global flags). "" offers
 	// nothing; FilesWords and DirsWords complete paths.
 	Words func(cmd, what string) string
+	// GlobalFlagsAnywhere: the program takes its global flags after a
+	// command name too (getopt-style permutation), so every command offers
+	// them.
+	GlobalFlagsAnywhere bool
 }
 
 // Candidates that complete paths instead of words.
@@ -51,6 +55,9 @@ func (g *bashGen) walk(path string, cmds []*cli.Command, flags []cli.Flag) {
 	flags = visibleFlags(flags)
 	if path != "" && !g.app.HideHelp && !g.app.HideHelpCommand && cli.HelpFlag != nil {
 		flags = append(flags, cli.HelpFlag) // every command takes --help
+	}
+	if path != "" && g.comp.GlobalFlagsAnywhere {
+		flags = appendNew(flags, visibleFlags(g.app.Flags))
 	}
 	for _, f := range flags {
 		for _, n := range f.Names() {
@@ -86,6 +93,22 @@ func (g *bashGen) walk(path string, cmds []*cli.Command, flags []cli.Flag) {
 	if len(names) > 0 {
 		g.subs = append(g.subs, arm(path, "echo "+shellWords(names)))
 	}
+}
+
+// appendNew appends the flags of more whose names are not in fl yet.
+func appendNew(fl, more []cli.Flag) []cli.Flag {
+	have := map[string]bool{}
+	for _, f := range fl {
+		for _, n := range f.Names() {
+			have[n] = true
+		}
+	}
+	for _, f := range more {
+		if !have[f.Names()[0]] && f != cli.VersionFlag && f != cli.HelpFlag {
+			fl = append(fl, f)
+		}
+	}
+	return fl
 }
 
 // positional adds the argument completions of one command: one arm per

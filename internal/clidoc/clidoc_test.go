@@ -24,7 +24,7 @@ func testApp(t *testing.T) *cli.App {
 		Description: "First paragraph,\nfilled.\n\nExamples:\n   prog go web01 0000:03:00.0\n.dot at line start, back\\slash",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"PROG_LOG"}, Usage: "log level"},
-			&cli.StringFlag{Name: "root", Value: "/sys", Usage: "Where sysfs is"},
+			&cli.StringFlag{Name: "root", Value: "/sys", Usage: "Where sysfs is (a `DIR`)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "Say more"},
 		},
 		Commands: []*cli.Command{
@@ -70,7 +70,7 @@ func TestManContent(t *testing.T) {
 		".IP \\(bu 3\nfirst item, continued\n",
 		"\\fB\\-f\\fR, \\fB\\-\\-force\\fR\nForce it.",
 		"\\fB\\-\\-driver\\fR \\fIDRIVER\\fR\nWhich driver.",
-		"Where sysfs is. Default: /sys.",
+		"\\fB\\-\\-root\\fR \\fIDIR\\fR\nWhere sysfs is (a DIR). Default: /sys.",
 		".TP\n.B PROG_LOG\nAs \\-\\-log\\-level: log level.",
 		".RS 2\n.nf\nprog go web01 0000:03:00.0\n",
 		"\\&.dot at line start, back\\eslash",

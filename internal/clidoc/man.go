@@ -169,9 +169,36 @@ func takesValue(f cli.Flag) bool {
 	return ok && d.TakesValue()
 }
 
-// Placeholder is a flag's value placeholder: its name in capitals.
+// Placeholder is a flag's value placeholder: the word its usage quotes
+// in backticks (urfave/cli's convention), else its name in capitals.
 func Placeholder(f cli.Flag) string {
+	if d, ok := f.(cli.DocGenerationFlag); ok {
+		if name, _ := unquoteUsage(d.GetUsage()); name != "" {
+			return name
+		}
+	}
 	return strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
+}
+
+// usage is a flag's usage without the backticks around its placeholder.
+func usage(d cli.DocGenerationFlag) string {
+	_, u := unquoteUsage(d.GetUsage())
+	return u
+}
+
+// unquoteUsage returns the first word quoted in backticks and the usage
+// without those backticks, as urfave/cli's help reads them (it does not
+// export its own).
+func unquoteUsage(u string) (placeholder, usage string) {
+	before, rest, ok := strings.Cut(u, "`")
+	if !ok {
+		return "", u
+	}
+	name, after, ok := strings.Cut(rest, "`")
+	if !ok {
+		return "", u
+	}
+	return name, before + name + after
 }
 
 func flagUsage(f cli.Flag) string {
@@ -179,7 +206,7 @@ func flagUsage(f cli.Flag) string {
 	if !ok {
 		return ""
 	}
-	u := sentence(upperFirst(d.GetUsage()))
+	u := sentence(upperFirst(usage(d)))
 	def := d.GetDefaultText()
 	if def == "" {
 		def = d.GetValue()
@@ -215,7 +242,7 @@ func envVars(app *cli.App) []envVar {
 			continue
 		}
 		for _, e := range d.GetEnvVars() {
-			out = append(out, envVar{e, "As " + dashes(f.Names()[0]) + ": " + sentence(lowerFirst(d.GetUsage()))})
+			out = append(out, envVar{e, "As " + dashes(f.Names()[0]) + ": " + sentence(lowerFirst(usage(d)))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
