@@ -38,7 +38,7 @@ help:
 	@echo "make deb         build/xlpt_VERSION_ARCH.deb (dpkg-deb, dpkg-shlibdeps; lintian checks it)"
 	@echo "make test        vet, unit tests with -race (incl. differential tests vs libxlutil), fuzz smoke"
 	@echo "make e2e         end-to-end tests on the Xen testbed in QEMU"
-	@echo "make check       test + e2e: what CI runs"
+	@echo "make check       test + deb (lintian) + e2e: what CI runs"
 	@echo "make demo        boot the testbed and show xlpt at work on real Xen"
 	@echo "make testbed     boot the testbed with a dom0 shell on this terminal"
 	@echo "make testbed-build  build the testbed only (cached)"
@@ -93,7 +93,7 @@ test: build build-nocgo lint unit fuzz-smoke
 fuzz:
 	FUZZTIME=$${FUZZTIME:-5m} FUZZPARALLEL=1 scripts/fuzz
 
-check: test e2e
+check: test deb e2e
 
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
