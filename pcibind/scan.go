@@ -119,9 +119,10 @@ func (d *Device) HasFLR() bool {
 	return false
 }
 
-// Host is the result of one Scan: every function, by BDF.
+// Host is a view of the host's functions, by BDF: every one (Scan), or
+// what rules about a few named ones need, read on demand (Read).
 type Host struct {
-	Devices []*Device `json:"devices"` // sorted by BDF
+	Devices []*Device `json:"devices"` // sorted by BDF; for Read, those read so far
 	// OutOfRange are functions in PCI segments above ffff (Intel VMD
 	// puts its devices at 10000:00:00.0 and up), by sysfs name: Xen and
 	// libxl address a segment in 16 bits, so they cannot be passed
@@ -131,12 +132,13 @@ type Host struct {
 	sys        *Sysfs
 	groups     map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
 	members    map[xl.PciBdf][]xl.PciBdf
+	lazy       *lazy // nil for a full scan
 }
 
 // Device returns the function with the given BDF.
 func (h *Host) Device(b xl.PciBdf) (*Device, bool) {
-	d, ok := h.byBDF[b]
-	return d, ok
+	d := h.dev(b)
+	return d, d != nil
 }
 
 // Sysfs is the view the host was scanned from.
@@ -193,7 +195,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 		h.Devices = append(h.Devices, d)
 		h.byBDF[d.BDF] = d
 	}
-	sort.Slice(h.Devices, func(i, j int) bool { return h.Devices[i].BDF.Less(h.Devices[j].BDF) })
+	sortDevices(h.Devices)
 	// A VF's physfn link is redundant with its PF's virtfn links, which
 	// we already read: fill it from there instead of one more readlink
 	// per function.
@@ -206,44 +208,16 @@ func (s *Sysfs) Scan() (*Host, error) {
 		}
 	}
 	// VFs whose PF did not list them (its virtfn links unreadable, or
-	// the PF not scanned) ask their own physfn link; VF IDs come from
-	// the PF where its SR-IOV capability was read.
+	// the PF not scanned) ask their own physfn link.
 	for _, d := range h.Devices {
-		if !d.idsFromPF {
-			continue
+		if d.idsFromPF && d.PhysFn == nil {
+			d.PhysFn = s.physFn(d.BDF)
 		}
-		if d.PhysFn == nil {
-			if tgt, err := s.Readlink("bus/pci/devices/" + d.BDF.String() + "/physfn"); err == nil {
-				if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
-					d.PhysFn = &pf
-				}
-			}
-		}
-		var pf *Device
-		if d.PhysFn != nil {
-			pf = h.byBDF[*d.PhysFn]
-		}
-		if pf != nil && pf.Caps.SRIOV != nil {
-			d.Vendor, d.Device = pf.Vendor, pf.Caps.SRIOV.VFDevice
-		} else {
-			r := reader{s: s, dfd: unixAtFdcwd, dir: ""}
-			dir := s.Path("bus/pci/devices/" + d.BDF.String())
-			v, err1 := r.readHex(dir+"/vendor", 16)
-			dv, err2 := r.readHex(dir+"/device", 16)
-			if err := errors.Join(err1, err2); err != nil {
-				return nil, err
-			}
-			d.Vendor, d.Device = uint16(v), uint16(dv)
-		}
-		d.idsFromPF = false
-	}
-	if s.pciIDs != "" {
-		ids := loadPciIDs(s.pciIDs)
-		for _, d := range h.Devices {
-			d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
-			d.ClassName = ids.className(d.Class)
+		if err := h.vfIDs(d); err != nil {
+			return nil, err
 		}
 	}
+	s.names(h.Devices)
 	h.computeGroups()
 	return h, nil
 }
@@ -298,6 +272,7 @@ type reader struct {
 	dfd    int // the current device
 	dir    string
 	buf    []byte
+	physfn bool // read each function's physfn link (targeted reads: no PF lists the VF)
 }
 
 func (r *reader) read(name string) ([]byte, error) {
@@ -343,37 +318,60 @@ func (r *reader) device(name string) (*Device, error) {
 	d := &Device{BDF: bdf, NUMANode: -1}
 	link := "bus/pci/devices/" + name
 	r.dir = r.s.Path(link)
-
-	// The device's real path: one readlink, resolved lexically (sysfs
-	// has no further links on the way), instead of EvalSymlinks' lstat
-	// per component.
-	if tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name); err == nil {
-		if !path.IsAbs(tgt) {
-			tgt = path.Join(path.Dir(link), tgt)
-		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
-			tgt = rel
-		}
-		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
-	} else if errors.Is(err, syscall.EINVAL) {
-		d.Path = link // a real directory, as in some recorded trees
-	} else {
+	if err := r.realPath(d, link, name); err != nil {
 		return nil, err
 	}
-	d.Parents = parentsFromPath(d.Path)
-
 	dfd, err := openAt(r.devsFd, path.Dir(r.dir), name, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
 	r.dfd = dfd
 	defer syscall.Close(dfd)
+	if err := r.config(d); err != nil {
+		return nil, err
+	}
+	r.attrs(d)
+	r.sriov(d)
+	if r.physfn {
+		if tgt, err := r.readlink("physfn"); err == nil {
+			if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+				d.PhysFn = &pf
+			}
+		}
+	}
+	return d, nil
+}
 
+// realPath sets the device's real path and its parents from one readlink,
+// resolved lexically (sysfs has no further links on the way), instead of
+// EvalSymlinks' lstat per component.
+func (r *reader) realPath(d *Device, link, name string) error {
+	tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name)
+	switch {
+	case err == nil:
+		if !path.IsAbs(tgt) {
+			tgt = path.Join(path.Dir(link), tgt)
+		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
+			tgt = rel
+		}
+		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
+	case errors.Is(err, syscall.EINVAL):
+		d.Path = link // a real directory, as in some recorded trees
+	default:
+		return err
+	}
+	d.Parents = parentsFromPath(d.Path)
+	return nil
+}
+
+// config reads config space and the IDs it holds.
+func (r *reader) config(d *Device) error {
 	cfg, err := r.read("config")
 	switch {
 	case err == nil:
 		d.Config = append(Config(nil), cfg...)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return err
 	default:
 		d.Unread = append(d.Unread, "config: "+errText(err))
 	}
@@ -383,13 +381,13 @@ func (r *reader) device(name string) (*Device, error) {
 	case len(c) < ConfigSizeUser || c.Class() == 0xffffff:
 		// An unreadable config leaves us only the files.
 		if err := r.idsFromFiles(d); err != nil {
-			return nil, err
+			return err
 		}
 	case c.VendorID() == 0xffff:
 		// A VF: config space reads all-ones vendor and device IDs, the
 		// rest is real. The kernel gives a VF its PF's vendor and the
-		// PF's SR-IOV VF device ID; Scan fills them in from the PF
-		// (or, failing that, from the files) once all are read.
+		// PF's SR-IOV VF device ID; vfIDs fills them in from the PF
+		// (or, failing that, from the files).
 		d.idsFromPF = true
 		d.Class = c.Class()
 		d.Revision = c.u8(RegRevision)
@@ -412,7 +410,12 @@ func (r *reader) device(name string) (*Device, error) {
 		}
 		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
 	}
+	return nil
+}
 
+// attrs reads what config space does not say: driver, IRQ, NUMA node,
+// regions and reset methods.
+func (r *reader) attrs(d *Device) {
 	if tgt, err := r.readlink("driver"); err == nil {
 		d.Driver = path.Base(tgt)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -435,27 +438,87 @@ func (r *reader) device(name string) (*Device, error) {
 		d.Unread = append(d.Unread, "resource: "+errText(err))
 	}
 	r.resetMethods(d)
+}
 
-	// SR-IOV files exist only on PFs; look when config says so, or when
-	// config was too short to say.
-	if d.Caps.SRIOV != nil || len(c) <= ConfigSizeLegacy {
-		if v, err := r.readInt("sriov_totalvfs"); err == nil {
-			d.TotalVFs = v
-			if n, err := r.readInt("sriov_numvfs"); err == nil {
-				d.NumVFs = n
-			}
-			for i := 0; i < d.NumVFs; i++ {
-				tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
-				if err != nil {
-					break
-				}
-				if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
-					d.VFs = append(d.VFs, vf)
-				}
-			}
+// sriov reads a PF's VF counts and links. The files exist only on PFs;
+// look when config says so, or when config was too short to say.
+func (r *reader) sriov(d *Device) {
+	if d.Caps.SRIOV == nil && len(d.Config) > ConfigSizeLegacy {
+		return
+	}
+	v, err := r.readInt("sriov_totalvfs")
+	if err != nil {
+		return
+	}
+	d.TotalVFs = v
+	if n, err := r.readInt("sriov_numvfs"); err == nil {
+		d.NumVFs = n
+	}
+	for i := 0; i < d.NumVFs; i++ {
+		tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
+		if err != nil {
+			break
+		}
+		if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+			d.VFs = append(d.VFs, vf)
 		}
 	}
-	return d, nil
+}
+
+// physFn reads a VF's physfn link; nil for a function that is no VF.
+func (s *Sysfs) physFn(b xl.PciBdf) *xl.PciBdf {
+	tgt, err := s.Readlink("bus/pci/devices/" + b.String() + "/physfn")
+	if err != nil {
+		return nil
+	}
+	pf, err := ParseSysfsBdf(path.Base(tgt))
+	if err != nil {
+		return nil
+	}
+	return &pf
+}
+
+// vfIDs gives a VF whose config space hides its IDs the ones the kernel
+// shows: from its PF's SR-IOV capability when the PF was read, else from
+// its own vendor and device files.
+func (h *Host) vfIDs(d *Device) error {
+	if !d.idsFromPF {
+		return nil
+	}
+	var pf *Device
+	if d.PhysFn != nil {
+		pf = h.byBDF[*d.PhysFn]
+	}
+	if pf != nil && pf.Caps.SRIOV != nil {
+		d.Vendor, d.Device = pf.Vendor, pf.Caps.SRIOV.VFDevice
+	} else {
+		r := reader{s: h.sys, dfd: unixAtFdcwd, dir: ""}
+		dir := h.sys.Path("bus/pci/devices/" + d.BDF.String())
+		v, err1 := r.readHex(dir+"/vendor", 16)
+		dv, err2 := r.readHex(dir+"/device", 16)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		d.Vendor, d.Device = uint16(v), uint16(dv)
+	}
+	d.idsFromPF = false
+	return nil
+}
+
+// names fills in names from pci.ids, when the view has a database.
+func (s *Sysfs) names(devs []*Device) {
+	if s.pciIDs == "" || len(devs) == 0 {
+		return
+	}
+	ids := loadPciIDs(s.pciIDs)
+	for _, d := range devs {
+		d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
+		d.ClassName = ids.className(d.Class)
+	}
+}
+
+func sortDevices(ds []*Device) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].BDF.Less(ds[j].BDF) })
 }
 
 func (r *reader) idsFromFiles(d *Device) error {
