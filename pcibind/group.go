@@ -13,6 +13,9 @@ func IsStub(driver string) bool {
 	return driver == DriverPciback || driver == "xen-pciback" || driver == DriverPciStub
 }
 
+// IsPciback reports pciback, the only stub libxl assigns from.
+func IsPciback(driver string) bool { return driver == DriverPciback || driver == "xen-pciback" }
+
 // GroupSiblings returns the other members of b's same-domain group.
 func (h *Host) GroupSiblings(b xl.PciBdf) []xl.PciBdf {
 	defer h.locked()()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sort"
 	"sync"
 	"syscall"
 
@@ -174,7 +175,8 @@ func (h *Host) readGroup(d *Device) {
 		h.groups[b] = top.BDF
 		h.members[top.BDF] = append(h.members[top.BDF], b)
 	}
-	sortBdfs(h.members[top.BDF])
+	ms := h.members[top.BDF]
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Less(ms[j]) })
 }
 
 // below lists the functions under a device directory (rel to the root),

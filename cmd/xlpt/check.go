@@ -59,9 +59,9 @@ Examples:
 			o.note(n)
 		}
 		sys := e.sysfs()
-		host, err := sys.Scan()
+		host, err := readHost(sys, want)
 		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
+			return err
 		}
 		var ownerOf func(xl.PciBdf) hotplug.Owner
 		if !c.Bool("no-libxl") {
@@ -82,21 +82,52 @@ Examples:
 	},
 }
 
-// libxlOwners asks libxl which domain holds which device; outside a dom0
-// (no hypervisor, no libxl, not root) it returns nil and check reports
-// owners from sysfs alone.
+// libxlOwners asks libxl which domain holds which device, only about
+// devices on pciback and each list once; outside a dom0 (no hypervisor,
+// no libxl, not root) it returns nil and check reports owners from sysfs
+// alone.
 func libxlOwners(e *env, host *pcibind.Host, o *output) func(xl.PciBdf) hotplug.Owner {
 	ctx, err := e.toolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
 		return nil
 	}
-	of, err := hotplug.Owners(ctx, host)
-	if err != nil {
+	return ownersOrSysfs(hotplug.Owners(hotplug.Memo(ctx), host), func(err error) {
 		o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
-		return nil
+	})
+}
+
+// ownersOrSysfs reports a device libxl could not be asked about as
+// pciback's (only devices on pciback need libxl), warning once.
+func ownersOrSysfs(of func(xl.PciBdf) (hotplug.Owner, error), warn func(error)) func(xl.PciBdf) hotplug.Owner {
+	warned := false
+	return func(b xl.PciBdf) hotplug.Owner {
+		o, err := of(b)
+		if err != nil {
+			if !warned {
+				warn(err)
+				warned = true
+			}
+			return hotplug.Owner{Kind: hotplug.OwnedByPciback}
+		}
+		return o
 	}
-	return of
+}
+
+// readHost reads what commands about the devices in want need (the
+// whole host when want is empty).
+func readHost(sys *pcibind.Sysfs, want []xl.PciBdf) (*pcibind.Host, error) {
+	var host *pcibind.Host
+	var err error
+	if len(want) == 0 {
+		host, err = sys.Scan()
+	} else {
+		host, err = sys.Read(want...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
+	}
+	return host, nil
 }
 
 // checkReport is check's --json document.

@@ -117,8 +117,17 @@ func (e *env) hostConfig() (hostConfig, error) {
 
 // sysfs is the host's PCI world under this run's roots.
 func (e *env) sysfs() *pcibind.Sysfs {
+	return e.sysfsNamed(true)
+}
+
+// sysfsNamed is sysfs, without pci.ids names for commands that print none.
+func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
+	ids := ""
+	if names {
+		ids = findPciIDs(e.PciIDs)
+	}
 	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
-		pcibind.WithPciIDs(findPciIDs(e.PciIDs))}
+		pcibind.WithPciIDs(ids)}
 	if e.writer != nil {
 		opts = append(opts, pcibind.WithWriter(e.writer))
 	}
