@@ -145,7 +145,7 @@ func (e *env) toolstack() (*xenlight.Context, error) {
 		if e.Recorded {
 			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
 		} else {
-			e.ts, e.tsErr = xenlight.Open()
+			e.ts, e.tsErr = timed("libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
 		}
 	}
 	return e.ts, e.tsErr

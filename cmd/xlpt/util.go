@@ -109,9 +109,9 @@ func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return &hotplug.Service{
-		TS: hotplug.Memo(ctx), Host: host, Slots: r, Log: logrus.StandardLogger(),
+		TS: hotplug.Memo(withTiming(ctx)), Host: host, Slots: r, Log: logrus.StandardLogger(),
 		Lock: e.lock,
-		DM:   qmp.DeviceModel{},
+		DM:   timedDM{qmp.DeviceModel{}},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
@@ -135,7 +135,7 @@ func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibi
 	ctx, err := e.toolstack()
 	switch {
 	case err == nil:
-		svc.TS = hotplug.Memo(ctx)
+		svc.TS = hotplug.Memo(withTiming(ctx))
 	case errors.Is(err, xl.ErrNoHypervisor):
 		logrus.Infof("%v: binding through sysfs only", err)
 	default:
