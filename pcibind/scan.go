@@ -1,6 +1,7 @@
 package pcibind
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -563,31 +564,79 @@ func (r *reader) resetMethods(d *Device) {
 }
 
 // parseResource reads the resource file: one "start end flags" line per
-// region, all hex; empty regions are dropped.
+// region, all hex; empty regions are dropped. By hand: a full scan parses
+// some 15 lines per function.
 func parseResource(b []byte) ([]BAR, error) {
 	var bars []BAR
-	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 3 {
-			return bars, fmt.Errorf("line %d %q: want 3 fields", i+1, line)
+	for i := 0; len(b) > 0; i++ {
+		line := b
+		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+			line, b = b[:nl], b[nl+1:]
+		} else {
+			b = nil
 		}
 		var v [3]uint64
-		for j := range f {
-			x, err := strconv.ParseUint(strings.TrimPrefix(f[j], "0x"), 16, 64)
-			if err != nil {
-				return bars, fmt.Errorf("line %d %q: %w", i+1, line, err)
+		n := 0
+		for rest := line; ; n++ {
+			rest = bytes.TrimLeft(rest, asciiSpace)
+			if len(rest) == 0 {
+				break
 			}
-			v[j] = x
+			end := bytes.IndexAny(rest, asciiSpace)
+			if end < 0 {
+				end = len(rest)
+			}
+			if n == 3 {
+				n++
+				break
+			}
+			x, ok := parseHexField(rest[:end])
+			if !ok {
+				return bars, fmt.Errorf("line %d %q: %q is not hex", i+1, line, rest[:end])
+			}
+			v[n], rest = x, rest[end:]
 		}
-		if v[0] == 0 && v[1] == 0 {
+		switch {
+		case n == 0:
+			continue // an empty line
+		case n != 3:
+			return bars, fmt.Errorf("line %d %q: want 3 fields", i+1, line)
+		case v[0] == 0 && v[1] == 0:
 			continue
 		}
 		bars = append(bars, BAR{Index: i, Start: v[0], End: v[1], Flags: v[2]})
 	}
 	return bars, nil
+}
+
+const asciiSpace = " \t\v\f\r"
+
+// parseHexField reads 0x-prefixed (or bare) hex of up to 64 bits.
+func parseHexField(f []byte) (uint64, bool) {
+	if len(f) >= 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X') {
+		f = f[2:]
+	}
+	if len(f) == 0 {
+		return 0, false
+	}
+	var x uint64
+	for _, c := range f {
+		if x>>60 != 0 {
+			return 0, false // more than 64 bits
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		x = x<<4 | uint64(c)
+	}
+	return x, true
 }
 
 // parentsFromPath lists the BDF components above the last one, nearest

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -59,10 +60,12 @@ Examples:
 			o.note(n)
 		}
 		sys := e.sysfs()
+		start := time.Now()
 		host, err := readHost(sys, want)
 		if err != nil {
 			return err
 		}
+		timing("host read", start)
 		var ownerOf func(xl.PciBdf) hotplug.Owner
 		if !c.Bool("no-libxl") {
 			ownerOf = libxlOwners(e, host, o)
@@ -71,10 +74,14 @@ Examples:
 		if useErr != nil {
 			o.warn(useErr.Error())
 		}
+		start = time.Now()
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
+		timing("rules", start)
+		start = time.Now()
 		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
 			return err
 		}
+		timing("output", start)
 		if rep.Missing > 0 {
 			return exitStatus(exitFailed)
 		}
@@ -292,7 +299,10 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	default:
 		cd.Owner = "dom0 driver " + d.Driver
 	}
-	if rec, err := sys.LoadRecord(d.BDF); err == nil && onStub {
+	if !onStub {
+		// Only a stub holds a device xlpt recorded hiding: no file to
+		// look for on every other device of a full scan.
+	} else if rec, err := sys.LoadRecord(d.BDF); err == nil {
 		cd.OriginalDriver = rec.Driver
 	}
 	r := hotplug.JudgeReadiness(hotplug.ReadinessInput{Device: d, Checker: host, Owner: owner, Uses: uses, UseErr: useErr})
