@@ -274,6 +274,9 @@ type reader struct {
 	dir    string
 	buf    []byte
 	physfn bool // read each function's physfn link (targeted reads: no PF lists the VF)
+	// noVFLinks leaves a PF's virtfn links unread (a targeted read of
+	// a PF only for its VFs' IDs).
+	noVFLinks bool
 }
 
 func (r *reader) read(name string) ([]byte, error) {
@@ -455,6 +458,13 @@ func (r *reader) sriov(d *Device) {
 	if n, err := r.readInt("sriov_numvfs"); err == nil {
 		d.NumVFs = n
 	}
+	if !r.noVFLinks {
+		r.vfLinks(d)
+	}
+}
+
+// vfLinks reads a PF's virtfn links into VFs.
+func (r *reader) vfLinks(d *Device) {
 	for i := 0; i < d.NumVFs; i++ {
 		tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
 		if err != nil {

@@ -19,7 +19,10 @@ type lazy struct {
 	absent  map[xl.PciBdf]bool // looked for, not there
 	closed  map[xl.PciBdf]bool // its parents and group have been read
 	subtree map[xl.PciBdf]bool // group bridges whose subtree has been read
-	err     error              // the first failed read (not an absence)
+	// PFs read only for their VFs' IDs: their virtfn links (up to 256
+	// readlinks) are read when the PF itself is asked about.
+	vfLinks map[xl.PciBdf]bool
+	err     error // the first failed read (not an absence)
 }
 
 // Read returns a targeted view of the host for commands about named
@@ -39,7 +42,8 @@ func (s *Sysfs) Read(bdfs ...xl.PciBdf) (*Host, error) {
 	}
 	h := &Host{sys: s, byBDF: map[xl.PciBdf]*Device{},
 		groups: map[xl.PciBdf]xl.PciBdf{}, members: map[xl.PciBdf][]xl.PciBdf{},
-		lazy: &lazy{absent: map[xl.PciBdf]bool{}, closed: map[xl.PciBdf]bool{}, subtree: map[xl.PciBdf]bool{}}}
+		lazy: &lazy{absent: map[xl.PciBdf]bool{}, closed: map[xl.PciBdf]bool{}, subtree: map[xl.PciBdf]bool{},
+			vfLinks: map[xl.PciBdf]bool{}}}
 	unlock := h.locked()
 	defer unlock()
 	for _, b := range bdfs {
@@ -84,6 +88,10 @@ func (h *Host) get(b xl.PciBdf) *Device {
 	if d == nil {
 		return nil
 	}
+	if l.vfLinks[b] {
+		delete(l.vfLinks, b)
+		h.readVFLinks(d)
+	}
 	h.load(d.Parents...)
 	h.readGroup(d)
 	return d
@@ -96,7 +104,10 @@ func (h *Host) dev(b xl.PciBdf) *Device {
 }
 
 // load reads the functions not read yet, and a VF's PF for its IDs.
-func (h *Host) load(bdfs ...xl.PciBdf) {
+func (h *Host) load(bdfs ...xl.PciBdf) { h.loadWith(true, bdfs...) }
+
+// loadWith is load; without vfLinks a PF's virtfn links wait for get.
+func (h *Host) loadWith(vfLinks bool, bdfs ...xl.PciBdf) {
 	l := h.lazy
 	var todo []xl.PciBdf
 	for _, b := range bdfs {
@@ -114,7 +125,7 @@ func (h *Host) load(bdfs ...xl.PciBdf) {
 		return
 	}
 	defer syscall.Close(devsFd)
-	r := reader{s: s, devsFd: devsFd, physfn: true}
+	r := reader{s: s, devsFd: devsFd, physfn: true, noVFLinks: !vfLinks}
 	var read []*Device
 	for _, b := range todo {
 		d, err := r.device(b.String())
@@ -127,10 +138,13 @@ func (h *Host) load(bdfs ...xl.PciBdf) {
 		}
 		h.byBDF[b] = d
 		read = append(read, d)
+		if !vfLinks && d.NumVFs > 0 {
+			l.vfLinks[b] = true
+		}
 	}
 	for _, d := range read {
 		if d.idsFromPF && d.PhysFn != nil {
-			h.load(*d.PhysFn)
+			h.loadWith(false, *d.PhysFn)
 		}
 		if err := h.vfIDs(d); err != nil {
 			l.fail(err)
@@ -200,4 +214,17 @@ func (s *Sysfs) below(rel string, depth int) []xl.PciBdf {
 		}
 	}
 	return out
+}
+
+// readVFLinks reads the virtfn links of a PF loaded without them.
+func (h *Host) readVFLinks(d *Device) {
+	dir := h.sys.Path("bus/pci/devices/" + d.BDF.String())
+	dfd, err := openAt(unixAtFdcwd, "", dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		h.lazy.fail(err)
+		return
+	}
+	defer syscall.Close(dfd)
+	r := reader{s: h.sys, dfd: dfd, dir: dir}
+	r.vfLinks(d)
 }
