@@ -32,8 +32,8 @@ declare -A vf conv
 for n in "${sizes[@]}"; do
 	"$work/gentree" -n "$n" "$work/t$n" >/dev/null
 	# The last VF and the first conventional device behind the bridge.
-	vf[$n]=$(cd "$work/t$n/bus/pci/devices" && for d in *; do [ -e "$d/physfn" ] && echo "$d"; done | tail -n1)
-	conv[$n]=$(cd "$work/t$n/bus/pci/devices" && for d in *; do case $(readlink "$d/driver") in */e1000) echo "$d" ;; esac; done | head -n1)
+	vf[$n]=$(cd "$work/t$n/bus/pci/devices" && for d in *; do if [ -e "$d/physfn" ]; then echo "$d"; fi; done | tail -n1)
+	conv[$n]=$(cd "$work/t$n/bus/pci/devices" && for d in *; do case $(readlink "$d/driver") in */e1000) echo "$d" ;; esac; done | sed -n 1p)
 done
 for ((r = 0; r < runs; r++)); do
 	for n in "${sizes[@]}"; do
@@ -59,6 +59,7 @@ done
 
 echo
 echo "(2) go test -bench, median of -count $count (ms/op)"
+printf "%-52s %9s %9s %9s %9s %9s\n" benchmark "20 fn" "256 fn" "1024 fn" "4096 fn" "4096/20"
 (cd "$repo" && go test -run '^$' -bench 'BenchmarkCheckBDF|BenchmarkAttachPreflight' -benchtime 100x -count "$count" ./cmd/xlpt ./hotplug) 2>/dev/null |
 	awk '/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name); v[name] = v[name] " " $3 }
 	function median(s,   a, n, i, j, t) {
@@ -68,7 +69,6 @@ echo "(2) go test -bench, median of -count $count (ms/op)"
 	}
 	END {
 		for (k in v) { base = k; sub(/\/funcs=[0-9]+$/, "", base); size = k; sub(/.*funcs=/, "", size); m[base, size] = median(v[k]); bases[base] = 1 }
-		printf "%-52s %9s %9s %9s %9s %9s\n", "benchmark", "20 fn", "256 fn", "1024 fn", "4096 fn", "4096/20"
 		for (b in bases)
 			printf "%-52s %9.3f %9.3f %9.3f %9.3f %9.2f\n", b, m[b, 20] / 1e6, m[b, 256] / 1e6, m[b, 1024] / 1e6, m[b, 4096] / 1e6, m[b, 4096] / m[b, 20]
 	}' | sort
