@@ -370,10 +370,12 @@ func (r *reader) realPath(d *Device, link, name string) error {
 
 // config reads config space and the IDs it holds.
 func (r *reader) config(d *Device) error {
-	cfg, err := r.read("config")
+	// Config is kept: read it into its own buffer rather than copy 4 KiB
+	// out of the shared one.
+	cfg, err := readFileAt(r.dfd, r.dir, "config", make([]byte, 0, ConfigSizeExt+1))
 	switch {
 	case err == nil:
-		d.Config = append(Config(nil), cfg...)
+		d.Config = Config(cfg)
 	case errors.Is(err, fs.ErrNotExist):
 		return err
 	default:

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -209,9 +213,7 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 	}
 	explicit := len(want) > 0
 	if !explicit {
-		for _, d := range host.Devices {
-			want = append(want, d.BDF)
-		}
+		rep.Devices = checkAll(sys, host, ownerOf, uses, useErr)
 	}
 	for _, b := range want {
 		d, ok := host.Device(b)
@@ -409,4 +411,87 @@ func checkDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// checkAll judges every device of a full scan, in parallel (the scan is
+// read-only by then; owners are asked one at a time).
+func checkAll(sys *pcibind.Sysfs, host *pcibind.Host, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) []checkDevice {
+	if ownerOf != nil {
+		var mu sync.Mutex
+		of := ownerOf
+		ownerOf = func(b xl.PciBdf) hotplug.Owner {
+			mu.Lock()
+			defer mu.Unlock()
+			return of(b)
+		}
+	}
+	out := make([]checkDevice, len(host.Devices))
+	parallel(len(out), func(i int) {
+		out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
+	})
+	return out
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, in chunks.
+func parallel(n int, fn func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// writeJSON is the report's fast road out (output.emit takes it).
+func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
+
+// writeCheckJSON writes what printJSON would, byte for byte, but encodes
+// the devices in parallel: a full scan's report is megabytes, and one
+// encoder's reflection and indentation cost more than the scan's reads.
+func writeCheckJSON(w io.Writer, rep checkReport) error {
+	devs := rep.Devices
+	rep.Devices = []checkDevice{}
+	head, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	const empty = `"devices": []`
+	at := bytes.LastIndex(head, []byte(empty))
+	if at < 0 || len(devs) == 0 {
+		rep.Devices = devs
+		return printJSON(w, rep)
+	}
+	items := make([][]byte, len(devs))
+	errs := make([]error, len(devs))
+	parallel(len(devs), func(i int) {
+		items[i], errs[i] = json.MarshalIndent(devs[i], "    ", "  ")
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(head) + len(devs)*(len(items[0])+8))
+	buf.Write(head[:at+len(empty)-1])
+	buf.WriteString("\n")
+	for i, it := range items {
+		buf.WriteString("    ")
+		buf.Write(it)
+		if i < len(items)-1 {
+			buf.WriteString(",")
+		}
+		buf.WriteString("\n")
+	}
+	buf.WriteString("  ]")
+	buf.Write(head[at+len(empty):])
+	buf.WriteString("\n")
+	_, err = w.Write(buf.Bytes())
+	return err
 }
