@@ -43,6 +43,8 @@ help:
 	@echo "make testbed     boot the testbed with a dom0 shell on this terminal"
 	@echo "make testbed-build  build the testbed only (cached)"
 	@echo "make fuzz        every fuzz target for FUZZTIME (default 5m)"
+	@echo "make bench       speed outside Xen: preflight vs host size, full scan vs floor and lspci (scripts/bench)"
+	@echo "make bench-testbed  xl vs xlpt on the testbed (under the testbed lock; minutes)"
 
 deps:
 	scripts/setup-debian
@@ -94,6 +96,15 @@ fuzz:
 	FUZZTIME=$${FUZZTIME:-5m} FUZZPARALLEL=1 scripts/fuzz
 
 check: test deb e2e
+
+# Benchmarks (never part of `make check`): scripts/bench/.
+.PHONY: bench bench-testbed
+bench:
+	scripts/bench/preflight.sh
+	scripts/bench/scan.sh
+
+bench-testbed: testbed-build
+	flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh
 
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).

@@ -107,7 +107,10 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 		}
 		in := ReadinessInput{Device: d, Checker: checker, Uses: uses, UseErr: useErr}
 		if own != nil {
-			in.Owner = own.of(b)
+			var err error
+			if in.Owner, err = own.of(b); err != nil {
+				return res, err
+			}
 		}
 		if ow := in.Owner; ow.Kind == OwnedByDomain {
 			return res, fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",

@@ -177,7 +177,16 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
 	ts.domains[4].devs = append(ts.domains[4].devs, d)
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host)
+	// libxl gives a domain only devices on pciback: dom0 sees it there.
+	if err := w.sys.Hide(w.free, pcibind.DriverPciback, pcibind.MethodSlot); err != nil {
+		t.Fatal(err)
+	}
+	host, err := w.sys.Read(w.free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Host = host
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, host)
 	mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4")
 	for _, c := range ts.calls {
 		if strings.HasPrefix(c, "assignable-add") {

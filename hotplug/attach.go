@@ -156,7 +156,10 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	var todo []xl.PciBdf
 	needAssign := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
-		ow := own.of(f)
+		ow, err := own.of(f)
+		if err != nil {
+			return nil, nil, err
+		}
 		switch {
 		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
 			if requested[f] {

@@ -57,7 +57,7 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, host, err := newBindService(c)
+		svc, sys, host, err := newBindService(c, bdf)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, _, err := newBindService(c)
+		svc, sys, _, err := newBindService(c, d.PciBdf)
 		if err != nil {
 			return err
 		}

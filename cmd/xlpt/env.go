@@ -117,8 +117,17 @@ func (e *env) hostConfig() (hostConfig, error) {
 
 // sysfs is the host's PCI world under this run's roots.
 func (e *env) sysfs() *pcibind.Sysfs {
+	return e.sysfsNamed(true)
+}
+
+// sysfsNamed is sysfs, without pci.ids names for commands that print none.
+func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
+	ids := ""
+	if names {
+		ids = findPciIDs(e.PciIDs)
+	}
 	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
-		pcibind.WithPciIDs(findPciIDs(e.PciIDs))}
+		pcibind.WithPciIDs(ids)}
 	if e.writer != nil {
 		opts = append(opts, pcibind.WithWriter(e.writer))
 	}
@@ -136,7 +145,7 @@ func (e *env) toolstack() (*xenlight.Context, error) {
 		if e.Recorded {
 			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
 		} else {
-			e.ts, e.tsErr = xenlight.Open()
+			e.ts, e.tsErr = timed("libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
 		}
 	}
 	return e.ts, e.tsErr
