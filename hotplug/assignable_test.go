@@ -176,7 +176,7 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
-	ts.domains[4].devs = append(ts.domains[4].devs, d)
+	ts.place(4, d)
 	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host)
 	mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4")
 	for _, c := range ts.calls {
