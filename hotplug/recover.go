@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/xlpt/xlpt/xl"
 )
@@ -21,9 +22,9 @@ type Repair struct {
 
 // RecoverReport is what a recovery pass found and did.
 type RecoverReport struct {
-	Records  []string  `json:"records"` // the intent records found
+	Records []string `json:"records"` // the intent records found
 	Repairs []Repair `json:"repairs"`
-	DryRun   bool      `json:"dry_run"`
+	DryRun  bool     `json:"dry_run"`
 }
 
 // ErrRecovery says a device could not be brought to a consistent state.
@@ -48,8 +49,17 @@ func (s *Service) Inconsistencies() ([]Repair, error) {
 	if err := r.sweep(); err != nil {
 		return nil, err
 	}
-	return r.rep.Repairs, nil
+	var out []Repair
+	for _, f := range r.rep.Repairs {
+		if !f.Nothing() {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
+
+// Nothing says the device was found consistent and left alone.
+func (f Repair) Nothing() bool { return strings.HasPrefix(f.Action, "none") && f.Err == "" }
 
 func (s *Service) recoverLocked(dryRun bool) (RecoverReport, error) {
 	r := &recovery{s: s, dry: dryRun}

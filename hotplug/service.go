@@ -156,6 +156,9 @@ func (s *Service) lockAndRecover() (func(), error) {
 		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
 	}
 	for _, f := range rep.Repairs {
+		if f.Nothing() {
+			continue
+		}
 		s.log().WithField("device", f.Device).Warnf("recovered: %s: %s", f.Problem, f.Action)
 	}
 	return unlock, nil

@@ -26,6 +26,7 @@ func commands() []*cli.Command {
 		rdmCommand,
 		msiCommand,
 		cfgCommand,
+		recoverCommand,
 	}
 }
 

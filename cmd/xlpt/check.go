@@ -11,6 +11,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -64,14 +65,16 @@ Examples:
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}
 		var ownerOf func(xl.PciBdf) hotplug.Owner
+		var bad []hotplug.Repair
 		if !c.Bool("no-libxl") {
-			ownerOf = libxlOwners(e, host, o)
+			ownerOf, bad = libxlOwners(e, sys, host, o)
 		}
 		uses, useErr := sys.InUse()
 		if useErr != nil {
 			o.warn(useErr.Error())
 		}
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
+		markInconsistent(&rep, bad)
 		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
 			return err
 		}
@@ -85,18 +88,37 @@ Examples:
 // libxlOwners asks libxl which domain holds which device; outside a dom0
 // (no hypervisor, no libxl, not root) it returns nil and check reports
 // owners from sysfs alone.
-func libxlOwners(e *env, host *pcibind.Host, o *output) func(xl.PciBdf) hotplug.Owner {
+func libxlOwners(e *env, sys *pcibind.Sysfs, host *pcibind.Host, o *output) (func(xl.PciBdf) hotplug.Owner, []hotplug.Repair) {
 	ctx, err := e.toolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
-		return nil
+		return nil, nil
 	}
 	of, err := hotplug.Owners(ctx, host)
 	if err != nil {
 		o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
-		return nil
+		return nil, nil
 	}
-	return of
+	svc := &hotplug.Service{TS: ctx, Host: host, DM: qmp.DeviceModel{}, Kernel: sys}
+	bad, err := svc.Inconsistencies()
+	if err != nil {
+		o.warn(fmt.Sprintf("cannot compare libxl's, QEMU's and Xen's views of the devices: %v", err))
+	}
+	return of, bad
+}
+
+// markInconsistent puts a device whose state no finished operation leaves
+// (a pci-attach or pci-assignable-add that died) above every other
+// verdict, with the command that repairs it.
+func markInconsistent(rep *checkReport, bad []hotplug.Repair) {
+	for _, r := range bad {
+		for i := range rep.Devices {
+			if rep.Devices[i].BDF == r.Device && !strings.HasPrefix(rep.Devices[i].Verdict, "inconsistent") {
+				rep.Devices[i].Verdict = fmt.Sprintf("inconsistent: %s; repair: xlpt recover (it would %s)",
+					r.Problem, strings.TrimPrefix(r.Action, "would "))
+			}
+		}
+	}
 }
 
 // checkReport is check's --json document.

@@ -102,14 +102,24 @@ func newService(c *cli.Context) (*hotplug.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := e.sysfs().Scan()
+	sys := e.sysfs()
+	host, err := sys.Scan()
 	if err != nil {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return &hotplug.Service{
 		TS: ctx, Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock: e.lock,
-		DM:   qmp.DeviceModel{},
+		Lock:    e.lock,
+		DM:      qmp.DeviceModel{},
+		Journal: hotplug.NewJournal(e.StateDir),
+		Kernel:  sys,
+		Rescan: func() (hotplug.Host, error) {
+			h, err := sys.Scan()
+			if err == nil {
+				*host = *h // the checks hold host
+			}
+			return host, err
+		},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
@@ -129,7 +139,15 @@ func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock}
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock,
+		Journal: hotplug.NewJournal(e.StateDir), Kernel: sys, DM: qmp.DeviceModel{}}
+	svc.Rescan = func() (hotplug.Host, error) {
+		h, err := sys.Scan()
+		if err == nil {
+			*host = *h // the caller's checker holds host
+		}
+		return host, err
+	}
 	ctx, err := e.toolstack()
 	switch {
 	case err == nil:

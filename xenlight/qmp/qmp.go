@@ -72,6 +72,62 @@ func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
 	return fmt.Errorf("QEMU still has %s after %v: the guest did not acknowledge its removal", id, timeout)
 }
 
+// Devices lists the host devices passed through to domid's QEMU, from
+// the ids libxl gives them (pci-pt-BB_DD.F; segment 0, as libxl's ids
+// carry none). No device model (a PV guest) lists none.
+func (m DeviceModel) Devices(domid uint32) ([]xl.PciBdf, error) {
+	dir := m.RunDir
+	if dir == "" {
+		dir = "/var/run/xen"
+	}
+	timeout := m.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	c, err := dial(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ret, err := c.command("query-pci", nil)
+	if err != nil {
+		return nil, fmt.Errorf("query-pci: %w", err)
+	}
+	var v any
+	if err := json.Unmarshal(ret, &v); err != nil {
+		return nil, err
+	}
+	var out []xl.PciBdf
+	for _, id := range qdevIDs(v, nil) {
+		var b xl.PciBdf
+		if _, err := fmt.Sscanf(id, "pci-pt-%02x_%02x.%01x", &b.Bus, &b.Dev, &b.Func); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func qdevIDs(v any, acc []string) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		if s, ok := x["qdev_id"].(string); ok {
+			acc = append(acc, s)
+		}
+		for _, e := range x {
+			acc = qdevIDs(e, acc)
+		}
+	case []any:
+		for _, e := range x {
+			acc = qdevIDs(e, acc)
+		}
+	}
+	return acc
+}
+
 type conn struct {
 	nc net.Conn
 	rd *bufio.Reader
