@@ -195,6 +195,9 @@ func (s *Service) driverNow(b xl.PciBdf) string {
 // endRecord ends the journal record when the operation finished or was
 // undone; a failed undo keeps it, for recovery to settle.
 func (s *Service) endRecord(rec *Record, u *undo.Stack, retErr *error) {
+	if p := recover(); p != nil {
+		panic(p) // a crash: the record stays, as when the process dies
+	}
 	if rec == nil || u.Failed() {
 		return
 	}

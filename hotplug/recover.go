@@ -62,7 +62,7 @@ func (s *Service) Inconsistencies() ([]Repair, error) {
 func (f Repair) Nothing() bool { return strings.HasPrefix(f.Action, "none") && f.Err == "" }
 
 func (s *Service) recoverLocked(dryRun bool) (RecoverReport, error) {
-	r := &recovery{s: s, dry: dryRun}
+	r := &recovery{s: s, dry: dryRun, skip: s.skipReconciler}
 	r.rep.DryRun = dryRun
 	r.rep.Records = []string{}
 	if s.TS == nil {
@@ -109,12 +109,13 @@ type truth struct {
 	dm         map[xl.PciBdf][]uint32 // QEMUs that have the device
 	xs         map[xl.PciBdf]xl.PciXsEntry
 	assignable map[xl.PciBdf]bool
-	dmKnown    bool // the device models were asked
+	dmKnown    bool               // the device models were asked
+	xen        map[xl.PciBdf]bool // listed devices Xen gives to a guest
 }
 
 func (s *Service) readTruth() (*truth, error) {
 	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{},
-		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.DM != nil}
+		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.DM != nil, xen: map[xl.PciBdf]bool{}}
 	doms, err := s.TS.ListDomains()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
@@ -130,6 +131,9 @@ func (s *Service) readTruth() (*truth, error) {
 		}
 		for _, x := range devs {
 			t.listed[x.PciBdf] = d.Domid
+			if t.xen[x.PciBdf], err = s.TS.PciXenAssigned(x.PciBdf); err != nil {
+				return nil, fmt.Errorf("ask Xen about %s: %w", x.PciBdf, err)
+			}
 		}
 		if t.hvm[d.Domid] && s.DM != nil {
 			bs, err := s.DM.Devices(d.Domid)
@@ -154,11 +158,11 @@ func (s *Service) readTruth() (*truth, error) {
 	return t, nil
 }
 
-// attached says whether b is consistently in domid: listed by libxl, and
-// in its QEMU for an HVM guest.
+// attached says whether b is consistently in domid: listed by libxl,
+// given to a guest by Xen, and in its QEMU for an HVM guest.
 func (t *truth) attached(b xl.PciBdf, domid uint32) bool {
 	d, ok := t.listed[b]
-	if !ok || d != domid {
+	if !ok || d != domid || !t.xen[b] {
 		return false
 	}
 	return !t.hvm[domid] || !t.dmKnown || containsDom(t.dm[b], domid)
@@ -180,45 +184,76 @@ type recovery struct {
 	rec string // the record being settled
 	// skip names a reconciler to leave out (mutation tests).
 	skip string
+	// evict: an attach being undone takes even consistently attached
+	// functions out of evictDom (all or none).
+	evict    bool
+	evictDom uint32
 }
 
 // settle finishes or undoes one dead operation, device by device:
 //   - hide: forward, to assignable with the original driver remembered;
 //   - give: forward, to the original dom0 driver;
-//   - attach, detach: a device consistently in the guest stays there
-//     (the attach finished, or the detach never started); anything less
-//     becomes assignable; an attach that made the device assignable
-//     itself gives it back to its driver.
+//   - attach: all or none, as the attach itself: if every function is
+//     consistently in the guest it stays, else every one becomes
+//     assignable again (and goes back to its driver if the attach made
+//     it assignable);
+//   - detach: a function consistently in the guest stays (the guest was
+//     not asked yet, a retry detaches it); anything less becomes
+//     assignable.
 func (r *recovery) settle(rec *Record) error {
 	r.rec = rec.String()
-	for _, in := range rec.Devices {
+	defer func() { r.rec, r.evict = "", false }()
+	if rec.Op == OpAttach {
 		t, err := r.s.readTruth()
 		if err != nil {
 			return err
 		}
-		b := in.BDF
-		switch rec.Op {
-		case OpHide:
-			err = r.ensureAssignable(t, b, in.Driver, "the hide did not finish")
-		case OpGive:
-			err = r.ensureDom0(t, b, in.Driver, rec.Rebind, "the give-back did not finish")
-		case OpAttach, OpDetach:
-			if t.attached(b, rec.Domid) {
-				r.note(b, fmt.Sprintf("%s holds it, listed by libxl", rec.domain()), "none: it is consistently attached")
-				continue
-			}
-			err = r.ensureAssignable(t, b, in.Driver, fmt.Sprintf("the %s did not finish", rec.Op))
-			if err == nil && rec.Op == OpAttach && in.Assign {
-				if t, err = r.s.readTruth(); err == nil {
-					err = r.ensureDom0(t, b, in.Driver, true, "the attach made it assignable and did not finish")
-				}
-			}
+		all := true
+		for _, in := range rec.Devices {
+			all = all && t.attached(in.BDF, rec.Domid)
 		}
-		if err != nil {
+		if all {
+			for _, in := range rec.Devices {
+				r.note(in.BDF, fmt.Sprintf("%s holds it, listed by libxl", rec.domain()), "none: the attach finished")
+			}
+			return nil
+		}
+		r.evict, r.evictDom = true, rec.Domid
+	}
+	for _, in := range rec.Devices {
+		if err := r.settleOne(rec, in); err != nil {
 			return err
 		}
 	}
-	r.rec = ""
+	return nil
+}
+
+func (r *recovery) settleOne(rec *Record, in Intent) error {
+	t, err := r.s.readTruth()
+	if err != nil {
+		return err
+	}
+	b := in.BDF
+	switch rec.Op {
+	case OpHide:
+		return r.ensureAssignable(t, b, in.Driver, "the hide did not finish")
+	case OpGive:
+		return r.ensureDom0(t, b, in.Driver, rec.Rebind, "the give-back did not finish")
+	case OpDetach:
+		if t.attached(b, rec.Domid) {
+			r.note(b, fmt.Sprintf("%s holds it, listed by libxl", rec.domain()), "none: it is consistently attached; the detach can be run again")
+			return nil
+		}
+	}
+	if err := r.ensureAssignable(t, b, in.Driver, fmt.Sprintf("the %s did not finish", rec.Op)); err != nil {
+		return err
+	}
+	if rec.Op == OpAttach && in.Assign {
+		if t, err = r.s.readTruth(); err != nil {
+			return err
+		}
+		return r.ensureDom0(t, b, in.Driver, true, "the attach made it assignable and did not finish")
+	}
 	return nil
 }
 
@@ -355,12 +390,16 @@ func (r *recovery) ensureAssignable(t *truth, b xl.PciBdf, orig, problem string)
 // half-removed; libxl's forced remove finishes it.
 func (r *recovery) dropFromLibxl(t *truth, b xl.PciBdf, _, problem string) error {
 	d, ok := t.listed[b]
-	if !ok || t.attached(b, d) {
+	if !ok || (t.attached(b, d) && !(r.evict && d == r.evictDom)) {
 		return nil
 	}
 	dev := xl.NewDevicePci()
 	dev.PciBdf = b
-	return r.do(b, problem, fmt.Sprintf("remove it from domain %d through libxl (forced)", d), func() error {
+	what := fmt.Sprintf("remove it from domain %d through libxl (forced)", d)
+	if t.attached(b, d) {
+		what = fmt.Sprintf("detach it from domain %d through libxl (forced): the attach is all or none", d)
+	}
+	return r.do(b, problem, what, func() error {
 		return r.s.TS.PciDestroy(d, dev)
 	})
 }

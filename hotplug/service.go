@@ -83,6 +83,8 @@ type Service struct {
 	// Rescan reads the host again after recovery changed it; nil: keep
 	// Host.
 	Rescan func() (Host, error)
+
+	skipReconciler string // mutation tests: leave one reconciler out
 }
 
 func (s *Service) log() logrus.FieldLogger {
