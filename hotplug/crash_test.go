@@ -107,6 +107,7 @@ func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
 	}
 	j := NewJournal(w.state)
 	j.afterWrite = func() { w.step("journal write") }
+	j.noSync = true
 	svc := &Service{TS: w.ts, Host: host, Slots: DefaultSlots, DM: fakeDM{w.ts}, Journal: j, Kernel: sys, skipReconciler: w.skip}
 	svc.Rescan = func() (Host, error) { return sys.Scan() }
 	return svc, sys

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -125,8 +126,14 @@ func (e *env) sysfs() *pcibind.Sysfs {
 	return pcibind.New(e.SysfsRoot, opts...)
 }
 
-// lock takes the host lock in this run's state directory.
-func (e *env) lock() (func(), error) { return pcibind.Lock(e.StateDir) }
+// lock takes the host lock in this run's state directory, waiting as
+// long as the host config says; a wait over a second is said once,
+// naming the holder.
+func (e *env) lock() (func(), error) {
+	return pcibind.LockWith(e.StateDir, pcibind.LockOptions{Timeout: e.Config.LockTimeout, OnWait: func(holder string) {
+		logrus.Warnf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
+	}})
+}
 
 // toolstack opens libxl on first use; every later call gets the same
 // context (or the same error). close releases it.
