@@ -19,6 +19,7 @@ type Binder interface {
 	Hide(b xl.PciBdf, target string, m pcibind.Method) error
 	GiveBack(b xl.PciBdf) error
 	InUse() ([]pcibind.Use, error)
+	OpenBy(targets []xl.PciBdf) ([]pcibind.Use, error)
 	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
 }
 
@@ -141,6 +142,13 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder 
 		}
 	}
 	uses, useErr := binder.InUse()
+	if useErr == nil {
+		// What dom0 does with these devices now: open device nodes, a
+		// NIC up with an address.
+		var open []pcibind.Use
+		open, useErr = binder.OpenBy(targets)
+		uses = append(uses, open...)
+	}
 	for _, b := range targets {
 		d, ok := s.Host.Device(b)
 		if !ok {

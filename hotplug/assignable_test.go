@@ -126,6 +126,9 @@ func (f faultAfterFirst) Hide(b xl.PciBdf, target string, m pcibind.Method) erro
 }
 func (f faultAfterFirst) GiveBack(b xl.PciBdf) error    { return f.w.sys.GiveBack(b) }
 func (f faultAfterFirst) InUse() ([]pcibind.Use, error) { return f.w.sys.InUse() }
+func (f faultAfterFirst) OpenBy(bs []xl.PciBdf) ([]pcibind.Use, error) {
+	return f.w.sys.OpenBy(bs)
+}
 func (f faultAfterFirst) LoadRecord(b xl.PciBdf) (pcibind.Record, error) {
 	return f.w.sys.LoadRecord(b)
 }
