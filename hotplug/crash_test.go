@@ -47,7 +47,7 @@ func newCrashWorld(t *testing.T) *crashWorld {
 	mf := &pcitest.Node{Kind: pcitest.Endpoint, Funcs: 2, FLR: true, MSI: true, Vendor: 0x10de, Device: 0x1b80, Driver: "mfdrv"}
 	o1 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
 	o2 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
-	tree, err := pcitest.Generate(t.TempDir(), pcitest.Topology{Drivers: []string{"pciback", "e1000e", "e1000", "mfdrv"},
+	tree, err := pcitest.Generate(memDir(t), pcitest.Topology{Drivers: []string{"pciback", "e1000e", "e1000", "mfdrv"},
 		Root: []*pcitest.Node{{Kind: pcitest.HostBridgeNode},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{nic}},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{mf}},
@@ -55,7 +55,7 @@ func newCrashWorld(t *testing.T) *crashWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &crashWorld{t: t, root: tree.Root, state: t.TempDir(), proc: emptyProc(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
+	w := &crashWorld{t: t, root: tree.Root, state: memDir(t), proc: emptyProc(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
 	w.k = pcitest.NewKernel(t, tree.Root)
 	for _, f := range tree.Funcs {
 		switch f.Node {
@@ -80,8 +80,20 @@ func newCrashWorld(t *testing.T) *crashWorld {
 	return w
 }
 
+// memDir is a temporary directory in memory (/dev/shm) where there is
+// one: the matrix builds a few hundred sysfs trees, and on a busy disk
+// each costs a hundred times more.
+func memDir(t *testing.T) string {
+	d, err := os.MkdirTemp("/dev/shm", "xlpt-crash-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 func emptyProc(t *testing.T) string {
-	p := t.TempDir()
+	p := memDir(t)
 	for name, body := range map[string]string{"mounts": "", "swaps": "Filename\tType\tSize\tUsed\tPriority\n", "net/route": "Iface\tDestination\n", "net/ipv6_route": ""} {
 		mustWrite(t, p+"/"+name, body)
 	}
@@ -397,3 +409,4 @@ func mustWrite(t *testing.T, p, body string) {
 		t.Fatal(err)
 	}
 }
+

@@ -130,13 +130,11 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	} else {
 		dev.Vdevfn = 0
 	}
-	// libxl's order: its own record, Xen's assignment, QEMU, then the
-	// backend and the domain's device list in one transaction.
+	// libxl 4.17's order: its own record, QEMU (do_pci_add), Xen's
+	// assignment (pci_add_dm_done), then the backend and the domain's
+	// device list.
 	f.xsDomid[dev.PciBdf] = id
 	f.point("add: /libxl/pci domid")
-	f.xenOwner[dev.PciBdf] = id
-	delete(f.quarantined, dev.PciBdf)
-	f.point("add: xc_assign_device")
 	if hvm {
 		if f.staleInDM[id] == nil {
 			f.staleInDM[id] = map[uint8]xl.PciBdf{}
@@ -144,6 +142,9 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 		f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
 		f.point("add: qemu device_add")
 	}
+	f.xenOwner[dev.PciBdf] = id
+	delete(f.quarantined, dev.PciBdf)
+	f.point("add: xc_assign_device")
 	d.devs = append(d.devs, dev)
 	f.point("add: xenstore backend + config")
 	return nil
