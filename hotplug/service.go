@@ -75,7 +75,9 @@ type Service struct {
 	Checks []DeviceCheck
 	Log    logrus.FieldLogger
 
-	// Journal keeps intent records of changes; nil: none kept.
+	// Journal keeps intent records of changes, and with it every change
+	// first reconciles what a dead run (or libxl, QEMU, a killed xl)
+	// left. nil: no records, no recovery (Recover still works).
 	Journal *Journal
 	// Kernel reads and repairs driver bindings for recovery; nil: the
 	// Host snapshot is the only view of drivers.
@@ -149,8 +151,8 @@ func (s *Service) resolve(q string) (Domain, error) {
 // state.
 func (s *Service) lockAndRecover() (func(), error) {
 	unlock, err := s.lock()
-	if err != nil {
-		return nil, err
+	if err != nil || s.Journal == nil {
+		return unlock, err
 	}
 	rep, err := s.recoverLocked(false)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,8 +77,10 @@ func TestDeadHolderDoesNotBlock(t *testing.T) {
 	if err := os.WriteFile(dir+"/lock", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A holder killed with SIGKILL while holding the lock.
-	cmd := exec.Command("flock", dir+"/lock", "sleep", "60")
+	// A holder killed with SIGKILL while holding the lock (-o: the
+	// command it runs does not inherit the lock).
+	cmd := exec.Command("flock", "-o", dir+"/lock", "sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +88,9 @@ func TestDeadHolderDoesNotBlock(t *testing.T) {
 	if _, err := LockWith(dir, LockOptions{Timeout: 200 * time.Millisecond}); err == nil {
 		t.Fatal("got the lock while a live process held it")
 	}
-	_ = cmd.Process.Kill()
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL) // flock, the holder
 	_ = cmd.Wait()
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // and its sleep
 	unlock, err := LockWith(dir, LockOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("a dead holder blocked: %v", err)
