@@ -409,4 +409,3 @@ func mustWrite(t *testing.T, p, body string) {
 		t.Fatal(err)
 	}
 }
-

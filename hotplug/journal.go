@@ -220,12 +220,3 @@ func (j *Journal) syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
-
-func (r *Record) done(step string) bool {
-	for _, s := range r.Done {
-		if s == step {
-			return true
-		}
-	}
-	return false
-}
