@@ -16,7 +16,7 @@ import (
 // hostConfig is /etc/xlpt/xlpt.conf: "key = value" lines, # comments.
 // It holds the host's policy so every operator and script gets the same.
 type hostConfig struct {
-	HotplugSlots string // e.g. "6-7"
+	HotplugSlots string        // e.g. "6-7"
 	StateDir     string        // "": the run's default (see env)
 	LockTimeout  time.Duration // how long to wait for another run's host lock
 }

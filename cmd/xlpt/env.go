@@ -50,7 +50,7 @@ const (
 // globalEnvFlags are the flags newEnv reads.
 var globalEnvFlags = []cli.Flag{
 	&cli.StringFlag{Name: "config", EnvVars: []string{"XLPT_CONFIG"},
-		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
+		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR, lock_timeout = 30); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
 	&cli.StringFlag{Name: "sysfs-root", Value: defaultSysfsRoot, EnvVars: []string{"XLPT_SYSFS_ROOT"},
 		Usage: "Where sysfs is mounted: a recorded host's sys `DIR` for tests and bug reports (then /proc, the state directory and the host config come from beside it, and libxl is not used)"},
 	&cli.StringFlag{Name: "proc-root", EnvVars: []string{"XLPT_PROC_ROOT"},
