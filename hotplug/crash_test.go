@@ -210,6 +210,7 @@ type opCase struct {
 	name  string
 	setup func(w *crashWorld)
 	op    func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error
+	again func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error // the command run after healing (nil: op)
 	devs  []string
 	want  string
 }
@@ -246,6 +247,15 @@ func attach(dom, spec string, slot uint8, group, assign bool) func(w *crashWorld
 		}
 		_, err = svc.Attach(AttachRequest{Domain: dom, Device: d, Group: group, Assign: assign})
 		return err
+	}
+}
+
+// xlAttach is `xl pci-attach`: libxl alone, no xlpt around it.
+func xlAttach(domid uint32, name string, slot uint8) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+	return func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+		d := xl.NewDevicePci()
+		d.PciBdf, d.VfuncMask, d.Vdevfn = w.dev[name], 1, xl.Vdevfn(slot, 0)
+		return w.ts.PciAdd(domid, d)
 	}
 }
 
@@ -287,6 +297,10 @@ var crashCases = []opCase{
 	{name: "pci-attach --group", setup: func(w *crashWorld) { w.do(hide("old1")) }, op: attach("hvm1", "old1", 6, true, false), devs: []string{"old1", "old2"}, want: inDomain(1)},
 	{name: "pci-detach hvm", setup: func(w *crashWorld) { w.do(hide("nic")); w.do(attach("hvm1", "nic", 7, false, false)) }, op: detach("hvm1", "nic"), devs: []string{"nic"}, want: inAssignable},
 	{name: "pci-detach pv", setup: func(w *crashWorld) { w.do(hide("nic")); w.do(attach("pv1", "nic", 0, false, false)) }, op: detach("pv1", "nic"), devs: []string{"nic"}, want: inAssignable},
+	// xl itself killed: no journal; recovery's sweep repairs what libxl
+	// left, and xlpt's attach then works.
+	{name: "xl pci-attach (no journal)", setup: func(w *crashWorld) { w.do(hide("nic")) }, op: xlAttach(1, "nic", 7),
+		again: attach("hvm1", "nic", 7, false, false), devs: []string{"nic"}, want: inDomain(1)},
 	{name: "pci-detach multi-function", setup: func(w *crashWorld) {
 		w.do(hide("mf.0", "mf.1"))
 		w.do(attach("hvm1", "mf.*", 6, false, false))
@@ -340,7 +354,11 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 		o.after = "retry"
 	}
 	// The command again: it succeeds, or its result is there already.
-	err, _ := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return c.op(w, svc, sys) })
+	again := c.again
+	if again == nil {
+		again = c.op
+	}
+	err, _ := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return again(w, svc, sys) })
 	if cerr := check("after the command again", true); cerr != nil {
 		o.err = fmt.Errorf("%w (the command said: %v)", cerr, err)
 		return true, o
@@ -407,5 +425,47 @@ func mustWrite(t *testing.T, p, body string) {
 	}
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckReportsWhatAKilledXlLeft: the ghost of issue 13 (QEMU has the
+// device, libxl lists it nowhere and not as assignable) is reported with
+// its repair, and a dry run changes nothing.
+func TestCheckReportsWhatAKilledXlLeft(t *testing.T) {
+	w := newCrashWorld(t)
+	w.do(hide("nic"))
+	w.n, w.at = 0, 2 // after the QEMU device_add
+	if _, died := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return xlAttach(1, "nic", 7)(w, svc, sys) }); !died || w.where != "add: qemu device_add" {
+		t.Fatalf("kill landed at %q", w.where)
+	}
+	w.at = 0
+	svc, _ := w.process()
+	bad, err := svc.Inconsistencies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range bad {
+		got = append(got, r.Device.String()+": "+r.Problem+": "+r.Action)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{w.dev["nic"].String(), "device model has it", "no domain lists it",
+		"would delete it from domain 1's device model", "would remove libxl's stale record"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("check does not say %q:\n%s", want, all)
+		}
+	}
+	rep, err := svc.Recover(true)
+	if err != nil || !rep.DryRun {
+		t.Fatal(err)
+	}
+	if _, err := w.stateOf(w.dev["nic"]); err == nil {
+		t.Error("the dry run repaired the device")
+	}
+	if _, err := svc.Recover(false); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := w.stateOf(w.dev["nic"]); err != nil || st != inAssignable {
+		t.Errorf("after recover: %q %v", st, err)
 	}
 }

@@ -61,6 +61,9 @@ func (s *Service) Inconsistencies() ([]Repair, error) {
 // Nothing says the device was found consistent and left alone.
 func (f Repair) Nothing() bool { return strings.HasPrefix(f.Action, "none") && f.Err == "" }
 
+// Advice says the device was left alone for the operator to decide.
+func (f Repair) Advice() bool { return strings.HasPrefix(f.Action, "left alone") }
+
 func (s *Service) recoverLocked(dryRun bool) (RecoverReport, error) {
 	r := &recovery{s: s, dry: dryRun, skip: s.skipReconciler}
 	r.rep.DryRun = dryRun
@@ -296,12 +299,16 @@ func (r *recovery) sweep() error {
 		case e.HasDomid || len(t.dm[b]) > 0:
 			err = r.ensureAssignable(t, b, "", ghostProblem(t, b))
 		case e.DriverPath != "":
+			// Off its driver and off pciback, libxl remembering the
+			// driver: a pci-assignable-add by xl that died after the
+			// unbind, or a pci-assignable-remove without -r. Only the
+			// operator knows which: say what each fix does.
 			drv, derr := r.driver(b)
-			if derr != nil || drv == "pciback" {
-				continue // assignable, with its driver remembered: consistent
+			if derr != nil || onPciback(drv) || drv == path.Base(e.DriverPath) || drv != "" {
+				continue
 			}
-			err = r.ensureDom0(t, b, path.Base(e.DriverPath), true,
-				fmt.Sprintf("off its driver (%s) but not on pciback: a pci-assignable-add that died", orNone(drv)))
+			r.note(b, fmt.Sprintf("it has no driver, and libxl remembers %s for it (a pci-assignable-add that died, or a pci-assignable-remove without -r)", path.Base(e.DriverPath)),
+				fmt.Sprintf("left alone: `xlpt pci-assignable-remove -r %s` binds %s again, `xlpt pci-assignable-add %s` hides it", b, path.Base(e.DriverPath), b))
 		}
 		if err != nil {
 			return err

@@ -163,7 +163,11 @@ func (s *Service) lockAndRecover() (func(), error) {
 		if f.Nothing() {
 			continue
 		}
-		s.log().WithField("device", f.Device).Warnf("recovered: %s: %s", f.Problem, f.Action)
+		what := "recovered"
+		if f.Advice() {
+			what = "found"
+		}
+		s.log().WithField("device", f.Device).Warnf("%s: %s: %s", what, f.Problem, f.Action)
 	}
 	return unlock, nil
 }
