@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xlpt/xlpt/internal/atomicfile"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -175,7 +176,7 @@ func (j *Journal) write(r *Record) error {
 	if err != nil {
 		return err
 	}
-	if err := j.writeFileDurable(r.path, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(r.path, append(data, '\n'), !j.noSync); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if j.afterWrite != nil {
@@ -184,39 +185,10 @@ func (j *Journal) write(r *Record) error {
 	return nil
 }
 
-// writeFileDurable replaces p atomically: a reader (or a run after a
-// crash) sees the old content or the new, never a part.
-func (j *Journal) writeFileDurable(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && !j.noSync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return j.syncDir(filepath.Dir(p))
-}
-
-// syncDir makes a rename or removal in dir durable.
+// syncDir makes a removal in dir durable.
 func (j *Journal) syncDir(dir string) error {
 	if j.noSync {
 		return nil
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(dir)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xlpt/xlpt/internal/atomicfile"
 	"github.com/xlpt/xlpt/internal/undo"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -85,7 +86,7 @@ func (s *Sysfs) LoadRecord(b xl.PciBdf) (Record, error) {
 	return r, nil
 }
 
-// saveRecord writes the record atomically (temp file, fsync, rename).
+// saveRecord writes the record atomically and durably.
 func (s *Sysfs) saveRecord(r Record) error {
 	p := s.recordPath(r.BDF)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -95,24 +96,7 @@ func (s *Sysfs) saveRecord(r Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(p, append(data, '\n'), true)
 }
 
 func (s *Sysfs) removeRecord(b xl.PciBdf) error {

@@ -37,20 +37,8 @@ func QdevID(b xl.PciBdf) string {
 // RemoveStale removes the passthrough device for b from domid's QEMU if
 // it is there. No device model (a PV guest) or no such device is fine.
 func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
-	dir := m.RunDir
-	if dir == "" {
-		dir = "/var/run/xen"
-	}
-	timeout := m.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	c, err := dial(path, timeout)
-	if err != nil {
+	c, timeout, err := m.open(domid)
+	if c == nil || err != nil {
 		return err
 	}
 	defer c.Close()
@@ -76,20 +64,8 @@ func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
 // the ids libxl gives them (pci-pt-BB_DD.F; segment 0, as libxl's ids
 // carry none). No device model (a PV guest) lists none.
 func (m DeviceModel) Devices(domid uint32) ([]xl.PciBdf, error) {
-	dir := m.RunDir
-	if dir == "" {
-		dir = "/var/run/xen"
-	}
-	timeout := m.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	c, err := dial(path, timeout)
-	if err != nil {
+	c, _, err := m.open(domid)
+	if c == nil || err != nil {
 		return nil, err
 	}
 	defer c.Close()
@@ -126,6 +102,25 @@ func qdevIDs(v any, acc []string) []string {
 		}
 	}
 	return acc
+}
+
+// open connects to domid's QMP socket; no socket (no device model) is a
+// nil conn and no error.
+func (m DeviceModel) open(domid uint32) (*conn, time.Duration, error) {
+	dir := m.RunDir
+	if dir == "" {
+		dir = "/var/run/xen"
+	}
+	timeout := m.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, timeout, nil
+	}
+	c, err := dial(path, timeout)
+	return c, timeout, err
 }
 
 type conn struct {
