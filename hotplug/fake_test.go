@@ -277,6 +277,9 @@ func (f *fakeToolstack) PciAssignableAdd(dev xl.DevicePci, rebind bool) error {
 		return fmt.Errorf("failed to quarantine %s: %w", b, xl.ErrFail)
 	}
 	if !f.onPciback(b) {
+		// Its name first: with the simulated kernel, the list shows it
+		// once the kernel has it on pciback, as libxl's does.
+		f.pciback[b] = dev.Name
 		if f.k != nil {
 			cur := f.k.Driver(b)
 			if cur != "" {

@@ -191,6 +191,9 @@ type recovery struct {
 	// functions out of evictDom (all or none).
 	evict    bool
 	evictDom uint32
+	// quarantine: a hide being finished asks libxl to quarantine even a
+	// device libxl lists as assignable.
+	quarantine bool
 }
 
 // settle finishes or undoes one dead operation, device by device:
@@ -239,6 +242,8 @@ func (r *recovery) settleOne(rec *Record, in Intent) error {
 	b := in.BDF
 	switch rec.Op {
 	case OpHide:
+		r.quarantine = true
+		defer func() { r.quarantine = false }()
 		return r.ensureAssignable(t, b, in.Driver, "the hide did not finish")
 	case OpGive:
 		return r.ensureDom0(t, b, in.Driver, rec.Rebind, "the give-back did not finish")
@@ -474,12 +479,18 @@ func (r *recovery) toPciback(t *truth, b xl.PciBdf, orig, problem string) error 
 	if err != nil {
 		return err
 	}
+	what := fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv))
 	if onPciback(drv) && t.assignable[b] {
-		return nil
+		if !r.quarantine {
+			return nil
+		}
+		// Xen's quarantine is libxl's last step and cannot be read
+		// back; asking again is harmless.
+		what = "quarantine it through libxl (the hide may have died before Xen's step)"
 	}
 	dev := xl.NewDevicePci()
 	dev.PciBdf = b
-	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv)), func() error {
+	return r.do(b, problem, what, func() error {
 		return r.s.TS.PciAssignableAdd(dev, true)
 	})
 }
