@@ -61,29 +61,30 @@ echo "killed=$killed polls=$n rc=$rc"`, cmd, p.cond)
 	return landed
 }
 
-func hvmDomid(t *testing.T) string {
-	return strings.TrimSpace(ok(t, "xl domid hvm1").out)
+func domid(t *testing.T, dom string) string {
+	return strings.TrimSpace(ok(t, "xl domid "+dom).out)
 }
 
-// where says where bdf is, checking that libxl, its xenstore records,
-// Xen's backend, sysfs and xlpt's check agree; "" with a reason when not.
-func where(t *testing.T, bdf, driver string) (string, string) {
+// where says where bdf is (dom, "assignable" or "dom0"), checking that
+// libxl, its xenstore records, Xen's backend, sysfs and xlpt's check
+// agree; "" with a reason when not.
+func where(t *testing.T, dom, bdf, driver string) (string, string) {
 	t.Helper()
-	d := hvmDomid(t)
+	d := domid(t, dom)
 	q := fmt.Sprintf(`drv=$(basename "$(readlink /sys/bus/pci/devices/%[1]s/driver)" 2>/dev/null)
 echo "driver=$drv"
-xl pci-list hvm1 | grep -q '%[1]s' && echo listed
+xl pci-list %[4]s | grep -q '%[1]s' && echo listed
 xlpt pci-assignable-list | grep -qx '%[1]s' && echo assignable
 xenstore-exists %[2]s/domid && echo "xsdomid=$(xenstore-read %[2]s/domid)"
 xenstore-ls /local/domain/0/backend/pci/%[3]s/0 2>/dev/null | grep -q '"%[1]s"' && echo backend
-xlpt check %[1]s | grep -i inconsistent || true`, bdf, xsPath(bdf), d)
+xlpt check %[1]s | grep -i inconsistent || true`, bdf, xsPath(bdf), d, dom)
 	out := ok(t, q).out
 	has := func(s string) bool { return strings.Contains(out, s) }
 	switch {
 	case has("inconsistent"):
 		return "", "xlpt check: " + out
 	case has("listed") && has("driver=pciback") && has("xsdomid="+d) && has("backend") && !has("assignable"):
-		return "hvm1", ""
+		return dom, ""
 	case has("assignable") && has("driver=pciback") && !has("listed") && !has("xsdomid") && !has("backend"):
 		return "assignable", ""
 	case has("driver="+driver+"\n") && !has("listed") && !has("assignable") && !has("xsdomid") && !has("backend"):
@@ -103,9 +104,9 @@ func guestAgrees(t *testing.T, slot string, present bool) {
 
 // settled checks one consistent state after recovery or a retry, that
 // recover finds nothing more to do, and that the guest agrees.
-func settled(t *testing.T, bdf, driver string) string {
+func settled(t *testing.T, dom, bdf, driver string) string {
 	t.Helper()
-	st, why := where(t, bdf, driver)
+	st, why := where(t, dom, bdf, driver)
 	if st == "" {
 		t.Errorf("%s inconsistent: %s", bdf, why)
 		return ""
@@ -114,7 +115,7 @@ func settled(t *testing.T, bdf, driver string) string {
 	if !strings.Contains(r.out, "every device is consistent") {
 		t.Errorf("recover --dry-run still finds work after recovery:\n%s", r.out)
 	}
-	if bdf == nic6 {
+	if bdf == nic6 && dom == "hvm1" {
 		guestAgrees(t, "0000:00:07.0", st == "hvm1")
 	}
 	return st
@@ -130,8 +131,8 @@ func (tl *tally) add(cmd, point, heal, before, after string) {
 }
 
 // stateBrief says where a device is right after a kill, before healing.
-func stateBrief(t *testing.T, bdf, driver string) string {
-	st, why := where(t, bdf, driver)
+func stateBrief(t *testing.T, dom, bdf, driver string) string {
+	st, why := where(t, dom, bdf, driver)
 	if st != "" {
 		return "consistent: " + st
 	}
@@ -155,7 +156,7 @@ func recoverLog(t *testing.T) string {
 
 // scenario kills cmd at each phase, heals, and runs cmd again; reset puts
 // the device back where cmd starts from.
-func scenario(t *testing.T, tl *tally, name, cmd, bdf, driver, want string, phases []phase, retryPhase int, reset func(t *testing.T)) {
+func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string, phases []phase, retryPhase int, reset func(t *testing.T)) {
 	for i, p := range phases {
 		heal := "recover"
 		if i == retryPhase {
@@ -167,17 +168,17 @@ func scenario(t *testing.T, tl *tally, name, cmd, bdf, driver, want string, phas
 				reset(t)
 				return
 			}
-			before := stateBrief(t, bdf, driver)
+			before := stateBrief(t, dom, bdf, driver)
 			after := ""
 			if heal == "recover" {
 				after = recoverLog(t)
-				settled(t, bdf, driver)
+				settled(t, dom, bdf, driver)
 			}
 			r := sh(t, strings.Replace(cmd, "xlpt -vvv", "xlpt", 1))
 			if heal == "retry" {
 				after = "retry exit " + fmt.Sprint(r.code)
 			}
-			if st := settled(t, bdf, driver); st != want {
+			if st := settled(t, dom, bdf, driver); st != want {
 				t.Errorf("after %s and the command again, %s is %q; want %q (the command said %q)", heal, bdf, st, want, r.err)
 			}
 			tl.add(name, p.name, heal, before, after)
@@ -221,7 +222,7 @@ func TestRecovery(t *testing.T) {
 		guestAgrees(t, "0000:00:07.0", false)
 	}
 	t.Run("pci-attach-hvm", func(t *testing.T) {
-		scenario(t, tl, "xlpt pci-attach hvm1 (HVM)", "xlpt -vvv pci-attach hvm1 "+nic6+" 7", nic6, "e1000e", "hvm1", attachPhases, 1, detach)
+		scenario(t, tl, "xlpt pci-attach hvm1 (HVM)", "hvm1", "xlpt -vvv pci-attach hvm1 "+nic6+" 7", nic6, "e1000e", "hvm1", attachPhases, 1, detach)
 	})
 
 	attach := func(t *testing.T) {
@@ -232,7 +233,7 @@ func TestRecovery(t *testing.T) {
 	}
 	t.Run("pci-detach-hvm", func(t *testing.T) {
 		attach(t)
-		scenario(t, tl, "xlpt pci-detach hvm1 (HVM)", "xlpt -vvv pci-detach hvm1 "+nic6, nic6, "e1000e", "assignable", []phase{
+		scenario(t, tl, "xlpt pci-detach hvm1 (HVM)", "hvm1", "xlpt -vvv pci-detach hvm1 "+nic6, nic6, "e1000e", "assignable", []phase{
 			journalPhase(),
 			logPhase("libxl sent QMP device_del", "device_del"),
 			{"libxl removed the backend entry", "! xenstore-ls /local/domain/0/backend/pci 2>/dev/null | grep -q '" + nic6 + "'"},
@@ -247,7 +248,7 @@ func TestRecovery(t *testing.T) {
 	}
 	t.Run("pci-assignable-add", func(t *testing.T) {
 		unhide(t)
-		scenario(t, tl, "xlpt pci-assignable-add", "xlpt -vvv pci-assignable-add "+nic3, nic3, "e1000e", "assignable", []phase{
+		scenario(t, tl, "xlpt pci-assignable-add", "hvm1", "xlpt -vvv pci-assignable-add "+nic3, nic3, "e1000e", "assignable", []phase{
 			journalPhase(),
 			{"libxl unbound e1000e", "[ ! -e /sys/bus/pci/devices/" + nic3 + "/driver ]"},
 			{"bound to pciback", "readlink /sys/bus/pci/devices/" + nic3 + "/driver | grep -q pciback"},
@@ -260,7 +261,7 @@ func TestRecovery(t *testing.T) {
 	}
 	t.Run("pci-assignable-remove", func(t *testing.T) {
 		hide(t)
-		scenario(t, tl, "xlpt pci-assignable-remove -r", "xlpt -vvv pci-assignable-remove -r "+nic3, nic3, "e1000e", "dom0", []phase{
+		scenario(t, tl, "xlpt pci-assignable-remove -r", "hvm1", "xlpt -vvv pci-assignable-remove -r "+nic3, nic3, "e1000e", "dom0", []phase{
 			journalPhase(),
 			{"libxl unbound pciback", "[ ! -e /sys/bus/pci/devices/" + nic3 + "/driver ]"},
 		}, 1, hide)
@@ -276,16 +277,33 @@ func TestRecovery(t *testing.T) {
 					detach(t)
 					return
 				}
-				before := stateBrief(t, nic6, "e1000e")
+				before := stateBrief(t, "hvm1", nic6, "e1000e")
 				after := recoverLog(t)
-				settled(t, nic6, "e1000e")
+				settled(t, "hvm1", nic6, "e1000e")
 				ok(t, "xlpt pci-attach hvm1 "+nic6+" 7")
-				if st := settled(t, nic6, "e1000e"); st != "hvm1" {
+				if st := settled(t, "hvm1", nic6, "e1000e"); st != "hvm1" {
 					t.Errorf("after recover and xlpt pci-attach, %s is %q", nic6, st)
 				}
 				tl.add("xl pci-attach hvm1", p.name, "recover", before, after)
 				detach(t)
 			})
 		}
+	})
+
+	// A PV guest: no device model; libxl's record, Xen and the backend.
+	t.Run("pci-attach-pv", func(t *testing.T) {
+		ok(t, `tb-cfg pv pv2 "" 'passthrough = "enabled"'`)
+		ok(t, "xl create /etc/xen/pv2.cfg")
+		defer sh(t, "xl destroy pv2")
+		detachPV := func(t *testing.T) {
+			if strings.Contains(sh(t, "xl pci-list pv2").out, nic6) {
+				ok(t, "xlpt pci-detach -f pv2 "+nic6)
+			}
+		}
+		scenario(t, tl, "xlpt pci-attach pv2 (PV)", "pv2", "xlpt -vvv pci-attach pv2 "+nic6, nic6, "e1000e", "pv2", []phase{
+			journalPhase(),
+			{"libxl wrote /libxl/pci domid", "xenstore-exists " + xsPath(nic6) + "/domid"},
+			{"libxl wrote the pciback backend", "xenstore-ls /local/domain/0/backend/pci 2>/dev/null | grep -q '" + nic6 + "'"},
+		}, 1, detachPV)
 	})
 }
