@@ -126,6 +126,9 @@ func (f faultAfterFirst) Hide(b xl.PciBdf, target string, m pcibind.Method) erro
 }
 func (f faultAfterFirst) GiveBack(b xl.PciBdf) error    { return f.w.sys.GiveBack(b) }
 func (f faultAfterFirst) InUse() ([]pcibind.Use, error) { return f.w.sys.InUse() }
+func (f faultAfterFirst) OpenBy(bs []xl.PciBdf) ([]pcibind.Use, error) {
+	return f.w.sys.OpenBy(bs)
+}
 func (f faultAfterFirst) LoadRecord(b xl.PciBdf) (pcibind.Record, error) {
 	return f.w.sys.LoadRecord(b)
 }
@@ -176,7 +179,7 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
-	ts.domains[4].devs = append(ts.domains[4].devs, d)
+	ts.place(4, d)
 	// libxl gives a domain only devices on pciback: dom0 sees it there.
 	if err := w.sys.Hide(w.free, pcibind.DriverPciback, pcibind.MethodSlot); err != nil {
 		t.Fatal(err)
@@ -233,6 +236,7 @@ func TestAssignableRemoveByName(t *testing.T) {
 	f := newFake()
 	f.pciback[w.free] = "nic1"
 	f.pciback[xl.PciBdf{}] = "" // what a zero BDF would hit
+	f.quarantined[w.free], f.quarantined[xl.PciBdf{}] = true, true // as libxl's assignable add leaves them
 	w.svc.TS = f
 	named := func(n string) xl.DevicePci {
 		d := xl.NewDevicePci()

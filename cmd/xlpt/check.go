@@ -16,6 +16,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -71,8 +72,9 @@ Examples:
 		}
 		timing("host read", start)
 		var ownerOf func(xl.PciBdf) hotplug.Owner
+		var bad []hotplug.Repair
 		if !c.Bool("no-libxl") {
-			ownerOf = libxlOwners(e, host, o)
+			ownerOf, bad = libxlOwners(e, sys, host, o)
 		}
 		uses, useErr := sys.InUse()
 		if useErr != nil {
@@ -80,6 +82,7 @@ Examples:
 		}
 		start = time.Now()
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
+		markInconsistent(&rep, bad)
 		timing("rules", start)
 		start = time.Now()
 		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
@@ -94,18 +97,25 @@ Examples:
 }
 
 // libxlOwners asks libxl which domain holds which device, only about
-// devices on pciback and each list once; outside a dom0 (no hypervisor,
-// no libxl, not root) it returns nil and check reports owners from sysfs
-// alone.
-func libxlOwners(e *env, host *pcibind.Host, o *output) func(xl.PciBdf) hotplug.Owner {
+// devices on pciback and each list once, and which devices are in a state
+// no finished operation leaves; outside a dom0 (no hypervisor, no libxl,
+// not root) it returns nil and check reports owners from sysfs alone.
+func libxlOwners(e *env, sys *pcibind.Sysfs, host *pcibind.Host, o *output) (func(xl.PciBdf) hotplug.Owner, []hotplug.Repair) {
 	ctx, err := e.toolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
-		return nil
+		return nil, nil
 	}
-	return ownersOrSysfs(hotplug.Owners(hotplug.Memo(ctx), host), func(err error) {
+	ts := hotplug.Memo(ctx)
+	of := ownersOrSysfs(hotplug.Owners(ts, host), func(err error) {
 		o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
 	})
+	svc := &hotplug.Service{TS: ts, Host: host, DM: qmp.DeviceModel{}, Kernel: sys}
+	bad, err := svc.Inconsistencies()
+	if err != nil {
+		o.warn(fmt.Sprintf("cannot compare libxl's, QEMU's and Xen's views of the devices: %v", err))
+	}
+	return of, bad
 }
 
 // ownersOrSysfs reports a device libxl could not be asked about as
@@ -139,6 +149,20 @@ func readHost(sys *pcibind.Sysfs, want []xl.PciBdf) (*pcibind.Host, error) {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return host, nil
+}
+
+// markInconsistent puts a device whose state no finished operation leaves
+// (a pci-attach or pci-assignable-add that died) above every other
+// verdict, with the command that repairs it.
+func markInconsistent(rep *checkReport, bad []hotplug.Repair) {
+	for _, r := range bad {
+		for i := range rep.Devices {
+			if rep.Devices[i].BDF == r.Device && !strings.HasPrefix(rep.Devices[i].Verdict, "inconsistent") {
+				rep.Devices[i].Verdict = fmt.Sprintf("inconsistent: %s; repair: xlpt recover (it would %s)",
+					r.Problem, strings.TrimPrefix(r.Action, "would "))
+			}
+		}
+	}
 }
 
 // checkReport is check's --json document.

@@ -104,14 +104,26 @@ func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 	}
 	// Only what the rules about the named devices need, read on demand;
 	// no pci.ids names (nothing here prints them).
-	host, err := e.sysfsNamed(false).Read(want...)
+	sys := e.sysfsNamed(false)
+	host, err := sys.Read(want...)
 	if err != nil {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return &hotplug.Service{
 		TS: hotplug.Memo(withTiming(ctx)), Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock: e.lock,
-		DM:   timedDM{qmp.DeviceModel{}},
+		Lock:    e.lock,
+		DM:      timedDM{qmp.DeviceModel{}},
+		Journal: hotplug.NewJournal(e.StateDir),
+		Kernel:  sys,
+		// After a recovery changed drivers: the whole host, since the
+		// records it finished may name devices the request does not.
+		Rescan: func() (hotplug.Host, error) {
+			h, err := sys.Scan()
+			if err == nil {
+				*host = *h // the checks hold host
+			}
+			return host, err
+		},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
@@ -131,7 +143,15 @@ func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibi
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock}
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock,
+		Journal: hotplug.NewJournal(e.StateDir), Kernel: sys, DM: qmp.DeviceModel{}}
+	svc.Rescan = func() (hotplug.Host, error) {
+		h, err := sys.Scan()
+		if err == nil {
+			*host = *h // the caller's checker holds host
+		}
+		return host, err
+	}
 	ctx, err := e.toolstack()
 	switch {
 	case err == nil:
