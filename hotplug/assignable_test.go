@@ -235,7 +235,7 @@ func TestAssignableRemoveByName(t *testing.T) {
 	w := newBindWorld(t)
 	f := newFake()
 	f.pciback[w.free] = "nic1"
-	f.pciback[xl.PciBdf{}] = "" // what a zero BDF would hit
+	f.pciback[xl.PciBdf{}] = ""                                    // what a zero BDF would hit
 	f.quarantined[w.free], f.quarantined[xl.PciBdf{}] = true, true // as libxl's assignable add leaves them
 	w.svc.TS = f
 	named := func(n string) xl.DevicePci {
