@@ -4,19 +4,47 @@ GO ?= go
 BIN := bin/xlpt
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps
+# Install layout (GNU conventions): make install PREFIX=/usr DESTDIR=/tmp/root
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/xlpt
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
+# The version, from git: vX.Y.Z when HEAD is that tag, else
+# BASE_VERSION~gitN.HASH (N commits; "~" sorts before the release in
+# dpkg), +dirty with uncommitted changes.
+BASE_VERSION := 0.1.0
+VERSION ?= $(shell v=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo $${v\#v} || \
+	echo $(BASE_VERSION)~git$$(git rev-list --count HEAD).$$(git rev-parse --short=7 HEAD))$(shell \
+	git diff --quiet HEAD -- 2>/dev/null || echo +dirty)
+# The man page's date: the commit's, so the same tree builds the same files.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+# Hardened as Debian builds C: PIE, full RELRO, fortified libc calls in
+# the cgo code (lintian checks the binary of make deb for these).
+export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
+GOBUILD := $(GO) build -trimpath -buildmode=pie \
+	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
+GEN := build/gen
+
+.PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps gen install deb
 
 help:
 	@echo "make deps        install Debian packages (scripts/setup-debian)"
 	@echo "make build       build bin/xlpt (cgo, links libxl 4.17)"
 	@echo "make build-nocgo build without cgo (every libxl call then fails clearly)"
+	@echo "make install     binary, man page, bash completion, docs (PREFIX=/usr/local, DESTDIR)"
+	@echo "make deb         build/xlpt_VERSION_ARCH.deb (dpkg-deb, dpkg-shlibdeps; lintian checks it)"
 	@echo "make test        vet, unit tests with -race (incl. differential tests vs libxlutil), fuzz smoke"
 	@echo "make e2e         end-to-end tests on the Xen testbed in QEMU"
-	@echo "make check       test + e2e: what CI runs"
+	@echo "make check       test + deb (lintian) + e2e: what CI runs"
 	@echo "make demo        boot the testbed and show xlpt at work on real Xen"
 	@echo "make testbed     boot the testbed with a dom0 shell on this terminal"
 	@echo "make testbed-build  build the testbed only (cached)"
 	@echo "make fuzz        every fuzz target for FUZZTIME (default 5m)"
+	@echo "make bench       speed outside Xen: preflight vs host size, full scan vs floor and lspci (scripts/bench)"
+	@echo "make bench-testbed  xl vs xlpt on the testbed (under the testbed lock; minutes)"
 	@echo "make build-4.20  build bin/xlpt-4.20 against Debian 13's libxl 4.20 (in a cached Debian 13 root)"
 	@echo "make test-4.20   the differential and binding tests against libxlutil/libxl 4.20"
 	@echo "                 testbed targets take XEN=4.20 for the Xen 4.20 testbed (e.g. make e2e XEN=4.20)"
@@ -25,10 +53,31 @@ deps:
 	scripts/setup-debian
 
 build:
-	$(GO) build -o $(BIN) ./cmd/xlpt
+	$(GOBUILD) -o $(BIN) ./cmd/xlpt
 
 build-nocgo:
-	CGO_ENABLED=0 $(GO) build -o bin/xlpt-nocgo ./cmd/xlpt
+	CGO_ENABLED=0 $(GOBUILD) -o bin/xlpt-nocgo ./cmd/xlpt
+
+# The man page and the completion script, generated from the command
+# definitions by the hidden `xlpt gen-docs` (not committed: nothing to
+# keep in step).
+gen: build
+	mkdir -p $(GEN)
+	$(BIN) gen-docs man >$(GEN)/xlpt.1.tmp && mv $(GEN)/xlpt.1.tmp $(GEN)/xlpt.1
+	$(BIN) gen-docs bash >$(GEN)/xlpt.bash.tmp && mv $(GEN)/xlpt.bash.tmp $(GEN)/xlpt.bash
+
+install: build gen
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/xlpt
+	install -m 644 $(GEN)/xlpt.1 $(DESTDIR)$(MANDIR)/man1/xlpt.1
+	install -m 644 $(GEN)/xlpt.bash $(DESTDIR)$(BASHCOMPDIR)/xlpt
+	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+
+# A Debian package of what make install puts under /usr.
+deb:
+	rm -rf build/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/deb/root PREFIX=/usr
+	scripts/mkdeb build/deb/root '$(VERSION)' build
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -49,7 +98,16 @@ test: build build-nocgo lint unit fuzz-smoke
 fuzz:
 	FUZZTIME=$${FUZZTIME:-5m} FUZZPARALLEL=1 scripts/fuzz
 
-check: test e2e
+check: test deb e2e
+
+# Benchmarks (never part of `make check`): scripts/bench/.
+.PHONY: bench bench-testbed
+bench:
+	scripts/bench/preflight.sh
+	scripts/bench/scan.sh
+
+bench-testbed: testbed-build
+	flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh
 
 # ---- Xen 4.20: Debian 13's libxl, in a Debian 13 root (scripts/debian13) ----
 .PHONY: build-4.20 test-4.20

@@ -32,6 +32,59 @@ func TestHostIOMMU(t *testing.T) {
 	}
 }
 
+// TestPackagedXlpt: dom0's xlpt is the Debian package make deb built,
+// installed by dpkg at image build (scripts/testbed/build): the package
+// database lists it, every file it installed is there unchanged, the xlpt
+// on PATH is its binary at its version, the man page reads, and bash
+// completes xlpt command lines (domains from xl, devices from sysfs) with
+// the packaged completion file.
+func TestPackagedXlpt(t *testing.T) {
+	scenario(t)
+	status := sh(t, "cat /var/lib/dpkg/status")
+	version := field(status, "Version")
+	if field(status, "Package") != "xlpt" || field(status, "Status") != "install ok installed" || version == "" {
+		t.Fatalf("dpkg status in dom0:\n%s", status)
+	}
+	files := sh(t, "cat /var/lib/dpkg/info/xlpt.list")
+	for _, f := range []string{"/usr/sbin/xlpt", "/usr/share/man/man1/xlpt.1.gz",
+		"/usr/share/bash-completion/completions/xlpt", "/usr/share/doc/xlpt/copyright"} {
+		if !strings.Contains("\n"+files+"\n", "\n"+f+"\n") {
+			t.Errorf("the package did not install %s; it lists:\n%s", f, files)
+		}
+	}
+	sums := sh(t, "cd / && md5sum -c /var/lib/dpkg/info/xlpt.md5sums")
+	if n := strings.Count(sums, ": OK"); n < 4 || n != len(sortedLines(sums)) {
+		t.Errorf("md5sum -c of the package's files:\n%s", sums)
+	}
+	if p := strings.TrimSpace(sh(t, "command -v xlpt")); p != "/usr/sbin/xlpt" {
+		t.Errorf("xlpt on PATH is %s, want the package's /usr/sbin/xlpt", p)
+	}
+	if v := strings.TrimSpace(sh(t, "xlpt --version")); v != "xlpt version "+version {
+		t.Errorf("xlpt --version = %q, want the package's version %s", v, version)
+	}
+	man := sh(t, "zcat /usr/share/man/man1/xlpt.1.gz")
+	for _, want := range []string{".TH XLPT 1", `.SS "xlpt pci\-attach`, `.SS "xlpt pci\-assignable\-list`} {
+		if !strings.Contains(man, want) {
+			t.Errorf("man page lacks %q", want)
+		}
+	}
+	complete := func(line string) string {
+		return strings.TrimSpace(sh(t, `bash -c 'source /usr/share/bash-completion/completions/xlpt && complete -p xlpt >/dev/null &&
+COMP_LINE=$1 COMP_POINT=${#1} _xlpt && echo "${COMPREPLY[*]}"' bash '`+line+`'`))
+	}
+	for line, want := range map[string]string{
+		"xlpt pci-assignable-a":             "pci-assignable-add",
+		"xlpt pci-assignable-add --driver ": "pciback pci-stub",
+		"xlpt pci-list Dom":                 "Domain-0",       // from xl list
+		"xlpt check 0000:00:1f.":            "1f.0 1f.2 1f.3", // from sysfs; bash replaces what follows the last colon
+		"xlpt pci-detach --f":               "--force",
+	} {
+		if got := complete(line); got != want {
+			t.Errorf("bash completion of %q in dom0 = %q, want %q", line, got, want)
+		}
+	}
+}
+
 // lastLine returns the last non-empty line of s.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

@@ -3,7 +3,10 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
+
+	"github.com/xlpt/xlpt/internal/undo"
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
@@ -16,6 +19,7 @@ type Binder interface {
 	Hide(b xl.PciBdf, target string, m pcibind.Method) error
 	GiveBack(b xl.PciBdf) error
 	InUse() ([]pcibind.Use, error)
+	OpenBy(targets []xl.PciBdf) ([]pcibind.Use, error)
 	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
 }
 
@@ -55,8 +59,9 @@ var ErrNeedsForce = errors.New("refused to hide a device dom0 needs")
 // AssignableAdd hides devices from dom0 so they can be passed through:
 // with libxl for pciback (it records the original driver in xenstore and
 // quarantines the device), with sysfs for pci-stub or when libxl is
-// absent. Everything is checked first; a failure part-way gives back
-// what was hidden.
+// absent. Everything is checked first; the intent is journaled; a failure
+// part-way gives back what was hidden, and a crash is finished by
+// recovery.
 func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker HideChecker) (res AssignableResult, retErr error) {
 	driver := req.Driver
 	if driver == "" {
@@ -65,41 +70,85 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	if driver != pcibind.DriverPciback && driver != pcibind.DriverPciStub {
 		return res, fmt.Errorf("driver %q: use %s or %s", driver, pcibind.DriverPciback, pcibind.DriverPciStub)
 	}
+	unlock, err := s.lockAndRecover()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	if _, ok := s.Host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
 	}
-	targets := []xl.PciBdf{req.Device}
+	targets := s.hideTargets(req, checker, &res.Warnings)
+	if err := s.refuseHide(req, targets, binder, checker, &res.Warnings); err != nil {
+		return res, err
+	}
+	viaLibxl := driver == pcibind.DriverPciback && s.TS != nil
+	rec, err := s.beginHide(targets, viaLibxl)
+	if err != nil {
+		return res, err
+	}
+	var u undo.Stack
+	defer s.endRecord(rec, &u, &retErr)
+	defer u.RunOnError(&retErr, s.log())
+	for _, b := range targets {
+		h, err := s.hideOne(&u, req, b, driver, viaLibxl, binder, &res.Warnings)
+		if err != nil {
+			return res, err
+		}
+		if h != nil {
+			res.Hidden = append(res.Hidden, *h)
+		}
+		if err := s.Journal.Step(rec, "hidden "+b.String()); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// hideTargets is the device, or its same-domain group with --group; a
+// split group is warned about.
+func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnings *[]string) []xl.PciBdf {
 	group := s.Host.Group(req.Device)
 	if req.Group {
 		if len(group) < 2 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("--group: %s has no same-domain group (it is not conventional PCI behind a bridge)", req.Device))
-		} else {
-			targets = group
+			*warnings = append(*warnings, fmt.Sprintf("--group: %s has no same-domain group (it is not conventional PCI behind a bridge)", req.Device))
+			return []xl.PciBdf{req.Device}
 		}
-	} else if sib := checker.SiblingsHeldByDom0(req.Device); len(sib) > 0 {
-		var held []string
-		for _, m := range sib {
-			if d, ok := s.Host.Device(m); ok {
-				held = append(held, fmt.Sprintf("%s (%s)", m, orNone(d.Driver)))
-			}
-		}
-		if len(held) > 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s shares a same-domain group with %s, still held by dom0: "+
-				"they must all go to one guest; hide them too (--group)", req.Device, strings.Join(held, ", ")))
+		return group
+	}
+	var held []string
+	for _, m := range checker.SiblingsHeldByDom0(req.Device) {
+		if d, ok := s.Host.Device(m); ok {
+			held = append(held, fmt.Sprintf("%s (%s)", m, orNone(d.Driver)))
 		}
 	}
+	if len(held) > 0 {
+		*warnings = append(*warnings, fmt.Sprintf("%s shares a same-domain group with %s, still held by dom0: "+
+			"they must all go to one guest; hide them too (--group)", req.Device, strings.Join(held, ", ")))
+	}
+	return []xl.PciBdf{req.Device}
+}
 
-	// Refuse before any change, by the readiness rule `check` reports. A
-	// device a guest holds is not dom0's to hide (libxl would only say
-	// "failed to quarantine").
+// refuseHide refuses before any change: a device a guest holds is not
+// dom0's to hide (libxl would only say "failed to quarantine"), and one
+// dom0 uses needs --force.
+func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder Binder, checker HideChecker, warnings *[]string) error {
+	// By the readiness rule `check` reports.
 	var own *owners
 	if s.TS != nil {
 		var err error
 		if own, err = loadOwners(s.TS, s.Host); err != nil {
-			return res, err
+			return err
 		}
 	}
 	uses, useErr := binder.InUse()
+	if useErr == nil {
+		// What dom0 does with these devices now: open device nodes, a
+		// NIC up with an address.
+		var open []pcibind.Use
+		open, useErr = binder.OpenBy(targets)
+		uses = append(uses, open...)
+	}
 	for _, b := range targets {
 		d, ok := s.Host.Device(b)
 		if !ok {
@@ -107,75 +156,110 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 		}
 		in := ReadinessInput{Device: d, Checker: checker, Uses: uses, UseErr: useErr}
 		if own != nil {
-			in.Owner = own.of(b)
+			var err error
+			if in.Owner, err = own.of(b); err != nil {
+				return err
+			}
 		}
 		if ow := in.Owner; ow.Kind == OwnedByDomain {
-			return res, fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",
+			return fmt.Errorf("%w: %s is held by %s; it is assignable already (detach it there first to move it: xlpt pci-detach %d %s)",
 				ErrAssignedElsewhere, b, ow, ow.Domid, b)
 		}
 		if rs := JudgeReadiness(in).Refusals; len(rs) > 0 {
 			if !req.Force {
-				return res, fmt.Errorf("%w: %s: %s (use --force to override)", ErrNeedsForce, b, strings.Join(rs, "; "))
+				return fmt.Errorf("%w: %s: %s (use --force to override)", ErrNeedsForce, b, strings.Join(rs, "; "))
 			}
-			res.Warnings = append(res.Warnings, fmt.Sprintf("--force: hiding %s although %s", b, strings.Join(rs, "; ")))
+			*warnings = append(*warnings, fmt.Sprintf("--force: hiding %s although %s", b, strings.Join(rs, "; ")))
 		}
 	}
+	return nil
+}
 
-	unlock, err := s.lock()
-	if err != nil {
-		return res, err
+// beginHide journals a hide through libxl with each device's driver now:
+// libxl forgets it when its add dies after the unbind. (pcibind keeps its
+// own record for what it hides through sysfs.)
+func (s *Service) beginHide(targets []xl.PciBdf, viaLibxl bool) (*Record, error) {
+	if !viaLibxl || s.Journal == nil {
+		return nil, nil
 	}
-	defer unlock()
-
-	var undo undoStack
-	defer undo.runOnError(&retErr, s.log())
+	rec := &Record{Op: OpHide}
 	for _, b := range targets {
-		from := ""
-		if d, ok := s.Host.Device(b); ok {
-			from = d.Driver
-		}
-		already := from == driver || (driver == pcibind.DriverPciback && from == "xen-pciback")
-		if already {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s is already on %s", b, driver))
-			if driver != pcibind.DriverPciback || s.TS == nil {
-				continue
-			}
-		}
-		b := b
-		switch {
-		case driver == pcibind.DriverPciback && s.TS != nil:
-			// libxl: it remembers the original driver and quarantines
-			// the device; on a device already on pciback it only does
-			// the latter, and then there is nothing to undo.
-			d := xl.NewDevicePci()
-			d.PciBdf, d.Name = b, req.Name
-			if err := s.TS.PciAssignableAdd(d, true); err != nil {
-				return res, fmt.Errorf("make %s assignable: %w", b, err)
-			}
-			if already {
-				continue
-			}
-			undo.push(func() error { return s.TS.PciAssignableRemove(d, true) })
-		default:
-			m := pcibind.MethodSlot
-			if driver == pcibind.DriverPciStub {
-				m = pcibind.MethodNewID
-			}
-			if err := binder.Hide(b, driver, m); err != nil {
-				return res, err
-			}
-			undo.push(func() error { return binder.GiveBack(b) })
-		}
-		res.Hidden = append(res.Hidden, Hidden{BDF: b, From: from, To: driver})
+		rec.Devices = append(rec.Devices, Intent{BDF: b, Driver: s.driverNow(b)})
 	}
-	return res, nil
+	return rec, s.Journal.Begin(rec)
+}
+
+// driverNow reads b's driver: from sysfs when the service has it, else
+// from the host snapshot.
+func (s *Service) driverNow(b xl.PciBdf) string {
+	if s.Kernel != nil {
+		if d, err := s.Kernel.CurrentDriver(b); err == nil {
+			return d
+		}
+	}
+	if d, ok := s.Host.Device(b); ok {
+		return d.Driver
+	}
+	return ""
+}
+
+// endRecord ends the journal record when the operation finished or was
+// undone; a failed undo keeps it, for recovery to settle.
+func (s *Service) endRecord(rec *Record, u *undo.Stack, retErr *error) {
+	if p := recover(); p != nil {
+		panic(p) // a crash: the record stays, as when the process dies
+	}
+	if rec == nil || u.Failed() {
+		return
+	}
+	if err := s.Journal.End(rec); err != nil && *retErr == nil {
+		*retErr = err
+	}
+}
+
+// hideOne hides one device and pushes its undo; nil when it was there
+// already.
+func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, binder Binder, warnings *[]string) (*Hidden, error) {
+	from := s.driverNow(b)
+	already := from == driver || (driver == pcibind.DriverPciback && from == "xen-pciback")
+	if already {
+		*warnings = append(*warnings, fmt.Sprintf("%s is already on %s", b, driver))
+		if !viaLibxl {
+			return nil, nil
+		}
+	}
+	if viaLibxl {
+		// libxl remembers the original driver and quarantines the
+		// device; on a device already on pciback it only does the
+		// latter, and then there is nothing to undo.
+		d := xl.NewDevicePci()
+		d.PciBdf, d.Name = b, req.Name
+		if err := s.TS.PciAssignableAdd(d, true); err != nil {
+			return nil, fmt.Errorf("make %s assignable: %w", b, err)
+		}
+		if already {
+			return nil, nil
+		}
+		u.Push("give back "+b.String(), func() error { return s.TS.PciAssignableRemove(d, true) })
+		return &Hidden{BDF: b, From: from, To: driver}, nil
+	}
+	m := pcibind.MethodSlot
+	if driver == pcibind.DriverPciStub {
+		m = pcibind.MethodNewID
+	}
+	if err := binder.Hide(b, driver, m); err != nil {
+		return nil, err
+	}
+	u.Push("give back "+b.String(), func() error { return binder.GiveBack(b) })
+	return &Hidden{BDF: b, From: from, To: driver}, nil
 }
 
 // AssignableRemove releases a device from its stub driver; with rebind it
 // goes back to the driver it had before. A device xlpt hid with pci-stub
-// (or without libxl) is given back from xlpt's own record.
-func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (string, error) {
-	unlock, err := s.lock()
+// (or without libxl) is given back from xlpt's own record. A device a
+// guest holds is refused, naming the guest.
+func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (msg string, retErr error) {
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return "", err
 	}
@@ -205,6 +289,15 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	if s.TS == nil {
 		return "", fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
 	}
+	if err := s.refuseHeld(d); err != nil {
+		return "", err
+	}
+	rec, err := s.beginGive(d, rebind)
+	if err != nil {
+		return "", err
+	}
+	var u undo.Stack
+	defer s.endRecord(rec, &u, &retErr)
 	if err := s.TS.PciAssignableRemove(d, rebind); err != nil {
 		return "", fmt.Errorf("release %s: %w", describeDev(d), err)
 	}
@@ -212,6 +305,47 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", describeDev(d)), nil
 	}
 	return fmt.Sprintf("%s released from pciback and given back to its original driver", describeDev(d)), nil
+}
+
+// refuseHeld refuses to release a device a guest holds, before libxl
+// (which says only "failed to de-quarantine").
+func (s *Service) refuseHeld(d xl.DevicePci) error {
+	if d.VfuncMask == 0 {
+		return nil // by name: libxl resolves it among the assignable ones
+	}
+	own, err := loadOwners(s.TS, s.Host)
+	if err != nil {
+		return err
+	}
+	ow, err := own.of(d.PciBdf)
+	if err != nil {
+		return err
+	}
+	if ow.Kind == OwnedByDomain {
+		return fmt.Errorf("%w: %s is held by %s; detach it first: xlpt pci-detach %d %s",
+			ErrAssignedElsewhere, d.PciBdf, ow, ow.Domid, d.PciBdf)
+	}
+	return nil
+}
+
+// beginGive journals a give-back with the driver libxl will rebind, so a
+// give-back that dies after the unbind is finished by recovery.
+func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
+	if s.Journal == nil || d.VfuncMask == 0 {
+		return nil, nil
+	}
+	in := Intent{BDF: d.PciBdf}
+	es, err := s.TS.PciXsEntries()
+	if err != nil {
+		return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
+	}
+	for _, e := range es {
+		if e.BDF == d.PciBdf && e.DriverPath != "" {
+			in.Driver = path.Base(e.DriverPath)
+		}
+	}
+	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
+	return rec, s.Journal.Begin(rec)
 }
 
 func describeDev(d xl.DevicePci) string {

@@ -126,6 +126,9 @@ func (f faultAfterFirst) Hide(b xl.PciBdf, target string, m pcibind.Method) erro
 }
 func (f faultAfterFirst) GiveBack(b xl.PciBdf) error    { return f.w.sys.GiveBack(b) }
 func (f faultAfterFirst) InUse() ([]pcibind.Use, error) { return f.w.sys.InUse() }
+func (f faultAfterFirst) OpenBy(bs []xl.PciBdf) ([]pcibind.Use, error) {
+	return f.w.sys.OpenBy(bs)
+}
 func (f faultAfterFirst) LoadRecord(b xl.PciBdf) (pcibind.Record, error) {
 	return f.w.sys.LoadRecord(b)
 }
@@ -176,8 +179,17 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
-	ts.domains[4].devs = append(ts.domains[4].devs, d)
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host)
+	ts.place(4, d)
+	// libxl gives a domain only devices on pciback: dom0 sees it there.
+	if err := w.sys.Hide(w.free, pcibind.DriverPciback, pcibind.MethodSlot); err != nil {
+		t.Fatal(err)
+	}
+	host, err := w.sys.Read(w.free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Host = host
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, host)
 	mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4")
 	for _, c := range ts.calls {
 		if strings.HasPrefix(c, "assignable-add") {
@@ -223,7 +235,8 @@ func TestAssignableRemoveByName(t *testing.T) {
 	w := newBindWorld(t)
 	f := newFake()
 	f.pciback[w.free] = "nic1"
-	f.pciback[xl.PciBdf{}] = "" // what a zero BDF would hit
+	f.pciback[xl.PciBdf{}] = ""                                    // what a zero BDF would hit
+	f.quarantined[w.free], f.quarantined[xl.PciBdf{}] = true, true // as libxl's assignable add leaves them
 	w.svc.TS = f
 	named := func(n string) xl.DevicePci {
 		d := xl.NewDevicePci()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/xlpt/xlpt/internal/undo"
+
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -51,38 +53,18 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 		return res, err
 	}
 
+	rec, err := s.beginAttach(dom, steps)
+	if err != nil {
+		return res, err
+	}
 	// Act. Undo sits beside do and runs in reverse if a later step fails.
-	var undo undoStack
-	defer undo.runOnError(&retErr, s.log())
+	var u undo.Stack
+	defer s.endRecord(rec, &u, &retErr)
+	defer u.RunOnError(&retErr, s.log())
 	for _, st := range steps {
-		d := st.dev
-		if st.assign {
-			a := xl.NewDevicePci()
-			a.PciBdf = d.PciBdf
-			if err := s.TS.PciAssignableAdd(a, true); err != nil {
-				return res, fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
-			}
-			undo.push(func() error { return s.TS.PciAssignableRemove(a, true) })
-		}
-		if dom.IsHVM() && s.DM != nil {
-			// A device libxl does not list but QEMU still has is the
-			// leftover of an earlier failed attach (by xl or xlpt).
-			if err := s.DM.RemoveStale(dom.Domid, d.PciBdf); err != nil {
-				return res, fmt.Errorf("attach %s to %s: clear the device model's leftover of an earlier failed attach: %w", d.PciBdf, dom, err)
-			}
-		}
-		s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
-		if err := s.TS.PciAdd(dom.Domid, d); err != nil {
-			err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)
-			if dom.IsHVM() && s.DM != nil {
-				// libxl leaves the device in QEMU; remove it so a retry works.
-				if cerr := s.DM.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
-					err = fmt.Errorf("%w; clean-up of the device model: %w", err, cerr)
-				}
-			}
+		if err := s.attachOne(&u, rec, dom, st); err != nil {
 			return res, err
 		}
-		undo.push(func() error { return s.TS.PciDestroy(dom.Domid, d) })
 	}
 
 	// Report what libxl placed where (qemu may have chosen the slot).
@@ -100,14 +82,83 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	return res, nil
 }
 
+// beginAttach journals the attach: each function, its guest slot, and
+// the dom0 driver of those it makes assignable itself.
+func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
+	if s.Journal == nil {
+		return nil, nil
+	}
+	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	for _, st := range steps {
+		in := Intent{BDF: st.dev.PciBdf, Assign: st.assign, Vdevfn: st.dev.Vdevfn}
+		if st.assign {
+			in.Driver = s.driverNow(st.dev.PciBdf)
+		}
+		rec.Devices = append(rec.Devices, in)
+	}
+	return rec, s.Journal.Begin(rec)
+}
+
+// attachOne makes one function assignable if asked, attaches it, and
+// pushes the undo of both.
+func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) error {
+	d := st.dev
+	if st.assign {
+		a := xl.NewDevicePci()
+		a.PciBdf = d.PciBdf
+		if err := s.TS.PciAssignableAdd(a, true); err != nil {
+			return fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
+		}
+		u.Push("give back "+d.PciBdf.String(), func() error { return s.TS.PciAssignableRemove(a, true) })
+		if err := s.Journal.Step(rec, "assigned "+d.PciBdf.String()); err != nil {
+			return err
+		}
+	}
+	if dom.IsHVM() && s.DM != nil {
+		// A device libxl does not list but QEMU still has is the
+		// leftover of an earlier failed attach (by xl or xlpt).
+		if err := s.DM.RemoveStale(dom.Domid, d.PciBdf); err != nil {
+			return fmt.Errorf("attach %s to %s: clear the device model's leftover of an earlier failed attach: %w", d.PciBdf, dom, err)
+		}
+	}
+	s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
+	if err := s.TS.PciAdd(dom.Domid, d); err != nil {
+		err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)
+		if dom.IsHVM() && s.DM != nil {
+			// libxl leaves the device in QEMU; remove it so a retry works.
+			if cerr := s.DM.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
+				err = fmt.Errorf("%w; clean-up of the device model: %w", err, cerr)
+			}
+		}
+		return err
+	}
+	u.Push("detach "+d.PciBdf.String(), func() error { return s.TS.PciDestroy(dom.Domid, d) })
+	return s.Journal.Step(rec, "attached "+d.PciBdf.String())
+}
+
 // planAttach turns a request into steps, refusing before any change.
 func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, error) {
 	var warnings []string
+	want, funcs, requested, err := s.attachFuncs(req, &warnings)
+	if err != nil {
+		return nil, warnings, err
+	}
+	todo, needAssign, err := s.attachTodo(dom, req, want, funcs, requested)
+	if err != nil {
+		return nil, warnings, err
+	}
+	steps, err := s.placeSlots(dom, req, want, todo, needAssign, &warnings)
+	return steps, warnings, err
+}
+
+// attachFuncs resolves the spec to functions: one, every function of the
+// slot, or the group; requested marks those the user named.
+func (s *Service) attachFuncs(req AttachRequest, warnings *[]string) (xl.DevicePci, []xl.PciBdf, map[xl.PciBdf]bool, error) {
 	want := req.Device
 	if want.VfuncMask == 0 { // name=NAME
 		b, err := s.nameToBdf(want.Name)
 		if err != nil {
-			return nil, nil, err
+			return want, nil, nil, err
 		}
 		want.PciBdf, want.VfuncMask = b, 1
 	}
@@ -117,11 +168,11 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	if want.AllFuncs() {
 		funcs = s.Host.Functions(want.PciBdf.Slot())
 		if len(funcs) == 0 {
-			return nil, nil, fmt.Errorf("%w: no functions at %02x:%02x (segment %04x); see `xlpt check`", ErrNoDevice, want.Bus, want.Dev, want.Domain)
+			return want, nil, nil, fmt.Errorf("%w: no functions at %02x:%02x (segment %04x); see `xlpt check`", ErrNoDevice, want.Bus, want.Dev, want.Domain)
 		}
 	} else {
 		if _, ok := s.Host.Device(want.PciBdf); !ok {
-			return nil, nil, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, want.PciBdf)
+			return want, nil, nil, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, want.PciBdf)
 		}
 		funcs = []xl.PciBdf{want.PciBdf}
 	}
@@ -140,10 +191,16 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 			}
 		}
 		if !grouped {
-			warnings = append(warnings, fmt.Sprintf("--group: %s is not behind a PCIe-to-PCI or PCI bridge; it has no same-domain group", want.PciBdf))
+			*warnings = append(*warnings, fmt.Sprintf("--group: %s is not behind a PCIe-to-PCI or PCI bridge; it has no same-domain group", want.PciBdf))
 		}
 	}
 	sort.Slice(funcs, func(i, j int) bool { return funcs[i].Less(funcs[j]) })
+	return want, funcs, requested, nil
+}
+
+// attachTodo sorts the functions by owner: those to attach, those to make
+// assignable first; anything a guest or dom0 holds is refused.
+func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, funcs []xl.PciBdf, requested map[xl.PciBdf]bool) ([]xl.PciBdf, map[xl.PciBdf]bool, error) {
 
 	own, err := loadOwners(s.TS, s.Host)
 	if err != nil {
@@ -156,7 +213,10 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 	var todo []xl.PciBdf
 	needAssign := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
-		ow := own.of(f)
+		ow, err := own.of(f)
+		if err != nil {
+			return nil, nil, err
+		}
 		switch {
 		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
 			if requested[f] {
@@ -171,7 +231,7 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 			needAssign[f] = true
 		case ow.Kind == OwnedByPciback:
 			return nil, nil, fmt.Errorf("%w: %s is on pciback but libxl does not list it as assignable "+
-				"(a stale /libxl/pci entry?); try `xlpt pci-assignable-remove %s` then `xlpt pci-assignable-add %s`", ErrNotAssignable, f, f, f)
+				"(a leftover of a pci-attach that died?); see `xlpt check %s`, and repair it with `xlpt recover`", ErrNotAssignable, f, f)
 		default:
 			return nil, nil, fmt.Errorf("%w: %s is held by %s; run `xlpt pci-assignable-add %s` first, or add --assign",
 				ErrNotAssignable, f, ow, f)
@@ -179,17 +239,23 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 		todo = append(todo, f)
 	}
 	if len(todo) == 0 {
-		return nil, warnings, fmt.Errorf("nothing to attach: %s already holds every requested device", dom)
+		return nil, nil, fmt.Errorf("nothing to attach: %s already holds every requested device", dom)
 	}
 	if err := checkGroup(s.Host, own, dom.Domid, dom.String(), todo); err != nil {
-		return nil, warnings, err
+		return nil, nil, err
 	}
+	return todo, needAssign, nil
+}
+
+// placeSlots gives each physical slot a guest slot (HVM) and orders the
+// functions, running the device checks on each.
+func (s *Service) placeSlots(dom Domain, req AttachRequest, want xl.DevicePci, todo []xl.PciBdf, needAssign map[xl.PciBdf]bool, warnings *[]string) ([]step, error) {
 
 	// Guest slots: one per physical slot; functions keep their numbers
 	// when several functions of a slot go together.
 	current, err := s.TS.PciList(dom.Domid)
 	if err != nil {
-		return nil, warnings, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+		return nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	occ := occupants(current)
 	bySlot := map[xl.PciBdf][]xl.PciBdf{}
@@ -205,7 +271,7 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 		return slotOrder[i] == want.PciBdf.Slot() && slotOrder[j] != want.PciBdf.Slot()
 	})
 	if !dom.IsHVM() && want.VSlot() != 0 {
-		warnings = append(warnings, fmt.Sprintf("%s is a %s guest: PV guests have no virtual slots, slot %x is ignored (pcifront places the device)",
+		*warnings = append(*warnings, fmt.Sprintf("%s is a %s guest: PV guests have no virtual slots, slot %x is ignored (pcifront places the device)",
 			dom, dom.Info.Type, want.VSlot()))
 	}
 	var steps []step
@@ -218,7 +284,7 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 			}
 			gslot, err = chooseSlot(ps, reqSlot, s.Slots, req.AnySlot, occ)
 			if err != nil {
-				return nil, warnings, err
+				return nil, err
 			}
 			occ[gslot] = ps
 		}
@@ -239,15 +305,15 @@ func (s *Service) planAttach(dom Domain, req AttachRequest) ([]step, []string, e
 			}
 			for _, check := range s.Checks {
 				w, err := check(dom, d)
-				warnings = append(warnings, w...)
+				*warnings = append(*warnings, w...)
 				if err != nil {
-					return nil, warnings, err
+					return nil, err
 				}
 			}
 			steps = append(steps, step{dev: d, assign: needAssign[f]})
 		}
 	}
-	return steps, warnings, nil
+	return steps, nil
 }
 
 func (s *Service) assignableSet() (map[xl.PciBdf]bool, error) {

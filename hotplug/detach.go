@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/xlpt/xlpt/internal/undo"
+
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -26,8 +28,7 @@ type DetachResult struct {
 // Detach removes the requested functions, highest function first. A
 // guest that does not acknowledge the eject leaves the device attached;
 // the error then says so and offers --force.
-func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
-	var res DetachResult
+func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	dom, unlock, err := s.lockAndResolve(req.Domain)
 	if err != nil {
 		return res, err
@@ -42,6 +43,13 @@ func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
 	if err != nil {
 		return res, err
 	}
+	rec, err := s.beginDetach(dom, targets)
+	if err != nil {
+		return res, err
+	}
+	// A detach that fails leaves what libxl left; the sweep of the next
+	// run's recovery looks at it. Only a run that dies keeps its record.
+	defer s.endRecord(rec, &undo.Stack{}, &retErr)
 	for _, d := range targets {
 		if req.Force {
 			err = s.TS.PciDestroy(dom.Domid, d)
@@ -57,11 +65,26 @@ func (s *Service) Detach(req DetachRequest) (DetachResult, error) {
 			}
 			return res, fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
 		}
+		if err := s.Journal.Step(rec, "detached "+d.PciBdf.String()); err != nil {
+			return res, err
+		}
 		res.Detached = append(res.Detached, d)
 		res.Notes = append(res.Notes, fmt.Sprintf("%s stays on pciback, quarantined by Xen; "+
 			"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
 	}
 	return res, nil
+}
+
+// beginDetach journals the detach of targets from dom.
+func (s *Service) beginDetach(dom Domain, targets []xl.DevicePci) (*Record, error) {
+	if s.Journal == nil {
+		return nil, nil
+	}
+	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	for _, d := range targets {
+		rec.Devices = append(rec.Devices, Intent{BDF: d.PciBdf, Vdevfn: d.Vdevfn})
+	}
+	return rec, s.Journal.Begin(rec)
 }
 
 func (s *Service) planDetach(dom Domain, req DetachRequest, list []xl.DevicePci) ([]xl.DevicePci, error) {

@@ -2,7 +2,11 @@ package hotplug
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
 	"strconv"
+
+	"github.com/xlpt/xlpt/pcibind/pcitest"
 
 	"github.com/xlpt/xlpt/xl"
 )
@@ -18,8 +22,16 @@ type fakeToolstack struct {
 	direct        bool                 // cap_hvm_directio
 	fail          map[string]error     // "add 0000:01:00.0" -> error
 	calls         []string
-	staleInDM     map[uint32]map[uint8]xl.PciBdf // domid -> guest slot -> leftover
+	staleInDM     map[uint32]map[uint8]xl.PciBdf // domid -> guest devfn -> QEMU's device (listed or leftover)
 	removeTimeout bool
+
+	// What libxl keeps beyond its lists, for recovery tests.
+	xsDomid      map[xl.PciBdf]uint32 // /libxl/pci/BDF/domid
+	xsDriverPath map[xl.PciBdf]string // /libxl/pci/BDF/driver_path
+	xenOwner     map[xl.PciBdf]uint32 // Xen's assignment to a guest
+	quarantined  map[xl.PciBdf]bool
+	k            *pcitest.Kernel // when set, libxl's sysfs writes go here
+	crash        func(step string)
 }
 
 type fakeDomain struct {
@@ -30,7 +42,9 @@ type fakeDomain struct {
 
 func newFake() *fakeToolstack {
 	return &fakeToolstack{domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
-		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xl.PciBdf{}}
+		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xl.PciBdf{},
+		xsDomid: map[xl.PciBdf]uint32{}, xsDriverPath: map[xl.PciBdf]string{}, xenOwner: map[xl.PciBdf]uint32{},
+		quarantined: map[xl.PciBdf]bool{}}
 }
 
 func (f *fakeToolstack) addDomain(id uint32, name string, t xl.DomainType) *fakeDomain {
@@ -90,17 +104,6 @@ func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
 }
 
-func (f *fakeToolstack) owner(b xl.PciBdf) (uint32, bool) {
-	for id, d := range f.domains {
-		for _, x := range d.devs {
-			if x.PciBdf == b {
-				return id, true
-			}
-		}
-	}
-	return 0, false
-}
-
 func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if err := f.injected("add " + dev.PciBdf.String()); err != nil {
 		if d := f.domains[id]; d != nil && d.info.Type == xl.DomainTypeHVM && dev.VSlot() != 0 {
@@ -108,7 +111,7 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 			if f.staleInDM[id] == nil {
 				f.staleInDM[id] = map[uint8]xl.PciBdf{}
 			}
-			f.staleInDM[id][dev.VSlot()] = dev.PciBdf
+			f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
 		}
 		return err
 	}
@@ -116,39 +119,92 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if !ok {
 		return xl.ErrDomainNotFound
 	}
-	if _, on := f.pciback[dev.PciBdf]; !on {
+	if !f.assignable(dev.PciBdf) {
 		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
-	if _, taken := f.owner(dev.PciBdf); taken {
-		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
-	}
-	if d.info.Type == xl.DomainTypeHVM {
-		slot := dev.VSlot()
-		if b, stale := f.staleInDM[id][slot]; stale {
-			return fmt.Errorf("Duplicate device ID 'pci-pt-%02x_%02x.%x': %w", b.Bus, b.Dev, b.Func, xl.ErrFail)
-		}
-		for _, x := range d.devs {
-			if slot != 0 && x.VSlot() == slot && len(d.devs) > 0 && dev.VFunc() == x.VFunc() {
-				return fmt.Errorf("qemu: slot %x function %x not available: %w", slot, dev.VFunc(), xl.ErrFail)
-			}
-		}
-		if slot == 0 { // qemu picks the first free slot from 3 on
-			used := map[uint8]bool{}
-			for _, x := range d.devs {
-				used[x.VSlot()] = true
-			}
-			for s := uint8(3); s < 32; s++ {
-				if !used[s] {
-					dev.Vdevfn = xl.Vdevfn(s, 0)
-					break
-				}
-			}
+	hvm := d.info.Type == xl.DomainTypeHVM
+	if hvm {
+		if err := f.qemuSlot(id, d, &dev); err != nil {
+			return err
 		}
 	} else {
 		dev.Vdevfn = 0
 	}
+	// libxl 4.17's order: its own record, QEMU (do_pci_add), Xen's
+	// assignment (pci_add_dm_done), then the backend and the domain's
+	// device list.
+	f.xsDomid[dev.PciBdf] = id
+	f.point("add: /libxl/pci domid")
+	if hvm {
+		if f.staleInDM[id] == nil {
+			f.staleInDM[id] = map[uint8]xl.PciBdf{}
+		}
+		f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
+		f.point("add: qemu device_add")
+	}
+	f.xenOwner[dev.PciBdf] = id
+	delete(f.quarantined, dev.PciBdf)
+	f.point("add: xc_assign_device")
 	d.devs = append(d.devs, dev)
+	f.point("add: xenstore backend + config")
 	return nil
+}
+
+// qemuSlot checks the HVM slot as QEMU would and lets QEMU choose when
+// none is given.
+func (f *fakeToolstack) qemuSlot(id uint32, d *fakeDomain, dev *xl.DevicePci) error {
+	slot := dev.VSlot()
+	for s, b := range f.staleInDM[id] {
+		if b == dev.PciBdf {
+			return fmt.Errorf("Duplicate device ID 'pci-pt-%02x_%02x.%x': %w", b.Bus, b.Dev, b.Func, xl.ErrFail)
+		}
+		if slot != 0 && s>>3 == slot && s&7 == dev.VFunc() && !f.listed(id, b) {
+			return fmt.Errorf("slot %d function 0 not available for xen-pci-passthrough, in use by xen-pci-passthrough,id=pci-pt-%02x_%02x.%x: %w",
+				slot, b.Bus, b.Dev, b.Func, xl.ErrFail)
+		}
+	}
+	for _, x := range d.devs {
+		if slot != 0 && x.VSlot() == slot && dev.VFunc() == x.VFunc() {
+			return fmt.Errorf("qemu: slot %x function %x not available: %w", slot, dev.VFunc(), xl.ErrFail)
+		}
+	}
+	if slot == 0 { // qemu picks the first free slot from 3 on
+		used := map[uint8]bool{}
+		for s := range f.staleInDM[id] {
+			used[s>>3] = true
+		}
+		for s := uint8(3); s < 32; s++ {
+			if !used[s] {
+				dev.Vdevfn = xl.Vdevfn(s, 0)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// place puts dev in domain id as a finished libxl add leaves it.
+func (f *fakeToolstack) place(id uint32, dev xl.DevicePci) {
+	d := f.domains[id]
+	d.devs = append(d.devs, dev)
+	f.xsDomid[dev.PciBdf], f.xenOwner[dev.PciBdf] = id, id
+	if d.info.Type == xl.DomainTypeHVM {
+		if f.staleInDM[id] == nil {
+			f.staleInDM[id] = map[uint8]xl.PciBdf{}
+		}
+		f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
+	}
+}
+
+func (f *fakeToolstack) listed(id uint32, b xl.PciBdf) bool {
+	if d := f.domains[id]; d != nil {
+		for _, x := range d.devs {
+			if x.PciBdf == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
@@ -159,13 +215,32 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 	if f.removeTimeout && !force {
 		return fmt.Errorf("timed out waiting for DM to remove: %w", xl.ErrTimedOut)
 	}
-	for i, x := range d.devs {
+	i := -1
+	for j, x := range d.devs {
 		if x.PciBdf == dev.PciBdf {
-			d.devs = append(d.devs[:i], d.devs[i+1:]...)
-			return nil
+			i = j
 		}
 	}
-	return fmt.Errorf("PCI device not attached to this domain: %w", xl.ErrInval)
+	if i < 0 {
+		return fmt.Errorf("PCI device not attached to this domain: %w", xl.ErrInval)
+	}
+	b := dev.PciBdf
+	if d.info.Type == xl.DomainTypeHVM {
+		for s, x := range f.staleInDM[id] {
+			if x == b {
+				delete(f.staleInDM[id], s)
+			}
+		}
+		f.point("remove: qemu device_del")
+	}
+	delete(f.xenOwner, b)
+	f.quarantined[b] = true
+	f.point("remove: xc_deassign_device")
+	d.devs = append(d.devs[:i], d.devs[i+1:]...)
+	f.point("remove: xenstore backend + config")
+	delete(f.xsDomid, b)
+	f.point("remove: /libxl/pci domid")
+	return nil
 }
 
 func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
@@ -190,26 +265,70 @@ func (f *fakeToolstack) PciList(id uint32) ([]xl.DevicePci, error) {
 	return append([]xl.DevicePci(nil), d.devs...), nil
 }
 
+// PciAssignableAdd is libxl 4.17's: unbind from the dom0 driver, record
+// that driver, new_slot and bind to pciback, quarantine. A device
+// already on pciback is only quarantined.
 func (f *fakeToolstack) PciAssignableAdd(dev xl.DevicePci, rebind bool) error {
 	if err := f.injected("assignable-add " + dev.PciBdf.String()); err != nil {
 		return err
 	}
-	f.pciback[dev.PciBdf] = dev.Name
+	b := dev.PciBdf
+	if _, held := f.xenOwner[b]; held {
+		return fmt.Errorf("failed to quarantine %s: %w", b, xl.ErrFail)
+	}
+	if !f.onPciback(b) {
+		// Its name first: with the simulated kernel, the list shows it
+		// once the kernel has it on pciback, as libxl's does.
+		f.pciback[b] = dev.Name
+		if f.k != nil {
+			cur := f.k.Driver(b)
+			if cur != "" {
+				f.write("bus/pci/drivers/"+cur+"/unbind", b.String())
+				if rebind {
+					f.xsDriverPath[b] = "/sys/bus/pci/drivers/" + cur
+					f.point("assignable-add: driver_path")
+				}
+			}
+			f.write("bus/pci/drivers/pciback/new_slot", b.String())
+			f.write("bus/pci/drivers/pciback/bind", b.String())
+		}
+		f.pciback[b] = dev.Name
+	}
+	f.quarantined[b] = true
+	f.point("assignable-add: quarantine")
 	return nil
 }
 
+// PciAssignableRemove is libxl 4.17's: de-quarantine (failing when a
+// guest holds the device, or it is not quarantined), unbind from pciback
+// and drop the slot, rebind the recorded driver.
 func (f *fakeToolstack) PciAssignableRemove(dev xl.DevicePci, rebind bool) error {
 	if err := f.injected("assignable-remove " + dev.PciBdf.String()); err != nil {
 		return err
 	}
-	delete(f.pciback, dev.PciBdf)
+	b := dev.PciBdf
+	if _, held := f.xenOwner[b]; held || !f.quarantined[b] {
+		return fmt.Errorf("failed to de-quarantine %s: %w", b, xl.ErrFail)
+	}
+	delete(f.quarantined, b)
+	f.point("assignable-remove: de-quarantine")
+	if f.k != nil && f.k.Driver(b) == "pciback" {
+		f.write("bus/pci/drivers/pciback/unbind", b.String())
+		f.write("bus/pci/drivers/pciback/remove_slot", b.String())
+	}
+	delete(f.pciback, b)
+	if p := f.xsDriverPath[b]; rebind && p != "" && f.k != nil {
+		f.write("bus/pci/drivers/"+path.Base(p)+"/bind", b.String())
+	}
+	delete(f.xsDriverPath, b)
+	f.point("assignable-remove: driver_path removed")
 	return nil
 }
 
 func (f *fakeToolstack) PciAssignableList() ([]xl.DevicePci, error) {
 	var out []xl.DevicePci
 	for b, name := range f.pciback {
-		if _, used := f.owner(b); used {
+		if !f.assignable(b) {
 			continue
 		}
 		d := xl.NewDevicePci()
@@ -219,15 +338,108 @@ func (f *fakeToolstack) PciAssignableList() ([]xl.DevicePci, error) {
 	return out, nil
 }
 
+// assignable is libxl's test: bound to pciback, and no /libxl/pci domid.
+func (f *fakeToolstack) assignable(b xl.PciBdf) bool {
+	_, used := f.xsDomid[b]
+	return f.onPciback(b) && !used
+}
+
+func (f *fakeToolstack) onPciback(b xl.PciBdf) bool {
+	if f.k != nil {
+		return f.k.Driver(b) == "pciback"
+	}
+	_, on := f.pciback[b]
+	return on
+}
+
+func (f *fakeToolstack) PciXsEntries() ([]xl.PciXsEntry, error) {
+	m := map[xl.PciBdf]*xl.PciXsEntry{}
+	get := func(b xl.PciBdf) *xl.PciXsEntry {
+		if m[b] == nil {
+			m[b] = &xl.PciXsEntry{BDF: b}
+		}
+		return m[b]
+	}
+	for b, id := range f.xsDomid {
+		e := get(b)
+		e.Domid, e.HasDomid = id, true
+	}
+	for b, p := range f.xsDriverPath {
+		get(b).DriverPath = p
+	}
+	var out []xl.PciXsEntry
+	for _, e := range m {
+		out = append(out, *e)
+	}
+	return out, nil
+}
+
+func (f *fakeToolstack) PciXsRemove(b xl.PciBdf, key string) error {
+	f.calls = append(f.calls, "xs-rm "+key+" "+b.String())
+	switch key {
+	case "domid":
+		delete(f.xsDomid, b)
+	case "driver_path":
+		delete(f.xsDriverPath, b)
+	default:
+		return fmt.Errorf("unknown key %q", key)
+	}
+	return nil
+}
+
+func (f *fakeToolstack) PciXsSetDriverPath(b xl.PciBdf, p string) error {
+	f.calls = append(f.calls, "xs-write driver_path "+b.String())
+	f.xsDriverPath[b] = p
+	return nil
+}
+
+func (f *fakeToolstack) PciXenAssigned(b xl.PciBdf) (bool, error) {
+	_, ok := f.xenOwner[b]
+	return ok, nil
+}
+
+func (f *fakeToolstack) PciXenDeassign(id uint32, b xl.PciBdf) error {
+	f.calls = append(f.calls, "xc-deassign "+b.String())
+	if f.xenOwner[b] != id {
+		return fmt.Errorf("xc_deassign_device: %s is not assigned to domain %d: %w", b, id, xl.ErrInval)
+	}
+	delete(f.xenOwner, b)
+	f.quarantined[b] = true
+	return nil
+}
+
+// point is one of libxl's internal steps done: a test's crash lands here.
+func (f *fakeToolstack) point(what string) {
+	if f.crash != nil {
+		f.crash(what)
+	}
+}
+
+// write is a sysfs write libxl makes, to the simulated kernel.
+func (f *fakeToolstack) write(rel, value string) {
+	if err := f.k.WriteAttr(filepath.Join(f.k.Root, rel), value); err != nil {
+		panic(fmt.Sprintf("fake libxl: write %s %s: %v", value, rel, err))
+	}
+	f.point("sysfs " + rel)
+}
+
 // fakeDM removes stale devices from the fake's device model.
 type fakeDM struct{ f *fakeToolstack }
 
 func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
 	m.f.calls = append(m.f.calls, "dm-remove "+b.String())
 	for slot, x := range m.f.staleInDM[id] {
-		if x == b {
+		if x == b && !m.f.listed(id, b) {
 			delete(m.f.staleInDM[id], slot)
 		}
 	}
 	return nil
+}
+
+func (m fakeDM) Devices(id uint32) ([]xl.PciBdf, error) {
+	var out []xl.PciBdf
+	for _, b := range m.f.staleInDM[id] {
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -60,7 +60,11 @@ func checkGroup(host Host, own *owners, domid uint32, domName string, request []
 			if inRequest[m] {
 				continue
 			}
-			if ow := own.of(m); ow.Kind != OwnedByDomain || ow.Domid != domid {
+			ow, err := own.of(m)
+			if err != nil {
+				return err
+			}
+			if ow.Kind != OwnedByDomain || ow.Domid != domid {
 				blocking = append(blocking, Sibling{m, ow})
 			}
 		}

@@ -65,6 +65,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 				w.bdf[key] = f.BDF
 				if f.Driver == "pciback" {
 					w.ts.pciback[f.BDF] = ""
+					w.ts.quarantined[f.BDF] = true
 				}
 			}
 		}
@@ -200,7 +201,7 @@ func TestSameDomainRuleRefusesNamingSiblingAndOwner(t *testing.T) {
 			}
 			// Put it there behind xlpt's back, as xl would.
 			d := w.spec("old2", 6)
-			w.ts.domains[2].devs = append(w.ts.domains[2].devs, d)
+			w.ts.place(2, d)
 		}, []string{"old2", "domain 2 (hvm2)", "detach the siblings"}},
 	}
 	for _, c := range cases {
@@ -364,7 +365,7 @@ func TestFailedHVMAttachCleansDeviceModelSoRetryWorks(t *testing.T) {
 	}
 	// A leftover from a failed attach by xl itself is cleared before the
 	// next attach.
-	w.ts.staleInDM[1] = map[uint8]xl.PciBdf{6: w.bdf["nic2"]}
+	w.ts.staleInDM[1] = map[uint8]xl.PciBdf{uint8(xl.Vdevfn(6, 0)): w.bdf["nic2"]}
 	if _, err := w.attach("hvm1", "nic2", 6); err != nil {
 		t.Fatalf("attach over xl's leftover: %v", err)
 	}

@@ -3,6 +3,7 @@ package hotplug
 import (
 	"fmt"
 
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -39,55 +40,86 @@ func (o Owner) String() string {
 	return fmt.Sprintf("domain %d", o.Domid)
 }
 
-// owners knows who holds each function: libxl's per-domain PCI lists for
-// domains, sysfs drivers for dom0.
+// owners knows who holds each function: sysfs drivers for dom0, libxl for
+// domains. libxl gives a domain only functions bound to pciback, so only
+// about those is libxl asked, and lazily: first its assignable list (on
+// pciback and in no domain); only for a function on pciback but not in
+// that list, the domains' PCI lists. Through Memo each list is asked for
+// once per run.
 type owners struct {
-	assigned map[xl.PciBdf]Owner
-	host     Host
+	ts         Toolstack
+	host       Host
+	assignable map[xl.PciBdf]bool  // nil until asked
+	assigned   map[xl.PciBdf]Owner // nil until asked
 }
 
-func (o *owners) of(b xl.PciBdf) Owner {
-	if ow, ok := o.assigned[b]; ok {
-		return ow
-	}
+func (o *owners) of(b xl.PciBdf) (Owner, error) {
 	d, ok := o.host.Device(b)
 	switch {
+	case ok && pcibind.IsPciback(d.Driver):
 	case !ok || d.Driver == "":
-		return Owner{Kind: OwnedByNobody}
-	case d.Driver == "pciback" || d.Driver == "xen-pciback":
-		return Owner{Kind: OwnedByPciback}
+		return Owner{Kind: OwnedByNobody}, nil
+	default:
+		return Owner{Kind: OwnedByDom0Driver, Driver: d.Driver}, nil
 	}
-	return Owner{Kind: OwnedByDom0Driver, Driver: d.Driver}
+	if o.assignable == nil {
+		list, err := o.ts.PciAssignableList()
+		if err != nil {
+			return Owner{}, fmt.Errorf("list assignable devices: %w", err)
+		}
+		o.assignable = map[xl.PciBdf]bool{}
+		for _, a := range list {
+			o.assignable[a.PciBdf] = true
+		}
+	}
+	if o.assignable[b] {
+		return Owner{Kind: OwnedByPciback}, nil
+	}
+	if err := o.loadAssigned(); err != nil {
+		return Owner{}, err
+	}
+	if ow, ok := o.assigned[b]; ok {
+		return ow, nil
+	}
+	return Owner{Kind: OwnedByPciback}, nil // on pciback, unknown to libxl
 }
 
-// loadOwners asks libxl which domain holds which function.
-func loadOwners(ts Toolstack, host Host) (*owners, error) {
-	o := &owners{assigned: map[xl.PciBdf]Owner{}, host: host}
-	doms, err := ts.ListDomains()
-	if err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
+// loadAssigned asks libxl which domain holds which function.
+func (o *owners) loadAssigned() error {
+	if o.assigned != nil {
+		return nil
 	}
+	doms, err := o.ts.ListDomains()
+	if err != nil {
+		return fmt.Errorf("list domains: %w", err)
+	}
+	assigned := map[xl.PciBdf]Owner{}
 	for _, dom := range doms {
 		if dom.Domid == 0 {
 			continue
 		}
-		devs, err := ts.PciList(dom.Domid)
+		devs, err := o.ts.PciList(dom.Domid)
 		if err != nil {
-			return nil, fmt.Errorf("list PCI devices of domain %d: %w", dom.Domid, err)
+			return fmt.Errorf("list PCI devices of domain %d: %w", dom.Domid, err)
 		}
 		for _, d := range devs {
-			o.assigned[d.PciBdf] = Owner{Kind: OwnedByDomain, Domid: dom.Domid, DomName: dom.Name}
+			assigned[d.PciBdf] = Owner{Kind: OwnedByDomain, Domid: dom.Domid, DomName: dom.Name}
 		}
 	}
-	return o, nil
+	o.assigned = assigned
+	return nil
 }
 
-// Owners returns who holds each host function: a domain (from libxl's
-// per-domain lists), pciback, or a dom0 driver.
-func Owners(ts Toolstack, host Host) (func(xl.PciBdf) Owner, error) {
-	o, err := loadOwners(ts, host)
-	if err != nil {
-		return nil, err
-	}
-	return o.of, nil
+// loadOwners returns the owners of functions, asking libxl only when a
+// question needs it.
+func loadOwners(ts Toolstack, host Host) (*owners, error) {
+	return &owners{ts: ts, host: host}, nil
+}
+
+// Owners returns who holds a host function: a domain (from libxl), pciback,
+// or a dom0 driver. libxl is asked only about functions on pciback, once
+// per list; pass a Memo to share its answers with other rules.
+func Owners(ts Toolstack, host Host) func(xl.PciBdf) (Owner, error) {
+	o, _ := loadOwners(ts, host)
+	return o.of
 }

@@ -25,6 +25,22 @@ type Toolstack interface {
 	PciAssignableAdd(d xl.DevicePci, rebind bool) error
 	PciAssignableRemove(d xl.DevicePci, rebind bool) error
 	PciAssignableList() ([]xl.DevicePci, error)
+
+	// What recovery reads and repairs beyond libxl's API: libxl's own
+	// xenstore records (/libxl/pci/BDF) and Xen's assignment.
+	PciXsEntries() ([]xl.PciXsEntry, error)
+	PciXsRemove(b xl.PciBdf, key string) error // key: "domid" or "driver_path"
+	PciXsSetDriverPath(b xl.PciBdf, path string) error
+	PciXenAssigned(b xl.PciBdf) (bool, error) // Xen gives b to a guest (not dom0, not quarantine)
+	PciXenDeassign(domid uint32, b xl.PciBdf) error
+}
+
+// Kernel is what recovery reads and repairs in sysfs: driver links,
+// pciback's slots. *pcibind.Sysfs satisfies it.
+type Kernel interface {
+	CurrentDriver(b xl.PciBdf) (string, error)
+	Rebind(b xl.PciBdf, drv string) error
+	RemoveSlot(b xl.PciBdf) error
 }
 
 // Host is the host's PCI view. *pcibind.Host satisfies it.
@@ -40,6 +56,9 @@ type Host interface {
 // "Duplicate device ID 'pci-pt-...'".
 type DeviceModel interface {
 	RemoveStale(domid uint32, b xl.PciBdf) error
+	// Devices lists the host devices passed through to domid's QEMU
+	// (none for a domain without a device model).
+	Devices(domid uint32) ([]xl.PciBdf, error)
 }
 
 // DeviceCheck is a preflight check of one device going to a domain (RDM,
@@ -55,6 +74,19 @@ type Service struct {
 	DM     DeviceModel                       // nil: no clean-up of stale DM devices
 	Checks []DeviceCheck
 	Log    logrus.FieldLogger
+
+	// Journal keeps intent records of changes, and with it every change
+	// first reconciles what a dead run (or libxl, QEMU, a killed xl)
+	// left. nil: no records, no recovery (Recover still works).
+	Journal *Journal
+	// Kernel reads and repairs driver bindings for recovery; nil: the
+	// Host snapshot is the only view of drivers.
+	Kernel Kernel
+	// Rescan reads the host again after recovery changed it; nil: keep
+	// Host.
+	Rescan func() (Host, error)
+
+	skipReconciler string // mutation tests: leave one reconciler out
 }
 
 func (s *Service) log() logrus.FieldLogger {
@@ -114,10 +146,36 @@ func (s *Service) resolve(q string) (Domain, error) {
 	return Domain{Domid: domid, Name: info.Name, Info: info}, nil
 }
 
-// lockAndResolve takes the host lock, then finds the domain: every change
-// to a domain's devices starts here.
-func (s *Service) lockAndResolve(q string) (Domain, func(), error) {
+// lockAndRecover takes the host lock and reconciles what runs that died
+// left behind: every change starts here, so it starts from one consistent
+// state.
+func (s *Service) lockAndRecover() (func(), error) {
 	unlock, err := s.lock()
+	if err != nil || s.Journal == nil {
+		return unlock, err
+	}
+	rep, err := s.recoverLocked(false)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
+	}
+	for _, f := range rep.Repairs {
+		if f.Nothing() {
+			continue
+		}
+		what := "recovered"
+		if f.Advice() {
+			what = "found"
+		}
+		s.log().WithField("device", f.Device).Warnf("%s: %s: %s", what, f.Problem, f.Action)
+	}
+	return unlock, nil
+}
+
+// lockAndResolve takes the host lock, recovers, then finds the domain:
+// every change to a domain's devices starts here.
+func (s *Service) lockAndResolve(q string) (Domain, func(), error) {
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return Domain{}, nil, err
 	}

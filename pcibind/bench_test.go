@@ -12,13 +12,15 @@ import (
 var benchSizes = []int{256, 1024, 4096}
 
 func TestLargeExact(t *testing.T) {
-	for _, n := range []int{16, 100, 300} {
-		tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Large(n))
-		if err != nil {
-			t.Fatalf("Large(%d): %v", n, err)
-		}
-		if len(tr.Funcs) != n {
-			t.Errorf("Large(%d) made %d functions", n, len(tr.Funcs))
+	for _, n := range []int{16, 100, 300, 4096} {
+		for name, topo := range map[string]pcitest.Topology{"Large": pcitest.Large(n), "Wide": pcitest.Wide(n)} {
+			tr, err := pcitest.Generate(pcitest.TempDir(t), topo)
+			if err != nil {
+				t.Fatalf("%s(%d): %v", name, n, err)
+			}
+			if len(tr.Funcs) != n {
+				t.Errorf("%s(%d) made %d functions", name, n, len(tr.Funcs))
+			}
 		}
 	}
 }

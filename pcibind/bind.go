@@ -12,7 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sirupsen/logrus"
+	"github.com/xlpt/xlpt/internal/atomicfile"
+	"github.com/xlpt/xlpt/internal/undo"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -85,7 +86,7 @@ func (s *Sysfs) LoadRecord(b xl.PciBdf) (Record, error) {
 	return r, nil
 }
 
-// saveRecord writes the record atomically (temp file, fsync, rename).
+// saveRecord writes the record atomically and durably.
 func (s *Sysfs) saveRecord(r Record) error {
 	p := s.recordPath(r.BDF)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -95,24 +96,7 @@ func (s *Sysfs) saveRecord(r Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(p, append(data, '\n'), true)
 }
 
 func (s *Sysfs) removeRecord(b xl.PciBdf) error {
@@ -226,18 +210,6 @@ func (s *Sysfs) expectDriver(b xl.PciBdf, want string, werr error) error {
 	return fmt.Errorf("%s is %s: %w", b, what, ErrNotBound)
 }
 
-// undo runs an undo step and logs (does not return) its failure, so the
-// first error stays the one reported; the undo error is joined in.
-func undo(retErr *error, what string, fn func() error) {
-	if *retErr == nil {
-		return
-	}
-	if err := fn(); err != nil {
-		logrus.WithError(err).Warnf("undo failed: %s", what)
-		*retErr = fmt.Errorf("%w; undo %s: %w", *retErr, what, err)
-	}
-}
-
 // Hide moves a device to a stub driver (pciback or pci-stub) by method,
 // saving its original driver first. Already bound to target counts as
 // success. Each step registers its undo before it writes (a write can take
@@ -260,6 +232,41 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	if cur == target {
 		return nil // idempotent, as libxl's "already assigned to pciback"
 	}
+	if m, err = hideMethod(target, m); err != nil {
+		return err
+	}
+	var u undo.Stack
+	defer u.RunOnError(&retErr, nil)
+	rec, err := s.saveHideRecord(&u, b, cur, target, m)
+	if err != nil {
+		return err
+	}
+	id, err := s.openTarget(&u, b, target, m, rec.Override)
+	if err != nil {
+		return err
+	}
+	now, err := s.unbindCurrent(&u, b, cur, target, rec.Override)
+	if err != nil {
+		return err
+	}
+	if now != target {
+		if err := s.bindTarget(b, target, m); err != nil {
+			return err
+		}
+	}
+	// pci-stub: drop the ID again so identical devices unbound later are
+	// not captured too. A failure undoes the whole hide, keeping the host
+	// as it was rather than half-tidied.
+	if id != "" {
+		if err := s.removeID(target, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hideMethod checks m against target; "" picks the target's usual way.
+func hideMethod(target string, m Method) (Method, error) {
 	if m == "" {
 		m = MethodSlot
 		if target != DriverPciback {
@@ -267,16 +274,18 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 		}
 	}
 	if m == MethodSlot && target != DriverPciback {
-		return fmt.Errorf("method %q is pciback's only", m)
+		return m, fmt.Errorf("method %q is pciback's only", m)
 	}
 	if m != MethodSlot && m != MethodOverride && m != MethodNewID {
-		return fmt.Errorf("unknown method %q", m)
+		return m, fmt.Errorf("unknown method %q", m)
 	}
-	dev := "bus/pci/devices/" + b.String()
-	bdf := b.String()
+	return m, nil
+}
 
-	// 1. The undo record, before anything changes. An existing record
-	// (from a hide whose give-back never ran) keeps the real original.
+// saveHideRecord is step 1: the undo record, before anything changes. An
+// existing record (from a hide whose give-back never ran) keeps the real
+// original.
+func (s *Sysfs) saveHideRecord(u *undo.Stack, b xl.PciBdf, cur, target string, m Method) (Record, error) {
 	rec := Record{BDF: b, Driver: cur, Override: s.readOverride(b), Target: target, Method: m, Time: time.Now().UTC()}
 	old, err := s.LoadRecord(b)
 	hadRecord := err == nil
@@ -284,95 +293,96 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 		rec.Driver, rec.Override = old.Driver, old.Override
 	}
 	if err := s.saveRecord(rec); err != nil {
-		return fmt.Errorf("save original driver: %w", err)
+		return rec, fmt.Errorf("save original driver: %w", err)
 	}
-	defer undo(&retErr, "record", func() error {
+	u.Push("record", func() error {
 		if hadRecord {
 			return s.saveRecord(old)
 		}
 		return s.removeRecord(b)
 	})
+	return rec, nil
+}
 
-	// 2. Make the target willing to take this device.
-	idAdded := false
-	var id string
+// openTarget is step 2: make the target willing to take this device. It
+// returns the dynamic ID it added (new_id), which the caller removes.
+func (s *Sysfs) openTarget(u *undo.Stack, b xl.PciBdf, target string, m Method, override string) (string, error) {
 	switch m {
 	case MethodSlot:
 		in, err := s.inSlots(b)
-		if err != nil {
-			return err
+		if err != nil || in {
+			// Writing a BDF already in slots adds a duplicate entry.
+			return "", err
 		}
-		// Writing a BDF already in slots adds a duplicate entry.
-		if !in {
-			defer undo(&retErr, "remove_slot", func() error { return s.removeSlot(b) })
-			if err := s.writeAttr("bus/pci/drivers/pciback/new_slot", bdf); err != nil {
-				return err
-			}
-		}
+		u.Push("remove_slot", func() error { return s.removeSlot(b) })
+		return "", s.writeAttr("bus/pci/drivers/pciback/new_slot", b.String())
 	case MethodOverride:
-		defer undo(&retErr, "driver_override", func() error { return s.restoreOverride(b, rec.Override) })
-		if err := s.writeAttr(dev+"/driver_override", target); err != nil {
-			return err
-		}
-	case MethodNewID:
-		if id, err = s.idPair(b); err != nil {
-			return err
-		}
-		idAdded = true
-		defer undo(&retErr, "remove_id", func() error {
-			if !idAdded {
-				return nil
-			}
-			return s.removeID(target, id)
-		})
-		err = s.writeAttr("bus/pci/drivers/"+target+"/new_id", id)
-		if errors.Is(err, fs.ErrExist) {
-			idAdded = false // the admin's ID (pci-stub.ids=): leave it alone
-		} else if err != nil {
-			return err
-		}
+		u.Push("driver_override", func() error { return s.restoreOverride(b, override) })
+		return "", s.writeAttr("bus/pci/devices/"+b.String()+"/driver_override", target)
 	}
+	id, err := s.idPair(b)
+	if err != nil {
+		return "", err
+	}
+	added := true
+	u.Push("remove_id", func() error {
+		if !added {
+			return nil
+		}
+		return s.removeID(target, id)
+	})
+	err = s.writeAttr("bus/pci/drivers/"+target+"/new_id", id)
+	if errors.Is(err, fs.ErrExist) {
+		added = false // the admin's ID (pci-stub.ids=): leave it alone
+		return "", nil
+	}
+	return id, err
+}
 
-	// 3. Unbind from the current driver. new_id may already have moved
-	// an unbound device; the link says.
+// unbindCurrent is step 3: unbind from the current driver. new_id may
+// already have moved an unbound device; the link says, and is returned.
+func (s *Sysfs) unbindCurrent(u *undo.Stack, b xl.PciBdf, cur, target, override string) (string, error) {
 	now, err := s.CurrentDriver(b)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if now != "" && now != target {
-		defer undo(&retErr, "rebind "+now, func() error { return s.rebind(b, now, rec.Override) })
-		werr := s.writeAttr("bus/pci/drivers/"+now+"/unbind", bdf)
-		if err := s.expectDriver(b, "", werr); err != nil {
-			return err
-		}
-	} else if now == "" && cur != "" {
+	switch {
+	case now != "" && now != target:
+		u.Push("rebind "+now, func() error { return s.rebind(b, now, override) })
+		werr := s.writeAttr("bus/pci/drivers/"+now+"/unbind", b.String())
+		return now, s.expectDriver(b, "", werr)
+	case now == "" && cur != "":
 		// Someone else unbound it meanwhile; undo puts it back.
-		defer undo(&retErr, "rebind "+cur, func() error { return s.rebind(b, cur, rec.Override) })
+		u.Push("rebind "+cur, func() error { return s.rebind(b, cur, override) })
 	}
+	return now, nil
+}
 
-	// 4. Bind to the target.
-	if now != target {
-		var werr error
-		if m == MethodOverride {
-			werr = s.writeAttr("bus/pci/drivers_probe", bdf)
-		} else {
-			werr = s.writeAttr("bus/pci/drivers/"+target+"/bind", bdf)
-		}
-		if err := s.expectDriver(b, target, werr); err != nil {
-			return err
-		}
+// bindTarget is step 4: bind to the target.
+func (s *Sysfs) bindTarget(b xl.PciBdf, target string, m Method) error {
+	var werr error
+	if m == MethodOverride {
+		werr = s.writeAttr("bus/pci/drivers_probe", b.String())
+	} else {
+		werr = s.writeAttr("bus/pci/drivers/"+target+"/bind", b.String())
 	}
+	return s.expectDriver(b, target, werr)
+}
 
-	// 5. pci-stub: drop the ID again so identical devices unbound later
-	// are not captured too. A failure undoes the whole hide, keeping
-	// the host as it was rather than half-tidied.
-	if idAdded {
-		if err := s.removeID(target, id); err != nil {
-			return err
-		}
-		idAdded = false
+// Rebind puts a device on drv ("" leaves it unbound), whatever holds it
+// now, keeping its driver_override. Recovery uses it to finish a give-back
+// that died after the unbind.
+func (s *Sysfs) Rebind(b xl.PciBdf, drv string) error {
+	return s.rebind(b, drv, s.readOverride(b))
+}
+
+// RemoveSlot drops b from pciback's slots if it is there (and pciback is
+// loaded), so pciback does not claim it on a later probe.
+func (s *Sysfs) RemoveSlot(b xl.PciBdf) error {
+	if !s.DriverLoaded(DriverPciback) {
+		return nil
 	}
-	return nil
+	return s.removeSlot(b)
 }
 
 // removeSlot drops b from pciback's slots if it is there.
@@ -488,9 +498,11 @@ func (s *Sysfs) GiveBack(b xl.PciBdf) (retErr error) {
 	}
 	bdf := b.String()
 	stubOverride := s.readOverride(b)
+	var u undo.Stack
+	defer u.RunOnError(&retErr, nil)
 	if cur != "" && cur != rec.Driver {
 		stub := cur
-		defer undo(&retErr, "rebind "+stub, func() error { return s.rebind(b, stub, stubOverride) })
+		u.Push("rebind "+stub, func() error { return s.rebind(b, stub, stubOverride) })
 		werr := s.writeAttr("bus/pci/drivers/"+cur+"/unbind", bdf)
 		if err := s.expectDriver(b, "", werr); err != nil {
 			return err
@@ -504,7 +516,7 @@ func (s *Sysfs) GiveBack(b xl.PciBdf) (retErr error) {
 			return err
 		}
 		if in {
-			defer undo(&retErr, "new_slot", func() error { return s.addSlot(b) })
+			u.Push("new_slot", func() error { return s.addSlot(b) })
 			if err := s.writeAttr("bus/pci/drivers/pciback/remove_slot", bdf); err != nil {
 				return err
 			}

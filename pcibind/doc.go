@@ -22,6 +22,12 @@
 //     of functions, so it reads each device relative to an O_PATH
 //     descriptor with open/read/close only, takes what it can from config
 //     space instead of separate files, and runs a small worker pool.
+//   - Targeted reads (targeted.go): a command about named devices reads
+//     each one, its parents, the functions behind its topmost PCIe-to-PCI
+//     bridge and a VF's PF (Sysfs.Read), and whatever it asks about later
+//     on demand, never the whole bus; tests hold it to the full Scan's
+//     answers. A host with thousands of VFs then costs what a small one
+//     does.
 //   - The pci.ids reader (pciids.go): one pass indexes vendors; names are
 //     looked up on demand. github.com/jaypipes/pcidb parses the whole file
 //     into maps and searches several paths; we need a dozen names.

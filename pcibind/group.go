@@ -13,10 +13,18 @@ func IsStub(driver string) bool {
 	return driver == DriverPciback || driver == "xen-pciback" || driver == DriverPciStub
 }
 
+// IsPciback reports pciback, the only stub libxl assigns from.
+func IsPciback(driver string) bool { return driver == DriverPciback || driver == "xen-pciback" }
+
 // GroupSiblings returns the other members of b's same-domain group.
 func (h *Host) GroupSiblings(b xl.PciBdf) []xl.PciBdf {
+	defer h.locked()()
+	return h.groupSiblings(b)
+}
+
+func (h *Host) groupSiblings(b xl.PciBdf) []xl.PciBdf {
 	var out []xl.PciBdf
-	for _, m := range h.Group(b) {
+	for _, m := range h.group(b) {
 		if m != b {
 			out = append(out, m)
 		}
@@ -27,8 +35,9 @@ func (h *Host) GroupSiblings(b xl.PciBdf) []xl.PciBdf {
 // SiblingsHeldByDom0 returns the members of b's group still bound to a
 // dom0 driver (or to none): hiding b alone would split the group.
 func (h *Host) SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf {
+	defer h.locked()()
 	var out []xl.PciBdf
-	for _, m := range h.GroupSiblings(b) {
+	for _, m := range h.groupSiblings(b) {
 		if d, ok := h.byBDF[m]; ok && !IsStub(d.Driver) {
 			out = append(out, m)
 		}
@@ -39,6 +48,7 @@ func (h *Host) SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf {
 // SplitGroups returns, for a set of BDFs meant to be hidden together,
 // one message per same-domain group the set only partly covers.
 func (h *Host) SplitGroups(set []xl.PciBdf) []string {
+	defer h.locked()()
 	in := map[xl.PciBdf]bool{}
 	for _, b := range set {
 		in[b] = true
@@ -46,13 +56,14 @@ func (h *Host) SplitGroups(set []xl.PciBdf) []string {
 	done := map[xl.PciBdf]bool{}
 	var msgs []string
 	for _, b := range set {
-		top, ok := h.GroupBridge(b)
+		h.get(b)
+		top, ok := h.groups[b]
 		if !ok || done[top] {
 			continue
 		}
 		done[top] = true
 		var missing []xl.PciBdf
-		for _, m := range h.Group(b) {
+		for _, m := range h.group(b) {
 			if !in[m] {
 				missing = append(missing, m)
 			}

@@ -251,8 +251,8 @@ func (s *Sysfs) netDevicePCI(ifc string, depth int) []xl.PciBdf {
 // is a host or PCI bridge, or dom0 uses it (uses from InUse; pass nil
 // to skip those). An empty result means no objection.
 func (h *Host) Refusals(b xl.PciBdf, uses []Use) []string {
-	d, ok := h.byBDF[b]
-	if !ok {
+	d := h.dev(b)
+	if d == nil {
 		return []string{fmt.Sprintf("%s: no such device", b)}
 	}
 	var rs []string

@@ -1,6 +1,7 @@
 package pcibind
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -119,9 +120,10 @@ func (d *Device) HasFLR() bool {
 	return false
 }
 
-// Host is the result of one Scan: every function, by BDF.
+// Host is a view of the host's functions, by BDF: every one (Scan), or
+// what rules about a few named ones need, read on demand (Read).
 type Host struct {
-	Devices []*Device `json:"devices"` // sorted by BDF
+	Devices []*Device `json:"devices"` // sorted by BDF; for Read, those read so far
 	// OutOfRange are functions in PCI segments above ffff (Intel VMD
 	// puts its devices at 10000:00:00.0 and up), by sysfs name: Xen and
 	// libxl address a segment in 16 bits, so they cannot be passed
@@ -131,12 +133,13 @@ type Host struct {
 	sys        *Sysfs
 	groups     map[xl.PciBdf]xl.PciBdf // device -> top bridge of its group
 	members    map[xl.PciBdf][]xl.PciBdf
+	lazy       *lazy // nil for a full scan
 }
 
 // Device returns the function with the given BDF.
 func (h *Host) Device(b xl.PciBdf) (*Device, bool) {
-	d, ok := h.byBDF[b]
-	return d, ok
+	d := h.dev(b)
+	return d, d != nil
 }
 
 // Sysfs is the view the host was scanned from.
@@ -193,7 +196,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 		h.Devices = append(h.Devices, d)
 		h.byBDF[d.BDF] = d
 	}
-	sort.Slice(h.Devices, func(i, j int) bool { return h.Devices[i].BDF.Less(h.Devices[j].BDF) })
+	sortDevices(h.Devices)
 	// A VF's physfn link is redundant with its PF's virtfn links, which
 	// we already read: fill it from there instead of one more readlink
 	// per function.
@@ -206,44 +209,16 @@ func (s *Sysfs) Scan() (*Host, error) {
 		}
 	}
 	// VFs whose PF did not list them (its virtfn links unreadable, or
-	// the PF not scanned) ask their own physfn link; VF IDs come from
-	// the PF where its SR-IOV capability was read.
+	// the PF not scanned) ask their own physfn link.
 	for _, d := range h.Devices {
-		if !d.idsFromPF {
-			continue
+		if d.idsFromPF && d.PhysFn == nil {
+			d.PhysFn = s.physFn(d.BDF)
 		}
-		if d.PhysFn == nil {
-			if tgt, err := s.Readlink("bus/pci/devices/" + d.BDF.String() + "/physfn"); err == nil {
-				if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
-					d.PhysFn = &pf
-				}
-			}
-		}
-		var pf *Device
-		if d.PhysFn != nil {
-			pf = h.byBDF[*d.PhysFn]
-		}
-		if pf != nil && pf.Caps.SRIOV != nil {
-			d.Vendor, d.Device = pf.Vendor, pf.Caps.SRIOV.VFDevice
-		} else {
-			r := reader{s: s, dfd: unixAtFdcwd, dir: ""}
-			dir := s.Path("bus/pci/devices/" + d.BDF.String())
-			v, err1 := r.readHex(dir+"/vendor", 16)
-			dv, err2 := r.readHex(dir+"/device", 16)
-			if err := errors.Join(err1, err2); err != nil {
-				return nil, err
-			}
-			d.Vendor, d.Device = uint16(v), uint16(dv)
-		}
-		d.idsFromPF = false
-	}
-	if s.pciIDs != "" {
-		ids := loadPciIDs(s.pciIDs)
-		for _, d := range h.Devices {
-			d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
-			d.ClassName = ids.className(d.Class)
+		if err := h.vfIDs(d); err != nil {
+			return nil, err
 		}
 	}
+	s.names(h.Devices)
 	h.computeGroups()
 	return h, nil
 }
@@ -298,6 +273,10 @@ type reader struct {
 	dfd    int // the current device
 	dir    string
 	buf    []byte
+	physfn bool // read each function's physfn link (targeted reads: no PF lists the VF)
+	// noVFLinks leaves a PF's virtfn links unread (a targeted read of
+	// a PF only for its VFs' IDs).
+	noVFLinks bool
 }
 
 func (r *reader) read(name string) ([]byte, error) {
@@ -343,37 +322,62 @@ func (r *reader) device(name string) (*Device, error) {
 	d := &Device{BDF: bdf, NUMANode: -1}
 	link := "bus/pci/devices/" + name
 	r.dir = r.s.Path(link)
-
-	// The device's real path: one readlink, resolved lexically (sysfs
-	// has no further links on the way), instead of EvalSymlinks' lstat
-	// per component.
-	if tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name); err == nil {
-		if !path.IsAbs(tgt) {
-			tgt = path.Join(path.Dir(link), tgt)
-		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
-			tgt = rel
-		}
-		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
-	} else if errors.Is(err, syscall.EINVAL) {
-		d.Path = link // a real directory, as in some recorded trees
-	} else {
+	if err := r.realPath(d, link, name); err != nil {
 		return nil, err
 	}
-	d.Parents = parentsFromPath(d.Path)
-
 	dfd, err := openAt(r.devsFd, path.Dir(r.dir), name, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
 	r.dfd = dfd
 	defer syscall.Close(dfd)
+	if err := r.config(d); err != nil {
+		return nil, err
+	}
+	r.attrs(d)
+	r.sriov(d)
+	if r.physfn {
+		if tgt, err := r.readlink("physfn"); err == nil {
+			if pf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+				d.PhysFn = &pf
+			}
+		}
+	}
+	return d, nil
+}
 
-	cfg, err := r.read("config")
+// realPath sets the device's real path and its parents from one readlink,
+// resolved lexically (sysfs has no further links on the way), instead of
+// EvalSymlinks' lstat per component.
+func (r *reader) realPath(d *Device, link, name string) error {
+	tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name)
 	switch {
 	case err == nil:
-		d.Config = append(Config(nil), cfg...)
+		if !path.IsAbs(tgt) {
+			tgt = path.Join(path.Dir(link), tgt)
+		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
+			tgt = rel
+		}
+		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
+	case errors.Is(err, syscall.EINVAL):
+		d.Path = link // a real directory, as in some recorded trees
+	default:
+		return err
+	}
+	d.Parents = parentsFromPath(d.Path)
+	return nil
+}
+
+// config reads config space and the IDs it holds.
+func (r *reader) config(d *Device) error {
+	// Config is kept: read it into its own buffer rather than copy 4 KiB
+	// out of the shared one.
+	cfg, err := readFileAt(r.dfd, r.dir, "config", make([]byte, 0, ConfigSizeExt+1))
+	switch {
+	case err == nil:
+		d.Config = Config(cfg)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return err
 	default:
 		d.Unread = append(d.Unread, "config: "+errText(err))
 	}
@@ -383,13 +387,13 @@ func (r *reader) device(name string) (*Device, error) {
 	case len(c) < ConfigSizeUser || c.Class() == 0xffffff:
 		// An unreadable config leaves us only the files.
 		if err := r.idsFromFiles(d); err != nil {
-			return nil, err
+			return err
 		}
 	case c.VendorID() == 0xffff:
 		// A VF: config space reads all-ones vendor and device IDs, the
 		// rest is real. The kernel gives a VF its PF's vendor and the
-		// PF's SR-IOV VF device ID; Scan fills them in from the PF
-		// (or, failing that, from the files) once all are read.
+		// PF's SR-IOV VF device ID; vfIDs fills them in from the PF
+		// (or, failing that, from the files).
 		d.idsFromPF = true
 		d.Class = c.Class()
 		d.Revision = c.u8(RegRevision)
@@ -412,7 +416,12 @@ func (r *reader) device(name string) (*Device, error) {
 		}
 		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
 	}
+	return nil
+}
 
+// attrs reads what config space does not say: driver, IRQ, NUMA node,
+// regions and reset methods.
+func (r *reader) attrs(d *Device) {
 	if tgt, err := r.readlink("driver"); err == nil {
 		d.Driver = path.Base(tgt)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -435,27 +444,94 @@ func (r *reader) device(name string) (*Device, error) {
 		d.Unread = append(d.Unread, "resource: "+errText(err))
 	}
 	r.resetMethods(d)
+}
 
-	// SR-IOV files exist only on PFs; look when config says so, or when
-	// config was too short to say.
-	if d.Caps.SRIOV != nil || len(c) <= ConfigSizeLegacy {
-		if v, err := r.readInt("sriov_totalvfs"); err == nil {
-			d.TotalVFs = v
-			if n, err := r.readInt("sriov_numvfs"); err == nil {
-				d.NumVFs = n
-			}
-			for i := 0; i < d.NumVFs; i++ {
-				tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
-				if err != nil {
-					break
-				}
-				if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
-					d.VFs = append(d.VFs, vf)
-				}
-			}
+// sriov reads a PF's VF counts and links. The files exist only on PFs;
+// look when config says so, or when config was too short to say.
+func (r *reader) sriov(d *Device) {
+	if d.Caps.SRIOV == nil && len(d.Config) > ConfigSizeLegacy {
+		return
+	}
+	v, err := r.readInt("sriov_totalvfs")
+	if err != nil {
+		return
+	}
+	d.TotalVFs = v
+	if n, err := r.readInt("sriov_numvfs"); err == nil {
+		d.NumVFs = n
+	}
+	if !r.noVFLinks {
+		r.vfLinks(d)
+	}
+}
+
+// vfLinks reads a PF's virtfn links into VFs.
+func (r *reader) vfLinks(d *Device) {
+	for i := 0; i < d.NumVFs; i++ {
+		tgt, err := r.readlink("virtfn" + strconv.Itoa(i))
+		if err != nil {
+			break
+		}
+		if vf, err := ParseSysfsBdf(path.Base(tgt)); err == nil {
+			d.VFs = append(d.VFs, vf)
 		}
 	}
-	return d, nil
+}
+
+// physFn reads a VF's physfn link; nil for a function that is no VF.
+func (s *Sysfs) physFn(b xl.PciBdf) *xl.PciBdf {
+	tgt, err := s.Readlink("bus/pci/devices/" + b.String() + "/physfn")
+	if err != nil {
+		return nil
+	}
+	pf, err := ParseSysfsBdf(path.Base(tgt))
+	if err != nil {
+		return nil
+	}
+	return &pf
+}
+
+// vfIDs gives a VF whose config space hides its IDs the ones the kernel
+// shows: from its PF's SR-IOV capability when the PF was read, else from
+// its own vendor and device files.
+func (h *Host) vfIDs(d *Device) error {
+	if !d.idsFromPF {
+		return nil
+	}
+	var pf *Device
+	if d.PhysFn != nil {
+		pf = h.byBDF[*d.PhysFn]
+	}
+	if pf != nil && pf.Caps.SRIOV != nil {
+		d.Vendor, d.Device = pf.Vendor, pf.Caps.SRIOV.VFDevice
+	} else {
+		r := reader{s: h.sys, dfd: unixAtFdcwd, dir: ""}
+		dir := h.sys.Path("bus/pci/devices/" + d.BDF.String())
+		v, err1 := r.readHex(dir+"/vendor", 16)
+		dv, err2 := r.readHex(dir+"/device", 16)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		d.Vendor, d.Device = uint16(v), uint16(dv)
+	}
+	d.idsFromPF = false
+	return nil
+}
+
+// names fills in names from pci.ids, when the view has a database.
+func (s *Sysfs) names(devs []*Device) {
+	if s.pciIDs == "" || len(devs) == 0 {
+		return
+	}
+	ids := loadPciIDs(s.pciIDs)
+	for _, d := range devs {
+		d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
+		d.ClassName = ids.className(d.Class)
+	}
+}
+
+func sortDevices(ds []*Device) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].BDF.Less(ds[j].BDF) })
 }
 
 func (r *reader) idsFromFiles(d *Device) error {
@@ -500,31 +576,79 @@ func (r *reader) resetMethods(d *Device) {
 }
 
 // parseResource reads the resource file: one "start end flags" line per
-// region, all hex; empty regions are dropped.
+// region, all hex; empty regions are dropped. By hand: a full scan parses
+// some 15 lines per function.
 func parseResource(b []byte) ([]BAR, error) {
 	var bars []BAR
-	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 3 {
-			return bars, fmt.Errorf("line %d %q: want 3 fields", i+1, line)
+	for i := 0; len(b) > 0; i++ {
+		line := b
+		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+			line, b = b[:nl], b[nl+1:]
+		} else {
+			b = nil
 		}
 		var v [3]uint64
-		for j := range f {
-			x, err := strconv.ParseUint(strings.TrimPrefix(f[j], "0x"), 16, 64)
-			if err != nil {
-				return bars, fmt.Errorf("line %d %q: %w", i+1, line, err)
+		n := 0
+		for rest := line; ; n++ {
+			rest = bytes.TrimLeft(rest, asciiSpace)
+			if len(rest) == 0 {
+				break
 			}
-			v[j] = x
+			end := bytes.IndexAny(rest, asciiSpace)
+			if end < 0 {
+				end = len(rest)
+			}
+			if n == 3 {
+				n++
+				break
+			}
+			x, ok := parseHexField(rest[:end])
+			if !ok {
+				return bars, fmt.Errorf("line %d %q: %q is not hex", i+1, line, rest[:end])
+			}
+			v[n], rest = x, rest[end:]
 		}
-		if v[0] == 0 && v[1] == 0 {
+		switch {
+		case n == 0:
+			continue // an empty line
+		case n != 3:
+			return bars, fmt.Errorf("line %d %q: want 3 fields", i+1, line)
+		case v[0] == 0 && v[1] == 0:
 			continue
 		}
 		bars = append(bars, BAR{Index: i, Start: v[0], End: v[1], Flags: v[2]})
 	}
 	return bars, nil
+}
+
+const asciiSpace = " \t\v\f\r"
+
+// parseHexField reads 0x-prefixed (or bare) hex of up to 64 bits.
+func parseHexField(f []byte) (uint64, bool) {
+	if len(f) >= 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X') {
+		f = f[2:]
+	}
+	if len(f) == 0 {
+		return 0, false
+	}
+	var x uint64
+	for _, c := range f {
+		if x>>60 != 0 {
+			return 0, false // more than 64 bits
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		x = x<<4 | uint64(c)
+	}
+	return x, true
 }
 
 // parentsFromPath lists the BDF components above the last one, nearest

@@ -108,6 +108,12 @@ func (h *Host) computeGroups() {
 // included, sorted. It is nil for a function not behind such a bridge
 // (PCIe functions, integrated conventional ones).
 func (h *Host) Group(b xl.PciBdf) []xl.PciBdf {
+	defer h.locked()()
+	return h.group(b)
+}
+
+func (h *Host) group(b xl.PciBdf) []xl.PciBdf {
+	h.get(b)
 	top, ok := h.groups[b]
 	if !ok {
 		return nil
@@ -118,6 +124,8 @@ func (h *Host) Group(b xl.PciBdf) []xl.PciBdf {
 // GroupBridge returns the topmost conventional bridge that defines the
 // function's group.
 func (h *Host) GroupBridge(b xl.PciBdf) (xl.PciBdf, bool) {
+	defer h.locked()()
+	h.get(b)
 	top, ok := h.groups[b]
 	return top, ok
 }
@@ -125,6 +133,20 @@ func (h *Host) GroupBridge(b xl.PciBdf) (xl.PciBdf, bool) {
 // Functions returns the functions of a slot (same segment, bus and
 // device), sorted, VFs excluded (each has its own FLR).
 func (h *Host) Functions(slot xl.PciBdf) []xl.PciBdf {
+	defer h.locked()()
+	return h.functions(slot)
+}
+
+func (h *Host) functions(slot xl.PciBdf) []xl.PciBdf {
+	if h.lazy != nil {
+		var fs []xl.PciBdf
+		for f := uint8(0); f < 8; f++ {
+			b := slot
+			b.Func = f
+			fs = append(fs, b)
+		}
+		h.load(fs...)
+	}
 	var out []xl.PciBdf
 	for f := uint8(0); f < 8; f++ {
 		b := slot
@@ -153,8 +175,9 @@ type Warning struct {
 
 // Warnings returns the isolation and reset cautions for one function.
 func (h *Host) Warnings(b xl.PciBdf) []Warning {
-	d, ok := h.byBDF[b]
-	if !ok {
+	defer h.locked()()
+	d := h.get(b)
+	if d == nil {
 		return nil
 	}
 	var ws []Warning
@@ -181,7 +204,7 @@ func (h *Host) Warnings(b xl.PciBdf) []Warning {
 	}
 	if d.IsPCIe() && d.Caps.PCIe.Type.IsEndpoint() && !d.HasFLR() {
 		var sib []xl.PciBdf
-		for _, f := range h.Functions(b.Slot()) {
+		for _, f := range h.functions(b.Slot()) {
 			if f != b {
 				sib = append(sib, f)
 			}

@@ -76,3 +76,23 @@ func (*Context) DeviceReservedMemory(b xl.PciBdf) ([]xl.RdmRegion, error) {
 func (*Context) PodTarget(domid uint32) (xl.PodTarget, error) {
 	return xl.PodTarget{}, noLibxlErr(fmt.Sprintf("domain %d: pod target", domid))
 }
+
+func (*Context) PciXsEntries() ([]xl.PciXsEntry, error) {
+	return nil, noLibxlErr("read libxl's device records")
+}
+
+func (*Context) PciXsRemove(b xl.PciBdf, key string) error {
+	return noLibxlErr(fmt.Sprintf("remove libxl's record %s of %s", key, b))
+}
+
+func (*Context) PciXsSetDriverPath(b xl.PciBdf, path string) error {
+	return noLibxlErr(fmt.Sprintf("record the driver of %s", b))
+}
+
+func (*Context) PciXenAssigned(b xl.PciBdf) (bool, error) {
+	return false, noLibxlErr(fmt.Sprintf("ask Xen about %s", b))
+}
+
+func (*Context) PciXenDeassign(domid uint32, b xl.PciBdf) error {
+	return noLibxlErr(fmt.Sprintf("deassign %s from domain %d", b, domid))
+}

@@ -116,3 +116,15 @@ func (d DevicePci) AllFuncs() bool { return d.VfuncMask == FuncAll }
 
 // Vdevfn encodes a guest slot and function.
 func Vdevfn(slot, fn uint8) uint32 { return uint32(slot&0x1f)<<3 | uint32(fn&7) }
+
+// PciXsEntry is libxl's own xenstore record of a host device
+// (/libxl/pci/BDF): the domain it was given to, and the dom0 driver
+// pci-assignable-add unbound it from (for pci-assignable-remove -r).
+// libxl counts a device with a domid entry as in use, whatever the
+// domain's device list says.
+type PciXsEntry struct {
+	BDF        PciBdf
+	Domid      uint32
+	HasDomid   bool
+	DriverPath string // e.g. /sys/bus/pci/drivers/e1000e; "" none
+}

@@ -25,7 +25,9 @@ the original driver so pci-assignable-remove -r can give it back:
 
 Refused, unless --force: host and PCI bridges, an SR-IOV PF with VFs, and
 devices dom0 needs now (the controller of a mounted filesystem or swap, the
-NIC of a default route). A conventional PCI device behind a PCIe-to-PCI
+NIC of a default route, a NIC that is up with an address, a device whose
+device nodes (a tty, a virtio port, a disk) a process holds open: the
+process is named, as fuser would). A conventional PCI device behind a PCIe-to-PCI
 bridge shares a same-domain group with its siblings: --group hides them
 all, else xlpt warns which ones dom0 still holds. A failure part-way gives
 back what was hidden.
@@ -57,7 +59,7 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, host, err := newBindService(c)
+		svc, sys, host, err := newBindService(c, bdf)
 		if err != nil {
 			return err
 		}
@@ -99,7 +101,8 @@ var pciAssignableRemoveCommand = &cli.Command{
 	Usage:     "Take a device back from pciback or pci-stub",
 	ArgsUsage: "[-r] BDF|NAME",
 	Description: `Releases BDF (or the device named NAME) from its stub driver. With -r it is
-bound again to the dom0 driver it had before pci-assignable-add. Devices xlpt
+bound again to the dom0 driver it had before pci-assignable-add. A device a
+guest holds is refused, naming the guest and the pci-detach to run first. Devices xlpt
 hid itself (pci-stub, or pciback without libxl) always go back to their
 original driver.
 
@@ -126,7 +129,7 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, _, err := newBindService(c)
+		svc, sys, _, err := newBindService(c, d.PciBdf)
 		if err != nil {
 			return err
 		}

@@ -76,15 +76,15 @@ func checkGuestFile(c *cli.Context, o *output, path string) (*cfgCheck, error) {
 	e := envOf(c)
 	g, pre := hotplug.ReadGuestConfig(f)
 	check := hotplug.GuestCheck{}
-	host, err := e.sysfs().Scan()
+	host, err := e.sysfsNamed(false).Read() // what the entries name, on demand
 	var xen rdm.XenSource
 	if err == nil {
 		check.Host = host
 		if ctx, err := e.toolstack(); err == nil {
 			xen = ctx
-			if own, err := hotplug.Owners(ctx, host); err == nil {
-				check.Owner = own
-			}
+			check.Owner = ownersOrSysfs(hotplug.Owners(hotplug.Memo(ctx), host), func(err error) {
+				o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
+			})
 		} else {
 			pre = append(pre, hotplug.Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", err)})
 		}

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -59,22 +65,30 @@ Examples:
 			o.note(n)
 		}
 		sys := e.sysfs()
-		host, err := sys.Scan()
+		start := time.Now()
+		host, err := readHost(sys, want)
 		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
+			return err
 		}
+		timing("host read", start)
 		var ownerOf func(xl.PciBdf) hotplug.Owner
+		var bad []hotplug.Repair
 		if !c.Bool("no-libxl") {
-			ownerOf = libxlOwners(e, host, o)
+			ownerOf, bad = libxlOwners(e, sys, host, o)
 		}
 		uses, useErr := sys.InUse()
 		if useErr != nil {
 			o.warn(useErr.Error())
 		}
+		start = time.Now()
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
+		markInconsistent(&rep, bad)
+		timing("rules", start)
+		start = time.Now()
 		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
 			return err
 		}
+		timing("output", start)
 		if rep.Missing > 0 {
 			return exitStatus(exitFailed)
 		}
@@ -82,21 +96,73 @@ Examples:
 	},
 }
 
-// libxlOwners asks libxl which domain holds which device; outside a dom0
-// (no hypervisor, no libxl, not root) it returns nil and check reports
-// owners from sysfs alone.
-func libxlOwners(e *env, host *pcibind.Host, o *output) func(xl.PciBdf) hotplug.Owner {
+// libxlOwners asks libxl which domain holds which device, only about
+// devices on pciback and each list once, and which devices are in a state
+// no finished operation leaves; outside a dom0 (no hypervisor, no libxl,
+// not root) it returns nil and check reports owners from sysfs alone.
+func libxlOwners(e *env, sys *pcibind.Sysfs, host *pcibind.Host, o *output) (func(xl.PciBdf) hotplug.Owner, []hotplug.Repair) {
 	ctx, err := e.toolstack()
 	if err != nil {
 		logrus.WithError(err).Info("check: no libxl; domain assignments unknown")
-		return nil
+		return nil, nil
 	}
-	of, err := hotplug.Owners(ctx, host)
-	if err != nil {
+	ts := hotplug.Memo(ctx)
+	of := ownersOrSysfs(hotplug.Owners(ts, host), func(err error) {
 		o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
-		return nil
+	})
+	svc := &hotplug.Service{TS: ts, Host: host, DM: qmp.DeviceModel{}, Kernel: sys}
+	bad, err := svc.Inconsistencies()
+	if err != nil {
+		o.warn(fmt.Sprintf("cannot compare libxl's, QEMU's and Xen's views of the devices: %v", err))
 	}
-	return of
+	return of, bad
+}
+
+// ownersOrSysfs reports a device libxl could not be asked about as
+// pciback's (only devices on pciback need libxl), warning once.
+func ownersOrSysfs(of func(xl.PciBdf) (hotplug.Owner, error), warn func(error)) func(xl.PciBdf) hotplug.Owner {
+	warned := false
+	return func(b xl.PciBdf) hotplug.Owner {
+		o, err := of(b)
+		if err != nil {
+			if !warned {
+				warn(err)
+				warned = true
+			}
+			return hotplug.Owner{Kind: hotplug.OwnedByPciback}
+		}
+		return o
+	}
+}
+
+// readHost reads what commands about the devices in want need (the
+// whole host when want is empty).
+func readHost(sys *pcibind.Sysfs, want []xl.PciBdf) (*pcibind.Host, error) {
+	var host *pcibind.Host
+	var err error
+	if len(want) == 0 {
+		host, err = sys.Scan()
+	} else {
+		host, err = sys.Read(want...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
+	}
+	return host, nil
+}
+
+// markInconsistent puts a device whose state no finished operation leaves
+// (a pci-attach or pci-assignable-add that died) above every other
+// verdict, with the command that repairs it.
+func markInconsistent(rep *checkReport, bad []hotplug.Repair) {
+	for _, r := range bad {
+		for i := range rep.Devices {
+			if rep.Devices[i].BDF == r.Device && !strings.HasPrefix(rep.Devices[i].Verdict, "inconsistent") {
+				rep.Devices[i].Verdict = fmt.Sprintf("inconsistent: %s; repair: xlpt recover (it would %s)",
+					r.Problem, strings.TrimPrefix(r.Action, "would "))
+			}
+		}
+	}
 }
 
 // checkReport is check's --json document.
@@ -171,9 +237,7 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 	}
 	explicit := len(want) > 0
 	if !explicit {
-		for _, d := range host.Devices {
-			want = append(want, d.BDF)
-		}
+		rep.Devices = checkAll(sys, host, ownerOf, uses, useErr)
 	}
 	for _, b := range want {
 		d, ok := host.Device(b)
@@ -261,7 +325,10 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	default:
 		cd.Owner = "dom0 driver " + d.Driver
 	}
-	if rec, err := sys.LoadRecord(d.BDF); err == nil && onStub {
+	if !onStub {
+		// Only a stub holds a device xlpt recorded hiding: no file to
+		// look for on every other device of a full scan.
+	} else if rec, err := sys.LoadRecord(d.BDF); err == nil {
 		cd.OriginalDriver = rec.Driver
 	}
 	r := hotplug.JudgeReadiness(hotplug.ReadinessInput{Device: d, Checker: host, Owner: owner, Uses: uses, UseErr: useErr})
@@ -368,4 +435,87 @@ func checkDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// checkAll judges every device of a full scan, in parallel (the scan is
+// read-only by then; owners are asked one at a time).
+func checkAll(sys *pcibind.Sysfs, host *pcibind.Host, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) []checkDevice {
+	if ownerOf != nil {
+		var mu sync.Mutex
+		of := ownerOf
+		ownerOf = func(b xl.PciBdf) hotplug.Owner {
+			mu.Lock()
+			defer mu.Unlock()
+			return of(b)
+		}
+	}
+	out := make([]checkDevice, len(host.Devices))
+	parallel(len(out), func(i int) {
+		out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
+	})
+	return out
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, in chunks.
+func parallel(n int, fn func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// writeJSON is the report's fast road out (output.emit takes it).
+func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
+
+// writeCheckJSON writes what printJSON would, byte for byte, but encodes
+// the devices in parallel: a full scan's report is megabytes, and one
+// encoder's reflection and indentation cost more than the scan's reads.
+func writeCheckJSON(w io.Writer, rep checkReport) error {
+	devs := rep.Devices
+	rep.Devices = []checkDevice{}
+	head, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	const empty = `"devices": []`
+	at := bytes.LastIndex(head, []byte(empty))
+	if at < 0 || len(devs) == 0 {
+		rep.Devices = devs
+		return printJSON(w, rep)
+	}
+	items := make([][]byte, len(devs))
+	errs := make([]error, len(devs))
+	parallel(len(devs), func(i int) {
+		items[i], errs[i] = json.MarshalIndent(devs[i], "    ", "  ")
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(head) + len(devs)*(len(items[0])+8))
+	buf.Write(head[:at+len(empty)-1])
+	buf.WriteString("\n")
+	for i, it := range items {
+		buf.WriteString("    ")
+		buf.Write(it)
+		if i < len(items)-1 {
+			buf.WriteString(",")
+		}
+		buf.WriteString("\n")
+	}
+	buf.WriteString("  ]")
+	buf.Write(head[at+len(empty):])
+	buf.WriteString("\n")
+	_, err = w.Write(buf.Bytes())
+	return err
 }

@@ -6,18 +6,23 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/xlpt/xlpt/pcibind"
 )
 
 // hostConfig is /etc/xlpt/xlpt.conf: "key = value" lines, # comments.
 // It holds the host's policy so every operator and script gets the same.
 type hostConfig struct {
-	HotplugSlots string // e.g. "6-7"
-	StateDir     string // "": the run's default (see env)
+	HotplugSlots string        // e.g. "6-7"
+	StateDir     string        // "": the run's default (see env)
+	LockTimeout  time.Duration // how long to wait for another run's host lock
 }
 
 func loadHostConfig(path string) (hostConfig, error) {
-	cfg := hostConfig{HotplugSlots: "6-7"}
+	cfg := hostConfig{HotplugSlots: "6-7", LockTimeout: pcibind.DefaultLockTimeout}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
@@ -41,8 +46,14 @@ func loadHostConfig(path string) (hostConfig, error) {
 			cfg.HotplugSlots = v
 		case k == "state_dir":
 			cfg.StateDir = v
+		case k == "lock_timeout":
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil || secs <= 0 {
+				return cfg, fmt.Errorf("%s:%d: lock_timeout %q: give seconds, e.g. 30", path, n, v)
+			}
+			cfg.LockTimeout = time.Duration(secs * float64(time.Second))
 		default:
-			return cfg, fmt.Errorf("%s:%d: unknown setting %q (known: hotplug_slots, state_dir)", path, n, k)
+			return cfg, fmt.Errorf("%s:%d: unknown setting %q (known: hotplug_slots, state_dir, lock_timeout)", path, n, k)
 		}
 	}
 	return cfg, sc.Err()

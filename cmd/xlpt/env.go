@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -49,7 +50,7 @@ const (
 // globalEnvFlags are the flags newEnv reads.
 var globalEnvFlags = []cli.Flag{
 	&cli.StringFlag{Name: "config", EnvVars: []string{"XLPT_CONFIG"},
-		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
+		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR, lock_timeout = 30); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
 	&cli.StringFlag{Name: "sysfs-root", Value: defaultSysfsRoot, EnvVars: []string{"XLPT_SYSFS_ROOT"},
 		Usage: "Where sysfs is mounted: a recorded host's sys `DIR` for tests and bug reports (then /proc, the state directory and the host config come from beside it, and libxl is not used)"},
 	&cli.StringFlag{Name: "proc-root", EnvVars: []string{"XLPT_PROC_ROOT"},
@@ -117,16 +118,31 @@ func (e *env) hostConfig() (hostConfig, error) {
 
 // sysfs is the host's PCI world under this run's roots.
 func (e *env) sysfs() *pcibind.Sysfs {
+	return e.sysfsNamed(true)
+}
+
+// sysfsNamed is sysfs, without pci.ids names for commands that print none.
+func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
+	ids := ""
+	if names {
+		ids = findPciIDs(e.PciIDs)
+	}
 	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
-		pcibind.WithPciIDs(findPciIDs(e.PciIDs))}
+		pcibind.WithPciIDs(ids)}
 	if e.writer != nil {
 		opts = append(opts, pcibind.WithWriter(e.writer))
 	}
 	return pcibind.New(e.SysfsRoot, opts...)
 }
 
-// lock takes the host lock in this run's state directory.
-func (e *env) lock() (func(), error) { return pcibind.Lock(e.StateDir) }
+// lock takes the host lock in this run's state directory, waiting as
+// long as the host config says; a wait over a second is said once,
+// naming the holder.
+func (e *env) lock() (func(), error) {
+	return pcibind.LockWith(e.StateDir, pcibind.LockOptions{Timeout: e.Config.LockTimeout, OnWait: func(holder string) {
+		logrus.Warnf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
+	}})
+}
 
 // toolstack opens libxl on first use; every later call gets the same
 // context (or the same error). close releases it.
@@ -136,7 +152,7 @@ func (e *env) toolstack() (*xenlight.Context, error) {
 		if e.Recorded {
 			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
 		} else {
-			e.ts, e.tsErr = xenlight.Open()
+			e.ts, e.tsErr = timed("libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
 		}
 	}
 	return e.ts, e.tsErr

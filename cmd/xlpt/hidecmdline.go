@@ -43,8 +43,14 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		sys := envOf(c).sysfs()
-		host, err := sys.Scan()
+		sys := envOf(c).sysfsNamed(false)
+		var named []xl.PciBdf
+		for _, a := range as {
+			if !a.all {
+				named = append(named, a.b)
+			}
+		}
+		host, err := sys.Read(named...)
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}

@@ -10,7 +10,9 @@ import (
 
 func main() {
 	app := newApp()
-	if err := app.Run(getoptArgs(app, os.Args)); err != nil {
+	err := app.Run(getoptArgs(app, os.Args))
+	timing("run", runStart)
+	if err != nil {
 		if _, silent := err.(exitStatus); !silent {
 			fmt.Fprintf(os.Stderr, "xlpt: %v\n", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -113,8 +114,16 @@ func TestHostConfig(t *testing.T) {
 	if _, err := loadHostConfig(p); err == nil || !strings.Contains(err.Error(), "unknown setting") {
 		t.Errorf("typo accepted: %v", err)
 	}
-	if cfg, err := loadHostConfig(p + ".missing"); err != nil || cfg.HotplugSlots != "6-7" {
+	if cfg, err := loadHostConfig(p + ".missing"); err != nil || cfg.HotplugSlots != "6-7" || cfg.LockTimeout != 30*time.Second {
 		t.Errorf("missing file: %+v, %v", cfg, err)
+	}
+	os.WriteFile(p, []byte("lock_timeout = 2.5\n"), 0o644)
+	if cfg, err := loadHostConfig(p); err != nil || cfg.LockTimeout != 2500*time.Millisecond {
+		t.Errorf("lock_timeout: %+v, %v", cfg, err)
+	}
+	os.WriteFile(p, []byte("lock_timeout = soon\n"), 0o644)
+	if _, err := loadHostConfig(p); err == nil || !strings.Contains(err.Error(), "give seconds") {
+		t.Errorf("bad lock_timeout accepted: %v", err)
 	}
 }
 

@@ -64,7 +64,11 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		host, err := envOf(c).sysfs().Scan()
+		var named []xl.PciBdf
+		for _, it := range items {
+			named = append(named, it.dev.PciBdf)
+		}
+		host, err := envOf(c).sysfsNamed(false).Read(named...)
 		if err != nil {
 			return fmt.Errorf("read the host's PCI devices: %w", err)
 		}

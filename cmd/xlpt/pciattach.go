@@ -154,7 +154,11 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	if err != nil {
 		return dev, nil, err
 	}
-	svc, err := newService(c)
+	var want []xl.PciBdf
+	if dev.VfuncMask != 0 && !dev.AllFuncs() {
+		want = append(want, dev.PciBdf)
+	}
+	svc, err := newService(c, want...)
 	return dev, svc, err
 }
 

@@ -84,7 +84,7 @@ func printJSON(w io.Writer, v any) error {
 
 // newService sets up the decisions: libxl, the host's PCI devices as
 // sysfs shows them now, the slot policy and the host lock.
-func newService(c *cli.Context) (*hotplug.Service, error) {
+func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 	e := envOf(c)
 	cfg, err := e.hostConfig()
 	if err != nil {
@@ -102,14 +102,28 @@ func newService(c *cli.Context) (*hotplug.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := e.sysfs().Scan()
+	// Only what the rules about the named devices need, read on demand;
+	// no pci.ids names (nothing here prints them).
+	sys := e.sysfsNamed(false)
+	host, err := sys.Read(want...)
 	if err != nil {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return &hotplug.Service{
-		TS: ctx, Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock: e.lock,
-		DM:   qmp.DeviceModel{},
+		TS: hotplug.Memo(withTiming(ctx)), Host: host, Slots: r, Log: logrus.StandardLogger(),
+		Lock:    e.lock,
+		DM:      timedDM{qmp.DeviceModel{}},
+		Journal: hotplug.NewJournal(e.StateDir),
+		Kernel:  sys,
+		// After a recovery changed drivers: the whole host, since the
+		// records it finished may name devices the request does not.
+		Rescan: func() (hotplug.Host, error) {
+			h, err := sys.Scan()
+			if err == nil {
+				*host = *h // the checks hold host
+			}
+			return host, err
+		},
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
@@ -119,21 +133,29 @@ func newService(c *cli.Context) (*hotplug.Service, error) {
 
 // newBindService is newService for assignable-add/remove: libxl when this
 // is a dom0, and sysfs binding (pcibind) for pci-stub or without libxl.
-func newBindService(c *cli.Context) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, error) {
+func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, error) {
 	e := envOf(c)
 	if _, err := e.hostConfig(); err != nil {
 		return nil, nil, nil, err
 	}
-	sys := e.sysfs()
-	host, err := sys.Scan()
+	sys := e.sysfsNamed(false)
+	host, err := sys.Read(want...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock}
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock,
+		Journal: hotplug.NewJournal(e.StateDir), Kernel: sys, DM: qmp.DeviceModel{}}
+	svc.Rescan = func() (hotplug.Host, error) {
+		h, err := sys.Scan()
+		if err == nil {
+			*host = *h // the caller's checker holds host
+		}
+		return host, err
+	}
 	ctx, err := e.toolstack()
 	switch {
 	case err == nil:
-		svc.TS = ctx
+		svc.TS = hotplug.Memo(withTiming(ctx))
 	case errors.Is(err, xl.ErrNoHypervisor):
 		logrus.Infof("%v: binding through sysfs only", err)
 	default:

@@ -197,28 +197,7 @@ func TestPolicy(t *testing.T) {
 	t.Run("rdm", testRdm)
 	t.Run("msi-vs-lspci", testMSI)
 
-	t.Run("hvm-boot", func(t *testing.T) {
-		ok(t, `tb-cfg hvm hvm1 "" 'passthrough = "enabled"'`)
-		// QEMU's TCG emulation of nested SVM now and then triple-faults an
-		// HVM guest (Xen logs "dNv0 Triple fault"): the emulator's doing,
-		// not xlpt's, so the guest is created again, up to three times.
-		for attempt := 1; ; attempt++ {
-			t0 := time.Now()
-			ok(t, "rm -f "+serial+"; xl create /etc/xen/hvm1.cfg")
-			domid := strings.TrimSpace(ok(t, "xl domid hvm1").out)
-			r := sh(t, "tb-wait "+serial+" 'GUEST: READY' 600")
-			fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
-			if r.code == 0 && fault == "" {
-				t.Logf("hvm1 booted to its init in %.1fs (attempt %d)", time.Since(t0).Seconds(), attempt)
-				return
-			}
-			if fault == "" || attempt == 3 {
-				t.Fatalf("hvm1 did not boot (attempt %d): %q\n%s", attempt, fault, ok(t, "tail -n 30 "+serial).out)
-			}
-			t.Logf("hvm1 triple-faulted under QEMU's emulated SVM (%q); creating it again", fault)
-			sh(t, "xl destroy hvm1")
-		}
-	})
+	t.Run("hvm-boot", bootHVM)
 
 	t.Run("slots", func(t *testing.T) {
 		r := ok(t, "xlpt pci-attach hvm1 "+nic5)
@@ -344,6 +323,30 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("%s not assignable after the forced detach:\n%s", nic5, r.out)
 		}
 	})
+}
+
+// bootHVM creates hvm1 and waits for its init.
+func bootHVM(t *testing.T) {
+	ok(t, `tb-cfg hvm hvm1 "" 'passthrough = "enabled"'`)
+	// QEMU's TCG emulation of nested SVM now and then triple-faults an
+	// HVM guest (Xen logs "dNv0 Triple fault"): the emulator's doing,
+	// not xlpt's, so the guest is created again, up to three times.
+	for attempt := 1; ; attempt++ {
+		t0 := time.Now()
+		ok(t, "rm -f "+serial+"; xl create /etc/xen/hvm1.cfg")
+		domid := strings.TrimSpace(ok(t, "xl domid hvm1").out)
+		r := sh(t, "tb-wait "+serial+" 'GUEST: READY' 600")
+		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
+		if r.code == 0 && fault == "" {
+			t.Logf("hvm1 booted to its init in %.1fs (attempt %d)", time.Since(t0).Seconds(), attempt)
+			return
+		}
+		if fault == "" || attempt == 3 {
+			t.Fatalf("hvm1 did not boot (attempt %d): %q\n%s", attempt, fault, ok(t, "tail -n 30 "+serial).out)
+		}
+		t.Logf("hvm1 triple-faulted under QEMU's emulated SVM (%q); creating it again", fault)
+		sh(t, "xl destroy hvm1")
+	}
 }
 
 // testRdm: xlpt sees the rmrr= region and predicts what xl create does with

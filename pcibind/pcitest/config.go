@@ -103,8 +103,9 @@ func (c *ConfigBuilder) ExtCap(id uint16, body []byte) int {
 	return off
 }
 
-func le16(v uint16) []byte { return binary.LittleEndian.AppendUint16(nil, v) }
-func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+func le16(v uint16) []byte      { return binary.LittleEndian.AppendUint16(nil, v) }
+func le32(v uint32) []byte      { return binary.LittleEndian.AppendUint32(nil, v) }
+func le32x2(a, b uint32) []byte { return append(le32(a), le32(b)...) }
 
 // PM adds a version-3 Power Management capability in D0.
 func (c *ConfigBuilder) PM(noSoftReset bool) int {

@@ -54,3 +54,23 @@ func Large(n int) Topology {
 	}
 	return Topology{Root: root, Drivers: []string{"pciback"}}
 }
+
+// Wide is Large(n) with many capabilities on every endpoint function,
+// VFs included: besides PCIe, MSI-X and AER, also MSI, vendor-specific,
+// DSN, LTR, L1SS, ATS, PASID and a vendor-specific extended capability,
+// where a Large VF has three. It is the other shape for scan benchmarks
+// (config decoding dominates rather than file opens).
+func Wide(n int) Topology {
+	t := Large(n)
+	var walk func([]*Node)
+	walk = func(ns []*Node) {
+		for _, x := range ns {
+			if x.Kind == Endpoint || x.Kind == PCIDevice {
+				x.ManyCaps, x.MSI = true, true
+			}
+			walk(x.Children)
+		}
+	}
+	walk(t.Root)
+	return t
+}

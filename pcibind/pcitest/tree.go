@@ -56,9 +56,13 @@ type Node struct {
 	// ResetMethods overrides the reset_method file (nil: derived from
 	// FLR, PM and bus position; empty non-nil: no file).
 	ResetMethods []string
-	NetDev       string // create class/net/<name> under this device
-	BlockDev     string // create block/<name> (and class/block) under this device
-	Children     []*Node
+	// ManyCaps adds the capabilities a busy modern device shows besides
+	// the ones above: vendor-specific, DSN, LTR, L1SS, ATS, PASID, a
+	// vendor-specific extended one (a wide shape for scan benchmarks).
+	ManyCaps bool
+	NetDev   string // create class/net/<name> under this device
+	BlockDev string // create block/<name> (and class/block) under this device
+	Children []*Node
 }
 
 // Topology is the root bus of segment 0000 and the drivers the host has.
@@ -325,6 +329,15 @@ func configFor(n *Node, vendor, device uint16, class uint32, header uint8, multi
 		}
 		cb.ACS(0x5f, ctl)
 	}
+	if n.ManyCaps && n.Kind != PCIDevice {
+		cb.Cap(pcibind.CapVendor, []byte{12, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+		cb.ExtCap(pcibind.ExtCapDSN, le32x2(0x12345678, 0x9abcdef0))
+		cb.ExtCap(pcibind.ExtCapLTR, le32(0x10031003))
+		cb.ExtCap(pcibind.ExtCapL1SS, make([]byte, 12))
+		cb.ExtCap(pcibind.ExtCapATS, le32(0x0020))
+		cb.ExtCap(pcibind.ExtCapPASID, le32(0x1406))
+		cb.ExtCap(pcibind.ExtCapVendor, append(le32(0x01000001), make([]byte, 12)...))
+	}
 	if n.TotalVFs > 0 {
 		cb.ARI(0)
 		off, stride := vfRouting(n)
@@ -518,7 +531,7 @@ func (g *gen) vfs(dir string, pf *Func, n *Node, vendor uint16) error {
 	vcfg := pcibind.SRIOV{VFOffset: off, VFStride: stride}
 	maxBus := int(pf.BDF.Bus)
 	vfNode := &Node{Kind: Endpoint, FLR: true, NoPM: true, MSIX: 3, Vendor: vendor,
-		Device: vfDevice(n), Driver: n.VFDriver, ResetMethods: []string{"flr"}}
+		Device: vfDevice(n), Driver: n.VFDriver, ResetMethods: []string{"flr"}, ManyCaps: n.ManyCaps}
 	for i := 0; i < n.NumVFs; i++ {
 		b, ok := vcfg.VF(pf.BDF, i)
 		if !ok {

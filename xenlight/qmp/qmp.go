@@ -37,20 +37,8 @@ func QdevID(b xl.PciBdf) string {
 // RemoveStale removes the passthrough device for b from domid's QEMU if
 // it is there. No device model (a PV guest) or no such device is fine.
 func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
-	dir := m.RunDir
-	if dir == "" {
-		dir = "/var/run/xen"
-	}
-	timeout := m.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	c, err := dial(path, timeout)
-	if err != nil {
+	c, timeout, err := m.open(domid)
+	if c == nil || err != nil {
 		return err
 	}
 	defer c.Close()
@@ -70,6 +58,69 @@ func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("QEMU still has %s after %v: the guest did not acknowledge its removal", id, timeout)
+}
+
+// Devices lists the host devices passed through to domid's QEMU, from
+// the ids libxl gives them (pci-pt-BB_DD.F; segment 0, as libxl's ids
+// carry none). No device model (a PV guest) lists none.
+func (m DeviceModel) Devices(domid uint32) ([]xl.PciBdf, error) {
+	c, _, err := m.open(domid)
+	if c == nil || err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ret, err := c.command("query-pci", nil)
+	if err != nil {
+		return nil, fmt.Errorf("query-pci: %w", err)
+	}
+	var v any
+	if err := json.Unmarshal(ret, &v); err != nil {
+		return nil, err
+	}
+	var out []xl.PciBdf
+	for _, id := range qdevIDs(v, nil) {
+		var b xl.PciBdf
+		if _, err := fmt.Sscanf(id, "pci-pt-%02x_%02x.%01x", &b.Bus, &b.Dev, &b.Func); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func qdevIDs(v any, acc []string) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		if s, ok := x["qdev_id"].(string); ok {
+			acc = append(acc, s)
+		}
+		for _, e := range x {
+			acc = qdevIDs(e, acc)
+		}
+	case []any:
+		for _, e := range x {
+			acc = qdevIDs(e, acc)
+		}
+	}
+	return acc
+}
+
+// open connects to domid's QMP socket; no socket (no device model) is a
+// nil conn and no error.
+func (m DeviceModel) open(domid uint32) (*conn, time.Duration, error) {
+	dir := m.RunDir
+	if dir == "" {
+		dir = "/var/run/xen"
+	}
+	timeout := m.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	path := filepath.Join(dir, fmt.Sprintf("qmp-libxl-%d", domid))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, timeout, nil
+	}
+	c, err := dial(path, timeout)
+	return c, timeout, err
 }
 
 type conn struct {

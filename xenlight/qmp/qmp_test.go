@@ -98,3 +98,19 @@ func TestQdevIDMatchesLibxl(t *testing.T) {
 		t.Errorf("QdevID = %q", got)
 	}
 }
+
+func TestDevicesListsPassedThroughOnly(t *testing.T) {
+	dir := t.TempDir()
+	fakeQEMU(t, dir, 5, []string{"pci-pt-00_06.0", "pci-pt-03_1f.7", "nic0"})
+	got, err := DeviceModel{RunDir: dir}.Devices(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []xl.PciBdf{{Dev: 6}, {Bus: 3, Dev: 0x1f, Func: 7}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Devices = %v; want %v", got, want)
+	}
+	if got, err := (DeviceModel{RunDir: t.TempDir()}).Devices(9); err != nil || got != nil {
+		t.Errorf("no device model: %v %v", got, err)
+	}
+}

@@ -1,5 +1,5 @@
-// Command gentree writes a synthetic sysfs tree (pcitest.Large or
-// pcitest.Sample) for benchmarks and manual runs of xlpt and lspci:
+// Command gentree writes a synthetic sysfs tree (pcitest.Large,
+// pcitest.Wide or pcitest.Sample) for benchmarks and manual runs of xlpt and lspci:
 //
 //	go run ./pcibind/pcitest/gentree -n 4096 DIR
 //	lspci -A linux-sysfs -O sysfs.path=DIR/bus/pci -vvv
@@ -15,7 +15,8 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 0, "functions (Large topology); 0 for the small Sample topology")
+	n := flag.Int("n", 0, "functions (Large or Wide topology); 0 for the small Sample topology")
+	shape := flag.String("shape", "large", "large: mostly SR-IOV VFs; wide: multi-function endpoints with many capabilities")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: gentree [-n FUNCTIONS] DIR\n")
 		flag.PrintDefaults()
@@ -26,8 +27,14 @@ func main() {
 		os.Exit(2)
 	}
 	topo := pcitest.Sample()
-	if *n > 0 {
+	switch {
+	case *n > 0 && *shape == "large":
 		topo = pcitest.Large(*n)
+	case *n > 0 && *shape == "wide":
+		topo = pcitest.Wide(*n)
+	case *n > 0:
+		fmt.Fprintf(os.Stderr, "gentree: -shape %q: large or wide\n", *shape)
+		os.Exit(2)
 	}
 	if err := os.MkdirAll(flag.Arg(0), 0o755); err != nil {
 		fmt.Fprintf(os.Stderr, "gentree: %v\n", err)

@@ -1,0 +1,146 @@
+package hotplug
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/xlpt/xlpt/xl"
+)
+
+// countingTS counts libxl's queries by name (and domain).
+type countingTS struct {
+	Toolstack
+	n map[string]int
+}
+
+func counting(ts Toolstack) *countingTS { return &countingTS{Toolstack: ts, n: map[string]int{}} }
+
+func (c *countingTS) DomainQualifierToID(q string) (uint32, error) {
+	c.n["DomainQualifierToID "+q]++
+	return c.Toolstack.DomainQualifierToID(q)
+}
+func (c *countingTS) DomainInfo(id uint32) (xl.DomainInfo, error) {
+	c.n[fmt.Sprint("DomainInfo ", id)]++
+	return c.Toolstack.DomainInfo(id)
+}
+func (c *countingTS) DomainConfig(id uint32) (xl.DomainConfig, error) {
+	c.n[fmt.Sprint("DomainConfig ", id)]++
+	return c.Toolstack.DomainConfig(id)
+}
+func (c *countingTS) ListDomains() ([]xl.DomainInfo, error) {
+	c.n["ListDomains"]++
+	return c.Toolstack.ListDomains()
+}
+func (c *countingTS) PhysInfo() (xl.PhysInfo, error) {
+	c.n["PhysInfo"]++
+	return c.Toolstack.PhysInfo()
+}
+func (c *countingTS) PciList(id uint32) ([]xl.DevicePci, error) {
+	c.n[fmt.Sprint("PciList ", id)]++
+	return c.Toolstack.PciList(id)
+}
+func (c *countingTS) PciAssignableList() ([]xl.DevicePci, error) {
+	c.n["PciAssignableList"]++
+	return c.Toolstack.PciAssignableList()
+}
+
+// onceEach fails for a query asked more than allowed (1 unless given).
+func (c *countingTS) onceEach(t *testing.T, what string, allow map[string]int) {
+	t.Helper()
+	for k, n := range c.n {
+		max, ok := allow[k]
+		if !ok {
+			max = 1
+		}
+		if n > max {
+			t.Errorf("%s: %s asked %d times, want at most %d (all: %v)", what, k, n, max, c.n)
+		}
+	}
+}
+
+// TestAttachAsksEachQueryOnce: through Memo, an attach asks each of
+// libxl's lists once; the target's PCI list a second time only after the
+// add changed it. A device that is assignable needs no domain list at all.
+func TestAttachAsksEachQueryOnce(t *testing.T) {
+	for _, tc := range []struct {
+		dom, dev string
+		group    bool
+		domid    uint32
+	}{{"hvm1", "nic1", false, 1}, {"pv1", "nic2", false, 3}, {"hvm2", "old1", true, 2}} {
+		w := newWorld(t, nil)
+		c := counting(w.ts)
+		w.svc.TS = Memo(c)
+		res, err := w.svc.Attach(AttachRequest{Domain: tc.dom, Device: w.spec(tc.dev, 0), Group: tc.group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Attached) == 0 {
+			t.Errorf("%s: nothing reported attached: the list after the add was not asked again", tc.dev)
+		}
+		c.onceEach(t, "attach "+tc.dev, map[string]int{fmt.Sprint("PciList ", tc.domid): 2})
+		if c.n["ListDomains"] != 0 || c.n["PciAssignableList"] != 1 {
+			t.Errorf("attach %s of an assignable device: %v; want the assignable list once and no domain list", tc.dev, c.n)
+		}
+	}
+}
+
+// A device on pciback that is not assignable is held by some domain:
+// then, and only then, the domains' lists are read, each once.
+func TestAttachOfAHeldDeviceReadsDomainListsOnce(t *testing.T) {
+	w := newWorld(t, nil)
+	if _, err := w.attach("hvm2", "nic1", 0); err != nil {
+		t.Fatal(err)
+	}
+	c := counting(w.ts)
+	w.svc.TS = Memo(c)
+	_, err := w.attach("hvm1", "nic1", 0)
+	mustFail(t, err, ErrAssignedElsewhere, "hvm2")
+	c.onceEach(t, "attach of a held device", nil)
+	if c.n["ListDomains"] != 1 || c.n["PciList 2"] != 1 {
+		t.Errorf("queries %v; want the domain list and hvm2's PCI list once", c.n)
+	}
+}
+
+func TestDetachAsksEachQueryOnce(t *testing.T) {
+	w := newWorld(t, nil)
+	if _, err := w.attach("pv1", "nic1", 0); err != nil {
+		t.Fatal(err)
+	}
+	c := counting(w.ts)
+	w.svc.TS = Memo(c)
+	if _, err := w.svc.Detach(DetachRequest{Domain: "pv1", Device: w.spec("nic1", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	c.onceEach(t, "detach", nil)
+	if c.n["ListDomains"] != 0 || c.n["PciAssignableList"] != 0 {
+		t.Errorf("detach asked %v", c.n)
+	}
+}
+
+// Without Memo the same attach asks some lists more than once: the test
+// above can fail.
+func TestAttachWithoutMemoRepeats(t *testing.T) {
+	w := newWorld(t, nil)
+	c := counting(w.ts)
+	w.svc.TS = c
+	if _, err := w.attach("hvm1", "nic1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if c.n["PciAssignableList"] < 2 {
+		t.Errorf("queries %v: expected the unremembered assignable list twice (owners and assignability)", c.n)
+	}
+}
+
+// Hiding a device from a dom0 driver asks libxl no list: libxl gives a
+// domain only devices on pciback.
+func TestAssignableAddOfADom0DeviceAsksNoList(t *testing.T) {
+	w := newBindWorld(t)
+	c := counting(newFake())
+	w.svc.TS = Memo(c)
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.n) != 0 {
+		t.Errorf("libxl queries %v; want none", c.n)
+	}
+}

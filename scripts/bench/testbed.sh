@@ -1,0 +1,127 @@
+#!/bin/bash
+# testbed.sh: xl against xlpt on real Xen (the testbed: Xen 4.17 in QEMU),
+# for pci-attach, pci-detach (a PV and an HVM guest) and
+# pci-assignable-add/-remove, on the same device, alternating which tool
+# goes first each round; prints per-operation medians and xlpt/xl ratios,
+# then one `xlpt -vv` run of each operation with its timing lines (where
+# xlpt's time goes).
+#
+# usage: flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh   (or make bench-testbed)
+#        ROUNDS=9 ... (default 5)   DEV=0000:00:08.0 ... (default 0000:00:03.0)
+#        NO_HVM=1 ...  skip the HVM guest (its boot takes minutes under load)
+#
+# Times are taken in dom0 around each command with busybox adjtimex
+# (microseconds); the cost of taking the time itself, measured around a
+# no-op, is subtracted. Not part of `make check`.
+set -euo pipefail
+# shellcheck source=scripts/testbed/lib.sh
+. "$(dirname "$0")/../testbed/lib.sh"
+rounds=${ROUNDS:-5}
+dev=${DEV:-0000:00:03.0}
+
+"$TB_SRC/build" >&2
+[[ -e $TB_OUT/xlpt ]] || tb_die "xlpt did not build"
+run_dir=$(mktemp -d /tmp/xlpt-bench-XXXXXX)
+ctl=$run_dir/ctl.sock
+mkdir -p "$TB_OUT/logs"
+log=$TB_OUT/logs/bench-$(date +%Y%m%d-%H%M%S).log
+qemu_pid=
+cleanup() {
+	if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
+		"$TB_OUT/tbctl" -sock "$ctl" exec -timeout 20s '(sleep 1; reboot -f) >/dev/null 2>&1 &' >/dev/null 2>&1 || true
+		for _ in $(seq 30); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 1; done
+		kill "$qemu_pid" 2>/dev/null || true
+		wait "$qemu_pid" 2>/dev/null || true
+	fi
+	rm -rf "$run_dir"
+}
+trap cleanup EXIT
+d() { "$TB_OUT/tbctl" -sock "$ctl" exec -timeout 15m "$@"; }
+
+echo "load before boot: $(uptime)"
+"$TB_SRC/run" --no-build --ctl "$ctl" --log "$log" --timeout 3600 >"$run_dir/run.out" 2>&1 &
+qemu_pid=$!
+for _ in $(seq 100); do [[ -S $ctl ]] && break; sleep 0.2; done
+"$TB_OUT/tbctl" -sock "$ctl" wait -timeout 15m || {
+	tail -n 30 "$log"
+	tb_die "dom0 did not come up"
+}
+echo "dom0 up; serial log $log" >&2
+
+# Guests: PV pv1 and (unless NO_HVM) HVM hvm1, both created without
+# devices and with passthrough enabled; HVM guests triple-fault now and
+# then under TCG (scripts/testbed/README.md): up to three tries.
+d "tb-cfg pv pv1 '' 'passthrough = \"enabled\"' >/dev/null && xl create /etc/xen/pv1.cfg >/dev/null 2>&1 && tb-wait /var/log/xen/console/guest-pv1.log 'GUEST: READY' 600 >/dev/null" ||
+	tb_die "PV guest did not boot"
+hvm=
+if [[ -z ${NO_HVM:-} ]]; then
+	for try in 1 2 3; do
+		if d "xl destroy hvm1 >/dev/null 2>&1; rm -f /var/log/xen/console/hvm1-serial.log; tb-cfg hvm hvm1 '' 'passthrough = \"enabled\"' >/dev/null && xl create /etc/xen/hvm1.cfg >/dev/null 2>&1 && tb-wait /var/log/xen/console/hvm1-serial.log 'GUEST: READY' 900 >/dev/null"; then
+			hvm=hvm1
+			break
+		fi
+		echo "HVM guest did not boot (try $try)" >&2
+	done
+fi
+d "xl pci-assignable-add $dev >/dev/null 2>&1; xl pci-assignable-list" >&2
+
+# In dom0: now prints microseconds; tm LABEL CMD... prints "LABEL usecs rc".
+timer='now() { adjtimex | { while read -r a b c; do case $a in time.tv_sec:) s=$b;; time.tv_usec:) u=$b;; esac; done; echo $((s*1000000+u)); }; }
+tm() { l=$1; shift; t0=$(now); "$@" >/tmp/bench.out 2>&1; rc=$?; t1=$(now); echo "$l $((t1-t0)) $rc"; [ $rc = 0 ] || cat /tmp/bench.out >&2; }'
+out=$run_dir/samples
+: >"$out"
+for ((r = 1; r <= rounds; r++)); do
+	if ((r % 2)); then order="xl xlpt"; else order="xlpt xl"; fi
+	script="$timer
+tm noop :
+for tool in $order; do
+	tm attach-pv:\$tool \$tool pci-attach pv1 $dev
+	tm detach-pv:\$tool \$tool pci-detach pv1 $dev
+done"
+	if [[ -n $hvm ]]; then
+		script+="
+for tool in $order; do
+	tm attach-hvm:\$tool \$tool pci-attach hvm1 $dev@7
+	tm detach-hvm:\$tool \$tool pci-detach hvm1 $dev
+done"
+	fi
+	script+="
+for tool in $order; do
+	tm assignable-remove:\$tool \$tool pci-assignable-remove -r $dev
+	tm assignable-add:\$tool \$tool pci-assignable-add $dev
+done"
+	d "$script" | tee -a "$out" >&2
+done
+
+echo
+echo "testbed: $rounds rounds, alternating; device $dev; host load now: $(uptime)"
+awk '
+	$3 != 0 { bad[$1] = 1 }
+	{ v[$1] = v[$1] " " $2 }
+	function median(s,   a, n, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		o = median(v["noop"])
+		printf "timer overhead (median, subtracted): %.1f ms\n", o / 1000
+		printf "%-20s %10s %10s %8s  %s\n", "operation", "xl (s)", "xlpt (s)", "xlpt/xl", "target"
+		split("attach-pv detach-pv attach-hvm detach-hvm assignable-add assignable-remove", ops, " ")
+		for (i = 1; i <= 6; i++) {
+			k = ops[i]
+			if (!((k ":xl") in v)) continue
+			x = median(v[k ":xl"]) - o; y = median(v[k ":xlpt"]) - o
+			tgt = k ~ /assignable/ ? 1.10 : 1.05
+			printf "%-20s %10.3f %10.3f %8.2f  %s%s\n", k, x / 1e6, y / 1e6, y / x, (y / x <= tgt ? "<= " : "> ") tgt,
+				(bad[k ":xl"] || bad[k ":xlpt"]) ? "  (some runs FAILED)" : ""
+		}
+	}' "$out"
+
+# Where xlpt's time goes: one -vv run of each operation.
+echo
+echo "one xlpt -vv run of each operation (timing lines):"
+script="xlpt -vv pci-attach pv1 $dev 2>&1 | grep timing; xlpt -vv pci-detach pv1 $dev 2>&1 | grep timing"
+[[ -z $hvm ]] || script+="; xlpt -vv pci-attach hvm1 $dev@7 2>&1 | grep timing; xlpt -vv pci-detach hvm1 $dev 2>&1 | grep timing"
+script+="; xlpt -vv pci-assignable-remove -r $dev 2>&1 | grep timing; xlpt -vv pci-assignable-add $dev 2>&1 | grep timing"
+d "$script" || true
