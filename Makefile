@@ -1,7 +1,12 @@
 # xlpt. `make help` lists the targets.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
-BIN := bin/xlpt
+# Where the binary, the generated docs and the package go; the testbeds
+# build theirs elsewhere (build/xen-VERSION/) so that a 4.20 build in the
+# Debian 13 root never replaces the host's.
+BIN ?= bin/xlpt
+GEN ?= build/gen
+DEBDIR ?= build
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
 # Install layout (GNU conventions): make install PREFIX=/usr DESTDIR=/tmp/root
@@ -26,7 +31,6 @@ export SOURCE_DATE_EPOCH
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
 GOBUILD := $(GO) build -trimpath -buildmode=pie \
 	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
-GEN := build/gen
 
 .PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps gen install deb
 
@@ -47,6 +51,7 @@ help:
 	@echo "make bench-testbed  xl vs xlpt on the testbed (under the testbed lock; minutes)"
 	@echo "make build-4.20  build bin/xlpt-4.20 against Debian 13's libxl 4.20 (in a cached Debian 13 root)"
 	@echo "make test-4.20   the differential and binding tests against libxlutil/libxl 4.20"
+	@echo "make deb-4.20    build/4.20/xlpt_VERSION+deb13_amd64.deb, for Debian 13 (Xen 4.20)"
 	@echo "                 testbed targets take XEN=4.20 for the Xen 4.20 testbed (e.g. make e2e XEN=4.20)"
 
 deps:
@@ -75,9 +80,9 @@ install: build gen
 
 # A Debian package of what make install puts under /usr.
 deb:
-	rm -rf build/deb
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/deb/root PREFIX=/usr
-	scripts/mkdeb build/deb/root '$(VERSION)' build
+	rm -rf $(DEBDIR)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBDIR)/deb/root PREFIX=/usr
+	scripts/mkdeb $(DEBDIR)/deb/root '$(VERSION)$(DEB_SUFFIX)' $(DEBDIR)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -110,7 +115,7 @@ bench-testbed: testbed-build
 	flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh
 
 # ---- Xen 4.20: Debian 13's libxl, in a Debian 13 root (scripts/debian13) ----
-.PHONY: build-4.20 test-4.20
+.PHONY: build-4.20 test-4.20 deb-4.20
 D13 := scripts/debian13/run
 
 # bin/xlpt-4.20: the same source linked against libxl 4.20.
@@ -121,6 +126,11 @@ build-4.20:
 # constants: the differential and binding tests, run in the Debian 13 root.
 test-4.20:
 	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight ./rdm'
+
+# build/4.20/xlpt_VERSION+deb13_amd64.deb: the package for Debian 13, its
+# Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root).
+deb-4.20:
+	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13'
 
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
