@@ -1,7 +1,12 @@
 # xlpt. `make help` lists the targets.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
-BIN := bin/xlpt
+# Where the binary, the generated docs and the package go; the testbeds
+# build theirs elsewhere (build/xen-VERSION/) so that a 4.20 build in the
+# Debian 13 root never replaces the host's.
+BIN ?= bin/xlpt
+GEN ?= build/gen
+DEBDIR ?= build
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
 # Install layout (GNU conventions): make install PREFIX=/usr DESTDIR=/tmp/root
@@ -26,7 +31,6 @@ export SOURCE_DATE_EPOCH
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
 GOBUILD := $(GO) build -trimpath -buildmode=pie \
 	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
-GEN := build/gen
 
 .PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps gen install deb
 
@@ -45,6 +49,10 @@ help:
 	@echo "make fuzz        every fuzz target for FUZZTIME (default 5m)"
 	@echo "make bench       speed outside Xen: preflight vs host size, full scan vs floor and lspci (scripts/bench)"
 	@echo "make bench-testbed  xl vs xlpt on the testbed (under the testbed lock; minutes)"
+	@echo "make build-4.20  build bin/xlpt-4.20 against Debian 13's libxl 4.20 (in a cached Debian 13 root)"
+	@echo "make test-4.20   the differential and binding tests against libxlutil/libxl 4.20"
+	@echo "make deb-4.20    build/4.20/xlpt_VERSION+deb13_amd64.deb, for Debian 13 (Xen 4.20)"
+	@echo "                 testbed targets take XEN=4.20 for the Xen 4.20 testbed (e.g. make e2e XEN=4.20)"
 
 deps:
 	scripts/setup-debian
@@ -72,9 +80,9 @@ install: build gen
 
 # A Debian package of what make install puts under /usr.
 deb:
-	rm -rf build/deb
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/deb/root PREFIX=/usr
-	scripts/mkdeb build/deb/root '$(VERSION)' build
+	rm -rf $(DEBDIR)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBDIR)/deb/root PREFIX=/usr
+	scripts/mkdeb $(DEBDIR)/deb/root '$(VERSION)$(DEB_SUFFIX)' $(DEBDIR)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -95,7 +103,15 @@ test: build build-nocgo lint unit fuzz-smoke
 fuzz:
 	FUZZTIME=$${FUZZTIME:-5m} FUZZPARALLEL=1 scripts/fuzz
 
-check: test deb e2e
+check: test deb e2e check-4.20
+
+# The Xen 4.20 half of make check: the build, differential tests and package
+# against Debian 13's libxl, then the core scenarios on the 4.20 testbed
+# (E2E_4.20: hiding, PV and HVM hot-plug, slots, the same-domain rule, RDM).
+E2E_4.20 ?= ./e2e/ ./e2e/policy/
+.PHONY: check-4.20
+check-4.20: test-4.20 deb-4.20
+	$(MAKE) --no-print-directory e2e XEN=4.20 E2E='$(E2E_4.20)'
 
 # Benchmarks (never part of `make check`): scripts/bench/.
 .PHONY: bench bench-testbed
@@ -106,12 +122,43 @@ bench:
 bench-testbed: testbed-build
 	flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh
 
+# ---- Xen 4.20: Debian 13's libxl, in a Debian 13 root (scripts/debian13) ----
+.PHONY: build-4.20 test-4.20 deb-4.20
+D13 := scripts/debian13/run
+
+# bin/xlpt-4.20: the same source linked against libxl 4.20.
+build-4.20:
+	$(D13) 'go build -o bin/xlpt-4.20 ./cmd/xlpt'
+
+# The parsers against libxlutil 4.20 and the binding against libxl 4.20's
+# constants: the differential and binding tests, run in the Debian 13 root.
+test-4.20:
+	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight ./rdm'
+
+# build/4.20/xlpt_VERSION+deb13_amd64.deb: the package for Debian 13, its
+# Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root).
+deb-4.20:
+	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13'
+
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
 .PHONY: testbed-build testbed e2e demo
 
+# XEN=4.20 builds and boots the Xen 4.20 testbed (Debian 13 dom0) instead.
+XEN ?= 4.17
+ifeq ($(XEN),4.17)
+TB_DIR := $(CURDIR)/build/testbed
+TB_BUILD := scripts/testbed/build
+else ifeq ($(XEN),4.20)
+TB_DIR := $(CURDIR)/build/testbed-4.20
+TB_BUILD := $(D13) 'TESTBED_DIR=/src/build/testbed-4.20 scripts/testbed/build'
+else
+$(error XEN=$(XEN): 4.17 or 4.20)
+endif
+export TESTBED_DIR := $(TB_DIR)
+
 testbed-build:
-	scripts/testbed/build
+	$(TB_BUILD)
 
 # Boot Xen + dom0 in QEMU with a dom0 shell on this terminal (poweroff -f ends it).
 testbed: testbed-build
@@ -119,8 +166,10 @@ testbed: testbed-build
 
 # End-to-end scenarios on the testbed, one package (one Xen boot) at a time:
 # e2e/ (issue scenarios) and e2e/policy/ (slots, groups, RDM, MSI).
+# E2E picks the packages (each boots Xen once); the default is all of them.
+E2E ?= ./e2e/...
 e2e: testbed-build
-	$(GO) test -tags e2e -v -count=1 -p 1 -timeout 60m ./e2e/...
+	$(GO) test -tags e2e -v -count=1 -p 1 -timeout 60m $(E2E)
 
 # Boot the testbed and show xlpt at work on real Xen.
 demo: testbed-build

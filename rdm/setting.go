@@ -247,14 +247,14 @@ func Xl417Warning(v string) string {
 	x := Xl417Rdm(v)
 	switch {
 	case !x.Applied && err == nil && (ours.StrategySet && ours.Reserve.Strategy == xl.RdmStrategyHost || ours.PolicySet):
-		return fmt.Sprintf("xl 4.17 silently drops rdm=%q (its parser rejects every valid policy=): the guest gets strategy=ignore and pci devices default to rdm_policy=strict; set rdm_policy= on each pci entry instead", v)
+		return fmt.Sprintf("xl %s silently drops rdm=%q (its parser rejects every valid policy=): the guest gets strategy=ignore and pci devices default to rdm_policy=strict; set rdm_policy= on each pci entry instead", xl.ParserQuirksIn, v)
 	case !x.Applied && err != nil:
-		return fmt.Sprintf("xl 4.17 silently drops rdm=%q as well", v)
+		return fmt.Sprintf("xl %s silently drops rdm=%q as well", xl.ParserQuirksIn, v)
 	case x.Applied && x.StrategyUninit:
-		return fmt.Sprintf("xl 4.17 accepts rdm=%q but takes strategy and policy from uninitialised memory; the result is unpredictable", v)
+		return fmt.Sprintf("xl %s accepts rdm=%q but takes strategy and policy from uninitialised memory; the result is unpredictable", xl.ParserQuirksIn, v)
 	case x.Applied && x.PolicyUninit:
-		return fmt.Sprintf("xl 4.17 applies strategy=host from rdm=%q but copies an uninitialised global policy into the guest and into every pci entry without rdm_policy=: "+
-			"if it happens to be 0 that is strict, 1 relaxed, and any other value makes libxl fail the device with \"unknown rdm check flag.\"; set rdm_policy= on each pci entry", v)
+		return fmt.Sprintf("xl %s applies strategy=host from rdm=%q but copies an uninitialised global policy into the guest and into every pci entry without rdm_policy=: "+
+			"if it happens to be 0 that is strict, 1 relaxed, and any other value makes libxl fail the device with \"unknown rdm check flag.\"; set rdm_policy= on each pci entry", xl.ParserQuirksIn, v)
 	}
 	return ""
 }

@@ -5,7 +5,7 @@ package xenlight
 /*
 #cgo pkg-config: xenlight xlutil xentoollog xencontrol
 #include <stdlib.h>
-#include <libxl.h>
+#include "libxl_api.h"
 #include <xenctrl.h>
 
 // libxl keeps this pointer for the life of the ctx, hence static storage.

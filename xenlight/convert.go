@@ -5,7 +5,7 @@ package xenlight
 /*
 #cgo pkg-config: xenlight
 #include <stdlib.h>
-#include <libxl.h>
+#include "libxl_api.h"
 */
 import "C"
 

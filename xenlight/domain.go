@@ -5,7 +5,7 @@ package xenlight
 /*
 #cgo pkg-config: xenlight
 #include <stdlib.h>
-#include <libxl.h>
+#include "libxl_api.h"
 #include <libxl_utils.h>
 
 // cgo cannot reach into the b_info.u union; these read the HVM member,

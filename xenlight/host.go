@@ -4,7 +4,7 @@ package xenlight
 
 /*
 #cgo pkg-config: xenlight
-#include <libxl.h>
+#include "libxl_api.h"
 */
 import "C"
 

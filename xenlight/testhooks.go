@@ -9,7 +9,7 @@ package xenlight
 #cgo pkg-config: xenlight xentoollog
 #include <stdlib.h>
 #include <string.h>
-#include <libxl.h>
+#include "libxl_api.h"
 #include <xentoollog.h>
 
 // libxl_device_pci_copy wants a ctx only for its allocator: it strdup's

@@ -4,7 +4,7 @@ package xenlight
 
 /*
 #cgo pkg-config: xenlight xencontrol
-#include <libxl.h>
+#include "libxl_api.h"
 #include <xenctrl.h>
 */
 import "C"

@@ -28,5 +28,5 @@ func ExampleParseSpec_misread() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// malformed PCI_SPEC_STRING "03:00.0,permissive=true": permissive="true" is not 0 or 1 (xl 4.17 would silently read it as permissive=0)
+	// malformed PCI_SPEC_STRING "03:00.0,permissive=true": permissive="true" is not 0 or 1 (xl 4.17 and 4.20 would silently read it as permissive=0)
 }

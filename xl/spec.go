@@ -34,7 +34,7 @@ type SpecError struct {
 
 func (e *SpecError) Error() string {
 	if e.XL != "" {
-		return fmt.Sprintf("malformed PCI_SPEC_STRING %q: %s (xl 4.17 would silently %s)", e.Spec, e.Reason, e.XL)
+		return fmt.Sprintf("malformed PCI_SPEC_STRING %q: %s (xl %s would silently %s)", e.Spec, e.Reason, ParserQuirksIn, e.XL)
 	}
 	return fmt.Sprintf("malformed PCI_SPEC_STRING %q: %s", e.Spec, e.Reason)
 }
@@ -44,7 +44,7 @@ func (e *SpecError) Is(target error) bool { return target == ErrMalformedSpec }
 // Misread is one place where libxlutil's reading differs from the text.
 type Misread struct {
 	Reason string // what is wrong with the text
-	XL     string // what xl 4.17 does with it instead
+	XL     string // what xl (ParserQuirksIn) does with it instead
 }
 
 // ParseSpec parses a PCI_SPEC_STRING. It returns the same fields as
@@ -311,7 +311,7 @@ func (p *specParser) bdf(s string) (b bdfResult, tail string, ok bool) {
 				// sscanf returned its full count but never reached %n:
 				// xlu then advances by an uninitialised int.
 				b.err = &SpecError{Spec: p.spec, Undefined: true,
-					Reason: fmt.Sprintf("no \".FUNCTION\" after %q (xl 4.17 reads uninitialised memory here)", s[:sc.pos])}
+					Reason: fmt.Sprintf("no \".FUNCTION\" after %q (xl %s reads uninitialised memory here)", s[:sc.pos], ParserQuirksIn)}
 				return b, "", true
 			}
 			return b, "", false

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 // Value is a string (numbers are strings too, as in libxlutil) or a list.
@@ -449,7 +451,7 @@ func dequote(in string) (string, error) {
 		case 'v':
 			b.WriteByte('\v')
 		case 'x':
-			return "", errors.New("\\x escapes are broken in xl 4.17 and always rejected")
+			return "", errors.New("\\x escapes are broken in xl " + xl.ParserQuirksIn + " and always rejected")
 		default:
 			if nc < '0' || nc > '7' {
 				return "", fmt.Errorf("invalid character %q after backslash", nc)

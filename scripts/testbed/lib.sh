@@ -5,8 +5,11 @@ TB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TB_REPO=$(cd "$TB_SRC/../.." && pwd)
 # Where the artefacts go; git ignores /build/.
 TB_OUT=${TESTBED_DIR:-$TB_REPO/build/testbed}
-TB_XEN_GZ=${TESTBED_XEN_GZ:-/boot/xen-4.17-amd64.gz}
-TB_XEN_BIN=/usr/lib/xen-4.17/bin
+# The Xen of this root: 4.17 on Debian 12, 4.20 inside the Debian 13 root
+# (scripts/debian13), whichever /usr/lib/xen-4.* is installed.
+TB_XEN_VER=${TESTBED_XEN:-$(cd /usr/lib && ls -d xen-4.* 2>/dev/null | sed 's/^xen-//' | sort -V | tail -n1)}
+TB_XEN_GZ=${TESTBED_XEN_GZ:-/boot/xen-$TB_XEN_VER-amd64.gz}
+TB_XEN_BIN=/usr/lib/xen-$TB_XEN_VER/bin
 TB_DM=/usr/libexec/xen-qemu-system-i386
 
 tb_log() { printf 'testbed: %s\n' "$*" >&2; }
