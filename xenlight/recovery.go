@@ -5,7 +5,7 @@ package xenlight
 /*
 #cgo pkg-config: xenlight xenstore xencontrol
 #include <stdlib.h>
-#include <libxl.h>
+#include "libxl_api.h"
 #include <xenstore.h>
 #include <xenctrl.h>
 */
