@@ -192,6 +192,7 @@ func TestRestoreRefusals(t *testing.T) {
 	d := xl.NewDevicePci()
 	d.PciBdf = xl.PciBdf{Bus: w2.pf.Bus, Dev: 0x10, Func: 2}
 	w2.ts.domains[7].devs = []xl.DevicePci{d}
+	w2.ts.xsDomid[d.PciBdf] = 7
 	w2.rescan(t)
 	res = w2.svc.Restore(p2, w2.sys, false)
 	if it := res.Items[0]; it.Outcome != RestoreRefused || !strings.Contains(it.Detail, "db01") {

@@ -155,6 +155,7 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = vf0, 1
 	w.ts.domains[5].devs = append(w.ts.domains[5].devs, d)
+	w.ts.xsDomid[vf0] = 5
 
 	host := w.rescan(t)
 	pfs, err := w.svc.SRIOVList(host, w.sys)
@@ -186,6 +187,7 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	}
 
 	w.ts.domains[5].devs = nil // detached
+	delete(w.ts.xsDomid, vf0)
 	w.rescan(t)
 	res, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0}, w.sys, w.sys)
 	if err != nil {
