@@ -15,6 +15,8 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/xlpt
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Debian 12 keeps units in /lib (usrmerge links it to /usr/lib).
+SYSTEMDUNITDIR ?= /lib/systemd/system
 
 # The version, from git: vX.Y.Z when HEAD is that tag, else
 # BASE_VERSION~gitN.HASH (N commits; "~" sorts before the release in
@@ -77,6 +79,10 @@ install: build gen
 	install -m 644 $(GEN)/xlpt.1 $(DESTDIR)$(MANDIR)/man1/xlpt.1
 	install -m 644 $(GEN)/xlpt.bash $(DESTDIR)$(BASHCOMPDIR)/xlpt
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+	@# the boot-time restore (xlpt restore before xendomains), naming this xlpt
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|/usr/sbin/xlpt|$(SBINDIR)/xlpt|' dist/systemd/xlpt-restore.service >$(DESTDIR)$(SYSTEMDUNITDIR)/xlpt-restore.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/xlpt-restore.service
 
 # A Debian package of what make install puts under /usr.
 deb:

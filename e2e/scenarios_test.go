@@ -217,12 +217,18 @@ func TestAssignableListSRIOV(t *testing.T) {
 	}
 
 	// With sriov_drivers_autoprobe=0 the kernel binds a VF to no driver
-	// unless its driver_override names it: libxl's pciback bind gets ENODEV.
-	if _, serr, code := shExit(t, "xlpt pci-assignable-add "+nvmeVF1); code != 0 {
-		t.Logf("known: with %s sriov_drivers_autoprobe=0, hiding a VF fails: %s", nvmePF, lastLine(serr))
-		sh(t, "echo 1 > "+pf+"/sriov_drivers_autoprobe")
+	// unless its driver_override names it: libxl's pciback bind alone gets
+	// ENODEV. xlpt sets the override to pciback first.
+	if _, serr, code := shExit(t, "echo 0000:00:09.2 > /sys/bus/pci/drivers/pciback/new_slot; echo 0000:00:09.2 > /sys/bus/pci/drivers/pciback/bind"); code == 0 {
+		t.Errorf("libxl's way (new_slot, bind) bound an autoprobe=0 VF: the testbed no longer shows the problem")
+	} else {
+		t.Logf("libxl's way on an autoprobe=0 VF fails as expected: %s", lastLine(serr))
 	}
+	sh(t, "echo 0000:00:09.2 > /sys/bus/pci/drivers/pciback/remove_slot")
 	makeAssignable(t, nvmeVF1)
+	if o := strings.TrimSpace(sh(t, "cat /sys/bus/pci/devices/"+nvmeVF1+"/driver_override")); o != "pciback" {
+		t.Errorf("%s driver_override %q, want pciback", nvmeVF1, o)
+	}
 	xlpt := assignable(t)
 	xl := sortedLines(sh(t, "xl pci-assignable-list"))
 	if strings.Join(xlpt, " ") != strings.Join(xl, " ") {
@@ -241,6 +247,10 @@ func TestAssignableListSRIOV(t *testing.T) {
 	sh(t, "xlpt pci-assignable-remove "+nvmeVF1)
 	if contains(assignable(t), nvmeVF1) {
 		t.Errorf("%s still assignable after pci-assignable-remove", nvmeVF1)
+	}
+	// Back as it was: no driver, no override.
+	if got := sh(t, "cat /sys/bus/pci/devices/"+nvmeVF1+"/driver_override"); strings.TrimSpace(got) != "(null)" || driver(t, nvmeVF1) != "-" {
+		t.Errorf("%s after remove: override %q driver %q, want (null) and none", nvmeVF1, got, driver(t, nvmeVF1))
 	}
 }
 

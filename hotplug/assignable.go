@@ -228,6 +228,10 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 			return nil, nil
 		}
 	}
+	// A VF of an autoprobe=0 PF: no bind reaches it without an override.
+	if err := probeOverride(binder, b, driver, u); err != nil {
+		return nil, err
+	}
 	if viaLibxl {
 		// libxl remembers the original driver and quarantines the
 		// device; on a device already on pciback it only does the
@@ -283,6 +287,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 			if err := binder.GiveBack(d.PciBdf); err != nil {
 				return "", err
 			}
+			dropProbeOverride(binder, d.PciBdf, s.log())
 			return fmt.Sprintf("%s is back on %s", d.PciBdf, orNone(rec.Driver)), nil
 		}
 	}
@@ -301,6 +306,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	if err := s.TS.PciAssignableRemove(d, rebind); err != nil {
 		return "", fmt.Errorf("release %s: %w", describeDev(d), err)
 	}
+	dropProbeOverride(binder, d.PciBdf, s.log())
 	if !rebind {
 		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", describeDev(d)), nil
 	}

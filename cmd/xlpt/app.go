@@ -28,6 +28,8 @@ func commands() []*cli.Command {
 		cfgCommand,
 		recoverCommand,
 		genDocsCommand, // hidden: the man page and completion script (gendocs.go)
+		sriovCommand,
+		restoreCommand,
 	}
 }
 

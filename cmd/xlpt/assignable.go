@@ -41,6 +41,7 @@ Examples:
 		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver: pciback or pci-stub"},
 		&cli.BoolFlag{Name: "group", Usage: "Hide the device's whole same-domain group"},
 		&cli.BoolFlag{Name: "force", Usage: "Hide it even if dom0 needs it"},
+		persistFlag,
 	},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
@@ -59,6 +60,10 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
+		p, err := loadPersistIf(c)
+		if err != nil {
+			return err
+		}
 		svc, sys, host, err := newBindService(c, bdf)
 		if err != nil {
 			return err
@@ -67,6 +72,9 @@ Examples:
 			Group: c.Bool("group"), Force: c.Bool("force")}, sys, host)
 		o.warn(res.Warnings...)
 		if err != nil {
+			return err
+		}
+		if err := persistAssignable(c, o, p, bdf, drv, res, host, sys); err != nil {
 			return err
 		}
 		return o.emit(assignableAddDoc(res), func(w io.Writer) {
@@ -108,7 +116,8 @@ original driver.
 
 Example:
    xlpt pci-assignable-remove -r 0000:03:00.0`,
-	Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "rebind", Aliases: []string{"r"}, Usage: "Bind it again to its original dom0 driver"}},
+	Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "rebind", Aliases: []string{"r"}, Usage: "Bind it again to its original dom0 driver"},
+		persistFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -129,12 +138,19 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
+		p, err := loadPersistIf(c)
+		if err != nil {
+			return err
+		}
 		svc, sys, _, err := newBindService(c, d.PciBdf)
 		if err != nil {
 			return err
 		}
 		msg, err := svc.AssignableRemove(d, c.Bool("rebind"), sys)
 		if err != nil {
+			return err
+		}
+		if err := unpersistAssignable(o, p, d); err != nil {
 			return err
 		}
 		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: msg},
@@ -197,4 +213,67 @@ var pciAssignableListCommand = &cli.Command{
 type devicesDoc struct {
 	envelope
 	Devices []xl.DevicePci `json:"devices"`
+}
+
+// loadPersistIf loads the host setup when --persist is given (nil else),
+// before anything changes, so a malformed file refuses the command.
+func loadPersistIf(c *cli.Context) (*hotplug.PersistFile, error) {
+	if !c.Bool("persist") {
+		return nil, nil
+	}
+	p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
+	if err != nil {
+		return nil, usagef("host setup: %w", err)
+	}
+	return p, nil
+}
+
+// persistAssignable records the requested device and everything hidden
+// with it (--group) as assignable in the host setup.
+func persistAssignable(c *cli.Context, o *output, p *hotplug.PersistFile, bdf xl.PciBdf, drv string, res hotplug.AssignableResult, host *pcibind.Host, sys *pcibind.Sysfs) error {
+	if p == nil {
+		return nil
+	}
+	from := map[xl.PciBdf]string{}
+	for _, h := range res.Hidden {
+		from[h.BDF] = h.From
+	}
+	if _, ok := from[bdf]; !ok {
+		if d, ok := host.Device(bdf); ok {
+			from[bdf] = d.Driver
+		}
+	}
+	for b, orig := range from {
+		name := ""
+		if b == bdf {
+			name = c.String("name")
+		}
+		if err := p.RecordAssignable(b, drv, name, orig, sys); err != nil {
+			return err
+		}
+	}
+	if err := p.Save(); err != nil {
+		return err
+	}
+	o.note("recorded in " + p.Path)
+	return nil
+}
+
+// unpersistAssignable forgets a released device in the host setup.
+func unpersistAssignable(o *output, p *hotplug.PersistFile, d xl.DevicePci) error {
+	if p == nil {
+		return nil
+	}
+	if e, ok := p.ByName(d.Name); ok && d.Name != "" {
+		d.PciBdf = e.BDF
+	}
+	if !p.Drop(hotplug.PersistAssignable, d.PciBdf) {
+		o.note(fmt.Sprintf("%s was not in %s", d.PciBdf, p.Path))
+		return nil
+	}
+	if err := p.Save(); err != nil {
+		return err
+	}
+	o.note(fmt.Sprintf("%s removed from %s", d.PciBdf, p.Path))
+	return nil
 }

@@ -29,6 +29,7 @@ type env struct {
 	ProcRoot  string
 	StateDir  string
 	PciIDs    string // "" means the usual places
+	ConfigDir string // the persisted host setup (devices.conf)
 	Recorded  bool
 	Config    hostConfig
 	configErr error
@@ -57,6 +58,8 @@ var globalEnvFlags = []cli.Flag{
 		Usage: "Where /proc is (`DIR`; default: /proc, or ROOT/proc of a recorded host)"},
 	&cli.StringFlag{Name: "state-dir", EnvVars: []string{"XLPT_STATE_DIR"},
 		Usage: "Where original drivers and the host lock are kept (`DIR`; default: state_dir of the host config, else " + pcibind.DefaultStateDir + ", or ROOT" + pcibind.DefaultStateDir + " of a recorded host)"},
+	&cli.StringFlag{Name: "config-dir", EnvVars: []string{"XLPT_CONFIG_DIR"},
+		Usage: "Where the persisted host setup lives (`DIR`/devices.conf: --persist, restore; default: /etc/xlpt, or ROOT/etc/xlpt of a recorded host)"},
 	&cli.StringFlag{Name: "pci-ids", EnvVars: []string{"XLPT_PCI_IDS"},
 		Usage: "The pci.ids `FILE` for device names (default: /usr/share/misc/pci.ids or /usr/share/hwdata/pci.ids)"},
 }
@@ -81,6 +84,10 @@ func newEnv(c *cli.Context) *env {
 		config = filepath.Join(root, defaultHostConfig)
 	}
 	e.Config, e.configErr = loadHostConfig(config)
+	e.ConfigDir = c.String("config-dir")
+	if e.ConfigDir == "" {
+		e.ConfigDir = filepath.Join(root, "etc/xlpt")
+	}
 	e.ProcRoot = c.String("proc-root")
 	if e.ProcRoot == "" {
 		e.ProcRoot = filepath.Join(root, "proc")

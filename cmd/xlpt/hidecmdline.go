@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -21,11 +22,27 @@ before any dom0 driver. Warns, on stderr, when the list splits a same-domain
 group (devices behind one PCIe-to-PCI or PCI bridge) or names a device dom0
 needs or that cannot be assigned (bridges, SR-IOV PFs). Changes nothing.
 
-Example:
-   xlpt hide-cmdline 03:00.0 03:00.1`,
-	Flags: []cli.Flag{jsonFlag},
+With --persisted the set is the host setup's pciback devices
+(CONFIG-DIR/devices.conf, written by pci-assignable-add --persist), for the
+same boot-time hiding that xlpt restore would do later; VFs and pci-stub
+devices are left to xlpt restore (VFs do not exist when pciback loads).
+
+Examples:
+   xlpt hide-cmdline 03:00.0 03:00.1
+   xlpt hide-cmdline --persisted`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.BoolFlag{Name: "persisted", Usage: "Take the devices from the persisted host setup instead of arguments"}},
 	Action: func(c *cli.Context) error {
-		if err := args(c, 1, -1); err != nil {
+		o := newOutput(c)
+		defer o.flush()
+		argv := c.Args().Slice()
+		if c.Bool("persisted") {
+			set, err := persistedHideSet(c, o)
+			if err != nil {
+				return err
+			}
+			argv = set
+		} else if err := args(c, 1, -1); err != nil {
 			return err
 		}
 		type arg struct {
@@ -34,15 +51,13 @@ Example:
 			s   string
 		}
 		var as []arg
-		for _, a := range c.Args().Slice() {
+		for _, a := range argv {
 			b, all, err := xl.ParseBdf(a)
 			if err != nil {
 				return usageError{err}
 			}
 			as = append(as, arg{b, all, a})
 		}
-		o := newOutput(c)
-		defer o.flush()
 		sys := envOf(c).sysfsNamed(false)
 		var named []xl.PciBdf
 		for _, a := range as {
@@ -111,4 +126,26 @@ func slotVFs(host *pcibind.Host, slot xl.PciBdf) []xl.PciBdf {
 		}
 	}
 	return out
+}
+
+// persistedHideSet is --persisted's device list: the host setup's pciback
+// devices; what boot-time hiding cannot take is said in notes.
+func persistedHideSet(c *cli.Context, o *output) ([]string, error) {
+	if err := args(c, 0, 0); err != nil {
+		return nil, usagef("--persisted takes no BDF: %w", err)
+	}
+	p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
+	if err != nil {
+		return nil, usagef("host setup: %w", err)
+	}
+	set, notes := p.HideCmdlineSet()
+	o.note(notes...)
+	if len(set) == 0 {
+		return nil, fmt.Errorf("%s lists no device for pciback to hide at boot (pci-assignable-add --persist records one)", p.Path)
+	}
+	out := make([]string, len(set))
+	for i, b := range set {
+		out[i] = b.String()
+	}
+	return out, nil
 }

@@ -127,6 +127,7 @@ func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 		Checks: []hotplug.DeviceCheck{
 			hotplug.RdmCheck(regionFinder(c, ctx)),
 			hotplug.MsiCheck(host),
+			hotplug.SRIOVCheck(host),
 		},
 	}, nil
 }

@@ -27,6 +27,9 @@ type Options struct {
 	XenAppend, Dom0Append string
 	// NoBootHide boots without xen-pciback.hide=(0000:00:07.0).
 	NoBootHide bool
+	// Dom0Overlay is a directory whose files are added to dom0's root
+	// (e.g. an /etc/xlpt carried from an earlier boot).
+	Dom0Overlay string
 	// Timeout bounds QEMU's whole run (default 40 minutes).
 	Timeout time.Duration
 	// Output receives the run script's own output (default: discarded).
@@ -103,6 +106,9 @@ func (o *Options) runArgs(sock string) []string {
 	}
 	if o.NoBootHide {
 		args = append(args, "--no-boot-hide")
+	}
+	if o.Dom0Overlay != "" {
+		args = append(args, "--dom0-overlay", o.Dom0Overlay)
 	}
 	return args
 }

@@ -36,8 +36,13 @@ import (
 //   - devices/B/driver_override: sets or clears ("\n") the override.
 //   - bus/pci/drivers_probe: ENODEV for an unknown device; binds an
 //     unbound device to the override or the first matching driver.
-//   - devices/B/sriov_numvfs: ERANGE beyond total, EBUSY changing a
-//     non-zero count to another; creates or removes VFs.
+//   - devices/B/sriov_numvfs: ENOENT when the PF has no driver or one
+//     without SR-IOV support (pciback, pci-stub), ERANGE beyond total,
+//     EBUSY changing a non-zero count to another; creates or removes
+//     VFs, probing new VFs when sriov_drivers_autoprobe is 1.
+//   - devices/B/sriov_drivers_autoprobe: 0 or 1 (EINVAL otherwise). A VF
+//     of a PF with 0 is probed by no driver unless its driver_override
+//     is set (pci_device_can_probe): bind and drivers_probe give ENODEV.
 //
 // Faults are injected per (driver, action) or at the n-th write; any
 // other attribute write fails the test.
@@ -328,6 +333,15 @@ func (k *Kernel) do(driver, action, rel, value string) error {
 			return syscall.ENODEV
 		}
 		return k.setNumVFs(b, v)
+	case "sriov_drivers_autoprobe":
+		b, err := pcibind.ParseSysfsBdf(path.Base(path.Dir(filepath.ToSlash(rel))))
+		if err != nil || !k.exists(b) {
+			return syscall.ENODEV
+		}
+		if v != "0" && v != "1" {
+			return syscall.EINVAL
+		}
+		return os.WriteFile(filepath.Join(k.mustDir(b), "sriov_drivers_autoprobe"), []byte(v+"\n"), 0o644)
 	}
 	k.t.Helper()
 	k.t.Errorf("pcitest.Kernel: unhandled write %q to %s", v, rel)
@@ -360,8 +374,12 @@ func (k *Kernel) matches(driver string, b xl.PciBdf) bool {
 }
 
 // probe is the driver's probe: pciback takes only devices in its slots or
-// overridden to it.
+// overridden to it. A VF of a PF with sriov_drivers_autoprobe=0 is probed
+// only when its driver_override is set.
 func (k *Kernel) probe(driver string, b xl.PciBdf) error {
+	if !k.canProbe(b) {
+		return syscall.ENODEV
+	}
 	if driver == pcibind.DriverPciback && k.override(b) != pcibind.DriverPciback {
 		found := false
 		for _, s := range k.slots() {
@@ -372,6 +390,16 @@ func (k *Kernel) probe(driver string, b xl.PciBdf) error {
 		}
 	}
 	return k.link(b, driver)
+}
+
+// canProbe is pci_device_can_probe.
+func (k *Kernel) canProbe(b xl.PciBdf) bool {
+	tgt, err := os.Readlink(k.abs("bus/pci/devices/" + b.String() + "/physfn"))
+	if err != nil || k.override(b) != "" {
+		return true
+	}
+	ap, err := readInt(filepath.Join(k.mustDir(b), tgt, "sriov_drivers_autoprobe"))
+	return err != nil || ap != 0
 }
 
 // candidates are the drivers drivers_probe tries, in a fixed order.
@@ -399,7 +427,9 @@ func (k *Kernel) setNumVFs(pf xl.PciBdf, v string) error {
 		return syscall.EIO
 	}
 	cur, _ := readInt(filepath.Join(dir, "sriov_numvfs"))
-	switch {
+	switch drv := k.driverOf(pf); {
+	case drv == "" || drv == pcibind.DriverPciback || drv == pcibind.DriverPciStub:
+		return syscall.ENOENT // "no driver bound to device; cannot configure SR-IOV"
 	case n > total:
 		return syscall.ERANGE
 	case n == cur:
@@ -453,6 +483,12 @@ func (k *Kernel) setNumVFs(pf xl.PciBdf, v string) error {
 				{"bus/pci/devices/" + vf.String(), vrel}, {vrel + "/subsystem", "bus/pci"}} {
 				if err := k.symlink(l[0], l[1]); err != nil {
 					return syscall.EIO
+				}
+			}
+			// pci_bus_add_device: probe the new VF (canProbe decides).
+			for _, drv := range k.candidates(vf) {
+				if k.probe(drv, vf) == nil {
+					break
 				}
 			}
 		}
@@ -590,11 +626,22 @@ func readInt(p string) (int, error) {
 }
 
 // vfConfig is a VF's config space as a real VF reads: all-ones vendor
-// and device IDs, the class of the PF's class file.
+// and device IDs, the class of the PF's class file, a PCIe capability
+// with FLR and MSI-X (VFs interrupt only with MSI or MSI-X).
 func vfConfig(classFile []byte) []byte {
-	c := make([]byte, pcibind.ConfigSizeLegacy)
-	c[0], c[1], c[2], c[3] = 0xff, 0xff, 0xff, 0xff
 	v, _ := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(string(classFile)), "0x"), 16, 32)
-	c[pcibind.RegProgIf], c[pcibind.RegSubClass], c[pcibind.RegBaseClass] = byte(v), byte(v>>8), byte(v>>16)
-	return c
+	vf := &Node{Kind: Endpoint, FLR: true, NoPM: true, MSIX: 3}
+	return configFor(vf, 0xffff, 0xffff, uint32(v), pcibind.HeaderNormal, false).Bytes()
+}
+
+// Native adds an ID to a driver's static table (the kernel's
+// MODULE_DEVICE_TABLE), so probes of devices not bound when the kernel
+// was made (new VFs) find it.
+func (k *Kernel) Native(driver string, vendor, device uint16) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.native[driver] == nil {
+		k.native[driver] = map[[2]uint16]bool{}
+	}
+	k.native[driver][[2]uint16{vendor, device}] = true
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+)
+
+var restoreCommand = &cli.Command{
+	Name:  "restore",
+	Usage: "Apply the persisted host setup: SR-IOV VFs, then hidden devices",
+	Description: `Reads CONFIG-DIR/devices.conf (--config-dir, default /etc/xlpt; written by
+--persist on pci-assignable-add/-remove and sriov enable/disable, and safe
+to edit by hand: the file explains its format) and makes the host match it:
+first each PF's VF count, then each device hidden with its recorded stub
+driver. Before touching a device it checks that the device at the BDF is
+still the recorded one (vendor:device, and for a VF its PF and index), so
+after a hardware change it refuses rather than hide the wrong device.
+
+Each entry is reported as applied, already (nothing to do), or refused or
+failed with the reason; the others still apply. Running it again changes
+nothing. Exit status 1 when any entry was refused or failed.
+
+xlpt-restore.service runs it at boot, before xendomains starts the guests.
+
+Examples:
+   xlpt restore --dry-run     print the plan, change nothing
+   xlpt restore`,
+	Flags: []cli.Flag{jsonFlag,
+		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "Print what would be done; change nothing"}},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 0, 0); err != nil {
+			return err
+		}
+		o := newOutput(c)
+		defer o.flush()
+		p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
+		if err != nil {
+			return usagef("host setup: %w", err)
+		}
+		start := time.Now()
+		res := hotplug.RestoreResult{File: p.Path, DryRun: c.Bool("dry-run"), Items: []hotplug.RestoreItem{}}
+		if len(p.Entries) > 0 {
+			svc, sys, _, err := newBindService(c)
+			if err != nil {
+				return err
+			}
+			res = svc.Restore(p, sys, c.Bool("dry-run"))
+		}
+		took := time.Since(start)
+		err = o.emit(&restoreDoc{RestoreResult: res, Seconds: took.Seconds()}, func(w io.Writer) { printRestore(w, res, took) })
+		if err == nil && !res.OK() {
+			return exitStatus(exitFailed)
+		}
+		return err
+	},
+}
+
+// restoreDoc is restore's --json document.
+type restoreDoc struct {
+	envelope
+	hotplug.RestoreResult
+	Seconds float64 `json:"seconds"`
+}
+
+func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {
+	if len(res.Items) == 0 {
+		fmt.Fprintf(w, "nothing to restore: %s has no entries\n", res.File)
+		return
+	}
+	count := map[string]int{}
+	for _, it := range res.Items {
+		count[it.Outcome]++
+		fmt.Fprintf(w, "%-11s %s\n", it.Outcome, it.Entry)
+		if it.Detail != "" {
+			fmt.Fprintf(w, "            %s\n", it.Detail)
+		}
+	}
+	if res.DryRun {
+		fmt.Fprintf(w, "dry run of %s: %d would apply, %d already so, %d refused\n", res.File,
+			count[hotplug.RestoreWouldApply], count[hotplug.RestoreAlready], count[hotplug.RestoreRefused])
+		return
+	}
+	fmt.Fprintf(w, "restored %s in %.2fs: %d applied, %d already so, %d refused, %d failed\n", res.File, took.Seconds(),
+		count[hotplug.RestoreApplied], count[hotplug.RestoreAlready], count[hotplug.RestoreRefused], count[hotplug.RestoreFailed])
+}

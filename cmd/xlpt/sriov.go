@@ -1,0 +1,268 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xl"
+)
+
+var persistFlag = &cli.BoolFlag{Name: "persist",
+	Usage: "Also record the change in the host setup (CONFIG-DIR/devices.conf), which xlpt restore applies at boot"}
+
+var sriovCommand = &cli.Command{
+	Name:  "sriov",
+	Usage: "List, enable and disable SR-IOV virtual functions",
+	Description: `A PF (physical function) with SR-IOV can create VFs (virtual functions),
+each a PCI function of its own that can be passed through; VFs interrupt
+only with MSI or MSI-X.
+
+Examples:
+   xlpt sriov list
+   xlpt sriov enable --assignable 0000:03:00.0 4   create 4 VFs and hide them
+   xlpt sriov disable 0000:03:00.0`,
+	Subcommands: []*cli.Command{sriovListCommand, sriovEnableCommand, sriovDisableCommand},
+}
+
+var sriovListCommand = &cli.Command{
+	Name:  "list",
+	Usage: "List every SR-IOV PF with its VFs and who holds each",
+	Description: `For each PF: total and enabled VFs, offset and stride, sriov_drivers_autoprobe;
+for each VF: its index and BDF (from the PF's First VF Offset and VF Stride,
+checked against the kernel's virtfn links), driver, owner (a dom0 driver,
+assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
+	Flags: []cli.Flag{jsonFlag},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 0, 0); err != nil {
+			return err
+		}
+		o := newOutput(c)
+		defer o.flush()
+		svc, sys, _, err := newBindService(c)
+		if err != nil {
+			return err
+		}
+		// Every PF: the one command here that needs the whole bus.
+		host, err := sys.Scan()
+		if err != nil {
+			return fmt.Errorf("read the host's PCI devices: %w", err)
+		}
+		svc.Host = host
+		pfs, err := svc.SRIOVList(host, sys)
+		if err != nil {
+			return err
+		}
+		return o.emit(&sriovListDoc{PFs: pfs}, func(w io.Writer) { printSRIOVList(w, pfs) })
+	},
+}
+
+// sriovListDoc is sriov list's --json document.
+type sriovListDoc struct {
+	envelope
+	PFs []hotplug.PFInfo `json:"pfs"`
+}
+
+func printSRIOVList(w io.Writer, pfs []hotplug.PFInfo) {
+	if len(pfs) == 0 {
+		fmt.Fprintln(w, "no SR-IOV PF on this host")
+	}
+	for _, pf := range pfs {
+		fmt.Fprintf(w, "PF %s %s %s: %d of %d VFs enabled (offset %d, stride %d, drivers_autoprobe %d)\n",
+			pf.BDF, pf.ID, orDash(pf.Driver), pf.NumVFs, pf.TotalVFs, pf.Offset, pf.Stride, b2i(pf.Autoprobe))
+		for _, v := range pf.VFs {
+			irq := []string{}
+			if v.MSI {
+				irq = append(irq, "MSI")
+			}
+			if v.MSIX {
+				irq = append(irq, "MSI-X")
+			}
+			if len(irq) == 0 {
+				irq = append(irq, "no MSI/MSI-X")
+			}
+			line := fmt.Sprintf("  VF %-3d %s  %-9s %-45s %s", v.Index, v.BDF, orDash(v.Driver), v.OwnerStr, strings.Join(irq, ","))
+			if v.Problem != "" {
+				line += "  PROBLEM: " + v.Problem
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+var sriovEnableCommand = &cli.Command{
+	Name:      "enable",
+	Usage:     "Create N VFs on a PF (through 0 when it has some), optionally hiding them",
+	ArgsUsage: "[--assignable [--driver pciback|pci-stub]] [--persist] PF N",
+	Description: `Writes N to the PF's sriov_numvfs. The kernel refuses to change a non-zero
+count to another, so xlpt writes 0 first; it then waits for the VFs to
+appear (and says so when that takes over a second). Refused while a VF
+that would go is in a guest (the guest is named: detach it first), and on a
+PF that is hidden or in a guest.
+
+--assignable hides every VF (pci-assignable-add; pciback through libxl by
+default): sriov_drivers_autoprobe is set to 0 first so that no dom0 VF
+driver probes VFs meant for guests, and each VF's driver_override lets the
+stub driver bind it. --persist records the PF's count (and the hidden VFs)
+for xlpt restore at boot.
+
+Examples:
+   xlpt sriov enable 0000:03:00.0 4
+   xlpt sriov enable --assignable --persist 0000:03:00.0 4`,
+	Flags: []cli.Flag{jsonFlag, persistFlag,
+		&cli.BoolFlag{Name: "assignable", Usage: "Hide every VF so it can be passed through"},
+		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver for --assignable: pciback or pci-stub"},
+		&cli.DurationFlag{Name: "wait", Value: hotplug.DefaultVFWait, Usage: "How long to wait for the VFs to appear"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 2, 2); err != nil {
+			return err
+		}
+		pf, err := oneBdf(c.Args().Get(0))
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(c.Args().Get(1))
+		if err != nil || n < 1 {
+			return usagef("N %q: a number of VFs, 1 or more (xlpt sriov disable %s removes them all)", c.Args().Get(1), c.Args().Get(0))
+		}
+		drv := c.String("driver")
+		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
+			return usagef("--driver %q: use pciback or pci-stub", drv)
+		}
+		return setVFs(c, hotplug.SRIOVRequest{PF: pf, NumVFs: n, Assignable: c.Bool("assignable"), Driver: drv, Wait: c.Duration("wait")})
+	},
+}
+
+var sriovDisableCommand = &cli.Command{
+	Name:      "disable",
+	Usage:     "Remove every VF of a PF",
+	ArgsUsage: "[--persist] PF",
+	Description: `Writes 0 to the PF's sriov_numvfs. Refused while any VF is in a guest (the
+guest is named: detach the VF first). VFs that are assignable but in no
+guest are released from pciback first. --persist forgets the PF and its
+VFs in the host setup.`,
+	Flags: []cli.Flag{jsonFlag, persistFlag},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 1, 1); err != nil {
+			return err
+		}
+		pf, err := oneBdf(c.Args().First())
+		if err != nil {
+			return err
+		}
+		return setVFs(c, hotplug.SRIOVRequest{PF: pf, NumVFs: 0})
+	},
+}
+
+func oneBdf(arg string) (xl.PciBdf, error) {
+	b, all, err := xl.ParseBdf(arg)
+	if err != nil {
+		return b, err
+	}
+	if all {
+		return b, usagef("%q: name one function", arg)
+	}
+	return b, nil
+}
+
+func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
+	o := newOutput(c)
+	defer o.flush()
+	var p *hotplug.PersistFile
+	if c.Bool("persist") {
+		var err error
+		if p, err = hotplug.LoadPersist(envOf(c).ConfigDir); err != nil {
+			return usagef("host setup: %w", err)
+		}
+	}
+	svc, sys, _, err := newBindService(c, req.PF)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := svc.SetVFs(req, sys, sys)
+	o.warn(res.Warnings...)
+	if err != nil {
+		return err
+	}
+	doc := &sriovSetDoc{SRIOVResult: res, Seconds: time.Since(start).Seconds()}
+	if p != nil {
+		st, err := sys.SRIOVState(req.PF)
+		if err != nil {
+			return err
+		}
+		if err := p.RecordSRIOV(req.PF, req.NumVFs, st.Autoprobe, res.Change.VFs, req.Assignable, req.Driver, sys); err != nil {
+			return err
+		}
+		if err := p.Save(); err != nil {
+			return err
+		}
+		doc.Persisted = p.Path
+	}
+	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res, doc.Persisted) })
+}
+
+// sriovSetDoc is sriov enable/disable's --json document.
+type sriovSetDoc struct {
+	envelope
+	hotplug.SRIOVResult
+	Persisted string  `json:"persisted,omitempty"`
+	Seconds   float64 `json:"seconds"`
+}
+
+func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult, persisted string) {
+	for _, vf := range res.Released {
+		fmt.Fprintf(w, "%s released from pciback before its removal\n", vf)
+	}
+	ch := res.Change
+	switch {
+	case !res.Changed:
+		fmt.Fprintf(w, "%s already has %d VFs\n", req.PF, ch.To)
+	case ch.To == 0:
+		fmt.Fprintf(w, "%s: VFs disabled (had %d)\n", req.PF, ch.From)
+	default:
+		via := ""
+		if ch.ThroughZero {
+			via = fmt.Sprintf(", through 0 from %d", ch.From)
+		}
+		fmt.Fprintf(w, "%s: %d VFs enabled (%s) in %.2fs%s\n", req.PF, ch.To, joinBdfList(ch.VFs), ch.Waited.Seconds(), via)
+	}
+	if res.AutoprobeOff {
+		fmt.Fprintf(w, "%s: sriov_drivers_autoprobe set to 0 (no dom0 driver probes its VFs)\n", req.PF)
+	}
+	for _, h := range res.Hidden {
+		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, orNoDriver(h.From))
+	}
+	if persisted != "" {
+		fmt.Fprintf(w, "recorded in %s\n", persisted)
+	}
+}
+
+func joinBdfList(bs []xl.PciBdf) string {
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = b.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func orNoDriver(d string) string {
+	if d == "" {
+		return "no driver"
+	}
+	return d
+}

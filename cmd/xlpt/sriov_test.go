@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xlpt/xlpt/pcibind/pcitest"
+)
+
+// On a synthetic host (no hypervisor: sysfs only): sriov list as text and
+// JSON, restore's plan and refusals with their exit status, the persisted
+// hide line, and the usage errors.
+func TestSRIOVAndRestoreCommands(t *testing.T) {
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pf, vf, nic string
+	for _, f := range tr.Funcs {
+		switch {
+		case f.Node.TotalVFs > 0 && !f.IsVF:
+			pf = f.BDF.String()
+		case f.IsVF && f.Index == 1:
+			vf = f.BDF.String()
+		case f.Driver == "e1000e":
+			nic = f.BDF.String()
+		}
+	}
+	cfg := t.TempDir()
+	t.Setenv("XLPT_CONFIG_DIR", cfg)
+	t.Setenv("XLPT_SYSFS_ROOT", tr.Root)
+
+	out, _, code := run(t, "sriov", "list")
+	if code != 0 || !strings.Contains(out, "PF "+pf+" 8086:1521 igb: 4 of 8 VFs enabled") || !strings.Contains(out, "VF 1   "+vf+"  igbvf") {
+		t.Errorf("sriov list: exit %d\n%s", code, out)
+	}
+	out, _, _ = run(t, "sriov", "list", "--json")
+	var doc struct {
+		Schema string `json:"schema"`
+		PFs    []struct {
+			VFs []struct{ Owner, BDF string }
+		} `json:"pfs"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != "xlpt/1" || len(doc.PFs) != 1 || doc.PFs[0].VFs[1].BDF != vf || doc.PFs[0].VFs[1].Owner != "dom0-driver" {
+		t.Errorf("sriov list --json: %v\n%s", err, out)
+	}
+
+	out, _, code = run(t, "restore")
+	if code != 0 || !strings.Contains(out, "nothing to restore") {
+		t.Errorf("restore without a file: exit %d %q", code, out)
+	}
+	conf := "sriov " + pf + " 8086:1521 vfs=2\nassignable " + vf + " 8086:1520 vf=" + pf + "/1\nassignable " + nic + " 8086:10d3\n" +
+		"assignable 0000:77:00.0 8086:10d3\n"
+	if err := os.WriteFile(filepath.Join(cfg, "devices.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = run(t, "restore", "--dry-run")
+	for _, want := range []string{"would-apply sriov       " + pf, "sriov_numvfs 4 -> 2 (through 0)",
+		"would-apply assignable  " + vf, "would-apply assignable  " + nic, "refused     assignable  0000:77:00.0", "no device at 0000:77:00.0",
+		"3 would apply, 0 already so, 1 refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("restore --dry-run lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("restore --dry-run with a refusal: exit %d, want 1", code)
+	}
+	out, _, code = run(t, "restore", "--dry-run", "--json")
+	var rdoc struct {
+		Schema string `json:"schema"`
+		Items  []struct{ Outcome, Kind string }
+	}
+	if err := json.Unmarshal([]byte(out), &rdoc); err != nil || rdoc.Schema != "xlpt/1" || len(rdoc.Items) != 4 || rdoc.Items[0].Kind != "sriov" || code != 1 {
+		t.Errorf("restore --json: %v %d\n%s", err, code, out)
+	}
+	_, errs, code := run(t, "hide-cmdline", "--persisted")
+	if code != 1 || !strings.Contains(errs, `"0000:77:00.0": no such device`) {
+		t.Errorf("hide-cmdline --persisted with a missing device: exit %d %q", code, errs)
+	}
+	os.WriteFile(filepath.Join(cfg, "devices.conf"), []byte(strings.Replace(conf, "assignable 0000:77:00.0 8086:10d3\n", "", 1)), 0o644)
+	out, errs, code = run(t, "hide-cmdline", "--persisted")
+	if code != 0 || strings.TrimSpace(out) != "xen-pciback.hide=("+nic+")" {
+		t.Errorf("hide-cmdline --persisted: exit %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "VF 1 of "+pf) {
+		t.Errorf("hide-cmdline --persisted says nothing of the VF: %q", errs)
+	}
+
+	os.WriteFile(filepath.Join(cfg, "devices.conf"), []byte("assignable "+nic+" 8086\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"restore"}, "devices.conf:1: identity"},
+		{[]string{"sriov", "enable", pf, "0"}, "xlpt sriov disable"},
+		{[]string{"sriov", "enable", pf}, "missing arguments"},
+		{[]string{"sriov", "enable", "--driver", "vfio", pf, "2"}, "--driver"},
+		{[]string{"sriov", "disable", "03:00.*"}, "one function"},
+		{[]string{"hide-cmdline", "--persisted", nic}, "--persisted takes no BDF"},
+		{[]string{"pci-assignable-add", "--persist", nic}, "devices.conf:1"},
+	} {
+		if _, errs, code := run(t, c.args...); code != 2 || !strings.Contains(errs, c.msg) {
+			t.Errorf("xlpt %v: exit %d %q, want 2 mentioning %q", c.args, code, errs, c.msg)
+		}
+	}
+}

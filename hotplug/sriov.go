@@ -1,0 +1,365 @@
+package hotplug
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xlpt/xlpt/internal/undo"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xl"
+)
+
+// VFControl reads and changes a PF's SR-IOV state, and reads the named
+// functions again (targeted) once VFs come or go. *pcibind.Sysfs
+// satisfies it.
+type VFControl interface {
+	SRIOVState(pf xl.PciBdf) (pcibind.SRIOVState, error)
+	SetNumVFs(pf xl.PciBdf, n int, wait time.Duration) (pcibind.NumVFsChange, error)
+	SetAutoprobe(pf xl.PciBdf, on bool) error
+	Read(bdfs ...xl.PciBdf) (*pcibind.Host, error)
+}
+
+// SR-IOV refusals callers branch on.
+var (
+	ErrVFsAssigned = errors.New("VFs are assigned to guests")
+	ErrPFHidden    = errors.New("the PF is not on its own driver")
+	ErrPFHasVFs    = errors.New("the device is an SR-IOV PF with VFs enabled")
+)
+
+// DefaultVFWait bounds the wait for new VFs to appear.
+const DefaultVFWait = 10 * time.Second
+
+// VFInfo is one VF in `sriov list`.
+type VFInfo struct {
+	Index  int       `json:"index"`
+	BDF    xl.PciBdf `json:"bdf"`
+	Driver string    `json:"driver"`
+	// Owner: "dom0-driver", "none", "assignable" or "domain".
+	Owner    string `json:"owner"`
+	OwnerStr string `json:"owner_text"`
+	Domid    uint32 `json:"domid,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	MSI      bool   `json:"msi"`
+	MSIX     bool   `json:"msix"`
+	// Problem says what is wrong with the numbering (a virtfn link that
+	// disagrees with offset/stride, or a VF missing from the bus).
+	Problem string `json:"problem,omitempty"`
+}
+
+// PFInfo is one PF in `sriov list`.
+type PFInfo struct {
+	BDF       xl.PciBdf `json:"bdf"`
+	ID        string    `json:"id"`
+	Driver    string    `json:"driver"`
+	TotalVFs  int       `json:"total_vfs"`
+	NumVFs    int       `json:"enabled_vfs"`
+	Offset    int       `json:"vf_offset"`
+	Stride    int       `json:"vf_stride"`
+	Autoprobe bool      `json:"drivers_autoprobe"`
+	VFs       []VFInfo  `json:"vfs"`
+}
+
+// ownerKind names an owner kind for scripts.
+func ownerKind(o Owner) string {
+	switch o.Kind {
+	case OwnedByDom0Driver:
+		return "dom0-driver"
+	case OwnedByNobody:
+		return "none"
+	case OwnedByPciback:
+		return "assignable"
+	}
+	return "domain"
+}
+
+// SRIOVList lists every PF of the host with its VFs, numbered from the
+// SR-IOV capability and checked against the kernel's virtfn links, with
+// each VF's owner (libxl's domain lists when s.TS is set, else what sysfs
+// shows).
+func (s *Service) SRIOVList(host *pcibind.Host, vc VFControl) ([]PFInfo, error) {
+	ownerOf := s.ownerFunc(host)
+	out := []PFInfo{}
+	for _, d := range host.Devices {
+		if !d.IsPF() || d.IsVF() {
+			continue
+		}
+		st, err := vc.SRIOVState(d.BDF)
+		if errors.Is(err, pcibind.ErrNotPF) {
+			continue // an SR-IOV capability the kernel does not drive
+		}
+		if err != nil {
+			return nil, err
+		}
+		pf := PFInfo{BDF: d.BDF, ID: fmt.Sprintf("%04x:%04x", d.Vendor, d.Device), Driver: d.Driver,
+			TotalVFs: st.TotalVFs, NumVFs: st.NumVFs, Offset: st.Offset, Stride: st.Stride, Autoprobe: st.Autoprobe, VFs: []VFInfo{}}
+		slots, err := host.VFSlots(d.BDF)
+		if err != nil {
+			return nil, err
+		}
+		for _, sl := range slots {
+			v := VFInfo{Index: sl.Index, BDF: sl.BDF, Problem: sl.Mismatch()}
+			if vd, ok := host.Device(sl.BDF); ok {
+				v.Driver, v.MSI, v.MSIX = vd.Driver, vd.Caps.MSI, vd.Caps.MSIX
+			} else if v.Problem == "" {
+				v.Problem = "not on the bus"
+			}
+			o, err := ownerOf(sl.BDF)
+			if err != nil {
+				return nil, err
+			}
+			v.Owner, v.OwnerStr = ownerKind(o), o.String()
+			if o.Kind == OwnedByDomain {
+				v.Domid, v.Domain = o.Domid, o.DomName
+			}
+			pf.VFs = append(pf.VFs, v)
+		}
+		out = append(out, pf)
+	}
+	return out, nil
+}
+
+// SRIOVRequest is one `sriov enable` (NumVFs > 0) or `sriov disable`
+// (NumVFs 0).
+type SRIOVRequest struct {
+	PF         xl.PciBdf
+	NumVFs     int
+	Assignable bool   // make every VF assignable
+	Driver     string // for Assignable: pciback (default) or pci-stub
+	Wait       time.Duration
+}
+
+// SRIOVResult says what changed.
+type SRIOVResult struct {
+	Change   pcibind.NumVFsChange `json:"change"`
+	Changed  bool                 `json:"changed"`
+	Released []xl.PciBdf          `json:"released"` // VFs taken off pciback before they went
+	Hidden   []Hidden             `json:"hidden"`
+	// AutoprobeOff: sriov_drivers_autoprobe was set to 0 so that no dom0
+	// driver probes the new VFs (they are for guests).
+	AutoprobeOff bool     `json:"autoprobe_off"`
+	Warnings     []string `json:"-"` // for the caller to print (not a result)
+}
+
+// SetVFs sets a PF's VF count as the kernel requires (through 0 when a
+// non-zero count changes) and, with Assignable, hides every VF. It
+// refuses while any VF that would go is in a guest (naming the guests),
+// and on a PF that is hidden or in a guest itself. VFs on pciback but in
+// no guest are released through libxl first (dequarantined), so neither
+// Xen nor xenstore keeps a device that no longer exists. A failure
+// part-way puts the old count back and gives back what was hidden.
+func (s *Service) SetVFs(req SRIOVRequest, vc VFControl, binder Binder) (res SRIOVResult, retErr error) {
+	if req.Wait == 0 {
+		req.Wait = DefaultVFWait
+	}
+	st, err := vc.SRIOVState(req.PF)
+	if err != nil {
+		return res, err
+	}
+	if req.NumVFs < 0 || req.NumVFs > st.TotalVFs {
+		return res, fmt.Errorf("%w: %s has %d VFs at most (sriov_totalvfs), %d asked", pcibind.ErrVFCount, req.PF, st.TotalVFs, req.NumVFs)
+	}
+	own := s.ownerFunc(s.Host)
+	if err := s.sriovPreflight(req, st, own); err != nil {
+		return res, err
+	}
+	var u undo.Stack
+	defer u.RunOnError(&retErr, s.log())
+	if st.NumVFs != req.NumVFs {
+		if err := s.releaseVFs(st, own, binder, &res); err != nil {
+			return res, err
+		}
+		if req.Assignable && st.Autoprobe && req.NumVFs > 0 {
+			if err := vc.SetAutoprobe(req.PF, false); err != nil {
+				return res, fmt.Errorf("%s: keep dom0 drivers off the new VFs: %w", req.PF, err)
+			}
+			res.AutoprobeOff = true
+			u.Push("sriov_drivers_autoprobe 1", func() error { return vc.SetAutoprobe(req.PF, true) })
+		}
+		unlock, err := s.lock()
+		if err != nil {
+			return res, err
+		}
+		ch, err := vc.SetNumVFs(req.PF, req.NumVFs, req.Wait)
+		unlock()
+		res.Change, res.Changed = ch, true
+		if err != nil {
+			return res, err
+		}
+		from := st.NumVFs
+		u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := vc.SetNumVFs(req.PF, from, req.Wait); return err })
+		if ch.Waited > time.Second {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to appear", req.PF, ch.Waited.Seconds()))
+		}
+	} else {
+		res.Change = pcibind.NumVFsChange{PF: req.PF, From: st.NumVFs, To: st.NumVFs, VFs: st.VFs}
+	}
+	if !req.Assignable || req.NumVFs == 0 {
+		return res, nil
+	}
+	host, err := vc.Read(res.Change.VFs...)
+	if err != nil {
+		return res, fmt.Errorf("read the host's PCI devices after enabling VFs: %w", err)
+	}
+	sub := *s
+	sub.Host = host
+	for _, vf := range res.Change.VFs {
+		r, err := sub.AssignableAdd(AssignableRequest{Device: vf, Driver: req.Driver}, binder, host)
+		res.Warnings = append(res.Warnings, r.Warnings...)
+		if err != nil {
+			return res, err
+		}
+		for _, h := range r.Hidden {
+			h := h
+			res.Hidden = append(res.Hidden, h)
+			u.Push("give back "+h.BDF.String(), func() error {
+				d := xl.NewDevicePci()
+				d.PciBdf, d.VfuncMask = h.BDF, 1
+				_, err := sub.AssignableRemove(d, true, binder)
+				return err
+			})
+		}
+	}
+	return res, nil
+}
+
+// ownerFunc says who holds a function.
+type ownerFunc func(xl.PciBdf) (Owner, error)
+
+// ownerFunc is libxl's answer when there is libxl, else what sysfs shows
+// (a function on pciback is then "assignable").
+func (s *Service) ownerFunc(host Host) ownerFunc {
+	if s.TS != nil {
+		return Owners(s.TS, host)
+	}
+	return func(b xl.PciBdf) (Owner, error) {
+		d, ok := host.Device(b)
+		switch {
+		case !ok || d.Driver == "":
+			return Owner{Kind: OwnedByNobody}, nil
+		case pcibind.IsPciback(d.Driver):
+			return Owner{Kind: OwnedByPciback}, nil
+		}
+		return Owner{Kind: OwnedByDom0Driver, Driver: d.Driver}, nil
+	}
+}
+
+// sriovPreflight refuses a change that would pull VFs from under guests,
+// or that the PF's state forbids, before anything is written.
+func (s *Service) sriovPreflight(req SRIOVRequest, st pcibind.SRIOVState, own ownerFunc) error {
+	if pcibind.IsStub(st.Driver) || st.Driver == "" {
+		what := "has no driver"
+		if st.Driver != "" {
+			what = "is on " + st.Driver
+		}
+		return fmt.Errorf("%w: %s %s; only the PF's own driver can create VFs (give it back first: xlpt pci-assignable-remove -r %s)",
+			ErrPFHidden, req.PF, what, req.PF)
+	}
+	if o, err := own(req.PF); err != nil {
+		return err
+	} else if o.Kind == OwnedByDomain {
+		return fmt.Errorf("%w: %s is held by %s", ErrPFHidden, req.PF, o)
+	}
+	if st.NumVFs == req.NumVFs {
+		return nil
+	}
+	var held []string
+	for _, vf := range st.VFs {
+		o, err := own(vf)
+		if err != nil {
+			return err
+		}
+		if o.Kind == OwnedByDomain {
+			held = append(held, fmt.Sprintf("%s in %s", vf, o))
+		}
+	}
+	if len(held) > 0 {
+		verb := fmt.Sprintf("change %s's VFs from %d to %d", req.PF, st.NumVFs, req.NumVFs)
+		if req.NumVFs == 0 {
+			verb = fmt.Sprintf("disable %s's VFs", req.PF)
+		}
+		return fmt.Errorf("%w: cannot %s (the kernel removes every VF first): %s; detach them first (xlpt pci-detach DOMAIN VF)",
+			ErrVFsAssigned, verb, strings.Join(held, ", "))
+	}
+	return nil
+}
+
+// releaseVFs takes the PF's VFs off their stub driver before the kernel
+// removes them.
+func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, binder Binder, res *SRIOVResult) error {
+	for _, vf := range st.VFs {
+		o, err := own(vf)
+		if err != nil {
+			return err
+		}
+		if o.Kind != OwnedByPciback {
+			if d, ok := s.Host.Device(vf); !ok || d.Driver != pcibind.DriverPciStub {
+				continue
+			}
+		}
+		d := xl.NewDevicePci()
+		d.PciBdf, d.VfuncMask = vf, 1
+		if _, err := s.AssignableRemove(d, false, binder); err != nil {
+			return fmt.Errorf("release %s before removing it: %w", vf, err)
+		}
+		res.Released = append(res.Released, vf)
+	}
+	return nil
+}
+
+// SRIOVCheck refuses to pass through a PF whose VFs are enabled: its
+// driver in dom0 manages them (assign the VFs instead).
+func SRIOVCheck(host Host) DeviceCheck {
+	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
+		if d, ok := host.Device(dev.PciBdf); ok && d.NumVFs > 0 {
+			return nil, fmt.Errorf("%w: %s has %d VFs enabled, managed by its dom0 driver; pass a VF through instead, or disable them first (xlpt sriov disable %s)",
+				ErrPFHasVFs, dev.PciBdf, d.NumVFs, dev.PciBdf)
+		}
+		return nil, nil
+	}
+}
+
+// probeOverrider is the optional part of a Binder that lets a stub driver
+// bind a VF whose PF has sriov_drivers_autoprobe=0 (the kernel then
+// probes a VF only when its driver_override is set, and libxl's pciback
+// bind fails with ENODEV). *pcibind.Sysfs has it.
+type probeOverrider interface {
+	ProbeOverride(b xl.PciBdf, driver string) (changed bool, undo func() error, err error)
+	DropProbeOverride(b xl.PciBdf, driver string) error
+}
+
+// probeOverride is the small step before a hide (libxl's or xlpt's own):
+// for such a VF it sets driver_override to the stub driver, and pushes the
+// undo. libxl then records no original driver (the VF has none), which is
+// right: after pci-assignable-remove the VF is driverless again, and
+// dropProbeOverride clears the override so it is exactly as before.
+func probeOverride(binder Binder, b xl.PciBdf, driver string, u *undo.Stack) error {
+	po, ok := binder.(probeOverrider)
+	if !ok {
+		return nil
+	}
+	changed, restore, err := po.ProbeOverride(b, driver)
+	if err != nil {
+		return err
+	}
+	if changed {
+		u.Push("driver_override of "+b.String(), restore)
+	}
+	return nil
+}
+
+// dropProbeOverride clears the override probeOverride set, once the
+// device has left the stub driver; a failure only warns (the device is
+// released, and the override only steers future probes).
+func dropProbeOverride(binder Binder, b xl.PciBdf, log interface{ Warnf(string, ...any) }) {
+	po, ok := binder.(probeOverrider)
+	if !ok {
+		return
+	}
+	for _, drv := range []string{pcibind.DriverPciback, pcibind.DriverPciStub} {
+		if err := po.DropProbeOverride(b, drv); err != nil {
+			log.Warnf("%s: clear driver_override %s: %v", b, drv, err)
+		}
+	}
+}
