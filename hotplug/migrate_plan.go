@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/xlpt/xlpt/internal/atomicfile"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -195,36 +195,8 @@ func (f FilePlan) Save(p *Plan) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.Path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".*")
-	if err != nil {
-		return fmt.Errorf("write plan %s: %w", f.Path, err)
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing to remove
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil && !f.nosync {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), f.Path)
-	}
-	if err == nil && !f.nosync {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(f.Path, append(b, '\n'), !f.nosync); err != nil {
 		return fmt.Errorf("write plan %s: %w", f.Path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
