@@ -77,6 +77,8 @@ install: build gen
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/xlpt
 	install -m 644 $(GEN)/xlpt.1 $(DESTDIR)$(MANDIR)/man1/xlpt.1
+	install -m 755 scripts/xlpt-migrate $(DESTDIR)$(SBINDIR)/xlpt-migrate
+	install -m 644 scripts/xlpt-migrate.1 $(DESTDIR)$(MANDIR)/man1/xlpt-migrate.1
 	install -m 644 $(GEN)/xlpt.bash $(DESTDIR)$(BASHCOMPDIR)/xlpt
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
 	@# the boot-time restore (xlpt restore before xendomains), naming this xlpt
@@ -171,7 +173,9 @@ testbed: testbed-build
 	scripts/testbed/run --no-build --shell $(TESTBED_ARGS)
 
 # End-to-end scenarios on the testbed, one package (one Xen boot) at a time:
-# e2e/ (issue scenarios) and e2e/policy/ (slots, groups, RDM, MSI).
+# e2e/ (issue scenarios), e2e/policy/ (slots, groups, RDM, MSI, recovery),
+# e2e/migrate/ (live migration, pci-move, the multi-function device) and
+# e2e/reboot/ (persistent host setup across a reboot).
 # E2E picks the packages (each boots Xen once); the default is all of them.
 E2E ?= ./e2e/...
 e2e: testbed-build

@@ -16,6 +16,12 @@
 //   - Reserved device memory is checked before a hot-plug into an HVM
 //     guest (RdmCheck, with the regions from an rdm.Finder), MSI before
 //     any (MsiCheck).
+//   - Live migration with devices (Migration): refuse a guest Xen will not
+//     migrate, record every device in a plan (PlanStore) before the first
+//     detach, put the devices back on the target by BDF or identity in
+//     their old slots (all or none), or back on the source; pci-move
+//     (Migration.Move) between running guests, back to FROM on failure.
+//     The plan records each step, so every command resumes after a crash.
 //   - Every refusal comes before any change, names the device, the sibling
 //     or occupant, and the fix; a multi-step attach or hide is undone if a
 //     later step fails.

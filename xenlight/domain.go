@@ -20,6 +20,13 @@ static uint64_t xlpt_hvm_mmio_hole_memkb(const libxl_domain_build_info *b)
 	return b->u.hvm.mmio_hole_memkb;
 }
 
+// disable_migrate is a defbool; libxl has set it by the time it stores
+// the configuration, but an old one may lack it.
+static int xlpt_disable_migrate(libxl_domain_build_info *b)
+{
+	return !libxl_defbool_is_default(b->disable_migrate) && libxl_defbool_val(b->disable_migrate);
+}
+
 static uint64_t xlpt_hvm_rdm_mem_boundary_memkb(const libxl_domain_build_info *b)
 {
 	return b->u.hvm.rdm_mem_boundary_memkb;
@@ -236,6 +243,8 @@ func domainConfigFromC(dc *C.libxl_domain_config) xl.DomainConfig {
 		TargetMemKB:        uint64(b.target_memkb),
 		MaxMemKB:           uint64(b.max_memkb),
 		Pcidevs:            devicePciList(dc.pcidevs, dc.num_pcidevs),
+		VnumaNodes:         int(b.num_vnuma_nodes),
+		NoMigrate:          C.xlpt_disable_migrate(b) != 0,
 	}
 	if dc.c_info.name != nil {
 		cfg.Name = C.GoString(dc.c_info.name)

@@ -231,6 +231,10 @@ type DomainConfig struct {
 	VideoMemKB uint64
 	MMIOHoleKB uint64
 	Pcidevs    []DevicePci
+	// VnumaNodes is the number of vNUMA nodes (vnuma=); NoMigrate is
+	// nomigrate= (b_info.disable_migrate). Both rule out migration.
+	VnumaNodes int
+	NoMigrate  bool
 }
 
 // PoD reports whether the guest was configured to populate on demand

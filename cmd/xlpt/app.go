@@ -26,6 +26,8 @@ func commands() []*cli.Command {
 		rdmCommand,
 		msiCommand,
 		cfgCommand,
+		migrateCommand,
+		pciMoveCommand,
 		recoverCommand,
 		genDocsCommand, // hidden: the man page and completion script (gendocs.go)
 		sriovCommand,

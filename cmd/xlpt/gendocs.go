@@ -94,7 +94,7 @@ func completionWords(cmd, what string) string {
 		return "echo 0 1"
 	case "--options":
 		return "echo msitranslate= power_mgmt= permissive= seize= rdm_policy="
-	case "--config", "--guest-cfg", "--pci-ids":
+	case "--config", "--guest-cfg", "--pci-ids", "--plan":
 		return clidoc.FilesWords
 	case "--sysfs-root", "--proc-root", "--state-dir":
 		return clidoc.DirsWords
@@ -104,12 +104,12 @@ func completionWords(cmd, what string) string {
 		return clidoc.FilesWords
 	}
 	switch {
-	case strings.HasPrefix(what, "DOM"):
+	case strings.HasPrefix(what, "DOM"), what == "FROM", what == "TO":
 		return "_xlpt_domains"
 	case strings.Contains(what, "BDF") || strings.Contains(what, "SPEC"):
 		// Devices a guest can take or give back are held by a stub driver.
 		switch cmd {
-		case "pci-attach", "pci-detach", "pci-assignable-remove":
+		case "pci-attach", "pci-detach", "pci-assignable-remove", "pci-move":
 			return "_xlpt_devices pciback pci-stub"
 		}
 		return "_xlpt_devices"

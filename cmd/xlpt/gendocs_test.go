@@ -76,7 +76,7 @@ func TestCompletionScript(t *testing.T) {
 		"xlpt -v rdm check --as xl --vga std": "stdvga",
 		"xlpt help pci-d":                     "pci-detach",
 		"xlpt pci-attach web01 0000:00:00.0 ": "", // VSLOT: nothing offered
-		"xlpt --sysfs-root /nonexistent/dir ": "cfg check help hide-cmdline msi pci-assignable-add pci-assignable-list pci-assignable-remove pci-attach pci-detach pci-list pci-spec rdm recover restore sriov",
+		"xlpt --sysfs-root /nonexistent/dir ": "cfg check help hide-cmdline migrate msi pci-assignable-add pci-assignable-list pci-assignable-remove pci-attach pci-detach pci-list pci-move pci-spec rdm recover restore sriov",
 	} {
 		out, err := exec.Command("bash", "--norc", "--noprofile", "-c",
 			`source "$1" && complete -p xlpt >/dev/null && COMP_LINE=$2 && COMP_POINT=${#COMP_LINE} && _xlpt && printf '%s\n' "${COMPREPLY[@]}" | sort | xargs`,

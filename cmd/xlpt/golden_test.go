@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -83,6 +84,7 @@ func TestGoldenJSONLibxl(t *testing.T) {
 		"pci-detach":          detachDoc(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
 		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
 		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
+		"migrate":             &planDoc{Plan: samplePlan()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := newApp()
@@ -152,5 +154,23 @@ func golden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs from %s (go test -run Golden -update, then review the diff):\n%s", name, p, got)
+	}
+}
+
+// samplePlan is a plan as xlpt migrate attach leaves it.
+func samplePlan() *hotplug.Plan {
+	vf := 1
+	return &hotplug.Plan{Version: hotplug.PlanVersion, Kind: "migrate", Domain: "web01", SourceHost: "src", Phase: hotplug.PhaseAttached,
+		Devices: []hotplug.PlanDevice{{
+			BDF: "0000:03:10.1", Vdevfn: 0x38, GuestSlot: "07.0", FuncMask: 1,
+			Options:    hotplug.PlanOptions{Msitranslate: true, RdmPolicy: "relaxed"},
+			Assignable: hotplug.PlanAssignable{Driver: "pciback", OriginalDriver: "ixgbevf"},
+			Identity: hotplug.Identity{Vendor: 0x8086, Device: 0x1515, SubVendor: 0x8086, SubDevice: 0x0003, Class: 0x020000,
+				PF: &hotplug.Identity{Vendor: 0x8086, Device: 0x1528, SubVendor: 0x8086, SubDevice: 0x0003, Class: 0x020000, Revision: 1,
+					DSN: "00-1b-21-ff-ff-4a-5b-6c"}, VFIndex: &vf},
+			State: hotplug.StateInTarget, TargetBDF: "0000:04:10.1", TargetSlot: "07.0",
+		}},
+		Events: []hotplug.PlanEvent{{Time: time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC), Step: "attach", Device: "0000:03:10.1",
+			Detail: "in web01 at 0000:04:10.1, guest slot 07.0 (target)"}},
 	}
 }

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xl"
+)
+
+var planFlag = &cli.StringFlag{Name: "plan", Usage: "The migration plan `FILE` (JSON; see the README); required"}
+
+// planArg is --plan, which every migrate command needs.
+func planArg(c *cli.Context) (string, error) {
+	if c.String("plan") == "" {
+		return "", usagef("give the plan file: xlpt migrate %s --plan FILE ... (the same file for detach, attach and rollback)", c.Command.Name)
+	}
+	return c.String("plan"), nil
+}
+
+var migrateCommand = &cli.Command{
+	Name:  "migrate",
+	Usage: "Take a guest's passthrough devices out for a live migration, and put them back",
+	Description: `A passthrough device cannot be saved and restored, so a live migration
+needs it hot-removed first and hot-added again after (the VT-d howto's
+usage model). scripts/xlpt-migrate runs the whole sequence:
+
+   xlpt migrate detach web01 --plan /var/lib/xlpt/web01.plan   (source)
+   xl migrate web01 target-host
+   xlpt migrate attach web01 --plan /var/lib/xlpt/web01.plan   (target, plan copied there)
+   xlpt migrate rollback web01 --plan /var/lib/xlpt/web01.plan (source, if xl migrate failed)
+
+The plan records every device (BDF, guest slot, options, identity) before
+anything changes and each step as it completes: any of these commands can
+be run again after a crash, and finishes the job or says why not.`,
+	Subcommands: []*cli.Command{migrateDetachCommand, migrateAttachCommand, migrateRollbackCommand, migrateStatusCommand},
+}
+
+var migrateDetachCommand = &cli.Command{
+	Name:      "detach",
+	Usage:     "Refuse a guest that cannot migrate, write the plan, detach every device",
+	ArgsUsage: "--plan FILE DOMAIN",
+	Description: `Checks first that Xen 4.17 can live-migrate the guest once its devices are
+out (no vNUMA, no nomigrate=1, running), refusing with the cause and the
+xl.cfg fix before anything is detached. Then writes the plan and detaches
+every passthrough device, highest function first, recording each. A guest
+that does not acknowledge an eject is named; --timeout keeps asking it for
+that long, --force removes the devices without its consent.`,
+	Flags: []cli.Flag{jsonFlag, planFlag,
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
+		&cli.IntFlag{Name: "timeout", Usage: "Keep asking a guest that does not answer an eject for `S` seconds (0: once)"},
+	},
+	Action: func(c *cli.Context) error {
+		if c.Int("timeout") < 0 {
+			return usagef("--timeout %d: give seconds, 0 or more", c.Int("timeout"))
+		}
+		return runMigration(c, func(m *hotplug.Migration) (hotplug.MigrateResult, error) {
+			return m.Detach(hotplug.MigrateDetachRequest{Domain: c.Args().First(), Force: c.Bool("force"),
+				Wait: time.Duration(c.Int("timeout")) * time.Second})
+		})
+	},
+}
+
+var migrateAttachCommand = &cli.Command{
+	Name:      "attach",
+	Usage:     "Put the plan's devices into the migrated guest, in their old slots",
+	ArgsUsage: "--plan FILE [--map OLD=NEW ...] [--assign] DOMAIN",
+	Description: `Finds each device of the plan on this host: at the same BDF when it holds the
+same model, else by identity (vendor, device, subsystem, class, revision,
+serial number; for a VF, a free VF of the matching PF). An ambiguous match
+is refused naming the candidates: say which with --map OLD=NEW. Each goes
+to its old guest slot with its old options; same-domain groups together.
+All or none: a failure detaches what this run attached.`,
+	Flags: []cli.Flag{jsonFlag, planFlag,
+		&cli.StringSliceFlag{Name: "map", Usage: "Use host device `NEW` for the plan's OLD (OLD=NEW, BDFs; repeatable)"},
+		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first"},
+	},
+	Action: func(c *cli.Context) error {
+		mapping, err := parseMap(c.StringSlice("map"))
+		if err != nil {
+			return err
+		}
+		return runMigration(c, func(m *hotplug.Migration) (hotplug.MigrateResult, error) {
+			return m.Attach(hotplug.MigrateAttachRequest{Domain: c.Args().First(), Map: mapping, Assign: c.Bool("assign")})
+		})
+	},
+}
+
+var migrateRollbackCommand = &cli.Command{
+	Name:      "rollback",
+	Usage:     "After a failed migration, put the devices back into the guest on the source",
+	ArgsUsage: "--plan FILE DOMAIN",
+	Description: `Re-attaches every device the plan says is out, in its old guest slot with
+its old options. Also finishes or undoes an interrupted migrate detach.`,
+	Flags: []cli.Flag{jsonFlag, planFlag},
+	Action: func(c *cli.Context) error {
+		return runMigration(c, func(m *hotplug.Migration) (hotplug.MigrateResult, error) {
+			return m.Rollback(c.Args().First())
+		})
+	},
+}
+
+var migrateStatusCommand = &cli.Command{
+	Name:      "status",
+	Usage:     "Say in one line where the plan's domain and devices are",
+	ArgsUsage: "--plan FILE",
+	Description: `Reads the plan only (no libxl): its phase, then each device with where it
+is and its guest slot, e.g.
+   hvm1 attached: 0000:00:05.0 in_target@06.0, 0000:00:06.0 in_target@07.0`,
+	Flags: []cli.Flag{jsonFlag, planFlag},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 0, 0); err != nil {
+			return err
+		}
+		path, err := planArg(c)
+		if err != nil {
+			return err
+		}
+		p, err := hotplug.FilePlan{Path: path}.Load()
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return fmt.Errorf("no plan at %s", c.String("plan"))
+		}
+		if wantJSON(c) {
+			return newOutput(c).emit(&planDoc{Plan: p}, nil)
+		}
+		var ds []string
+		for _, d := range p.Devices {
+			slot := d.GuestSlot
+			if d.State == hotplug.StateInTarget && d.TargetSlot != "" {
+				slot = d.TargetSlot
+			}
+			at := d.BDF
+			if d.State == hotplug.StateInTarget && d.TargetBDF != d.BDF {
+				at += "->" + d.TargetBDF
+			}
+			ds = append(ds, fmt.Sprintf("%s %s@%s", at, d.State, slot))
+		}
+		if len(ds) == 0 {
+			ds = []string{"no devices"}
+		}
+		fmt.Fprintf(c.App.Writer, "%s %s: %s\n", p.Domain, p.Phase, strings.Join(ds, ", "))
+		return nil
+	},
+}
+
+// parseMap reads --map OLD=NEW pairs.
+func parseMap(pairs []string) (map[string]xl.PciBdf, error) {
+	out := map[string]xl.PciBdf{}
+	for _, p := range pairs {
+		old, nw, ok := strings.Cut(p, "=")
+		ob, all1, err1 := xl.ParseBdf(old)
+		nb, all2, err2 := xl.ParseBdf(nw)
+		if !ok || err1 != nil || err2 != nil || all1 || all2 {
+			return nil, usagef("--map %q: want OLD=NEW, two BDFs, e.g. 0000:03:00.0=0000:04:00.0", p)
+		}
+		out[ob.String()] = nb
+	}
+	return out, nil
+}
+
+// newMigration sets up the service and the plan file. Matching by
+// identity needs every host function: that list is a full scan, made
+// only when a device is not at its BDF.
+func newMigration(c *cli.Context, plan string, want ...xl.PciBdf) (*hotplug.Migration, error) {
+	svc, err := newService(c, want...)
+	if err != nil {
+		return nil, err
+	}
+	sys := envOf(c).sysfsNamed(false)
+	name, _ := os.Hostname()
+	return &hotplug.Migration{S: svc, Plans: hotplug.FilePlan{Path: plan}, Hostname: name,
+		Devices: func() []*pcibind.Device {
+			h, err := sys.Scan()
+			if err != nil {
+				logrus.Warnf("read every host PCI device to match by identity: %v", err)
+				return nil
+			}
+			return h.Devices
+		},
+		Records: sys.LoadRecord}, nil
+}
+
+// planDoc is the --json document of the migrate commands and pci-move.
+type planDoc struct {
+	envelope
+	Plan *hotplug.Plan `json:"plan"`
+}
+
+func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateResult, error)) error {
+	o := newOutput(c)
+	defer o.flush()
+	if err := args(c, 1, 1); err != nil {
+		return err
+	}
+	plan, err := planArg(c)
+	if err != nil {
+		return err
+	}
+	m, err := newMigration(c, plan)
+	if err != nil {
+		return err
+	}
+	res, err := op(m)
+	o.warn(res.Warnings...)
+	if res.Plan != nil {
+		if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) { printPlan(w, plan, res.Plan) }); eerr != nil {
+			return eerr
+		}
+	}
+	return err
+}
+
+// printPlan says where every device is, one line each, then the phase.
+func printPlan(w io.Writer, path string, p *hotplug.Plan) {
+	for _, d := range p.Devices {
+		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, where(p, d))
+	}
+	fmt.Fprintf(w, "plan %s: %s %s\n", path, p.Domain, p.Phase)
+}
+
+func where(p *hotplug.Plan, d hotplug.PlanDevice) string {
+	switch d.State {
+	case hotplug.StateInSource:
+		return "in " + p.Domain + " (source)"
+	case hotplug.StateInTarget:
+		if p.Kind == "move" {
+			return fmt.Sprintf("in %s at guest slot %s", p.To, d.TargetSlot)
+		}
+		return fmt.Sprintf("in %s as %s (target)", p.Domain, d.TargetBDF)
+	case hotplug.StateDetached:
+		return "detached: assignable on " + p.SourceHost
+	}
+	return string(d.State) + " (interrupted: run the command again)"
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xlpt/xlpt/hotplug"
+)
+
+func TestMigrateStatusSaysWhereEveryDeviceIs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p")
+	p := &hotplug.Plan{Version: hotplug.PlanVersion, Kind: "migrate", Domain: "hvm1", Phase: hotplug.PhaseAttaching,
+		Devices: []hotplug.PlanDevice{
+			{BDF: "0000:00:0a.1", GuestSlot: "07.1", State: hotplug.StateInTarget, TargetBDF: "0000:00:0b.1", TargetSlot: "07.1"},
+			{BDF: "0000:00:05.0", GuestSlot: "06.0", State: hotplug.StateDetached},
+		}}
+	if err := (hotplug.FilePlan{Path: path}).Save(p); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, "migrate", "status", "--plan", path)
+	want := "hvm1 attaching: 0000:00:0a.1->0000:00:0b.1 in_target@07.1, 0000:00:05.0 detached@06.0\n"
+	if code != 0 || out != want {
+		t.Errorf("status: exit %d %q %q; want %q", code, out, errs, want)
+	}
+	// No plan, or not a plan: exit 1, naming the file.
+	_, errs, code = run(t, "migrate", "status", "--plan", path+".none")
+	if code != 1 || !strings.Contains(errs, "no plan at "+path+".none") {
+		t.Errorf("missing plan: exit %d %q", code, errs)
+	}
+	os.WriteFile(path, []byte("{"), 0o644)
+	_, errs, code = run(t, "migrate", "status", "--plan", path)
+	if code != 1 || !strings.Contains(errs, path+" is not a plan") {
+		t.Errorf("bad plan: exit %d %q", code, errs)
+	}
+}
+
+func TestMigrateBadInputExits2BeforeLibxl(t *testing.T) {
+	for _, args := range [][]string{
+		{"migrate", "attach", "--plan", "/nonexistent/p", "--map", "0000:00:05.0", "hvm1"},
+		{"migrate", "attach", "--plan", "/nonexistent/p", "--map", "0000:00:05.*=0000:00:06.0", "hvm1"},
+		{"migrate", "detach", "--plan", "/nonexistent/p", "--timeout", "-1", "hvm1"},
+		{"migrate", "detach", "hvm1"}, // no --plan
+		{"migrate", "rollback", "--plan", "/nonexistent/p"},
+		{"pci-move", "hvm1", "hvm2"},
+		{"pci-move", "hvm1", "hvm2", "name=gpu"},
+		{"pci-move", "hvm1", "hvm2", "0000:00:05.0", "20"},
+	} {
+		if _, errs, code := run(t, args...); code != 2 {
+			t.Errorf("%v: exit %d %q; want 2", args, code, errs)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/xl"
+)
+
+var pciMoveCommand = &cli.Command{
+	Name:      "pci-move",
+	Usage:     "Move a PCI device from one running guest to another",
+	ArgsUsage: "FROM TO PCI_SPEC_STRING [VSLOT]",
+	Description: `Detaches the device from FROM and attaches it to TO (the VT-d howto's device
+switch between HVM guests, without shutting either down). The slot policy
+of pci-attach applies in TO: VSLOT picks a hot-plug slot, none takes the
+lowest free one. BB:DD.* moves every function of the slot, and a
+conventional PCI device moves with its whole same-domain group.
+
+If the attach to TO fails, the devices go back into FROM in their old
+slots. Every step is recorded in a plan (--plan, by default in the state
+directory), so after a crash the same command finishes the move.
+
+Examples:
+   xlpt pci-move web01 web02 0000:03:00.0 7
+   xlpt pci-move web01 web02 03:00.*`,
+	Flags: []cli.Flag{jsonFlag, slotsFlag,
+		&cli.StringFlag{Name: "plan", Usage: "The move's plan `FILE` (default: STATE_DIR/moves/FROM-BDF.plan)"},
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Detach from FROM without the guest's consent"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := args(c, 3, 4); err != nil {
+			return err
+		}
+		from, to := c.Args().Get(0), c.Args().Get(1)
+		dev, err := parseSpecArg(c.Args().Get(2), c.Args().Get(3))
+		if err != nil {
+			return err
+		}
+		if dev.VfuncMask == 0 {
+			return usagef("pci-move takes a BDF or BB:DD.*, not a name (%q)", c.Args().Get(2))
+		}
+		plan := c.String("plan")
+		if plan == "" {
+			if _, err := envOf(c).hostConfig(); err != nil {
+				return err
+			}
+			dir := filepath.Join(envOf(c).StateDir, "moves")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			plan = filepath.Join(dir, fmt.Sprintf("%s-%s.plan", from, dev.PciBdf))
+		}
+		o := newOutput(c)
+		defer o.flush()
+		want := []xl.PciBdf{dev.PciBdf}
+		if dev.AllFuncs() {
+			want = nil
+		}
+		m, err := newMigration(c, plan, want...)
+		if err != nil {
+			return err
+		}
+		res, err := m.Move(hotplug.MoveRequest{From: from, To: to, Device: dev, Force: c.Bool("force")})
+		if res.Plan != nil {
+			if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) {
+				for _, d := range res.Plan.Devices {
+					fmt.Fprintf(w, "%s  %s\n", d.BDF, where(res.Plan, d))
+				}
+			}); eerr != nil {
+				return eerr
+			}
+		}
+		return err
+	},
+}

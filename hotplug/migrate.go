@@ -1,0 +1,343 @@
+package hotplug
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/xl"
+)
+
+// Migration takes a guest's passthrough devices out before a live
+// migration and puts them back after it, on the target or (after a
+// failure) on the source. Every step is recorded in a plan first, so
+// each command can be run again after a crash and finishes the job.
+//
+// It works through Service's Attach and Detach, one guest slot (or one
+// same-domain group) at a time.
+type Migration struct {
+	S     *Service
+	Plans PlanStore
+	// Devices lists every host function, to find a device by identity
+	// when its BDF is not there.
+	Devices func() []*pcibind.Device
+	// Records reads xlpt's own record of hiding a device (nil: none).
+	Records  func(xl.PciBdf) (pcibind.Record, error)
+	Hostname string
+}
+
+// ErrNotMigratable refuses a guest Xen 4.17 would not live-migrate even
+// without its devices; ErrPlanState a command the plan's phase does not
+// allow.
+var (
+	ErrNotMigratable = errors.New("guest cannot be live-migrated")
+	ErrPlanState     = errors.New("the plan is not at that step")
+)
+
+// MigrateResult is what a migrate command leaves behind.
+type MigrateResult struct {
+	Plan     *Plan
+	Domain   Domain
+	Warnings []string
+}
+
+// MigrateDetachRequest is `xlpt migrate detach`.
+type MigrateDetachRequest struct {
+	Domain string
+	Force  bool          // remove without the guest's consent
+	Wait   time.Duration // keep asking a guest that does not answer the eject this long (0: once)
+}
+
+// Detach takes every passthrough device out of the guest, writing the
+// plan before the first detach and after each one.
+func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
+	var res MigrateResult
+	p, err := m.Plans.Load()
+	if err != nil {
+		return res, err
+	}
+	if p != nil && !p.Phase.Done() {
+		if err := m.checkPlan(p, "migrate", req.Domain, PhaseDetaching, PhaseDetached); err != nil {
+			return res, err
+		}
+	} else {
+		p = nil
+	}
+	dom, err := m.S.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
+	res.Domain = dom
+	list, err := m.S.TS.PciList(dom.Domid)
+	if err != nil {
+		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+	}
+	if p == nil {
+		if p, res.Warnings, err = m.newPlan(dom, list, req.Force); err != nil {
+			return res, err
+		}
+		if err := m.Plans.Save(p); err != nil {
+			return res, err
+		}
+	} else {
+		p.Force = p.Force || req.Force
+		m.settle(p, list, "source")
+	}
+	res.Plan = p
+	for i := range p.Devices {
+		d := &p.Devices[i]
+		if d.State != StateInSource {
+			continue
+		}
+		if err := m.detachOne(p, dom, d, req.Wait); err != nil {
+			return res, err
+		}
+	}
+	p.Phase = PhaseDetached
+	p.event("detach", "", "every device is out of %s", dom)
+	return res, m.Plans.Save(p)
+}
+
+// detachOne removes one function, recording the intent and the outcome.
+func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Duration) error {
+	d.State = StateDetaching
+	if err := m.Plans.Save(p); err != nil {
+		return err
+	}
+	req := DetachRequest{Domain: dom.String(), Device: single(d.bdf()), Force: p.Force}
+	deadline := time.Now().Add(wait)
+	for {
+		_, err := m.S.Detach(req)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrDetachTimeout) && time.Now().Before(deadline) {
+			continue
+		}
+		if d.interrupted && !req.Force && !errors.Is(err, ErrDetachTimeout) {
+			// The killed run had the guest eject it, and QEMU has let
+			// it go (libxl's device_del fails); libxl only did not get
+			// to release it: that is what the forced remove does.
+			p.event("detach", d.BDF, "the device model no longer has it (%v): finishing libxl's part with a forced remove", err)
+			req.Force = true
+			continue
+		}
+		d.State = StateInSource
+		p.event("detach", d.BDF, "failed: %v", err)
+		if serr := m.Plans.Save(p); serr != nil {
+			err = fmt.Errorf("%w; and the plan: %w", err, serr)
+		}
+		if p.Kind == "move" {
+			return fmt.Errorf("%w (nothing more was moved; the plan %s records each step: run the same pci-move again, with -f to remove without the guest's consent)", err, m.Plans)
+		}
+		return fmt.Errorf("%w (the plan %s records what was detached: run `xlpt migrate rollback --plan %s %s` to put it back, "+
+			"or run this again, with --force to remove without the guest's consent)", err, m.Plans, m.Plans, dom)
+	}
+	d.State = StateDetached
+	p.event("detach", d.BDF, "out of %s (slot %s)", dom, d.GuestSlot)
+	return m.Plans.Save(p)
+}
+
+func single(b xl.PciBdf) xl.DevicePci {
+	d := xl.NewDevicePci()
+	d.PciBdf, d.VfuncMask = b, 1
+	return d
+}
+
+// checkPlan refuses a plan of another kind or domain, or at a phase the
+// command cannot continue from.
+func (m *Migration) checkPlan(p *Plan, kind, domain string, phases ...Phase) error {
+	if p.Kind != kind {
+		return fmt.Errorf("%w: %s is a %s plan, not a %s plan", ErrPlan, m.Plans, p.Kind, kind)
+	}
+	if domain != "" && p.Domain != domain {
+		return fmt.Errorf("%w: %s is the plan of %s, not of %s", ErrPlan, m.Plans, p.Domain, domain)
+	}
+	for _, ph := range phases {
+		if p.Phase == ph {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is at phase %q (%s)", ErrPlanState, m.Plans, p.Phase, nextStep(p))
+}
+
+// nextStep says which command continues a plan.
+func nextStep(p *Plan) string {
+	switch p.Phase {
+	case PhaseDetaching:
+		return "finish it with `xlpt migrate detach`, or undo it with `xlpt migrate rollback`"
+	case PhaseDetached:
+		return "the devices are out: `xl migrate`, then `xlpt migrate attach` on the target, or `xlpt migrate rollback` here"
+	case PhaseAttaching:
+		return "finish it with `xlpt migrate attach` on the target"
+	case PhaseRollingBck:
+		return "finish it with `xlpt migrate rollback`"
+	case PhaseMoving:
+		return "finish it with the same `xlpt pci-move`"
+	}
+	return "it is finished"
+}
+
+// newPlan refuses a guest that cannot migrate, then records its devices.
+func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan, []string, error) {
+	cfg, err := m.S.TS.DomainConfig(dom.Domid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the configuration of %s: %w", dom, err)
+	}
+	dom.Config = cfg
+	warnings, err := migratable(dom)
+	if err != nil {
+		return nil, warnings, err
+	}
+	if err := m.S.reproducible(dom, list); err != nil {
+		return nil, warnings, err
+	}
+	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.Hostname, Force: force, Phase: PhaseDetaching}
+	p.Devices, err = m.describe(list)
+	if err != nil {
+		return nil, warnings, err
+	}
+	p.event("preflight", "", "%s (domid %d, %s) can migrate; %d device(s) to detach", dom, dom.Domid, dom.Info.Type, len(p.Devices))
+	return p, warnings, nil
+}
+
+// migratable refuses, before anything changes, a guest that Xen 4.17 will
+// not live-migrate even once its devices are out, with the xl.cfg fix.
+func migratable(dom Domain) ([]string, error) {
+	var why []string
+	st := dom.Info.State
+	switch {
+	case dom.Domid == 0:
+		why = append(why, "dom0 does not migrate")
+	case st.Has(xl.StateDying) || st.Has(xl.StateShutdown):
+		why = append(why, fmt.Sprintf("it is %s, not running", st))
+	}
+	cfg := dom.Config
+	if cfg.VnumaNodes > 0 {
+		// libxl_dom_save.c: "Cannot save a guest with vNUMA configured".
+		why = append(why, fmt.Sprintf("it has %d vNUMA nodes, and libxl 4.17 refuses to save a guest with vNUMA "+
+			"(the stream does not carry node information): remove vnuma= from its xl.cfg and recreate it", cfg.VnumaNodes))
+	}
+	if cfg.NoMigrate {
+		why = append(why, "it was created with nomigrate=1 (so Xen gave it an invariant TSC that a move to "+
+			"another host would break): set nomigrate=0 in its xl.cfg and recreate it")
+	}
+	if len(why) > 0 {
+		return nil, fmt.Errorf("%w: %s: %s; nothing was detached", ErrNotMigratable, dom, strings.Join(why, "; "))
+	}
+	var warnings []string
+	if cfg.Passthrough == xl.PassthroughSharePT {
+		warnings = append(warnings, fmt.Sprintf("%s has passthrough=\"share_pt\": the target must offer iommu_hap_pt_share "+
+			"(`xl info` virt_caps) or its xl migrate-receive fails to create the guest", dom))
+	}
+	return warnings, nil
+}
+
+// reproducible refuses a device layout that re-attaching one guest slot
+// at a time cannot rebuild: several functions in a guest slot must be
+// every function of one physical slot, in their own function numbers; a
+// lone function sits at function 0 (what libxl and xlpt give it).
+func (s *Service) reproducible(dom Domain, list []xl.DevicePci) error {
+	if !dom.IsHVM() {
+		return nil
+	}
+	bySlot := map[uint8][]xl.DevicePci{}
+	for _, d := range list {
+		bySlot[d.VSlot()] = append(bySlot[d.VSlot()], d)
+	}
+	for slot, ds := range bySlot {
+		if len(ds) == 1 {
+			if ds[0].VFunc() != 0 {
+				return fmt.Errorf("%w: %s holds %s alone at guest function %02x.%x; xlpt can put a lone function back only at function 0: "+
+					"detach it and attach it at %02x.0 first", ErrNotMigratable, dom, ds[0].PciBdf, slot, ds[0].VFunc(), slot)
+			}
+			continue
+		}
+		phys := ds[0].PciBdf.Slot()
+		for _, d := range ds {
+			if d.PciBdf.Slot() != phys || d.VFunc() != d.PciBdf.Func {
+				return fmt.Errorf("%w: %s guest slot %02x mixes %s and %s: xlpt puts a multi-function slot back as BB:DD.* with its own function numbers",
+					ErrNotMigratable, dom, slot, ds[0].PciBdf, d.PciBdf)
+			}
+		}
+		if n := len(s.Host.Functions(phys)); n != len(ds) {
+			return fmt.Errorf("%w: %s holds %d of the %d functions of %s in guest slot %02x; xlpt puts a slot back whole (BB:DD.*)",
+				ErrNotMigratable, dom, len(ds), n, phys, slot)
+		}
+	}
+	return nil
+}
+
+// describe turns libxl's list into plan devices, highest function first
+// (the order detach uses: the guest rescans a slot when function 0 goes).
+func (m *Migration) describe(list []xl.DevicePci) ([]PlanDevice, error) {
+	sort.Slice(list, func(i, j int) bool { return list[j].PciBdf.Less(list[i].PciBdf) })
+	var out []PlanDevice
+	for _, d := range list {
+		id, err := identityOf(m.S.Host, d.PciBdf)
+		if err != nil {
+			return nil, fmt.Errorf("identity of %s: %w", d.PciBdf, err)
+		}
+		pd := PlanDevice{
+			BDF: d.PciBdf.String(), Vdevfn: d.Vdevfn, GuestSlot: fmt.Sprintf("%02x.%x", d.VSlot(), d.VFunc()),
+			FuncMask: d.VfuncMask, Identity: id, State: StateInSource,
+			Options: PlanOptions{Msitranslate: d.Msitranslate, PowerMgmt: d.PowerMgmt, Permissive: d.Permissive,
+				Seize: d.Seize, Name: d.Name},
+			Assignable: PlanAssignable{Driver: "pciback"},
+		}
+		if d.RdmPolicy == xl.RdmPolicyStrict || d.RdmPolicy == xl.RdmPolicyRelaxed {
+			pd.Options.RdmPolicy = d.RdmPolicy.String()
+		}
+		if hd, ok := m.S.Host.Device(d.PciBdf); ok && hd.Driver != "" {
+			pd.Assignable.Driver = hd.Driver
+		}
+		if m.Records != nil {
+			if rec, err := m.Records(d.PciBdf); err == nil {
+				pd.Assignable.OriginalDriver = rec.Driver
+			}
+		}
+		if br, ok := m.S.Host.GroupBridge(d.PciBdf); ok && len(m.S.Host.Group(d.PciBdf)) > 1 {
+			pd.Group = br.String()
+		}
+		out = append(out, pd)
+	}
+	return out, nil
+}
+
+// settle turns the intents a crash left in the plan into facts, from the
+// list of the guest's devices on this host. where is "source" or
+// "target": which attaches this host can see.
+func (m *Migration) settle(p *Plan, list []xl.DevicePci, where string) {
+	held := map[xl.PciBdf]xl.DevicePci{}
+	for _, d := range list {
+		held[d.PciBdf] = d
+	}
+	for i := range p.Devices {
+		d := &p.Devices[i]
+		before := d.State
+		switch {
+		case d.State == StateDetaching && where == "source":
+			d.State = StateDetached
+			if _, ok := held[d.bdf()]; ok {
+				d.State, d.interrupted = StateInSource, true
+			}
+		case d.State == StateAttaching && d.AttachTo == where && where == "source":
+			d.State = StateDetached
+			if _, ok := held[d.bdf()]; ok {
+				d.State = StateInSource
+			}
+		case d.State == StateAttaching && d.AttachTo == where:
+			d.State = StateDetached
+			if x, ok := held[d.target()]; ok {
+				d.State, d.TargetSlot = StateInTarget, fmt.Sprintf("%02x.%x", x.VSlot(), x.VFunc())
+			}
+		}
+		if d.State != before {
+			d.AttachTo = ""
+			p.event("settle", d.BDF, "was %s when the last run stopped; libxl says it is %s", before, d.State)
+		}
+	}
+}
