@@ -178,8 +178,9 @@ testbed: testbed-build
 # e2e/reboot/ (persistent host setup across a reboot).
 # E2E picks the packages (each boots Xen once); the default is all of them.
 E2E ?= ./e2e/...
+E2E_RUN ?= .
 e2e: testbed-build
-	$(GO) test -tags e2e -v -count=1 -p 1 -timeout 60m $(E2E)
+	$(GO) test -tags e2e -v -count=1 -p 1 -timeout 60m -run '$(E2E_RUN)' $(E2E)
 
 # Boot the testbed and show xlpt at work on real Xen.
 demo: testbed-build
