@@ -85,6 +85,10 @@ func TestGoldenJSONLibxl(t *testing.T) {
 		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
 		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
 		"migrate":             &planDoc{Plan: samplePlan()},
+		"recover": toRecoverDoc(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{
+			{Device: nic.PciBdf, Record: "attach 0000:03:00.0 to web01", Problem: "listed by libxl in web01 but not in its QEMU", Action: "removed from web01's libxl list; assignable again"},
+			{Device: xl.PciBdf{Bus: 4}, Problem: "on pciback, in no domain", Action: "none: consistent"},
+		}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := newApp()
