@@ -38,6 +38,10 @@ type env struct {
 	// kernel here through the app's Metadata["sysfs-writer"].
 	writer pcibind.AttrWriter
 
+	// out is the running command's output road, for what must be said
+	// while it runs (a wait for the host lock).
+	out *output
+
 	ts     *xenlight.Context
 	tsErr  error
 	tsDone bool
@@ -147,7 +151,14 @@ func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
 // naming the holder.
 func (e *env) lock() (func(), error) {
 	return pcibind.LockWith(e.StateDir, pcibind.LockOptions{Timeout: e.Config.LockTimeout, OnWait: func(holder string) {
-		logrus.Warnf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
+		msg := fmt.Sprintf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
+		if e.out == nil {
+			logrus.Warn(msg)
+			return
+		}
+		// said now, not when the command ends: the wait is now
+		e.out.note(msg)
+		e.out.flush()
 	}})
 }
 

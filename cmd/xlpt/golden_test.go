@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -54,6 +55,7 @@ func TestGoldenJSON(t *testing.T) {
 		{"cfg-check", []string{"cfg", "check", "--json", "--no-xen", "--no-dmar", cfg}, 1},
 		{"cfg-add-pci", []string{"cfg", "add-pci", "--json", "--no-xen", "--no-dmar", cfg, bdf("e1000e") + "@7"}, 0},
 		{"cfg-remove-pci", []string{"cfg", "remove-pci", "--json", "--no-xen", "--no-dmar", cfg, bdf("e1000e")}, 0},
+		{"sriov-list", []string{"sriov", "list", "--json"}, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			app := newApp()
@@ -85,6 +87,16 @@ func TestGoldenJSONLibxl(t *testing.T) {
 		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
 		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
 		"migrate":             &planDoc{Plan: samplePlan()},
+		"sriov-set": &sriovSetDoc{SRIOVResult: hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
+			VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true, Released: []xl.PciBdf{},
+			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true},
+			Persisted: "/etc/xlpt/host.conf", Seconds: 0.25},
+		"restore": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/host.conf", Items: []hotplug.RestoreItem{
+			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, Seconds: 0.5},
+		"recover": toRecoverDoc(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{
+			{Device: nic.PciBdf, Record: "attach 0000:03:00.0 to web01", Problem: "listed by libxl in web01 but not in its QEMU", Action: "removed from web01's libxl list; assignable again"},
+			{Device: xl.PciBdf{Bus: 4}, Problem: "on pciback, in no domain", Action: "none: consistent"},
+		}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := newApp()
@@ -173,4 +185,42 @@ func samplePlan() *hotplug.Plan {
 		Events: []hotplug.PlanEvent{{Time: time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC), Step: "attach", Device: "0000:03:10.1",
 			Detail: "in web01 at 0000:04:10.1, guest slot 07.0 (target)"}},
 	}
+}
+
+// sameDoc names commands whose --json document is another's golden: the
+// migration commands and pci-move print the plan, sriov enable and
+// disable one result.
+var sameDoc = map[string]string{"migrate-detach": "migrate", "migrate-attach": "migrate", "migrate-rollback": "migrate",
+	"migrate-status": "migrate", "pci-move": "migrate", "sriov-enable": "sriov-set", "sriov-disable": "sriov-set"}
+
+// Every command that produces a result has --json and a golden file: a
+// new command without them fails here.
+func TestEveryCommandHasGoldenJSON(t *testing.T) {
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			if len(c.Subcommands) > 0 {
+				walk(prefix+c.Name+"-", c.Subcommands)
+				continue
+			}
+			name := prefix + c.Name
+			if _, ok := sameDoc[name]; ok {
+				name = sameDoc[name]
+			}
+			if _, err := os.Stat(filepath.Join("testdata/golden", name+".json")); err != nil {
+				t.Errorf("%s: no golden JSON (%v)", name, err)
+			}
+			has := false
+			for _, f := range c.Flags {
+				has = has || f.Names()[0] == "json"
+			}
+			if !has {
+				t.Errorf("%s: no --json", name)
+			}
+		}
+	}
+	walk("", newApp().Commands)
 }

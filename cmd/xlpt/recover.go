@@ -47,7 +47,7 @@ Examples:
 		if rep.Repairs == nil {
 			rep.Repairs = []hotplug.Repair{}
 		}
-		if eerr := o.emit(&recoverDoc{RecoverReport: rep}, func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
+		if eerr := o.emit(toRecoverDoc(rep), func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
 			return eerr
 		}
 		return err
@@ -57,7 +57,34 @@ Examples:
 // recoverDoc is recover's --json document.
 type recoverDoc struct {
 	envelope
-	hotplug.RecoverReport
+	Records []string     `json:"records"` // the intent records found
+	Repairs []repairJSON `json:"repairs"`
+	DryRun  bool         `json:"dry_run"`
+}
+
+// repairJSON is one device's repair with its outcome in one word.
+type repairJSON struct {
+	hotplug.Repair
+	Outcome string `json:"outcome"` // consistent, left_alone, planned, repaired, failed
+}
+
+func toRecoverDoc(rep hotplug.RecoverReport) *recoverDoc {
+	doc := &recoverDoc{Records: nonNil(rep.Records), Repairs: []repairJSON{}, DryRun: rep.DryRun}
+	for _, r := range rep.Repairs {
+		out := "repaired"
+		switch {
+		case r.Err != "":
+			out = "failed"
+		case r.Nothing():
+			out = "consistent"
+		case r.Advice():
+			out = "left_alone"
+		case rep.DryRun:
+			out = "planned"
+		}
+		doc.Repairs = append(doc.Repairs, repairJSON{r, out})
+	}
+	return doc
 }
 
 func printRecovery(w io.Writer, rep hotplug.RecoverReport) {

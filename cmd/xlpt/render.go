@@ -44,7 +44,11 @@ type output struct {
 }
 
 func newOutput(c *cli.Context) *output {
-	return &output{c: c, name: commandName(c)}
+	o := &output{c: c, name: commandName(c)}
+	if e, ok := c.App.Metadata["env"].(*env); ok {
+		e.out = o
+	}
+	return o
 }
 
 // commandName is the full name of the running command ("cfg check").

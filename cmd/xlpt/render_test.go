@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 )
 
@@ -86,5 +89,24 @@ func sampleHost(t *testing.T) (*pcitest.Tree, func(driver string) string) {
 		}
 		t.Fatalf("no %s in the sample host", driver)
 		return ""
+	}
+}
+
+// A run waiting for the host lock says so while it waits, on the same
+// road as warnings (not through logrus, which --log-level error silences).
+func TestLockWaitOnTheOneRoad(t *testing.T) {
+	tr, bdf := sampleHost(t)
+	state := filepath.Join(t.TempDir(), "state")
+	unlock, err := pcibind.Lock(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	conf := filepath.Join(t.TempDir(), "xlpt.conf")
+	os.WriteFile(conf, []byte("lock_timeout = 2\n"), 0o644)
+	_, errs, code := run(t, "--sysfs-root", tr.Root, "--config", conf, "--state-dir", state, "--log-level", "error",
+		"pci-assignable-add", "--driver", "pci-stub", bdf("e1000e"))
+	if code != 1 || !strings.Contains(errs, "xlpt: pci-assignable-add: note: waiting up to 2s for the host lock, held by") {
+		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }
