@@ -169,6 +169,8 @@ else
 $(error XEN=$(XEN): 4.17 or 4.20)
 endif
 export TESTBED_DIR := $(TB_DIR)
+# e2e tests build the testbed themselves (e2e/testbed.Build): with this.
+export TESTBED_BUILD := $(TB_BUILD)
 
 testbed-build:
 	$(TB_BUILD)

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -72,10 +71,8 @@ func TestRebootRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := exec.Command(filepath.Join(repo, "scripts", "testbed", "build"))
-	b.Dir, b.Stdout, b.Stderr = repo, os.Stderr, os.Stderr
-	if err := b.Run(); err != nil {
-		t.Fatalf("scripts/testbed/build: %v", err)
+	if err := testbed.Build(repo, os.Stderr); err != nil {
+		t.Fatal(err)
 	}
 
 	// First boot: the operator's setup, with --persist.

@@ -68,6 +68,33 @@ func FindRepo(dir string) (string, error) {
 	}
 }
 
+// Dir is where the testbed's build output is: $TESTBED_DIR (the Makefile
+// sets it; XEN=4.20 uses build/testbed-4.20), else build/testbed.
+func Dir(repo string) string {
+	if d := os.Getenv("TESTBED_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(repo, "build", "testbed")
+}
+
+// Build builds the testbed (cached: usually it only repacks xlpt) with the
+// command the Makefile names in $TESTBED_BUILD (for XEN=4.20 the build
+// inside the Debian 13 root), else scripts/testbed/build.
+func Build(repo string, out io.Writer) error {
+	cmd := exec.Command(filepath.Join(repo, "scripts", "testbed", "build"))
+	if b := os.Getenv("TESTBED_BUILD"); b != "" {
+		cmd = exec.Command("sh", "-c", b)
+	}
+	cmd.Dir, cmd.Stdout, cmd.Stderr = repo, out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("testbed build (%s): %w", cmd.String(), err)
+	}
+	if _, err := os.Stat(filepath.Join(Dir(repo), "xlpt")); err != nil {
+		return fmt.Errorf("xlpt did not build (see the warning above): %w", err)
+	}
+	return nil
+}
+
 func (o *Options) setDefaults() error {
 	if o.Repo == "" {
 		wd, err := os.Getwd()
@@ -82,7 +109,7 @@ func (o *Options) setDefaults() error {
 		o.Name = "testbed"
 	}
 	if o.Log == "" {
-		o.Log = filepath.Join(o.Repo, "build", "testbed", "logs",
+		o.Log = filepath.Join(Dir(o.Repo), "logs",
 			o.Name+"-"+time.Now().Format("20060102-150405")+".log")
 	}
 	if o.Timeout == 0 {
