@@ -261,3 +261,26 @@ func TestAssignableRemoveByName(t *testing.T) {
 		t.Errorf("by name without libxl: %v", err)
 	}
 }
+
+// pci-assignable-remove [-r] of a device a guest holds is refused before
+// libxl (which would only say "failed to de-quarantine"), naming the guest
+// and the detach to run first.
+func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
+	w := newBindWorld(t)
+	ts := newFake()
+	w.svc.TS = ts
+	ts.addDomain(4, "web01", xl.DomainTypeHVM)
+	d := xl.NewDevicePci()
+	d.PciBdf, d.VfuncMask, d.Vdevfn = w.free, 1, xl.Vdevfn(6, 0)
+	ts.pciback[w.free], ts.quarantined[w.free] = "", true
+	ts.place(4, d)
+	for _, rebind := range []bool{true, false} {
+		_, err := w.svc.AssignableRemove(d, rebind, w.sys)
+		mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4 "+w.free.String())
+	}
+	for _, c := range ts.calls {
+		if strings.HasPrefix(c, "assignable-remove") {
+			t.Errorf("libxl was called: %v", ts.calls)
+		}
+	}
+}
