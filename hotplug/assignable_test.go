@@ -284,3 +284,26 @@ func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
 		}
 	}
 }
+
+// A device whose device node a dom0 process holds open is not hidden
+// without --force, and the process is named.
+func TestAssignableAddRefusesADeviceWithOpenNodes(t *testing.T) {
+	w := newBindWorld(t)
+	dev := filepath.Join(w.sys.Root(), "bus/pci/devices", w.free.String(), "tty/ttyS9")
+	os.MkdirAll(dev, 0o755)
+	os.WriteFile(dev+"/uevent", []byte("MAJOR=4\nMINOR=73\nDEVNAME=ttyS9\n"), 0o644)
+	fd := filepath.Join(w.sys.ProcRoot(), "4242", "fd")
+	os.MkdirAll(fd, 0o755)
+	os.WriteFile(filepath.Join(w.sys.ProcRoot(), "4242", "comm"), []byte("getty\n"), 0o644)
+	if err := os.Symlink("/dev/ttyS9", filepath.Join(fd, "0")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+	mustFail(t, err, ErrNeedsForce, w.free.String(), "/dev/ttyS9 open by process 4242 (getty)", "--force")
+	if d := w.k.Driver(w.free); d != "e1000e" {
+		t.Errorf("refusal changed the driver to %q", d)
+	}
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub, Force: true}, w.sys, w.host); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+}
