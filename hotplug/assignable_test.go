@@ -272,6 +272,17 @@ func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask, d.Vdevfn = w.free, 1, xl.Vdevfn(6, 0)
+	// On pciback in the kernel, as libxl leaves it, and in web01.
+	for _, wr := range [][2]string{{"pciback/new_slot", w.free.String()}, {"e1000e/unbind", w.free.String()}, {"pciback/bind", w.free.String()}} {
+		if err := w.k.WriteAttr(filepath.Join(w.sys.Root(), "bus/pci/drivers", wr[0]), wr[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, err := w.sys.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Host = host
 	ts.pciback[w.free], ts.quarantined[w.free] = "", true
 	ts.place(4, d)
 	for _, rebind := range []bool{true, false} {
