@@ -280,6 +280,11 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		}
 		d.PciBdf, d.VfuncMask = b, 1
 	}
+	if s.TS != nil {
+		if err := s.refuseHeld(d); err != nil {
+			return "", err
+		}
+	}
 	if d.VfuncMask != 0 {
 		// xlpt hid it itself (pci-stub, or pciback without libxl): its
 		// own record knows the original driver; libxl's does not.
@@ -293,9 +298,6 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	}
 	if s.TS == nil {
 		return "", fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
-	}
-	if err := s.refuseHeld(d); err != nil {
-		return "", err
 	}
 	rec, err := s.beginGive(d, rebind)
 	if err != nil {

@@ -261,3 +261,60 @@ func TestAssignableRemoveByName(t *testing.T) {
 		t.Errorf("by name without libxl: %v", err)
 	}
 }
+
+// pci-assignable-remove [-r] of a device a guest holds is refused before
+// libxl (which would only say "failed to de-quarantine"), naming the guest
+// and the detach to run first.
+func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
+	w := newBindWorld(t)
+	ts := newFake()
+	w.svc.TS = ts
+	ts.addDomain(4, "web01", xl.DomainTypeHVM)
+	d := xl.NewDevicePci()
+	d.PciBdf, d.VfuncMask, d.Vdevfn = w.free, 1, xl.Vdevfn(6, 0)
+	// On pciback in the kernel, as libxl leaves it, and in web01.
+	for _, wr := range [][2]string{{"pciback/new_slot", w.free.String()}, {"e1000e/unbind", w.free.String()}, {"pciback/bind", w.free.String()}} {
+		if err := w.k.WriteAttr(filepath.Join(w.sys.Root(), "bus/pci/drivers", wr[0]), wr[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, err := w.sys.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Host = host
+	ts.pciback[w.free], ts.quarantined[w.free] = "", true
+	ts.place(4, d)
+	for _, rebind := range []bool{true, false} {
+		_, err := w.svc.AssignableRemove(d, rebind, w.sys)
+		mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4 "+w.free.String())
+	}
+	for _, c := range ts.calls {
+		if strings.HasPrefix(c, "assignable-remove") {
+			t.Errorf("libxl was called: %v", ts.calls)
+		}
+	}
+}
+
+// A device whose device node a dom0 process holds open is not hidden
+// without --force, and the process is named.
+func TestAssignableAddRefusesADeviceWithOpenNodes(t *testing.T) {
+	w := newBindWorld(t)
+	dev := filepath.Join(w.sys.Root(), "bus/pci/devices", w.free.String(), "tty/ttyS9")
+	os.MkdirAll(dev, 0o755)
+	os.WriteFile(dev+"/uevent", []byte("MAJOR=4\nMINOR=73\nDEVNAME=ttyS9\n"), 0o644)
+	fd := filepath.Join(w.sys.ProcRoot(), "4242", "fd")
+	os.MkdirAll(fd, 0o755)
+	os.WriteFile(filepath.Join(w.sys.ProcRoot(), "4242", "comm"), []byte("getty\n"), 0o644)
+	if err := os.Symlink("/dev/ttyS9", filepath.Join(fd, "0")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+	mustFail(t, err, ErrNeedsForce, w.free.String(), "/dev/ttyS9 open by process 4242 (getty)", "--force")
+	if d := w.k.Driver(w.free); d != "e1000e" {
+		t.Errorf("refusal changed the driver to %q", d)
+	}
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub, Force: true}, w.sys, w.host); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+}

@@ -388,8 +388,16 @@ func (r *recovery) ensureAssignable(t *truth, b xl.PciBdf, orig, problem string)
 		if step.name == r.skip {
 			continue
 		}
+		n := len(r.rep.Repairs)
 		if err := step.fn(r, t, b, orig, problem); err != nil {
 			return err
+		}
+		if len(r.rep.Repairs) > n && !r.dry {
+			// The step changed the host: the next ones read it again.
+			var err error
+			if t, err = r.s.readTruth(); err != nil {
+				return err
+			}
 		}
 	}
 	if len(r.rep.Repairs) == before {
@@ -479,18 +487,23 @@ func (r *recovery) toPciback(t *truth, b xl.PciBdf, orig, problem string) error 
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv))
+	dev := xl.NewDevicePci()
+	dev.PciBdf = b
 	if onPciback(drv) && t.assignable[b] {
 		if !r.quarantine {
 			return nil
 		}
 		// Xen's quarantine is libxl's last step and cannot be read
-		// back; asking again is harmless.
-		what = "quarantine it through libxl (the hide may have died before Xen's step)"
+		// back: ask again. A refusal is no inconsistency (the device is
+		// on pciback and assignable), so it is reported, not fatal.
+		return r.do(b, problem, "quarantine it through libxl (the hide may have died before Xen's step)", func() error {
+			if err := r.s.TS.PciAssignableAdd(dev, true); err != nil {
+				r.s.log().WithError(err).WithField("device", b).Warn("libxl did not quarantine it again; it stays on pciback, assignable")
+			}
+			return nil
+		})
 	}
-	dev := xl.NewDevicePci()
-	dev.PciBdf = b
-	return r.do(b, problem, what, func() error {
+	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv)), func() error {
 		return r.s.TS.PciAssignableAdd(dev, true)
 	})
 }

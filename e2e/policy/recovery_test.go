@@ -123,11 +123,15 @@ func settled(t *testing.T, dom, bdf, driver string) string {
 
 // tally is the kill points × outcomes table the issue asks for.
 type tally struct {
+	t    *testing.T
 	rows []string
 }
 
+// add records a row, and logs it at once (a run cut short keeps it).
 func (tl *tally) add(cmd, point, heal, before, after string) {
-	tl.rows = append(tl.rows, fmt.Sprintf("%-34s | %-34s | %-8s | %-40s | %s", cmd, point, heal, before, after))
+	row := fmt.Sprintf("%-34s | %-34s | %-8s | %-40s | %s", cmd, point, heal, before, after)
+	tl.t.Logf("KILL POINT: %s", row)
+	tl.rows = append(tl.rows, row)
 }
 
 // stateBrief says where a device is right after a kill, before healing.
@@ -195,7 +199,7 @@ func TestRecovery(t *testing.T) {
 	if !strings.Contains(ok(t, "xlpt pci-assignable-list").out, nic6) {
 		ok(t, "xlpt pci-assignable-add "+nic6)
 	}
-	tl := &tally{}
+	tl := &tally{t: t}
 	defer func() {
 		t.Logf("kill points (%.0fs):\n%-34s | %-34s | %-8s | %-40s | %s\n%s", time.Since(t0).Seconds(),
 			"command", "kill point", "healed by", "state after the kill", "what recovery did",
