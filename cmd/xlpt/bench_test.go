@@ -39,7 +39,7 @@ func BenchmarkCheckBDF(b *testing.B) {
 		}
 		for _, dev := range []struct{ name, bdf string }{{"vf", vf}, {"conventional", conv}} {
 			b.Run(fmt.Sprintf("%s/funcs=%d", dev.name, n), func(b *testing.B) {
-				args := []string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "check", "--json", "--no-libxl", "--proc-root", proc, dev.bdf}
+				args := []string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "--proc-root", proc, "check", "--json", "--no-libxl", dev.bdf}
 				for i := 0; i < b.N; i++ {
 					app := newApp()
 					app.Writer, app.ErrWriter = io.Discard, io.Discard

@@ -6,6 +6,8 @@
 #   (1) the `xlpt check --json --no-libxl BDF` binary, start to exit, for
 #       a VF and a conventional device (median of RUNS runs, the sizes
 #       interleaved so load from others hits all alike);
+#   (1b) the system calls of those runs (strace -f -c), which load from
+#       other processes does not change;
 #   (2) go test -bench: check BDF in-process (cmd/xlpt BenchmarkCheckBDF)
 #       and the attach preflight plus the fake's add (hotplug
 #       BenchmarkAttachPreflight), median of COUNT -count rounds.
@@ -56,6 +58,24 @@ for kind in vf conv; do
 	for n in "${sizes[@]}"; do m[$n]=$(median <"$work/$kind.$n"); printf "%10.2f" "$(echo "${m[$n]} / 1000" | bc -l)"; done
 	printf "%12.2f\n" "$(echo "${m[4096]} / ${m[20]}" | bc -l)"
 done
+
+if command -v strace >/dev/null; then
+	echo
+	echo "(1b) the same runs' file system calls (openat, readlinkat, read, getdents64, stat: strace -f -c; the Go runtime's own calls, which vary with scheduling, left out)"
+	printf "%-14s" device
+	for n in "${sizes[@]}"; do printf "%10s" "$n fn"; done
+	printf "%12s\n" "4096/20"
+	for kind in vf conv; do
+		printf "%-14s" "$kind"
+		for n in "${sizes[@]}"; do
+			if [ $kind = vf ]; then b=${vf[$n]}; else b=${conv[$n]}; fi
+			strace -f -c -o "$work/strace" "$work/xlpt" --sysfs-root "$work/t$n" --config /nonexistent --proc-root "$work/proc" check --json --no-libxl "$b" >/dev/null
+			m[$n]=$(awk '$NF ~ /^(openat|readlinkat|read|pread64|getdents64|newfstatat|statx|fstat|lstat|stat)$/ { s += $4 } END { print s }' "$work/strace")
+			printf "%10d" "${m[$n]}"
+		done
+		printf "%12.2f\n" "$(echo "${m[4096]} / ${m[20]}" | bc -l)"
+	done
+fi
 
 echo
 echo "(2) go test -bench, median of -count $count (ms/op)"

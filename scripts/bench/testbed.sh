@@ -48,20 +48,27 @@ for _ in $(seq 100); do [[ -S $ctl ]] && break; sleep 0.2; done
 }
 echo "dom0 up; serial log $log" >&2
 
+d 'adjtimex | grep -q tv_usec' || tb_die "dom0's busybox has no adjtimex: no microsecond clock to time with"
 # Guests: PV pv1 and (unless NO_HVM) HVM hvm1, both created without
-# devices and with passthrough enabled; HVM guests triple-fault now and
-# then under TCG (scripts/testbed/README.md): up to three tries.
+# devices and with passthrough enabled, booting side by side; HVM guests
+# triple-fault now and then under TCG (scripts/testbed/README.md): a
+# second try.
+mkhvm="xl destroy hvm1 >/dev/null 2>&1; rm -f /var/log/xen/console/hvm1-serial.log; tb-cfg hvm hvm1 '' 'passthrough = \"enabled\"' >/dev/null && xl create /etc/xen/hvm1.cfg >/dev/null 2>&1"
+[[ -n ${NO_HVM:-} ]] || d "$mkhvm" || echo "HVM guest not created" >&2
 d "tb-cfg pv pv1 '' 'passthrough = \"enabled\"' >/dev/null && xl create /etc/xen/pv1.cfg >/dev/null 2>&1 && tb-wait /var/log/xen/console/guest-pv1.log 'GUEST: READY' 600 >/dev/null" ||
 	tb_die "PV guest did not boot"
+echo "PV guest up; $(uptime)" >&2
 hvm=
 if [[ -z ${NO_HVM:-} ]]; then
-	for try in 1 2 3; do
-		if d "xl destroy hvm1 >/dev/null 2>&1; rm -f /var/log/xen/console/hvm1-serial.log; tb-cfg hvm hvm1 '' 'passthrough = \"enabled\"' >/dev/null && xl create /etc/xen/hvm1.cfg >/dev/null 2>&1 && tb-wait /var/log/xen/console/hvm1-serial.log 'GUEST: READY' 900 >/dev/null"; then
+	for try in 1 2; do
+		if ((try > 1)); then d "$mkhvm" || continue; fi
+		if d "tb-wait /var/log/xen/console/hvm1-serial.log 'GUEST: READY' 600 >/dev/null"; then
 			hvm=hvm1
 			break
 		fi
 		echo "HVM guest did not boot (try $try)" >&2
 	done
+	echo "HVM guest: ${hvm:-none}; $(uptime)" >&2
 fi
 d "xl pci-assignable-add $dev >/dev/null 2>&1; xl pci-assignable-list" >&2
 
