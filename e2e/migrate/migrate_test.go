@@ -224,8 +224,16 @@ func bootHVM(t *testing.T, names ...string) {
 	for _, n := range names {
 		for attempt := 1; ; attempt++ {
 			id := domid(t, n)
-			r := sh(t, "tb-wait /var/log/xen/console/"+n+"-serial.log 'GUEST: READY' 600")
-			fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+id+"v[0-9]+ Triple fault' || true").out)
+			// Up to 10 minutes, looking for the triple fault every 30 s
+			// (a dead guest never gets READY).
+			var r result
+			fault := ""
+			for wait := 0; wait < 600 && fault == ""; wait += 30 {
+				if r = sh(t, "tb-wait /var/log/xen/console/"+n+"-serial.log 'GUEST: READY' 30"); r.code == 0 {
+					break
+				}
+				fault = strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+id+"v[0-9]+ Triple fault' || true").out)
+			}
 			if r.code == 0 && fault == "" {
 				break
 			}
