@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/xl"
 )
 
 // On a synthetic host (no hypervisor: sysfs only): sriov list as text and
@@ -105,5 +107,60 @@ func TestSRIOVAndRestoreCommands(t *testing.T) {
 		if _, errs, code := run(t, c.args...); code != 2 || !strings.Contains(errs, c.msg) {
 			t.Errorf("xlpt %v: exit %d %q, want 2 mentioning %q", c.args, code, errs, c.msg)
 		}
+	}
+}
+
+// restore on the simulated kernel (a recorded host: sysfs binding, no
+// libxl): everything applied, then everything already so.
+func TestRestoreAppliesThenAlready(t *testing.T) {
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pf, nic string
+	for _, f := range tr.Funcs {
+		switch {
+		case f.Node.TotalVFs > 0 && !f.IsVF:
+			pf = f.BDF.String()
+		case f.Driver == "e1000e":
+			nic = f.BDF.String()
+		}
+	}
+	k := pcitest.NewKernel(t, tr.Root)
+	proc := t.TempDir()
+	for name, body := range map[string]string{"mounts": "", "swaps": "Filename\n", "net/route": "Iface\n", "net/ipv6_route": ""} {
+		os.MkdirAll(filepath.Dir(filepath.Join(proc, name)), 0o755)
+		os.WriteFile(filepath.Join(proc, name), []byte(body), 0o644)
+	}
+	cfg := t.TempDir()
+	conf := "sriov " + pf + " 8086:1521 vfs=2 autoprobe=0\nassignable 0000:0a:10.1 8086:1520 vf=" + pf + "/1\n" +
+		"assignable " + nic + " 8086:10d3 driver=pci-stub original=e1000e\n"
+	if err := os.WriteFile(filepath.Join(cfg, "devices.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runK := func(args ...string) (string, string, int) {
+		app := newApp()
+		var out, errw bytes.Buffer
+		app.Writer, app.ErrWriter = &out, &errw
+		app.Metadata = map[string]any{"sysfs-writer": k}
+		err := app.Run(append([]string{"xlpt", "--sysfs-root", tr.Root, "--proc-root", proc, "--config-dir", cfg}, args...))
+		if err != nil {
+			errw.WriteString(err.Error())
+			return out.String(), errw.String(), exitCode(err)
+		}
+		return out.String(), errw.String(), 0
+	}
+	out, errs, code := runK("restore")
+	t.Logf("first restore (exit %d):\n%s%s", code, out, errs)
+	if code != 0 || !strings.Contains(out, "3 applied, 0 already so, 0 refused, 0 failed") {
+		t.Fatalf("first restore: exit %d\n%s%s", code, out, errs)
+	}
+	if d := k.Driver(xl.PciBdf{Bus: 0x0a, Dev: 0x10, Func: 1}); d != "pciback" {
+		t.Errorf("VF 1 on %q after restore", d)
+	}
+	out, errs, code = runK("restore")
+	t.Logf("second restore (exit %d):\n%s%s", code, out, errs)
+	if code != 0 || !strings.Contains(out, "0 applied, 3 already so, 0 refused, 0 failed") {
+		t.Errorf("second restore: exit %d\n%s%s", code, out, errs)
 	}
 }
