@@ -278,17 +278,22 @@ _PROG_() {
 	else
 		cands=$(_PROG__args "$path" "$n")
 	fi
+	# No process substitution: it needs /dev/fd, which minimal systems
+	# (an initramfs, a container) may not have.
+	local out
 	case $cands in
 	@files)
 		compopt -o filenames 2>/dev/null
-		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		out=$(compgen -f -- "$cur")
 		;;
 	@dirs)
 		compopt -o filenames 2>/dev/null
-		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		out=$(compgen -d -- "$cur")
 		;;
-	*) mapfile -t COMPREPLY < <(compgen -W "$cands" -- "$cur") ;;
+	*) out=$(compgen -W "$cands" -- "$cur") ;;
 	esac
+	COMPREPLY=()
+	[[ -z $out ]] || mapfile -t COMPREPLY <<<"$out"
 	# bash replaces only the part after the last colon (COMP_WORDBREAKS).
 	if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
 		local pre=${cur%"${cur##*:}"}
