@@ -146,15 +146,15 @@ func (s *Service) resolve(q string) (Domain, error) {
 	return Domain{Domid: domid, Name: info.Name, Info: info}, nil
 }
 
-// lockAndRecover takes the host lock and reconciles what runs that died
-// left behind: every change starts here, so it starts from one consistent
-// state.
+// lockAndRecover takes the host lock and settles the intent records runs
+// that died left behind: every change starts here. Leftovers no record
+// explains (a killed xl) are for `xlpt recover`.
 func (s *Service) lockAndRecover() (func(), error) {
 	unlock, err := s.lock()
 	if err != nil || s.Journal == nil {
 		return unlock, err
 	}
-	rep, err := s.recoverLocked(false)
+	rep, err := s.recoverLocked(false, false)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
