@@ -190,7 +190,11 @@ func (s *Service) SetVFs(req SRIOVRequest, vc VFControl, binder Binder) (res SRI
 		from := st.NumVFs
 		u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := vc.SetNumVFs(req.PF, from, req.Wait); return err })
 		if ch.Waited > time.Second {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to appear", req.PF, ch.Waited.Seconds()))
+			what := "appear"
+			if req.NumVFs == 0 {
+				what = "go"
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
 		}
 	} else {
 		res.Change = pcibind.NumVFsChange{PF: req.PF, From: st.NumVFs, To: st.NumVFs, VFs: st.VFs}
