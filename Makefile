@@ -145,8 +145,10 @@ build-4.20:
 
 # The parsers against libxlutil 4.20 and the binding against libxl 4.20's
 # constants: the differential and binding tests, run in the Debian 13 root.
+# Of rdm's tests only the rdm= ones (libxlutil's parser): the DMAR tests do
+# not depend on Xen, and Debian 13's iasl hangs on their tables.
 test-4.20:
-	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight ./rdm'
+	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight && go test -count=1 -run "Rdm" ./rdm'
 
 # build/4.20/xlpt_VERSION+deb13_amd64.deb: the package for Debian 13, its
 # Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root).
