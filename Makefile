@@ -151,9 +151,10 @@ test-4.20:
 	$(D13) 'go vet ./xenlight ./internal/... && go test -count=1 ./xl ./xlcfg ./xenlight && go test -count=1 -run "Rdm" ./rdm'
 
 # build/4.20/xlpt_VERSION+deb13_amd64.deb: the package for Debian 13, its
-# Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root).
+# Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root),
+# the unit under /usr/lib (Debian 13's lintian refuses /lib: merged /usr).
 deb-4.20:
-	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13'
+	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13 SYSTEMDUNITDIR=/usr/lib/systemd/system'
 
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).
