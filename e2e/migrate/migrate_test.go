@@ -84,15 +84,8 @@ func sh(t *testing.T, cmd string) result {
 		t.Fatalf("%s: control channel: %v", cmd, err)
 	}
 	r := result{out, errs, code, time.Since(t0).Seconds()}
-	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, r.secs, indent(out), indent(errs))
+	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, r.secs, testbed.Indent(out), testbed.Indent(errs))
 	return r
-}
-
-func indent(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
 }
 
 func ok(t *testing.T, cmd string) result {

@@ -73,15 +73,8 @@ func sh(t *testing.T, cmd string) result {
 	if err != nil {
 		t.Fatalf("%s: control channel: %v", cmd, err)
 	}
-	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, time.Since(t0).Seconds(), indent(out), indent(errs))
+	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, time.Since(t0).Seconds(), testbed.Indent(out), testbed.Indent(errs))
 	return result{out, errs, code}
-}
-
-func indent(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
 }
 
 // ok runs a command that must succeed.

@@ -228,3 +228,12 @@ func (c *Client) Close() error {
 	<-c.done
 	return err
 }
+
+// Indent indents a command's output for a test log, one level per line;
+// "" stays "".
+func Indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
+}
