@@ -204,6 +204,7 @@ type guest struct {
 	name, kind, log string
 	once            sync.Once
 	created         time.Time
+	domid           string
 	err             error
 	ready           bool
 }
@@ -309,7 +310,7 @@ func hvmUp(t *testing.T) {
 			`tb-cfg hvm `+hvmName+` "" 'passthrough = "enabled"' >/dev/null && xl create /etc/xen/`+hvmName+`.cfg`)
 		record("%-30s %6.1fs", "xl create "+hvmName+" (hvm)", time.Since(start).Seconds())
 		domid := strings.TrimSpace(sh(t, "xl domid "+hvmName))
-		hvm.created = start
+		hvm.created, hvm.domid = start, domid
 		_, _, code := shExit(t, fmt.Sprintf("tb-wait %s 'GUEST: READY' %d", hvm.log, int(hvmTmo.Seconds())))
 		if code == 0 {
 			time.Sleep(5 * time.Second) // a few rounds of its loop: still alive?
@@ -345,6 +346,25 @@ func alive(t *testing.T, name string) bool {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	f := strings.Fields(lines[len(lines)-1])
 	return len(f) >= 5 && !strings.ContainsAny(f[4], "scd")
+}
+
+// died says why g is no longer running ("" while it is): TCG's emulated
+// SVM now and then triple-faults a nested guest, and xl then destroys it
+// with its device model, which a libxl call in flight sees as a reset QMP
+// connection. Scenarios tell that apart from a failure of xlpt's own.
+func died(t *testing.T, g *guest) string {
+	t.Helper()
+	if alive(t, g.name) {
+		return ""
+	}
+	why := "it is gone or crashed"
+	if g.domid != "" {
+		if f := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+g.domid+"v[0-9]+ Triple fault' || true")); f != "" {
+			why = "it triple-faulted under QEMU's emulated SVM: " + f
+		}
+	}
+	g.ready = false
+	return why
 }
 
 // diag returns what helps to see why a guest is not where it should be.
