@@ -139,11 +139,14 @@ func sbdf(b xl.PciBdf) C.uint32_t {
 }
 
 // PciXenAssigned says whether Xen gives b to a guest: its test passes only
-// for a device dom0 or the quarantine (dom_io) owns.
+// for a device dom0 or the quarantine (dom_io) owns. The test is asked for
+// no domain (DOMID_INVALID): Xen refuses it outright for the caller's own
+// domain ("self-assignment"), so asking for dom0 would call every device
+// busy.
 func (c *Context) PciXenAssigned(b xl.PciBdf) (bool, error) {
 	var busy bool
 	err := c.run(func(*C.libxl_ctx) error {
-		r, _ := C.xc_test_assign_device(c.xch, 0, sbdf(b))
+		r, _ := C.xc_test_assign_device(c.xch, C.DOMID_INVALID, sbdf(b))
 		busy = r != 0
 		return nil
 	})
