@@ -219,10 +219,12 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		}
 		switch {
 		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
-			if requested[f] {
-				return nil, nil, fmt.Errorf("%s is already attached to %s (see `xlpt pci-list %s`)", f, dom, dom)
+			if !requested[f] {
+				continue // a group member that is already there
 			}
-			continue // a group member that is already there
+			if err := s.clearHalfRemoved(dom, f); err != nil {
+				return nil, nil, err
+			}
 		case ow.Kind == OwnedByDomain:
 			return nil, nil, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
 				ErrAssignedElsewhere, f, ow, ow.Domid, f)
@@ -245,6 +247,28 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		return nil, nil, err
 	}
 	return todo, needAssign, nil
+}
+
+// clearHalfRemoved lets an attach proceed for a device libxl still lists
+// in dom although the guest's QEMU no longer has it (a detach that timed
+// out and finished later, or died): libxl's forced remove clears the
+// record, leaving it assignable. A device that is really there is
+// already attached.
+func (s *Service) clearHalfRemoved(dom Domain, b xl.PciBdf) error {
+	already := fmt.Errorf("%s is already attached to %s (see `xlpt pci-list %s`)", b, dom, dom)
+	if !dom.IsHVM() || s.DM == nil {
+		return already
+	}
+	if in, err := s.inDeviceModel(dom.Domid, b); err != nil || in {
+		return already
+	}
+	dev := xl.NewDevicePci()
+	dev.PciBdf = b
+	if err := s.TS.PciDestroy(dom.Domid, dev); err != nil {
+		return fmt.Errorf("%s: libxl lists it in %s but its device model no longer has it, and libxl's forced remove failed: %w (see `xlpt recover --dry-run`)", b, dom, err)
+	}
+	s.log().WithField("device", b).Warnf("libxl listed it in %s but its device model no longer had it (a detach that finished late or died); libxl's forced remove cleared it", dom)
+	return nil
 }
 
 // placeSlots gives each physical slot a guest slot (HVM) and orders the

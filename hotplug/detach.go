@@ -51,10 +51,15 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	// run's recovery looks at it. Only a run that dies keeps its record.
 	defer s.endRecord(rec, &undo.Stack{}, &retErr)
 	for _, d := range targets {
+		// Recovery reads this step: past it, QEMU may have been asked
+		// to unplug the device, so a run that dies is finished forward.
+		if err := s.Journal.Step(rec, "removing "+d.PciBdf.String()); err != nil {
+			return res, err
+		}
 		if req.Force {
 			err = s.TS.PciDestroy(dom.Domid, d)
 		} else {
-			err = s.TS.PciRemove(dom.Domid, d)
+			err = s.removeFromGuest(dom, d, &res)
 		}
 		if err != nil {
 			if isTimeout(err) && !req.Force {
@@ -73,6 +78,35 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 			"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
 	}
 	return res, nil
+}
+
+// removeFromGuest asks libxl to remove d. When that fails and the
+// guest's QEMU no longer has the device, libxl's list is all that is
+// left of it (an earlier detach whose eject finished after libxl gave
+// up, or a detach that died): libxl's forced remove finishes the job.
+func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult) error {
+	err := s.TS.PciRemove(dom.Domid, d)
+	if err == nil || isTimeout(err) || !dom.IsHVM() || s.DM == nil {
+		return err
+	}
+	if in, derr := s.inDeviceModel(dom.Domid, d.PciBdf); derr != nil || in {
+		return err
+	}
+	if ferr := s.TS.PciDestroy(dom.Domid, d); ferr != nil {
+		return fmt.Errorf("%w; its device model no longer has it, and libxl's forced remove failed too: %w", err, ferr)
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%s: %s's device model no longer had it (an earlier detach finished after libxl gave up); "+
+		"libxl's forced remove cleared its record", d.PciBdf, dom))
+	return nil
+}
+
+// inDeviceModel says whether domid's QEMU has b.
+func (s *Service) inDeviceModel(domid uint32, b xl.PciBdf) (bool, error) {
+	bs, err := s.DM.Devices(domid)
+	if err != nil {
+		return false, err
+	}
+	return contains(bs, b), nil
 }
 
 // beginDetach journals the detach of targets from dom.

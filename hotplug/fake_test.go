@@ -207,6 +207,25 @@ func (f *fakeToolstack) listed(id uint32, b xl.PciBdf) bool {
 	return false
 }
 
+func (f *fakeToolstack) inDM(id uint32, b xl.PciBdf) bool {
+	for _, x := range f.staleInDM[id] {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// ejectedLate models a detach whose eject QEMU finished after libxl gave
+// up: QEMU no longer has b, libxl still lists it.
+func (f *fakeToolstack) ejectedLate(id uint32, b xl.PciBdf) {
+	for s, x := range f.staleInDM[id] {
+		if x == b {
+			delete(f.staleInDM[id], s)
+		}
+	}
+}
+
 func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 	d, ok := f.domains[id]
 	if !ok {
@@ -225,6 +244,10 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 		return fmt.Errorf("PCI device not attached to this domain: %w", xl.ErrInval)
 	}
 	b := dev.PciBdf
+	if d.info.Type == xl.DomainTypeHVM && !force && !f.inDM(id, b) {
+		// libxl's QMP device_del of a device QEMU lacks.
+		return fmt.Errorf("Device 'pci-pt-%02x_%02x.%d' not found: %w", b.Bus, b.Dev, b.Func, xl.ErrQMPDeviceNotFound)
+	}
 	if d.info.Type == xl.DomainTypeHVM {
 		for s, x := range f.staleInDM[id] {
 			if x == b {

@@ -402,3 +402,40 @@ func TestDetach(t *testing.T) {
 	_, err = w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic2", 0)})
 	mustFail(t, err, ErrNotAttached, w.bdf["nic2"].String(), "holds no PCI devices")
 }
+
+// A detach whose eject the guest finished after libxl gave up leaves
+// libxl listing a device QEMU no longer has: libxl's own remove then
+// fails (QMP device not found). A plain detach finishes it with libxl's
+// forced remove, and an attach to the same guest clears it first.
+func TestEjectedLateIsFinished(t *testing.T) {
+	w := newWorld(t, nil)
+	nic := w.bdf["nic1"]
+	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
+		t.Fatal(err)
+	}
+	w.ts.ejectedLate(1, nic)
+	res, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0)})
+	if err != nil {
+		t.Fatalf("detach of a late-ejected device: %v", err)
+	}
+	if len(w.ts.domains[1].devs) != 0 || !strings.Contains(strings.Join(res.Notes, "\n"), "no longer had it") {
+		t.Errorf("after the detach hvm1 holds %v; notes %q", w.ts.domains[1].devs, res.Notes)
+	}
+	if c := strings.Join(w.ts.calls, ","); !strings.Contains(c, "remove "+nic.String()+",destroy "+nic.String()) {
+		t.Errorf("calls %s: want libxl's remove, then its forced remove", c)
+	}
+
+	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
+		t.Fatal(err)
+	}
+	w.ts.ejectedLate(1, nic)
+	if _, err := w.attach("hvm1", "nic1", 7); err != nil {
+		t.Fatalf("attach over a late-ejected device: %v", err)
+	}
+	if s := w.slots(1); len(s) != 1 || s[nic] != 7 || !w.ts.inDM(1, nic) {
+		t.Errorf("after the attach hvm1 holds %v (in QEMU: %v); want %s in slot 7", s, w.ts.inDM(1, nic), nic)
+	}
+	// Really there: the attach is refused as before.
+	_, err = w.attach("hvm1", "nic1", 7)
+	mustFail(t, err, nil, "already attached to hvm1")
+}

@@ -70,6 +70,16 @@ func (r *Record) String() string {
 	return fmt.Sprintf("give %s back to dom0 (pid %d, %s)", dev, r.PID, r.Time.Format(time.RFC3339))
 }
 
+// did says whether the run that wrote r completed step.
+func (r *Record) did(step string) bool {
+	for _, d := range r.Done {
+		if d == step {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Record) domain() string {
 	if r.DomName != "" {
 		return fmt.Sprintf("%s (domain %d)", r.DomName, r.Domid)

@@ -256,8 +256,11 @@ func (r *recovery) settleOne(rec *Record, in Intent) error {
 		return r.ensureDom0(t, b, in.Driver, rec.Rebind, "the give-back did not finish")
 	case OpDetach:
 		if t.attached(b, rec.Domid) {
-			r.note(b, fmt.Sprintf("%s holds it, listed by libxl", rec.domain()), "none: it is consistently attached; the detach can be run again")
-			return nil
+			if !rec.did("removing " + b.String()) {
+				r.note(b, fmt.Sprintf("%s holds it, listed by libxl", rec.domain()), "none: it is consistently attached (libxl was not asked yet); the detach can be run again")
+				return nil
+			}
+			return r.finishDetach(rec, b)
 		}
 	}
 	if err := r.ensureAssignable(t, b, in.Driver, fmt.Sprintf("the %s did not finish", rec.Op)); err != nil {
@@ -270,6 +273,29 @@ func (r *recovery) settleOne(rec *Record, in Intent) error {
 		return r.ensureDom0(t, b, in.Driver, true, "the attach made it assignable and did not finish")
 	}
 	return nil
+}
+
+// finishDetach removes a device libxl was asked to remove when its run
+// died: QEMU may already have asked the guest to eject it, and an eject
+// that completes later would leave libxl listing a device QEMU lacks. A
+// guest that does not answer keeps it, consistently attached.
+func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
+	dev := xl.NewDevicePci()
+	dev.PciBdf = b
+	problem := fmt.Sprintf("the detach from %s died after asking libxl", rec.domain())
+	return r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
+		err := r.s.TS.PciRemove(rec.Domid, dev)
+		if err == nil || isTimeout(err) {
+			return nil // a timed-out guest keeps it, still consistent
+		}
+		if r.s.DM == nil {
+			return err
+		}
+		if in, derr := r.s.inDeviceModel(rec.Domid, b); derr == nil && !in {
+			return r.s.TS.PciDestroy(rec.Domid, dev)
+		}
+		return err
+	})
 }
 
 // sweep finds what no record explains: leftovers of libxl, QEMU or a
