@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -275,10 +273,10 @@ func checkSlotExpansion(want []xl.PciBdf, b xl.PciBdf, host *pcibind.Host) bool 
 }
 
 func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkDevice {
+	vendor, device, class := checkIDs(d)
 	cd := checkDevice{
 		BDF: d.BDF, Present: true, Driver: d.Driver, NUMANode: d.NUMANode,
-		Vendor: fmt.Sprintf("%04x", d.Vendor), Device: fmt.Sprintf("%04x", d.Device),
-		Class: fmt.Sprintf("%06x", d.Class), Name: checkName(d),
+		Vendor: vendor, Device: device, Class: class, Name: checkName(d),
 		ResetMethods: d.ResetMethods, FLR: d.HasFLR(), MSI: d.Caps.MSI, MSIX: d.Caps.MSIX,
 		Unread: d.Unread, Reasons: []string{},
 	}
@@ -347,18 +345,44 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	return cd
 }
 
+// checkIDs is vendor, device and class in hex (%04x, %04x, %06x), cut
+// from one string: one allocation, not three Sprintfs, for each function
+// of a full scan.
+func checkIDs(d *pcibind.Device) (vendor, device, class string) {
+	b := appendHex(make([]byte, 0, 14), uint64(d.Vendor), 4)
+	v := len(b)
+	b = appendHex(b, uint64(d.Device), 4)
+	dv := len(b)
+	s := string(appendHex(b, uint64(d.Class), 6))
+	return s[:v], s[v:dv], s[dv:]
+}
+
+// appendHex appends v in lower-case hex, zero-padded to width digits.
+func appendHex(b []byte, v uint64, width int) []byte {
+	var digits [16]byte
+	h := strconv.AppendUint(digits[:0], v, 16)
+	for n := len(h); n < width; n++ {
+		b = append(b, '0')
+	}
+	return append(b, h...)
+}
+
 func checkName(d *pcibind.Device) string {
-	var parts []string
+	var parts [3]string
+	n := 0
 	if d.ClassName != "" {
-		parts = append(parts, d.ClassName+":")
+		parts[n] = d.ClassName + ":"
+		n++
 	}
 	if d.VendorName != "" {
-		parts = append(parts, d.VendorName)
+		parts[n] = d.VendorName
+		n++
 	}
 	if d.DeviceName != "" {
-		parts = append(parts, d.DeviceName)
+		parts[n] = d.DeviceName
+		n++
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts[:n], " ")
 }
 
 func checkBdfs(bs []xl.PciBdf) string {
@@ -450,72 +474,10 @@ func checkAll(sys *pcibind.Sysfs, host *pcibind.Host, ownerOf func(xl.PciBdf) ho
 		}
 	}
 	out := make([]checkDevice, len(host.Devices))
-	parallel(len(out), func(i int) {
-		out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
+	parallel(len(out), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
+		}
 	})
 	return out
-}
-
-// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, in chunks.
-func parallel(n int, fn func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				fn(i)
-			}
-		}(lo, hi)
-	}
-	wg.Wait()
-}
-
-// writeJSON is the report's fast road out (output.emit takes it).
-func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
-
-// writeCheckJSON writes what printJSON would, byte for byte, but encodes
-// the devices in parallel: a full scan's report is megabytes, and one
-// encoder's reflection and indentation cost more than the scan's reads.
-func writeCheckJSON(w io.Writer, rep checkReport) error {
-	devs := rep.Devices
-	rep.Devices = []checkDevice{}
-	head, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	const empty = `"devices": []`
-	at := bytes.LastIndex(head, []byte(empty))
-	if at < 0 || len(devs) == 0 {
-		rep.Devices = devs
-		return printJSON(w, rep)
-	}
-	items := make([][]byte, len(devs))
-	errs := make([]error, len(devs))
-	parallel(len(devs), func(i int) {
-		items[i], errs[i] = json.MarshalIndent(devs[i], "    ", "  ")
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(head) + len(devs)*(len(items[0])+8))
-	buf.Write(head[:at+len(empty)-1])
-	buf.WriteString("\n")
-	for i, it := range items {
-		buf.WriteString("    ")
-		buf.Write(it)
-		if i < len(items)-1 {
-			buf.WriteString(",")
-		}
-		buf.WriteString("\n")
-	}
-	buf.WriteString("  ]")
-	buf.Write(head[at+len(empty):])
-	buf.WriteString("\n")
-	_, err = w.Write(buf.Bytes())
-	return err
 }

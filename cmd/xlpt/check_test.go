@@ -178,7 +178,7 @@ func BenchmarkCheckJSON(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		app := newApp()
 		app.Writer, app.ErrWriter = io.Discard, io.Discard
-		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "check", "--json", "--no-libxl", "--proc-root", proc}); err != nil {
+		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "--proc-root", proc, "check", "--json", "--no-libxl"}); err != nil {
 			b.Fatal(err)
 		}
 	}
