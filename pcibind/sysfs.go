@@ -203,15 +203,25 @@ func parseHex(b []byte, bits int) (uint64, error) {
 // DDDD:BB:DD.F, and nothing else (no short forms: those are user input,
 // handled by xl.ParseBdf).
 func ParseSysfsBdf(s string) (xl.PciBdf, error) {
-	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
+	b, ok := parseSysfsBdf(s)
+	if !ok {
 		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	}
+	return b, nil
+}
+
+// parseSysfsBdf is ParseSysfsBdf without the error, for scans that try
+// every component of a path.
+func parseSysfsBdf(s string) (xl.PciBdf, bool) {
+	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
+		return xl.PciBdf{}, false
 	}
 	d, err1 := strconv.ParseUint(s[0:4], 16, 16)
 	b, err2 := strconv.ParseUint(s[5:7], 16, 8)
 	v, err3 := strconv.ParseUint(s[8:10], 16, 8)
 	f, err4 := strconv.ParseUint(s[11:12], 16, 8)
-	if err := errors.Join(err1, err2, err3, err4); err != nil || v > 0x1f || f > 7 {
-		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || v > 0x1f || f > 7 {
+		return xl.PciBdf{}, false
 	}
-	return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, nil
+	return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, true
 }
