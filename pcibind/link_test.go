@@ -58,3 +58,28 @@ func TestParseDecimal(t *testing.T) {
 		}
 	}
 }
+
+// parseSysfsBdf is the strconv.ParseUint parser it replaced.
+func TestParseSysfsBdfIsParseUint(t *testing.T) {
+	ref := func(s string) (xl.PciBdf, bool) {
+		if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
+			return xl.PciBdf{}, false
+		}
+		d, err1 := strconv.ParseUint(s[0:4], 16, 16)
+		b, err2 := strconv.ParseUint(s[5:7], 16, 8)
+		v, err3 := strconv.ParseUint(s[8:10], 16, 8)
+		f, err4 := strconv.ParseUint(s[11:12], 16, 8)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || v > 0x1f || f > 7 {
+			return xl.PciBdf{}, false
+		}
+		return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, true
+	}
+	for _, s := range []string{"0000:00:00.0", "ffff:ff:1f.7", "FFFF:AB:1F.7", "0000:00:20.0", "0000:00:00.8",
+		"000g:00:00.0", "0000:0x:00.0", "+000:00:00.0", "0000:00:00.0 ", "pci0000:00", "0000:00:00:0", "0000:00:-1.0"} {
+		gb, gok := parseSysfsBdf(s)
+		wb, wok := ref(s)
+		if gb != wb || gok != wok {
+			t.Errorf("%q: %v %v, want %v %v", s, gb, gok, wb, wok)
+		}
+	}
+}

@@ -276,9 +276,11 @@ type reader struct {
 	dir     string
 	buf     []byte
 	// configs, when set, shares one copy of identical config spaces
-	// among the functions of a scan.
-	configs *configTable
-	physfn  bool // read each function's physfn link (targeted reads: no PF lists the VF)
+	// among the functions of a scan; lastConfig is the one this reader
+	// kept last.
+	configs    *configTable
+	lastConfig Config
+	physfn     bool // read each function's physfn link (targeted reads: no PF lists the VF)
 	// noVFLinks leaves a PF's virtfn links unread (a targeted read of
 	// a PF only for its VFs' IDs).
 	noVFLinks bool
@@ -397,7 +399,7 @@ func (r *reader) config(d *Device) error {
 	cfg, err := r.read("config")
 	switch {
 	case err == nil:
-		d.Config = r.configs.keep(cfg)
+		d.Config = r.keepConfig(cfg)
 	case errors.Is(err, fs.ErrNotExist):
 		return err
 	default:
@@ -439,6 +441,16 @@ func (r *reader) config(d *Device) error {
 		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
 	}
 	return nil
+}
+
+// keepConfig is configs.keep, trying the last function's config first:
+// a PF's VFs come one after another, and an equal compare is cheaper
+// than a hash.
+func (r *reader) keepConfig(b []byte) Config {
+	if r.lastConfig == nil || !bytes.Equal(r.lastConfig, b) {
+		r.lastConfig = r.configs.keep(b)
+	}
+	return r.lastConfig
 }
 
 // attrs reads what config space does not say: driver, IRQ, NUMA node,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -474,10 +475,26 @@ func checkAll(sys *pcibind.Sysfs, host *pcibind.Host, ownerOf func(xl.PciBdf) ho
 		}
 	}
 	out := make([]checkDevice, len(host.Devices))
-	parallel(len(out), func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
-		}
+	parallel(len(out), func(i int) {
+		out[i] = checkOne(sys, host, host.Devices[i], ownerOf, uses, useErr)
 	})
 	return out
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, in chunks.
+func parallel(n int, fn func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
 }

@@ -1,21 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
-	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/xlpt/xlpt/xl"
 )
 
-// check --json's device list is written by hand, in parallel: a full
-// scan's report is megabytes, and encoding/json's reflection, its check
-// of what MarshalJSON returns and MarshalIndent's second pass cost more
-// than the scan's reads. The bytes are encoding/json's: the tests compare
-// the two on every field of checkDevice.
+// check --json's device list is written by hand, streamed through one
+// buffer: a full scan's report is megabytes, and encoding/json's
+// reflection, its check of what MarshalJSON returns and MarshalIndent's
+// second pass cost more than the scan's reads (and a whole report in
+// memory costs its page faults). The bytes are encoding/json's: the
+// tests compare the two on every field of checkDevice.
 
 // writeJSON is the report's fast road out (output.emit takes it).
 func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
@@ -35,54 +35,23 @@ func writeCheckJSON(w io.Writer, rep checkReport) error {
 		rep.Devices = devs
 		return printJSON(w, rep)
 	}
-	out := [][]byte{head[:at+len(empty)-1], []byte("\n")}
-	out = append(out, encodeCheckDevices(devs)...)
-	out = append(out, []byte("  ]"), head[at+len(empty):], []byte("\n"))
-	for _, b := range out {
-		if _, err := w.Write(b); err != nil {
-			return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:at+len(empty)-1])
+	bw.WriteString("\n")
+	buf := make([]byte, 0, 4<<10)
+	for i := range devs {
+		buf = append(buf[:0], "    "...)
+		buf = appendCheckDevice(buf, &devs[i])
+		if i < len(devs)-1 {
+			buf = append(buf, ',')
 		}
+		buf = append(buf, '\n')
+		bw.Write(buf)
 	}
-	return nil
-}
-
-// encodeCheckDevices encodes the items of the "devices" array, each
-// span of them on its own goroutine into its own buffer.
-func encodeCheckDevices(devs []checkDevice) [][]byte {
-	parts := make([][]byte, runtime.GOMAXPROCS(0))
-	n := parallel(len(devs), func(k, lo, hi int) {
-		b := make([]byte, 0, (hi-lo)*1024) // an item is some 800 bytes
-		for i := lo; i < hi; i++ {
-			b = append(b, "    "...)
-			b = appendCheckDevice(b, &devs[i])
-			if i < len(devs)-1 {
-				b = append(b, ',')
-			}
-			b = append(b, '\n')
-		}
-		parts[k] = b
-	})
-	return parts[:n]
-}
-
-// parallel cuts 0..n-1 into at most GOMAXPROCS contiguous spans and runs
-// fn(k, lo, hi) for span k on a goroutine of its own; it returns the
-// number of spans.
-func parallel(n int, fn func(k, lo, hi int)) int {
-	workers := runtime.GOMAXPROCS(0)
-	chunk := max((n+workers-1)/workers, 1)
-	var wg sync.WaitGroup
-	k := 0
-	for lo := 0; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(k, lo, hi int) {
-			defer wg.Done()
-			fn(k, lo, hi)
-		}(k, lo, min(lo+chunk, n))
-		k++
-	}
-	wg.Wait()
-	return k
+	bw.WriteString("  ]")
+	bw.Write(head[at+len(empty):])
+	bw.WriteString("\n")
+	return bw.Flush()
 }
 
 // appendCheckDevice appends json.MarshalIndent(d, "    ", "  ").
@@ -257,7 +226,7 @@ func appendJSONBdf(b []byte, v xl.PciBdf) []byte {
 // invalid-UTF-8 and U+2028/9 rules) goes through encoding/json itself.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -266,3 +235,12 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// jsonPlain holds the bytes encoding/json copies as they are: a table,
+// as a megabyte of strings goes through appendJSONString.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
