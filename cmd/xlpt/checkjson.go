@@ -35,6 +35,7 @@ func writeCheckJSON(w io.Writer, rep checkReport) error {
 		rep.Devices = devs
 		return printJSON(w, rep)
 	}
+	// bufio keeps the first write error and Flush returns it.
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(head[:at+len(empty)-1])
 	bw.WriteString("\n")
