@@ -59,3 +59,13 @@ func FuzzParseResource(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseResource is one function's resource file, as the kernel
+// writes it (a full scan parses thousands).
+func BenchmarkParseResource(b *testing.B) {
+	res := []byte("0x00000000fe000000 0x00000000fe7fffff 0x0000000000040200\n" +
+		strings.Repeat("0x0000000000000000 0x0000000000000000 0x0000000000000000\n", 16))
+	for i := 0; i < b.N; i++ {
+		parseResource(res)
+	}
+}

@@ -156,7 +156,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	devsFd, err := openAt(unixAtFdcwd, "", s.Path("bus/pci/devices"), unix.O_PATH|unix.O_DIRECTORY)
+	devsFd, err := openAt(unixAtFdcwd, "", s.Path(devicesDir), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +173,12 @@ func (s *Sysfs) Scan() (*Host, error) {
 	if workers > len(names) {
 		workers = len(names)
 	}
+	configs := newConfigTable()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := reader{s: s, devsFd: devsFd}
+			r := reader{s: s, devsFd: devsFd, configs: configs}
 			for i := range next {
 				devs[i], errs[i] = r.device(names[i])
 			}
@@ -226,7 +227,7 @@ func (s *Sysfs) Scan() (*Host, error) {
 // listDevices returns the entries of bus/pci/devices that are BDFs, and
 // apart those whose segment is above ffff.
 func (s *Sysfs) listDevices() (names, outOfRange []string, err error) {
-	f, err := os.Open(s.Path("bus/pci/devices"))
+	f, err := os.Open(s.Path(devicesDir))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
@@ -268,12 +269,18 @@ func wideSegment(n string) bool {
 // the kernel walks the (deep, symlinked) path once per device rather than
 // once per file.
 type reader struct {
-	s      *Sysfs
-	devsFd int // bus/pci/devices
-	dfd    int // the current device
-	dir    string
-	buf    []byte
-	physfn bool // read each function's physfn link (targeted reads: no PF lists the VF)
+	s       *Sysfs
+	devsFd  int    // bus/pci/devices
+	devsDir string // its path, for errors; set on first use
+	dfd     int    // the current device
+	dir     string
+	buf     []byte
+	// configs, when set, shares one copy of identical config spaces
+	// among the functions of a scan; lastConfig is the one this reader
+	// kept last.
+	configs    *configTable
+	lastConfig Config
+	physfn     bool // read each function's physfn link (targeted reads: no PF lists the VF)
 	// noVFLinks leaves a PF's virtfn links unread (a targeted read of
 	// a PF only for its VFs' IDs).
 	noVFLinks bool
@@ -308,6 +315,9 @@ func (r *reader) readInt(name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if v, ok := parseDecimal(b); ok {
+		return v, nil
+	}
 	v, err := strconv.Atoi(trim(b))
 	if err != nil {
 		return 0, fmt.Errorf("%s/%s: %w", r.dir, name, err)
@@ -318,14 +328,16 @@ func (r *reader) readInt(name string) (int, error) {
 // device reads one function. The config space answers most questions,
 // so the other files are read only where it cannot.
 func (r *reader) device(name string) (*Device, error) {
-	bdf, _ := ParseSysfsBdf(name)
+	bdf, _ := parseSysfsBdf(name)
 	d := &Device{BDF: bdf, NUMANode: -1}
-	link := "bus/pci/devices/" + name
-	r.dir = r.s.Path(link)
-	if err := r.realPath(d, link, name); err != nil {
+	if r.devsDir == "" {
+		r.devsDir = r.s.Path(devicesDir)
+	}
+	r.dir = r.devsDir + "/" + name
+	if err := r.realPath(d, name); err != nil {
 		return nil, err
 	}
-	dfd, err := openAt(r.devsFd, path.Dir(r.dir), name, unix.O_PATH|unix.O_DIRECTORY)
+	dfd, err := openAt(r.devsFd, r.devsDir, name, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
@@ -346,21 +358,19 @@ func (r *reader) device(name string) (*Device, error) {
 	return d, nil
 }
 
+// devicesDir is where sysfs lists every PCI function, as links.
+const devicesDir = "bus/pci/devices"
+
 // realPath sets the device's real path and its parents from one readlink,
 // resolved lexically (sysfs has no further links on the way), instead of
 // EvalSymlinks' lstat per component.
-func (r *reader) realPath(d *Device, link, name string) error {
-	tgt, err := readlinkAt(r.devsFd, path.Dir(r.dir), name)
+func (r *reader) realPath(d *Device, name string) error {
+	tgt, err := readlinkAt(r.devsFd, r.devsDir, name)
 	switch {
 	case err == nil:
-		if !path.IsAbs(tgt) {
-			tgt = path.Join(path.Dir(link), tgt)
-		} else if rel, ok := strings.CutPrefix(tgt, r.s.root+"/"); ok {
-			tgt = rel
-		}
-		d.Path = strings.TrimPrefix(path.Clean("/"+tgt), "/")
+		d.Path = resolveDeviceLink(tgt, r.s.root)
 	case errors.Is(err, syscall.EINVAL):
-		d.Path = link // a real directory, as in some recorded trees
+		d.Path = devicesDir + "/" + name // a real directory, as in some recorded trees
 	default:
 		return err
 	}
@@ -368,14 +378,28 @@ func (r *reader) realPath(d *Device, link, name string) error {
 	return nil
 }
 
+// resolveDeviceLink is the path, relative to the root, that a link in
+// bus/pci/devices points to. The kernel's links are clean and relative,
+// ../../../devices/pci0000:00/...: those are cut, not joined and cleaned
+// (a copy each, for every function of a scan).
+func resolveDeviceLink(tgt, root string) string {
+	if rest, ok := strings.CutPrefix(tgt, "../../../"); ok && strings.HasPrefix(rest, "devices/") && path.Clean(rest) == rest {
+		return rest
+	}
+	if !path.IsAbs(tgt) {
+		tgt = path.Join(devicesDir, tgt)
+	} else if rel, ok := strings.CutPrefix(tgt, root+"/"); ok {
+		tgt = rel
+	}
+	return strings.TrimPrefix(path.Clean("/"+tgt), "/")
+}
+
 // config reads config space and the IDs it holds.
 func (r *reader) config(d *Device) error {
-	// Config is kept: read it into its own buffer rather than copy 4 KiB
-	// out of the shared one.
-	cfg, err := readFileAt(r.dfd, r.dir, "config", make([]byte, 0, ConfigSizeExt+1))
+	cfg, err := r.read("config")
 	switch {
 	case err == nil:
-		d.Config = Config(cfg)
+		d.Config = r.keepConfig(cfg)
 	case errors.Is(err, fs.ErrNotExist):
 		return err
 	default:
@@ -417,6 +441,16 @@ func (r *reader) config(d *Device) error {
 		d.Unread = append(d.Unread, fmt.Sprintf("config: %d of %d+ bytes (need root): capabilities beyond the header unknown", len(c), want))
 	}
 	return nil
+}
+
+// keepConfig is configs.keep, trying the last function's config first:
+// a PF's VFs come one after another, and an equal compare is cheaper
+// than a hash.
+func (r *reader) keepConfig(b []byte) Config {
+	if r.lastConfig == nil || !bytes.Equal(r.lastConfig, b) {
+		r.lastConfig = r.configs.keep(b)
+	}
+	return r.lastConfig
 }
 
 // attrs reads what config space does not say: driver, IRQ, NUMA node,
@@ -587,17 +621,17 @@ func parseResource(b []byte) ([]BAR, error) {
 		} else {
 			b = nil
 		}
+		if string(line) == emptyRegion {
+			continue // most lines: unused BARs and windows
+		}
 		var v [3]uint64
 		n := 0
 		for rest := line; ; n++ {
-			rest = bytes.TrimLeft(rest, asciiSpace)
+			rest = rest[spaces(rest):]
 			if len(rest) == 0 {
 				break
 			}
-			end := bytes.IndexAny(rest, asciiSpace)
-			if end < 0 {
-				end = len(rest)
-			}
+			end := fieldEnd(rest)
 			if n == 3 {
 				n++
 				break
@@ -621,7 +655,30 @@ func parseResource(b []byte) ([]BAR, error) {
 	return bars, nil
 }
 
-const asciiSpace = " \t\v\f\r"
+// emptyRegion is how the kernel writes an unused region's line.
+const emptyRegion = "0x0000000000000000 0x0000000000000000 0x0000000000000000"
+
+// spaces is the length of b's leading run of ASCII white space (bar
+// newlines: lines are split first); fieldEnd is where its first field
+// ends. By hand rather than bytes.TrimLeft and IndexAny, which build a
+// byte set on every call: a full scan makes some 200,000 of them.
+func spaces(b []byte) int {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func fieldEnd(b []byte) int {
+	i := 0
+	for i < len(b) && !isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
 
 // parseHexField reads 0x-prefixed (or bare) hex of up to 64 bits.
 func parseHexField(f []byte) (uint64, bool) {
@@ -651,15 +708,42 @@ func parseHexField(f []byte) (uint64, bool) {
 	return x, true
 }
 
+// parseDecimal reads what sysfs writes for a number, as "-1\n" or
+// "64\n", without strconv.Atoi's string copy; ok is false for anything
+// else (readInt then gives Atoi's answer and error).
+func parseDecimal(b []byte) (int, bool) {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
 // parentsFromPath lists the BDF components above the last one, nearest
 // first.
 func parentsFromPath(p string) []xl.PciBdf {
-	parts := strings.Split(p, "/")
 	var out []xl.PciBdf
-	for i := len(parts) - 2; i >= 0; i-- {
-		if b, err := ParseSysfsBdf(parts[i]); err == nil {
+	p = p[:max(strings.LastIndexByte(p, '/'), 0)] // drop the last
+	for p != "" {
+		i := strings.LastIndexByte(p, '/')
+		if b, ok := parseSysfsBdf(p[i+1:]); ok {
 			out = append(out, b)
 		}
+		p = p[:max(i, 0)]
 	}
 	return out
 }

@@ -203,15 +203,46 @@ func parseHex(b []byte, bits int) (uint64, error) {
 // DDDD:BB:DD.F, and nothing else (no short forms: those are user input,
 // handled by xl.ParseBdf).
 func ParseSysfsBdf(s string) (xl.PciBdf, error) {
+	b, ok := parseSysfsBdf(s)
+	if !ok {
+		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	}
+	return b, nil
+}
+
+// parseSysfsBdf is ParseSysfsBdf without the error, for scans that try
+// every component of a path.
+func parseSysfsBdf(s string) (xl.PciBdf, bool) {
 	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
-		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+		return xl.PciBdf{}, false
 	}
-	d, err1 := strconv.ParseUint(s[0:4], 16, 16)
-	b, err2 := strconv.ParseUint(s[5:7], 16, 8)
-	v, err3 := strconv.ParseUint(s[8:10], 16, 8)
-	f, err4 := strconv.ParseUint(s[11:12], 16, 8)
-	if err := errors.Join(err1, err2, err3, err4); err != nil || v > 0x1f || f > 7 {
-		return xl.PciBdf{}, errors.New("not a DDDD:BB:DD.F name: " + strconv.Quote(s))
+	d, ok1 := hexDigits(s[0:4])
+	b, ok2 := hexDigits(s[5:7])
+	v, ok3 := hexDigits(s[8:10])
+	f, ok4 := hexDigits(s[11:12])
+	if !ok1 || !ok2 || !ok3 || !ok4 || v > 0x1f || f > 7 {
+		return xl.PciBdf{}, false
 	}
-	return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, nil
+	return xl.PciBdf{Domain: uint16(d), Bus: uint8(b), Dev: uint8(v), Func: uint8(f)}, true
+}
+
+// hexDigits reads s, all hex digits (strconv.ParseUint base 16 without
+// its error values: a scan parses every component of every path).
+func hexDigits(s string) (uint64, bool) {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, len(s) > 0
 }

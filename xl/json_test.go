@@ -2,6 +2,7 @@ package xl
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,16 @@ func TestParseSpecFromKeepsGuestDefaults(t *testing.T) {
 	}
 	if _, err := ParseSpecFrom(base, "01:00.0,seize=on"); err == nil {
 		t.Error("misread accepted")
+	}
+}
+
+// String (and AppendText) is fmt's %04x:%02x:%02x.%x, written by hand.
+func TestPciBdfStringIsFmt(t *testing.T) {
+	for _, b := range []PciBdf{{}, {0xffff, 0xff, 0x1f, 7}, {1, 2, 3, 4}, {0xabc, 0x0a, 0x10, 0}, {0, 0, 0xff, 0xff}} {
+		want := fmt.Sprintf("%04x:%02x:%02x.%x", b.Domain, b.Bus, b.Dev, b.Func)
+		text, _ := b.AppendText([]byte("x"))
+		if b.String() != want || string(text) != "x"+want {
+			t.Errorf("%#v: String %q, AppendText %q, want %q", b, b.String(), text, want)
+		}
 	}
 }

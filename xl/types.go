@@ -1,6 +1,9 @@
 package xl
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // PciBdf names one PCI function on the host: segment ("domain" in PCI
 // terms, not a Xen domain), bus, device and function.
@@ -12,8 +15,31 @@ type PciBdf struct {
 }
 
 // String gives the canonical sysfs form, 0000:01:00.0.
-func (b PciBdf) String() string {
-	return fmt.Sprintf("%04x:%02x:%02x.%x", b.Domain, b.Bus, b.Dev, b.Func)
+func (b PciBdf) String() string { return string(b.appendTo(make([]byte, 0, 12))) }
+
+// AppendText appends String's form to dst. Without fmt: a full scan's
+// report prints thousands of BDFs.
+func (b PciBdf) AppendText(dst []byte) ([]byte, error) { return b.appendTo(dst), nil }
+
+// appendTo is %04x:%02x:%02x.%x of segment, bus, device and function.
+func (b PciBdf) appendTo(dst []byte) []byte {
+	dst = appendHex(dst, uint64(b.Domain), 4)
+	dst = append(dst, ':')
+	dst = appendHex(dst, uint64(b.Bus), 2)
+	dst = append(dst, ':')
+	dst = appendHex(dst, uint64(b.Dev), 2)
+	dst = append(dst, '.')
+	return appendHex(dst, uint64(b.Func), 1)
+}
+
+// appendHex appends v in lower-case hex, zero-padded to width digits.
+func appendHex(dst []byte, v uint64, width int) []byte {
+	var digits [16]byte
+	h := strconv.AppendUint(digits[:0], v, 16)
+	for n := len(h); n < width; n++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, h...)
 }
 
 // Slot is the same BDF with function 0: the physical slot of a

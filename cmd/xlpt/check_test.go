@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -178,7 +179,7 @@ func BenchmarkCheckJSON(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		app := newApp()
 		app.Writer, app.ErrWriter = io.Discard, io.Discard
-		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "check", "--json", "--no-libxl", "--proc-root", proc}); err != nil {
+		if err := app.Run([]string{"xlpt", "--sysfs-root", dir, "--config", "/nonexistent", "--proc-root", proc, "check", "--json", "--no-libxl"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -248,5 +249,27 @@ func TestCheckJSONParallelSameBytes(t *testing.T) {
 		if got.String() != want.String() {
 			t.Fatalf("empty report: %q vs %q", got.String(), want.String())
 		}
+	}
+}
+
+// fullScanGC turns the collector off and puts it back (tests run many
+// commands in one process); GOGC set by the user wins.
+func TestFullScanGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	before := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(before)
+	restore := fullScanGC()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("during a full scan: GC percent %d, want off", p)
+	}
+	restore()
+	if p := debug.SetGCPercent(77); p != 77 {
+		t.Errorf("after: GC percent %d, want 77 back", p)
+	}
+	t.Setenv("GOGC", "50")
+	fullScanGC()()
+	if p := debug.SetGCPercent(77); p != 77 {
+		t.Errorf("with GOGC set: GC percent %d, want it left alone", p)
 	}
 }

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"github.com/xlpt/xlpt/xl"
+)
+
+// check --json's device list is written by hand, streamed through one
+// buffer: a full scan's report is megabytes, and encoding/json's
+// reflection, its check of what MarshalJSON returns and MarshalIndent's
+// second pass cost more than the scan's reads (and a whole report in
+// memory costs its page faults). The bytes are encoding/json's: the
+// tests compare the two on every field of checkDevice.
+
+// writeJSON is the report's fast road out (output.emit takes it).
+func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
+
+// writeCheckJSON writes what printJSON would, byte for byte: the report
+// around the devices by encoding/json, the devices by appendCheckDevice.
+func writeCheckJSON(w io.Writer, rep checkReport) error {
+	devs := rep.Devices
+	rep.Devices = []checkDevice{}
+	head, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	const empty = `"devices": []`
+	at := bytes.LastIndex(head, []byte(empty))
+	if at < 0 || len(devs) == 0 {
+		rep.Devices = devs
+		return printJSON(w, rep)
+	}
+	// bufio keeps the first write error and Flush returns it.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:at+len(empty)-1])
+	bw.WriteString("\n")
+	buf := make([]byte, 0, 4<<10)
+	for i := range devs {
+		buf = append(buf[:0], "    "...)
+		buf = appendCheckDevice(buf, &devs[i])
+		if i < len(devs)-1 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '\n')
+		bw.Write(buf)
+	}
+	bw.WriteString("  ]")
+	bw.Write(head[at+len(empty):])
+	bw.WriteString("\n")
+	return bw.Flush()
+}
+
+// appendCheckDevice appends json.MarshalIndent(d, "    ", "  ").
+func appendCheckDevice(b []byte, d *checkDevice) []byte {
+	o := jsonObject{b: b, indent: "      "}
+	if d.sysfsName != "" {
+		o.str("bdf", d.sysfsName)
+	} else {
+		o.bdf("bdf", d.BDF)
+	}
+	o.bool("present", d.Present)
+	o.strOmit("vendor", d.Vendor)
+	o.strOmit("device", d.Device)
+	o.strOmit("class", d.Class)
+	o.strOmit("name", d.Name)
+	o.str("driver", d.Driver)
+	o.str("owner", d.Owner)
+	o.strOmit("original_driver", d.OriginalDriver)
+	o.str("bus", d.Bus)
+	o.strOmit("port_type", d.PortType)
+	o.strOmit("bridge", d.Bridge)
+	if len(d.Group) > 0 {
+		o.bdfs("group", d.Group)
+	}
+	if d.GroupBridge != nil {
+		o.bdf("group_bridge", *d.GroupBridge)
+	}
+	o.strs("reset_methods", d.ResetMethods)
+	o.bool("flr", d.FLR)
+	o.bool("msi", d.MSI)
+	o.bool("msix", d.MSIX)
+	if d.SRIOV != nil {
+		o.key("sriov")
+		o.b = appendCheckSRIOV(o.b, d.SRIOV)
+	}
+	o.int("numa_node", d.NUMANode)
+	if len(d.Unread) > 0 {
+		o.strs("unread", d.Unread)
+	}
+	o.str("verdict", d.Verdict)
+	o.str("message", d.Message)
+	o.strs("reasons", d.Reasons)
+	return o.end()
+}
+
+// appendCheckSRIOV appends a device's "sriov" object, one level deeper.
+func appendCheckSRIOV(b []byte, s *checkSRIOV) []byte {
+	o := jsonObject{b: b, indent: "        "}
+	o.str("role", s.Role)
+	if s.Total != 0 {
+		o.int("total_vfs", s.Total)
+	}
+	if s.Num != 0 {
+		o.int("num_vfs", s.Num)
+	}
+	if s.PF != nil {
+		o.bdf("pf", *s.PF)
+	}
+	return o.end()
+}
+
+// jsonObject appends an object's members as MarshalIndent lays them
+// out: one a line at indent, the closing brace one level (two spaces)
+// less, "{}" when there are none. Keys are written as given: they must
+// need no escaping.
+type jsonObject struct {
+	b      []byte
+	indent string
+	n      int
+}
+
+func (o *jsonObject) key(k string) {
+	if o.n == 0 {
+		o.b = append(o.b, '{')
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.n++
+	o.b = append(o.b, '\n')
+	o.b = append(o.b, o.indent...)
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, `": `...)
+}
+
+func (o *jsonObject) end() []byte {
+	if o.n == 0 {
+		return append(o.b, "{}"...)
+	}
+	o.b = append(o.b, '\n')
+	o.b = append(o.b, o.indent[:len(o.indent)-2]...)
+	return append(o.b, '}')
+}
+
+func (o *jsonObject) str(k, v string) {
+	o.key(k)
+	o.b = appendJSONString(o.b, v)
+}
+
+// strOmit is str for a field tagged omitempty.
+func (o *jsonObject) strOmit(k, v string) {
+	if v != "" {
+		o.str(k, v)
+	}
+}
+
+func (o *jsonObject) bool(k string, v bool) {
+	o.key(k)
+	o.b = strconv.AppendBool(o.b, v)
+}
+
+func (o *jsonObject) int(k string, v int) {
+	o.key(k)
+	o.b = strconv.AppendInt(o.b, int64(v), 10)
+}
+
+func (o *jsonObject) bdf(k string, v xl.PciBdf) {
+	o.key(k)
+	o.b = appendJSONBdf(o.b, v)
+}
+
+func (o *jsonObject) strs(k string, vs []string) {
+	o.key(k)
+	o.b = appendJSONArray(o.b, o.indent, len(vs), vs == nil, func(b []byte, i int) []byte {
+		return appendJSONString(b, vs[i])
+	})
+}
+
+func (o *jsonObject) bdfs(k string, vs []xl.PciBdf) {
+	o.key(k)
+	o.b = appendJSONArray(o.b, o.indent, len(vs), vs == nil, func(b []byte, i int) []byte {
+		return appendJSONBdf(b, vs[i])
+	})
+}
+
+// appendJSONArray appends an array of n items as MarshalIndent does for
+// a member at indent: null for a nil slice, [] for an empty one, else
+// an item a line, two spaces deeper.
+func appendJSONArray(b []byte, indent string, n int, isNil bool, item func([]byte, int) []byte) []byte {
+	switch {
+	case isNil:
+		return append(b, "null"...)
+	case n == 0:
+		return append(b, "[]"...)
+	}
+	b = append(b, '[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n')
+		b = append(b, indent...)
+		b = append(b, "  "...)
+		b = item(b, i)
+	}
+	b = append(b, '\n')
+	b = append(b, indent...)
+	return append(b, ']')
+}
+
+// appendJSONBdf appends a BDF as its MarshalText in quotes (no byte of
+// it needs escaping).
+func appendJSONBdf(b []byte, v xl.PciBdf) []byte {
+	b = append(b, '"')
+	b, _ = v.AppendText(b)
+	return append(b, '"')
+}
+
+// appendJSONString appends s quoted. Printable ASCII that encoding/json
+// leaves alone is copied; anything else (control characters, quotes,
+// backslashes, <, > and & which it escapes for HTML, non-ASCII with its
+// invalid-UTF-8 and U+2028/9 rules) goes through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// jsonPlain holds the bytes encoding/json copies as they are: a table,
+// as a megabyte of strings goes through appendJSONString.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
