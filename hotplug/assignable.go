@@ -306,6 +306,12 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
 	if err := s.TS.PciAssignableRemove(d, rebind); err != nil {
+		// libxl's first step, taking it out of Xen's quarantine, fails
+		// for a device given back already (by an earlier run, or by this
+		// run's recovery of one that died), before it changes anything.
+		if drv := s.driverNow(d.PciBdf); drv != "" && !isStub(drv) {
+			return fmt.Sprintf("%s is already on %s: nothing to give back", d.PciBdf, drv), nil
+		}
 		return "", fmt.Errorf("release %s: %w", describeDev(d), err)
 	}
 	dropProbeOverride(binder, d.PciBdf, s.log())

@@ -318,3 +318,21 @@ func TestAssignableAddRefusesADeviceWithOpenNodes(t *testing.T) {
 		t.Errorf("--force: %v", err)
 	}
 }
+
+// pci-assignable-remove of a device already back on its dom0 driver (an
+// earlier run, or this run's recovery, gave it back) says so and
+// succeeds; libxl refused it without changing anything.
+func TestAssignableRemoveAlreadyGivenBack(t *testing.T) {
+	w := newBindWorld(t)
+	f := newFake()
+	w.svc.TS = f
+	d := xl.NewDevicePci()
+	d.PciBdf, d.VfuncMask = w.free, 1
+	msg, err := w.svc.AssignableRemove(d, true, w.sys)
+	if err != nil || !strings.Contains(msg, w.free.String()+" is already on e1000e") {
+		t.Errorf("already given back: %q, %v", msg, err)
+	}
+	if !strings.Contains(strings.Join(f.calls, ","), "assignable-remove "+w.free.String()) {
+		t.Errorf("libxl was not asked: %v", f.calls)
+	}
+}

@@ -1,6 +1,7 @@
 package hotplug
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,6 +41,13 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	targets, err := s.planDetach(dom, req, list)
+	if errors.Is(err, ErrNotAttached) {
+		if done := s.detachedByRecovery(dom, req); len(done) > 0 {
+			res.Detached = done
+			res.Notes = append(res.Notes, "an earlier detach of this device died half-way; this run's recovery finished it")
+			return res, nil
+		}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -78,6 +86,24 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 			"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
 	}
 	return res, nil
+}
+
+// detachedByRecovery is what this run's recovery detached from dom of
+// the requested device: the request is then already done.
+func (s *Service) detachedByRecovery(dom Domain, req DetachRequest) []xl.DevicePci {
+	var out []xl.DevicePci
+	for _, f := range s.recovered {
+		if f.detachedFrom == nil || *f.detachedFrom != dom.Domid {
+			continue
+		}
+		w := req.Device
+		if (w.VfuncMask != 0 && w.PciBdf == f.Device) || (w.AllFuncs() && w.PciBdf.Slot() == f.Device.Slot()) {
+			d := xl.NewDevicePci()
+			d.PciBdf = f.Device
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // removeFromGuest asks libxl to remove d. When that fails and the

@@ -439,3 +439,47 @@ func TestEjectedLateIsFinished(t *testing.T) {
 	_, err = w.attach("hvm1", "nic1", 7)
 	mustFail(t, err, nil, "already attached to hvm1")
 }
+
+// A detach that died after asking libxl is finished by the next run's
+// recovery; that run, if it is the same detach, reports it done.
+func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
+	w := newWorld(t, nil)
+	nic := w.bdf["nic1"]
+	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Journal = NewJournal(t.TempDir())
+	rec := &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
+	if err := w.svc.Journal.Begin(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.Journal.Step(rec, "removing "+nic.String()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0)})
+	if err != nil {
+		t.Fatalf("the detach again: %v", err)
+	}
+	if len(res.Detached) != 1 || res.Detached[0].PciBdf != nic || len(w.ts.domains[1].devs) != 0 {
+		t.Errorf("detached %v, hvm1 holds %v", res.Detached, w.ts.domains[1].devs)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "recovery finished it") {
+		t.Errorf("notes %q", res.Notes)
+	}
+	// Without the step, libxl was never asked: the device stays, and the
+	// same detach does it.
+	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
+		t.Fatal(err)
+	}
+	rec = &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
+	if err := w.svc.Journal.Begin(rec); err != nil {
+		t.Fatal(err)
+	}
+	w.ts.calls = nil
+	if _, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if c := strings.Join(w.ts.calls, ","); strings.Count(c, "remove "+nic.String()) != 1 {
+		t.Errorf("calls %s: want one remove, by the detach itself", c)
+	}
+}

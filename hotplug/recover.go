@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -18,6 +19,8 @@ type Repair struct {
 	Problem string    `json:"problem"`
 	Action  string    `json:"action"`
 	Err     string    `json:"error,omitempty"`
+	// detachedFrom: the repair finished a detach from this domain.
+	detachedFrom *uint32
 }
 
 // RecoverReport is what a recovery pass found and did.
@@ -283,7 +286,7 @@ func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf = b
 	problem := fmt.Sprintf("the detach from %s died after asking libxl", rec.domain())
-	return r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
+	err := r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
 		err := r.s.TS.PciRemove(rec.Domid, dev)
 		if err == nil || isTimeout(err) {
 			return nil // a timed-out guest keeps it, still consistent
@@ -296,6 +299,17 @@ func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
 		}
 		return err
 	})
+	if err == nil && !r.dry {
+		t, terr := r.s.readTruth()
+		if terr != nil {
+			return terr
+		}
+		if _, still := t.listed[b]; !still {
+			domid := rec.Domid
+			r.rep.Repairs[len(r.rep.Repairs)-1].detachedFrom = &domid
+		}
+	}
+	return err
 }
 
 // sweep finds what no record explains: leftovers of libxl, QEMU or a
@@ -398,6 +412,9 @@ func (r *recovery) driver(b xl.PciBdf) (string, error) {
 }
 
 func onPciback(drv string) bool { return drv == "pciback" || drv == "xen-pciback" }
+
+// isStub says whether drv only holds a device for passthrough.
+func isStub(drv string) bool { return onPciback(drv) || drv == pcibind.DriverPciStub }
 
 // toAssignable are the reconcilers that bring a device from wherever it
 // is to assignable (on pciback, quarantined, in no domain), in order.

@@ -87,6 +87,9 @@ type Service struct {
 	Rescan func() (Host, error)
 
 	skipReconciler string // mutation tests: leave one reconciler out
+	// recovered is what this run's implicit recovery did: a command can
+	// find its own work done (a detach that died, finished forward).
+	recovered []Repair
 }
 
 func (s *Service) log() logrus.FieldLogger {
@@ -159,6 +162,7 @@ func (s *Service) lockAndRecover() (func(), error) {
 		unlock()
 		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
 	}
+	s.recovered = rep.Repairs
 	for _, f := range rep.Repairs {
 		if f.Nothing() {
 			continue
