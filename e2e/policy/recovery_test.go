@@ -48,7 +48,7 @@ func killAt(t *testing.T, cmd string, p phase) bool {
 	script := fmt.Sprintf(`rm -f /tmp/kill.log; %s >/tmp/kill.out 2>/tmp/kill.log & pid=$!
 n=0; killed=0
 while kill -0 $pid 2>/dev/null; do
-	if %s; then kill -9 $pid; killed=1; break; fi
+	if %s; then kill -9 $pid 2>/dev/null && killed=1; break; fi
 	n=$((n+1)); usleep 2000
 done
 wait $pid; rc=$?
@@ -167,9 +167,10 @@ func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string,
 			heal = "retry"
 		}
 		passed := t.Run(strings.ReplaceAll(p.name, " ", "-")+"/"+heal, func(t *testing.T) {
+			// Even after a failure: the next kill point starts clean.
+			defer reset(t)
 			if !killAt(t, cmd, p) {
 				tl.add(name, p.name, heal, "not reached (command finished)", "")
-				reset(t)
 				return
 			}
 			before := stateBrief(t, dom, bdf, driver)
@@ -186,7 +187,6 @@ func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string,
 				t.Errorf("after %s and the command again, %s is %q; want %q (the command said %q)", heal, bdf, st, want, r.err)
 			}
 			tl.add(name, p.name, heal, before, after)
-			reset(t)
 		})
 		if !passed {
 			stopIfDied(t, dom)
@@ -300,9 +300,9 @@ func TestRecovery(t *testing.T) {
 	runOrStop(t, "xl-pci-attach", func(t *testing.T) {
 		for _, p := range attachPhases[1:] {
 			t.Run(strings.ReplaceAll(p.name, " ", "-"), func(t *testing.T) {
+				defer detach(t)
 				if !killAt(t, "xl -vvv pci-attach hvm1 "+nic6+"@7", p) {
 					tl.add("xl pci-attach hvm1", p.name, "recover", "not reached (command finished)", "")
-					detach(t)
 					return
 				}
 				before := stateBrief(t, "hvm1", nic6, "e1000e")
@@ -313,7 +313,6 @@ func TestRecovery(t *testing.T) {
 					t.Errorf("after recover and xlpt pci-attach, %s is %q", nic6, st)
 				}
 				tl.add("xl pci-attach hvm1", p.name, "recover", before, after)
-				detach(t)
 			})
 		}
 	})
