@@ -178,6 +178,9 @@ func newMigration(c *cli.Context, plan string, want ...xl.PciBdf) (*hotplug.Migr
 	}
 	sys := envOf(c).sysfsNamed(false)
 	name, _ := os.Hostname()
+	if name == "" || name == "(none)" { // the kernel's default: no name set
+		name = "this host"
+	}
 	return &hotplug.Migration{S: svc, Plans: hotplug.FilePlan{Path: plan}, Hostname: name,
 		Devices: func() []*pcibind.Device {
 			h, err := sys.Scan()
