@@ -269,7 +269,7 @@ func TestMigrate(t *testing.T) {
 		up0 := waitGuest(t, "hvm1", both)
 		before := domid(t, "hvm1")
 		r := ok(t, local)
-		if l := resultLine(r); !strings.Contains(l, "(this host) with every device") {
+		if l := resultLine(r); !strings.Contains(l, "this host with every device") {
 			t.Errorf("last line %q", l)
 		}
 		if domid(t, "hvm1") == before {
