@@ -186,10 +186,8 @@ testbed: testbed-build
 # e2e/ (issue scenarios), e2e/policy/ (slots, groups, RDM, MSI, recovery),
 # e2e/migrate/ (live migration, pci-move, the multi-function device) and
 # e2e/reboot/ (persistent host setup across a reboot).
-# E2E picks the packages (each boots Xen once). e2e/migrate is not in the
-# default set yet: its scenarios have not passed on the testbed (make
-# e2e-migrate runs them).
-E2E ?= ./e2e/ ./e2e/policy/ ./e2e/reboot/
+# E2E picks the packages (each boots Xen once).
+E2E ?= ./e2e/ ./e2e/policy/ ./e2e/migrate/ ./e2e/reboot/
 E2E_RUN ?= .
 E2E_SKIP ?= ^$$
 # scripts/e2e-run runs a package's failed tests once more when an HVM

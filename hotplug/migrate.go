@@ -221,6 +221,16 @@ func migratable(dom Domain) ([]string, error) {
 		why = append(why, fmt.Sprintf("it has %d vNUMA nodes, and libxl 4.17 refuses to save a guest with vNUMA "+
 			"(the stream does not carry node information): remove vnuma= from its xl.cfg and recreate it", cfg.VnumaNodes))
 	}
+	if !dom.IsHVM() && dom.Domid != 0 && pvWithIOMMU(cfg) {
+		// Seen on the testbed: "xc: error: Failed to enable logdirty:
+		// 95,22,0" with every device out. Xen keeps a PV guest's IOMMU
+		// context for its life, and its shadow log-dirty mode (what a
+		// live migration of a PV guest needs) refuses a domain with one.
+		why = append(why, fmt.Sprintf("it is a PV guest created with passthrough (%s), and Xen cannot turn on "+
+			"log-dirty mode for a PV domain with an IOMMU context, with or without devices, so xl migrate fails "+
+			"(\"Failed to enable logdirty\"): shut it down and start it on the target instead, "+
+			"or make it an HVM guest", cfg.Passthrough))
+	}
 	if cfg.NoMigrate {
 		why = append(why, "it was created with nomigrate=1 (so Xen gave it an invariant TSC that a move to "+
 			"another host would break): set nomigrate=0 in its xl.cfg and recreate it")
@@ -234,6 +244,19 @@ func migratable(dom Domain) ([]string, error) {
 			"(`xl info` virt_caps) or its xl migrate-receive fails to create the guest", dom))
 	}
 	return warnings, nil
+}
+
+// pvWithIOMMU says whether a PV guest got an IOMMU context at creation:
+// passthrough set, or left to libxl's default with PCI devices in its
+// xl.cfg.
+func pvWithIOMMU(cfg xl.DomainConfig) bool {
+	switch cfg.Passthrough {
+	case xl.PassthroughDisabled:
+		return false
+	case xl.PassthroughDefault:
+		return len(cfg.Pcidevs) > 0
+	}
+	return true
 }
 
 // reproducible refuses a device layout that re-attaching one guest slot

@@ -444,6 +444,8 @@ func TestMigrateRefusesBeforeAnyDetach(t *testing.T) {
 		{"vnuma", func(d *fakeDomain) { d.cfg.VnumaNodes = 2 }, []string{"2 vNUMA nodes", "remove vnuma= from its xl.cfg"}},
 		{"nomigrate", func(d *fakeDomain) { d.cfg.NoMigrate = true }, []string{"nomigrate=1", "set nomigrate=0"}},
 		{"shut down", func(d *fakeDomain) { d.info.State = xl.StateShutdown }, []string{"shutdown, not running"}},
+		{"pv with passthrough", func(d *fakeDomain) { d.info.Type, d.cfg.Type = xl.DomainTypePV, xl.DomainTypePV },
+			[]string{"PV guest created with passthrough (enabled)", "Failed to enable logdirty", "make it an HVM guest"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := migrateWorld(t)

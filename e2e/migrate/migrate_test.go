@@ -320,11 +320,14 @@ func TestMigrate(t *testing.T) {
 		wantAt(t, "hvm1", map[string]int{nic5: 0x30, nic6: 0x38})
 	})
 
-	// BB:DD.* into one HVM guest slot, function 0 last. QEMU 7.2 (the
-	// testbed's qemu-xen) may refuse function 0 after function 1, since
-	// libxl 4.17 never passes multifunction=on; then the attach must
-	// leave nothing behind, and the multi-function device is shown in a
-	// PV guest, where pciback keeps a slot's functions together.
+	// BB:DD.* into one HVM guest slot, function 0 last. On the testbed
+	// the second function fails: libxl 4.17 puts a function attached on
+	// its own at function 0 of the guest slot ("make sure that virtual
+	// function number 0 is always used", libxl_pci.c), where the first
+	// already is, and QEMU never gets multifunction=on from libxl anyway.
+	// Then the attach must leave nothing behind, and the multi-function
+	// device is shown in a PV guest, where pciback keeps a slot's
+	// functions together.
 	mfHVM := false
 	t.Run("multifunction-attach-and-migrate", func(t *testing.T) {
 		ok(t, "xlpt pci-detach hvm1 "+nic6)
@@ -333,7 +336,7 @@ func TestMigrate(t *testing.T) {
 			if r.code != 1 || !strings.Contains(r.err, "0000:00:0a.") {
 				t.Fatalf("BB:DD.* attach: exit %d, not a refusal naming the device:\n%s", r.code, r.err)
 			}
-			t.Logf("hot-plugging two functions into one HVM slot failed (QEMU 7.2 wants multifunction=on on function 0, which libxl 4.17 never sets): %s",
+			t.Logf("hot-plugging two functions into one HVM slot failed (libxl 4.17 puts each lone function at guest function 0): %s",
 				strings.TrimSpace(r.err))
 			wantAt(t, "hvm1", map[string]int{nic5: 0x30})
 			if a := ok(t, "xlpt pci-assignable-list").out; !strings.Contains(a, mf0) || !strings.Contains(a, mf1) {
@@ -397,23 +400,23 @@ func TestMigrate(t *testing.T) {
 }
 
 // testPVMultifunction: 00:0a.* in a PV guest (pciback's vpci keeps the
-// functions of a slot in one virtual slot), migrated with xlpt-migrate.
+// functions of a slot in one virtual slot). Xen 4.17 cannot live-migrate
+// a PV guest created with passthrough (no log-dirty mode with an IOMMU
+// context: "Failed to enable logdirty" even with every device out), so
+// xlpt-migrate must refuse it before anything is detached.
 func testPVMultifunction(t *testing.T) {
 	ok(t, `tb-cfg pv pv1 "" 'passthrough = "enabled"' && rm -f /var/log/xen/console/guest-pv1*.log && xl create /etc/xen/pv1.cfg`)
 	ok(t, "tb-wait /var/log/xen/console/guest-pv1.log 'GUEST: READY' 300")
 	ok(t, "xlpt pci-attach pv1 '0000:00:0a.*'")
 	two := map[string]string{"0000:00:00.0": e1000e, "0000:00:00.1": e1000e}
-	up0 := waitGuest(t, "pv1", two)
+	waitGuest(t, "pv1", two)
 	wantAt(t, "pv1", map[string]int{mf0: 0, mf1: 0})
-	r := ok(t, "XLPT_MIGRATE_PLAN=/var/lib/xlpt/migrate-pv1.plan XLPT_MIGRATE_REMOTE= xlpt-migrate pv1 'xl migrate-receive' -s ''")
-	if l := resultLine(r); !strings.Contains(l, "RESULT 0") || !strings.Contains(l, mf1+" in_target") || !strings.Contains(l, mf0+" in_target") {
-		t.Errorf("last line %q", l)
-	}
+	r := fails(t, 1, "XLPT_MIGRATE_PLAN=/var/lib/xlpt/migrate-pv1.plan XLPT_MIGRATE_REMOTE= xlpt-migrate pv1 'xl migrate-receive' -s ''",
+		"PV guest created with passthrough", "Failed to enable logdirty", "nothing was detached")
 	wantAt(t, "pv1", map[string]int{mf0: 0, mf1: 0})
-	if up := waitGuest(t, "pv1", two); up <= up0 {
-		t.Errorf("pv1 uptime %.1fs after the migration, %.1fs before: it rebooted", up, up0)
-	}
-	record("%-44s %6.1fs", "xlpt-migrate, pv1 with 00:0a.* (PV)", r.secs)
+	waitGuest(t, "pv1", two)
+	record("%-44s %6.1fs", "xlpt-migrate of pv1 refused (PV + IOMMU)", r.secs)
+	ok(t, "xlpt pci-detach pv1 '0000:00:0a.*'")
 	ok(t, "xl destroy pv1")
 }
 
