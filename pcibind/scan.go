@@ -690,20 +690,11 @@ func parseHexField(f []byte) (uint64, bool) {
 	}
 	var x uint64
 	for _, c := range f {
-		if x>>60 != 0 {
-			return 0, false // more than 64 bits
-		}
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
+		d, ok := hexDigit(c)
+		if !ok || x>>60 != 0 { // not hex, or more than 64 bits
 			return 0, false
 		}
-		x = x<<4 | uint64(c)
+		x = x<<4 | uint64(d)
 	}
 	return x, true
 }

@@ -231,18 +231,24 @@ func parseSysfsBdf(s string) (xl.PciBdf, bool) {
 func hexDigits(s string) (uint64, bool) {
 	var v uint64
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
+		d, ok := hexDigit(s[i])
+		if !ok {
 			return 0, false
 		}
-		v = v<<4 | uint64(c)
+		v = v<<4 | uint64(d)
 	}
 	return v, len(s) > 0
+}
+
+// hexDigit is c's value as a hex digit.
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
