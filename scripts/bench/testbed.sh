@@ -74,7 +74,14 @@ d "xl pci-assignable-add $dev >/dev/null 2>&1; xl pci-assignable-list" >&2
 
 # In dom0: now prints microseconds; tm LABEL CMD... prints "LABEL usecs rc".
 timer='now() { adjtimex | { while read -r a b c; do case $a in time.tv_sec:) s=$b;; time.tv_usec:) u=$b;; esac; done; echo $((s*1000000+u)); }; }
-tm() { l=$1; shift; t0=$(now); "$@" >/tmp/bench.out 2>&1; rc=$?; t1=$(now); echo "$l $((t1-t0)) $rc"; [ $rc = 0 ] || cat /tmp/bench.out >&2; }'
+tm() { l=$1; shift; t0=$(now); "$@" >/tmp/bench.out 2>&1; rc=$?; t1=$(now); echo "$l $((t1-t0)) $rc"; [ $rc = 0 ] || cat /tmp/bench.out >&2; }
+# settle DOM (untimed): let the guest finish reacting before the next
+# operation. The pcifront of a PV guest reconnects after each change (both
+# ends back in state 4, Connected); timing the next change while it does
+# measured the 10 s wait of libxl for the backend, not the tools.
+settle() { id=$(xl domid $1); i=0; while [ $i -lt 150 ]; do
+	b=$(xenstore-read /local/domain/0/backend/pci/$id/0/state 2>/dev/null); f=$(xenstore-read /local/domain/$id/device/pci/0/state 2>/dev/null)
+	{ [ -z "$b" ] || [ "$b" = 4 ]; } && { [ -z "$f" ] || [ "$f" = 4 ]; } && break; usleep 100000; i=$((i+1)); done; sleep 1; }'
 out=$run_dir/samples
 : >"$out"
 for ((r = 1; r <= rounds; r++)); do
@@ -82,14 +89,14 @@ for ((r = 1; r <= rounds; r++)); do
 	script="$timer
 tm noop :
 for tool in $order; do
-	tm attach-pv:\$tool \$tool pci-attach pv1 $dev
-	tm detach-pv:\$tool \$tool pci-detach pv1 $dev
+	tm attach-pv:\$tool \$tool pci-attach pv1 $dev; settle pv1
+	tm detach-pv:\$tool \$tool pci-detach pv1 $dev; settle pv1
 done"
 	if [[ -n $hvm ]]; then
 		script+="
 for tool in $order; do
-	tm attach-hvm:\$tool \$tool pci-attach hvm1 $dev@7
-	tm detach-hvm:\$tool \$tool pci-detach hvm1 $dev
+	tm attach-hvm:\$tool \$tool pci-attach hvm1 $dev@7; settle hvm1
+	tm detach-hvm:\$tool \$tool pci-detach hvm1 $dev; settle hvm1
 done"
 	fi
 	script+="
