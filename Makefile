@@ -28,10 +28,17 @@ VERSION ?= $(shell v=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/d
 # The man page's date: the commit's, so the same tree builds the same files.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
-# Hardened as Debian builds C: PIE, full RELRO, fortified libc calls in
-# the cgo code (lintian checks the binary of make deb for these).
+# Hardened as Debian builds C: full RELRO, fortified libc calls in the
+# cgo code (lintian checks the binary of make deb for these). Not PIE: a
+# PIE Go binary makes the dynamic loader apply ~30,000 relocations at
+# every start, which cost 100-250 ms per run on the testbed (scripts/bench/
+# startup.sh), more than a whole `xl pci-list`; Go code has no buffer
+# overflows for ASLR to blunt. urfave_cli_no_docs leaves out urfave/cli's
+# markdown/man generator (blackfriday: 60 ms of package init per run);
+# xlpt's man page comes from internal/clidoc.
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
-GOBUILD := $(GO) build -trimpath -buildmode=pie \
+GOTAGS ?= urfave_cli_no_docs
+GOBUILD := $(GO) build -trimpath -tags '$(GOTAGS)' \
 	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
 
 .PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps gen install deb

@@ -55,6 +55,7 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	if err != nil {
 		return res, err
 	}
+	s.log().Debug("detach journaled")
 	// A detach that fails leaves what libxl left; the sweep of the next
 	// run's recovery looks at it. Only a run that dies keeps its record.
 	defer s.endRecord(rec, &undo.Stack{}, &retErr)

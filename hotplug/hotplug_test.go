@@ -2,6 +2,7 @@ package hotplug
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -272,6 +273,29 @@ func TestPCIeDevicesHaveNoGroupRestriction(t *testing.T) {
 	}
 	if _, err := w.attach("hvm2", "nic2", 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A PV attach reports the request without asking libxl's list again: it
+// must be what that list says.
+func TestAttachPVReportsWhatLibxlLists(t *testing.T) {
+	for _, name := range []string{"nic1", "multi.0"} {
+		w := newWorld(t, nil)
+		d := w.spec(name, 0)
+		if name == "multi.0" {
+			d.VfuncMask = xl.FuncAll
+		}
+		res, err := w.svc.Attach(AttachRequest{Domain: "pv1", Device: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed, err := w.ts.PciList(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Attached) == 0 || !reflect.DeepEqual(res.Attached, listed) {
+			t.Errorf("%s: reported %+v; libxl lists %+v", name, res.Attached, listed)
+		}
 	}
 }
 

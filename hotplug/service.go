@@ -163,6 +163,7 @@ func (s *Service) lockAndRecover() (func(), error) {
 		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
 	}
 	s.recovered = rep.Repairs
+	s.log().Debugf("host lock taken; %d record(s) of dead runs settled", len(rep.Records))
 	for _, f := range rep.Repairs {
 		if f.Nothing() {
 			continue

@@ -154,7 +154,9 @@ func setupLogging(c *cli.Context, verbosity int) error {
 	logrus.SetOutput(os.Stderr)
 	switch f := c.String("log-format"); f {
 	case "text":
-		logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+		// Timestamps only where time is the question: -vv and more.
+		logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: verbosity < 2,
+			FullTimestamp: true, TimestampFormat: "15:04:05.000"})
 	case "json":
 		logrus.SetFormatter(&logrus.JSONFormatter{})
 	default:

@@ -87,3 +87,15 @@ func (t timedDM) RemoveStale(domid uint32, b xl.PciBdf) error {
 	_, err := timed("qmp remove stale", func() (int, error) { return 0, t.DeviceModel.RemoveStale(domid, b) })
 	return err
 }
+
+// timedLock logs the wait for the host lock at debug level.
+func timedLock(lock func() (func(), error)) func() (func(), error) {
+	return func() (func(), error) { return timed("host lock", lock) }
+}
+
+// timedCheck logs a device check's time at debug level.
+func timedCheck(what string, check hotplug.DeviceCheck) hotplug.DeviceCheck {
+	return func(dom hotplug.Domain, dev xl.DevicePci) ([]string, error) {
+		return timed(what, func() ([]string, error) { return check(dom, dev) })
+	}
+}

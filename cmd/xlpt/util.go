@@ -105,13 +105,13 @@ func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 	// Only what the rules about the named devices need, read on demand;
 	// no pci.ids names (nothing here prints them).
 	sys := e.sysfsNamed(false)
-	host, err := sys.Read(want...)
+	host, err := timed("host read", func() (*pcibind.Host, error) { return sys.Read(want...) })
 	if err != nil {
 		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
 	return &hotplug.Service{
 		TS: hotplug.Memo(withTiming(ctx)), Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock:    e.lock,
+		Lock:    timedLock(e.lock),
 		DM:      timedDM{qmp.DeviceModel{}},
 		Journal: hotplug.NewJournal(e.StateDir),
 		Kernel:  sys,
@@ -125,9 +125,9 @@ func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
 			return host, err
 		},
 		Checks: []hotplug.DeviceCheck{
-			hotplug.RdmCheck(regionFinder(c, ctx)),
-			hotplug.MsiCheck(host),
-			hotplug.SRIOVCheck(host),
+			timedCheck("rdm check", hotplug.RdmCheck(regionFinder(c, ctx))),
+			timedCheck("msi check", hotplug.MsiCheck(host)),
+			timedCheck("sriov check", hotplug.SRIOVCheck(host)),
 		},
 	}, nil
 }

@@ -4,7 +4,10 @@
 # pci-assignable-add/-remove, on the same device, alternating which tool
 # goes first each round; prints per-operation medians and xlpt/xl ratios,
 # then one `xlpt -vv` run of each operation with its timing lines (where
-# xlpt's time goes).
+# xlpt's time goes). Start-up rows: a Go program that only opens and
+# closes a libxl context (scripts/bench/startfloor, the floor of any Go
+# tool on libxl), `xlpt --help`, `xlpt pci-spec 01:00.0` (no libxl), and
+# `xl info` and `xl pci-list` with `xlpt pci-list` for scale.
 #
 # usage: flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh   (or make bench-testbed)
 #        ROUNDS=9 ... (default 5)   DEV=0000:00:08.0 ... (default 0000:00:03.0)
@@ -22,6 +25,9 @@ dev=${DEV:-0000:00:03.0}
 "$TB_SRC/build" >&2
 [[ -e $TB_OUT/xlpt ]] || tb_die "xlpt did not build"
 run_dir=$(mktemp -d /tmp/xlpt-bench-XXXXXX)
+mkdir -p "$run_dir/overlay/usr/local/bin"
+(cd "$TB_REPO" && go build -tags benchfloor -trimpath -o "$run_dir/overlay/usr/local/bin/startfloor" ./scripts/bench/startfloor) ||
+	tb_die "scripts/bench/startfloor did not build"
 ctl=$run_dir/ctl.sock
 mkdir -p "$TB_OUT/logs"
 log=$TB_OUT/logs/bench-$(date +%Y%m%d-%H%M%S).log
@@ -39,7 +45,7 @@ trap cleanup EXIT
 d() { "$TB_OUT/tbctl" -sock "$ctl" exec -timeout 15m "$@"; }
 
 echo "load before boot: $(uptime)"
-"$TB_SRC/run" --no-build --ctl "$ctl" --log "$log" --timeout 3600 >"$run_dir/run.out" 2>&1 &
+"$TB_SRC/run" --no-build --ctl "$ctl" --log "$log" --timeout 3600 --dom0-overlay "$run_dir/overlay" >"$run_dir/run.out" 2>&1 &
 qemu_pid=$!
 for _ in $(seq 100); do [[ -S $ctl ]] && break; sleep 0.2; done
 "$TB_OUT/tbctl" -sock "$ctl" wait -timeout 15m || {
@@ -103,7 +109,13 @@ done"
 for tool in $order; do
 	tm assignable-remove:\$tool \$tool pci-assignable-remove -r $dev
 	tm assignable-add:\$tool \$tool pci-assignable-add $dev
-done"
+done
+tm start:startfloor /usr/local/bin/startfloor
+tm start:xlpt-help xlpt --help
+tm start:xlpt-pci-spec xlpt pci-spec 01:00.0
+tm start:xl-info xl info
+tm start:xl-pci-list xl pci-list pv1
+tm start:xlpt-pci-list xlpt pci-list pv1"
 	d "$script" | tee -a "$out" >&2
 done
 
@@ -130,6 +142,9 @@ awk '
 			printf "%-20s %10.3f %10.3f %8.2f  %s%s\n", k, x / 1e6, y / 1e6, y / x, (y / x <= tgt ? "<= " : "> ") tgt,
 				(bad[k ":xl"] || bad[k ":xlpt"]) ? "  (some runs FAILED)" : ""
 		}
+		printf "\nstart-up, medians (ms): a Go program on libxl that only opens a context, xlpt without libxl, xl for scale\n"
+		split("startfloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
+		for (i = 1; i <= 6; i++) if (("start:" st[i]) in v) printf "  %-16s %8.1f%s\n", st[i], (median(v["start:" st[i]]) - o) / 1000, bad["start:" st[i]] ? "  (some runs FAILED)" : ""
 	}' "$out"
 
 # Where xlpt's time goes: one -vv run of each operation.
