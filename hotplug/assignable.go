@@ -82,6 +82,7 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	if err := s.refuseHide(req, targets, binder, checker, &res.Warnings); err != nil {
 		return res, err
 	}
+	s.log().Debug("readiness judged")
 	viaLibxl := driver == pcibind.DriverPciback && s.TS != nil
 	rec, err := s.beginHide(targets, viaLibxl)
 	if err != nil {

@@ -140,11 +140,11 @@ func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibi
 		return nil, nil, nil, err
 	}
 	sys := e.sysfsNamed(false)
-	host, err := sys.Read(want...)
+	host, err := timed("host read", func() (*pcibind.Host, error) { return sys.Read(want...) })
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
 	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: e.lock,
+	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: timedLock(e.lock),
 		Journal: hotplug.NewJournal(e.StateDir), Kernel: sys, DM: qmp.DeviceModel{}}
 	svc.Rescan = func() (hotplug.Host, error) {
 		h, err := sys.Scan()
