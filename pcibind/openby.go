@@ -4,9 +4,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xlpt/xlpt/xl"
 )
@@ -110,33 +116,39 @@ func (s *Sysfs) nicUp(ifc string) (string, bool) {
 }
 
 // holders scans every process's open files for the nodes, as fuser does.
+// It runs on a few goroutines and with raw system calls: in a PV dom0
+// each system call is a trip through Xen, and on the testbed the scan of
+// 69 processes (52 open files) took 115-145 ms through os.ReadDir and
+// os.Readlink, which make more calls than the scan needs.
 func (s *Sysfs) holders(nodes map[string]xl.PciBdf) ([]Use, error) {
 	procs, err := os.ReadDir(s.procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("cannot tell which processes hold device nodes: %w", err)
 	}
-	byNode := map[string][]string{}
+	var pids []string // in os.ReadDir's (name) order, as messages list them
 	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
+		if _, err := strconv.Atoi(p.Name()); err == nil {
+			pids = append(pids, p.Name())
 		}
-		fdDir := filepath.Join(s.procRoot, p.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
-			continue // gone, or not ours to see
-		}
-		for _, fd := range fds {
-			tgt, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
-			if err != nil {
-				continue
+	}
+	held := make([][]string, len(pids)) // the nodes each process holds
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 4) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 8192)
+			for i := int(next.Add(1)) - 1; i < len(pids); i = int(next.Add(1)) - 1 {
+				held[i] = openNodes(filepath.Join(s.procRoot, pids[i], "fd"), nodes, buf)
 			}
-			if _, ok := nodes[tgt]; ok {
-				who := fmt.Sprintf("%d (%s)", pid, s.comm(p.Name()))
-				if l := byNode[tgt]; len(l) == 0 || l[len(l)-1] != who {
-					byNode[tgt] = append(l, who)
-				}
-			}
+		}()
+	}
+	wg.Wait()
+	byNode := map[string][]string{}
+	for i, ns := range held {
+		for _, n := range ns {
+			byNode[n] = append(byNode[n], fmt.Sprintf("%s (%s)", pids[i], s.comm(pids[i])))
 		}
 	}
 	var uses []Use
@@ -145,6 +157,38 @@ func (s *Sysfs) holders(nodes map[string]xl.PciBdf) ([]Use, error) {
 	}
 	sort.Slice(uses, func(i, j int) bool { return uses[i].Reason < uses[j].Reason })
 	return uses, nil
+}
+
+// openNodes lists the nodes that one process's fd directory links to,
+// each once. A process that is gone, or not ours to see, holds none.
+func openNodes(fdDir string, nodes map[string]xl.PciBdf, buf []byte) []string {
+	fd, err := unix.Open(fdDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	var names []string
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	var out []string
+	var link [256]byte // device nodes' paths are short; a longer target matches none
+	for _, name := range names {
+		n, err := unix.Readlinkat(fd, name, link[:])
+		if err != nil || n >= len(link) {
+			continue
+		}
+		if tgt := string(link[:n]); !slices.Contains(out, tgt) {
+			if _, ok := nodes[tgt]; ok {
+				out = append(out, tgt)
+			}
+		}
+	}
+	return out
 }
 
 func (s *Sysfs) comm(pid string) string {

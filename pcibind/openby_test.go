@@ -47,7 +47,7 @@ func TestOpenByNamesProcessesAndLiveNICs(t *testing.T) {
 	proc := t.TempDir()
 	w(proc+"/net/route", "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nnot-eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n")
 	w(proc+"/net/if_inet6", "fe800000000000000000000000000001 02 40 20 80 eth1\n20010db8000000000000000000000001 02 40 00 80 eth1\n")
-	for pid, fds := range map[string][]string{"412": {"/dev/null", "/dev/vport0p1"}, "77": {"/dev/vport0p1"}, "90": {"/dev/tty"}} {
+	for pid, fds := range map[string][]string{"412": {"/dev/null", "/dev/vport0p1", "/dev/vport0p1"}, "77": {"/dev/vport0p1"}, "90": {"/dev/tty"}} {
 		w(proc+"/"+pid+"/comm", map[string]string{"412": "tbagent", "77": "cat", "90": "sh"}[pid]+"\n")
 		for i, f := range fds {
 			if err := os.MkdirAll(proc+"/"+pid+"/fd", 0o755); err != nil {
@@ -76,6 +76,9 @@ func TestOpenByNamesProcessesAndLiveNICs(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("uses lack %q:\n%s", want, all)
 		}
+	}
+	if n := strings.Count(all, "412 (tbagent)"); n != 1 {
+		t.Errorf("a process holding a node twice is named %d times:\n%s", n, all)
 	}
 	if strings.Contains(all, bIdle.String()) || strings.Contains(all, "vport0p2") || strings.Contains(all, "(sh)") {
 		t.Errorf("reported what nobody holds:\n%s", all)
