@@ -73,10 +73,19 @@ func (s *Sysfs) devNodes(rel string, depth int) []string {
 		if _, err := ParseSysfsBdf(e.Name()); err == nil {
 			continue
 		}
+		if noNodesBelow[e.Name()] {
+			continue
+		}
 		out = append(out, s.devNodes(rel+"/"+e.Name(), depth+1)...)
 	}
 	return out
 }
+
+// noNodesBelow are sysfs directories no device node lives under: network
+// interfaces (net/IFACE and its queues and statistics) have no /dev
+// node, and power and msi_irqs hold attributes only. Not walking them
+// halves the walk of a NIC (each read is a trip through Xen in dom0).
+var noNodesBelow = map[string]bool{"net": true, "power": true, "msi_irqs": true, "queues": true, "statistics": true}
 
 func (s *Sysfs) netChildren(b xl.PciBdf) []string {
 	ents, err := os.ReadDir(s.Path("bus/pci/devices/" + b.String() + "/net"))
