@@ -143,12 +143,14 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder 
 		}
 	}
 	uses, useErr := binder.InUse()
+	s.log().Debug("dom0's mounts, swap and default route read")
 	if useErr == nil {
 		// What dom0 does with these devices now: open device nodes, a
 		// NIC up with an address.
 		var open []pcibind.Use
 		open, useErr = binder.OpenBy(targets)
 		uses = append(uses, open...)
+		s.log().Debug("open device nodes and live NICs looked for")
 	}
 	for _, b := range targets {
 		d, ok := s.Host.Device(b)

@@ -69,7 +69,7 @@ Examples:
 			return err
 		}
 		res, err := svc.AssignableAdd(hotplug.AssignableRequest{Device: bdf, Name: c.String("name"), Driver: drv,
-			Group: c.Bool("group"), Force: c.Bool("force")}, timedBinder{sys}, host)
+			Group: c.Bool("group"), Force: c.Bool("force")}, sys, host)
 		o.warn(res.Warnings...)
 		if err != nil {
 			return err

@@ -163,4 +163,11 @@ func TestRestoreAppliesThenAlready(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 applied, 3 already so, 0 refused, 0 failed") {
 		t.Errorf("second restore: exit %d\n%s%s", code, out, errs)
 	}
+	// pci-assignable-add of the other VF, autoprobe still 0: no bind
+	// reaches it unless the command sets driver_override first.
+	vf0 := xl.PciBdf{Bus: 0x0a, Dev: 0x10, Func: 0}
+	out, errs, code = runK("pci-assignable-add", vf0.String())
+	if d := k.Driver(vf0); code != 0 || d != "pciback" {
+		t.Errorf("pci-assignable-add of an autoprobe=0 VF: exit %d, driver %q\n%s%s", code, d, out, errs)
+	}
 }

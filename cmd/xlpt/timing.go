@@ -7,7 +7,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -99,14 +98,4 @@ func timedCheck(what string, check hotplug.DeviceCheck) hotplug.DeviceCheck {
 	return func(dom hotplug.Domain, dev xl.DevicePci) ([]string, error) {
 		return timed(what, func() ([]string, error) { return check(dom, dev) })
 	}
-}
-
-// timedBinder logs dom0's in-use checks' time at debug level.
-type timedBinder struct{ hotplug.Binder }
-
-func (t timedBinder) InUse() ([]pcibind.Use, error) {
-	return timed("in use (mounts, swap, default route)", t.Binder.InUse)
-}
-func (t timedBinder) OpenBy(targets []xl.PciBdf) ([]pcibind.Use, error) {
-	return timed("open by (device nodes, NICs up)", func() ([]pcibind.Use, error) { return t.Binder.OpenBy(targets) })
 }
