@@ -218,16 +218,28 @@ func waitGuest(t *testing.T, dom string, want map[string]string) float64 {
 // guest is created again, up to three times.
 func bootHVM(t *testing.T, names ...string) {
 	t0 := time.Now()
+	// Each guest's domid, taken right after its create: a guest that
+	// triple-faults is destroyed (on_reboot="destroy"), and only its
+	// domid finds the fault in xl dmesg then.
+	ids := map[string]string{}
+	create := func(n string) {
+		ok(t, fmt.Sprintf("xl destroy %s 2>/dev/null; rm -f /var/log/xen/console/%s-serial.log; xl create /etc/xen/%s.cfg", n, n, n))
+		ids[n] = strings.TrimSpace(sh(t, "xl domid "+n+" 2>/dev/null || true").out)
+	}
 	for _, n := range names {
-		ok(t, fmt.Sprintf(`tb-cfg hvm %s "" 'passthrough = "enabled"' && rm -f /var/log/xen/console/%s-serial.log && xl create /etc/xen/%s.cfg`, n, n, n))
+		ok(t, fmt.Sprintf(`tb-cfg hvm %s "" 'passthrough = "enabled"'`, n))
+		create(n)
 	}
 	for _, n := range names {
 		for attempt := 1; ; attempt++ {
-			id := domid(t, n)
+			id := ids[n]
 			// Up to 10 minutes, looking for the triple fault every 30 s
 			// (a dead guest never gets READY).
 			var r result
 			fault := ""
+			if id == "" { // gone before its domid could be read
+				fault = "(died right after xl create)"
+			}
 			for wait := 0; wait < 600 && fault == ""; wait += 30 {
 				if r = sh(t, "tb-wait /var/log/xen/console/"+n+"-serial.log 'GUEST: READY' 30"); r.code == 0 {
 					break
@@ -241,7 +253,7 @@ func bootHVM(t *testing.T, names ...string) {
 				t.Fatalf("%s did not boot (attempt %d): %q\n%s", n, attempt, fault, sh(t, "tail -n 30 /var/log/xen/console/"+n+"-serial.log").out)
 			}
 			t.Logf("%s triple-faulted under QEMU's emulated SVM (%q); creating it again", n, fault)
-			ok(t, fmt.Sprintf("xl destroy %s; rm -f /var/log/xen/console/%s-serial.log; xl create /etc/xen/%s.cfg", n, n, n))
+			create(n)
 		}
 	}
 	record("%-44s %6.1fs", "boot "+strings.Join(names, " and ")+" (together)", time.Since(t0).Seconds())
