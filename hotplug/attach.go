@@ -72,10 +72,15 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 
 	// A PV guest has no guest slot (pcifront numbers its devices) and
 	// libxl's list would only echo the request back, at 70-90 ms right
-	// after an add on the testbed: not asked.
+	// after an add on the testbed: not asked. The one thing libxl adds is
+	// libxl__device_pci_setdefault's rdm_policy: an unset one is strict.
 	if !dom.IsHVM() {
 		for _, st := range steps {
-			res.Attached = append(res.Attached, st.dev)
+			d := st.dev
+			if d.RdmPolicy != xl.RdmPolicyRelaxed {
+				d.RdmPolicy = xl.RdmPolicyStrict
+			}
+			res.Attached = append(res.Attached, d)
 		}
 		return res, nil
 	}

@@ -122,6 +122,11 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if !f.assignable(dev.PciBdf) {
 		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
+	// libxl__device_pci_setdefault: an unset rdm_policy becomes strict,
+	// and the domain's list says so.
+	if dev.RdmPolicy != xl.RdmPolicyRelaxed {
+		dev.RdmPolicy = xl.RdmPolicyStrict
+	}
 	hvm := d.info.Type == xl.DomainTypeHVM
 	if hvm {
 		if err := f.qemuSlot(id, d, &dev); err != nil {

@@ -294,7 +294,7 @@ func TestAttachPVReportsWhatLibxlLists(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(res.Attached) == 0 || !reflect.DeepEqual(res.Attached, listed) {
-			t.Errorf("%s: reported %+v; libxl lists %+v", name, res.Attached, listed)
+			t.Errorf("%s: reported %#v; libxl lists %#v", name, res.Attached, listed)
 		}
 	}
 }
