@@ -311,7 +311,10 @@ func hvmUp(t *testing.T) {
 		record("%-30s %6.1fs", "xl create "+hvmName+" (hvm)", time.Since(start).Seconds())
 		domid := strings.TrimSpace(sh(t, "xl domid "+hvmName))
 		hvm.created, hvm.domid = start, domid
-		_, _, code := shExit(t, fmt.Sprintf("tb-wait %s 'GUEST: READY' %d", hvm.log, int(hvmTmo.Seconds())))
+		// In 30 s steps that look for the triple fault: a dead guest
+		// never gets READY, and waiting out hvmTmo for it wastes minutes.
+		_, _, code := shExit(t, fmt.Sprintf("i=0; while [ $i -lt %d ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
+			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; i=$((i+1)); done; exit 1", int(hvmTmo.Seconds())/30, hvm.log, domid))
 		if code == 0 {
 			time.Sleep(5 * time.Second) // a few rounds of its loop: still alive?
 		}

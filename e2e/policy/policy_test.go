@@ -333,7 +333,11 @@ func bootHVM(t *testing.T) {
 		t0 := time.Now()
 		ok(t, "rm -f "+serial+"; xl create /etc/xen/hvm1.cfg")
 		domid := strings.TrimSpace(ok(t, "xl domid hvm1").out)
-		r := sh(t, "tb-wait "+serial+" 'GUEST: READY' 600")
+		// Up to 10 minutes, in 30 s steps that look for the triple
+		// fault: a dead guest never gets READY, and waiting out the
+		// whole limit for it cost 10 minutes of a CI run.
+		r := sh(t, fmt.Sprintf("i=0; while [ $i -lt 20 ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
+			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; i=$((i+1)); done; exit 1", serial, domid))
 		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
 		if r.code == 0 && fault == "" {
 			t.Logf("hvm1 booted to its init in %.1fs (attempt %d)", time.Since(t0).Seconds(), attempt)
