@@ -30,12 +30,13 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 # Hardened as Debian builds C: full RELRO, fortified libc calls in the
 # cgo code (lintian checks the binary of make deb for these). Not PIE: a
-# PIE Go binary makes the dynamic loader apply ~30,000 relocations at
-# every start, which cost 100-250 ms per run on the testbed (scripts/bench/
-# startup.sh), more than a whole `xl pci-list`; Go code has no buffer
-# overflows for ASLR to blunt. urfave_cli_no_docs leaves out urfave/cli's
-# markdown/man generator (blackfriday: 60 ms of package init per run);
-# xlpt's man page comes from internal/clidoc.
+# PIE xlpt made the dynamic loader apply ~33,000 relocations at every
+# start, and `xlpt pci-list` took 450-470 ms on the testbed against
+# 230-290 ms without PIE and urfave/cli's docs (timed by hand, 10 runs
+# each); xlpt's own code is Go, with no buffer overflows for ASLR to
+# blunt. urfave_cli_no_docs leaves out urfave/cli's markdown/man
+# generator (blackfriday: ~60 ms of package init per run there); xlpt's
+# man page comes from internal/clidoc. Start-up rows: make bench-testbed.
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
 GOTAGS ?= urfave_cli_no_docs
 GOBUILD := $(GO) build -trimpath -tags '$(GOTAGS)' \
