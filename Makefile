@@ -112,7 +112,7 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 fuzz-smoke:
-	FUZZTIME=$${FUZZTIME:-5s} scripts/fuzz
+	FUZZTIME=$${FUZZTIME:-2s} scripts/fuzz
 
 test: build build-nocgo lint unit fuzz-smoke
 

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -16,22 +15,19 @@ import (
 
 // Testbed device map (scripts/testbed/run has the full one).
 const (
-	nicHide   = "0000:00:03.0" // e1000e: pciback hide + give back; HVM refusal
+	nicHide   = "0000:00:03.0" // e1000e: pciback hide + give back
 	bridge    = "0000:00:04.0" // pcie-pci-bridge -> bus 01
 	brNic1    = "0000:01:01.0" // e1000 behind the bridge
 	brNic2    = "0000:01:02.0" // e1000 behind the bridge
 	nicPV     = "0000:00:05.0" // e1000e: PV guest at creation, detach/re-attach
 	nicStub   = "0000:00:06.0" // e1000e: pci-stub
 	nicBoot   = "0000:00:07.0" // e1000e: hidden at boot (xen-pciback.hide)
-	nicHVM    = "0000:00:08.0" // e1000e: HVM hot-plug into slot 7
 	nvmePF    = "0000:00:09.0" // nvme with SR-IOV
 	sataAHCI  = "0000:00:1f.2" // q35 AHCI: never assignable here
 	e1000eID  = "0x8086:0x10d3"
 	nvmeVF1   = "0000:00:09.1"
 	pvName    = "pv1"
-	hvmName   = "hvm1"
 	pvTimeout = 120 * time.Second
-	hvmTmo    = 300 * time.Second
 )
 
 // sh runs cmd in dom0 and returns what it printed; the test fails if the
@@ -144,26 +140,6 @@ func pciList(t *testing.T, dom string) []pciRow {
 	return rows
 }
 
-// pciListJSON runs xlpt --json pci-list DOM.
-type pciListDoc struct {
-	Domain  string `json:"domain"`
-	Domid   int    `json:"domid"`
-	Devices []struct {
-		Domain, Bus, Dev, Func int
-		Vdevfn                 int `json:"vdevfn"`
-	} `json:"devices"`
-}
-
-func pciListJSON(t *testing.T, dom string) pciListDoc {
-	t.Helper()
-	var doc pciListDoc
-	out := sh(t, "xlpt --json pci-list "+dom)
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatalf("xlpt --json pci-list %s: %v\n%s", dom, err, out)
-	}
-	return doc
-}
-
 // guestDev is one line the guest's /init prints for a PCI device.
 type guestDev struct{ BDF, ID, Class, Driver string }
 
@@ -204,15 +180,11 @@ type guest struct {
 	name, kind, log string
 	once            sync.Once
 	created         time.Time
-	domid           string
 	err             error
 	ready           bool
 }
 
-var (
-	pv  = &guest{name: pvName, kind: "pv", log: "/var/log/xen/console/guest-" + pvName + ".log"}
-	hvm = &guest{name: hvmName, kind: "hvm", log: "/var/log/xen/console/" + hvmName + "-serial.log"}
-)
+var pv = &guest{name: pvName, kind: "pv", log: "/var/log/xen/console/guest-" + pvName + ".log"}
 
 // waitGuest polls the guest's console until the last device list it
 // printed satisfies ok; it returns that list.
@@ -288,86 +260,6 @@ func (g *guest) create(t *testing.T, pciList string, extra ...string) {
 	if g.err != nil {
 		t.Fatalf("guest %s: %v", g.name, g.err)
 	}
-}
-
-// hvmUp creates the HVM guest hvm1 (no device, passthrough enabled for
-// hot-plug) unless it is up, and waits for its init. QEMU's TCG emulation
-// of nested SVM now and then triple-faults an HVM guest (about one boot in
-// seven here, in hvmloader or in the guest kernel; Xen logs "dN v0 Triple
-// fault"): that is the emulator, not xlpt, so the guest is created again,
-// up to three times, and the test log says so.
-func hvmUp(t *testing.T) {
-	t.Helper()
-	if hvm.ready {
-		if alive(t, hvmName) {
-			return
-		}
-		t.Fatalf("guest %s is gone:\n%s", hvmName, diag(t, hvm))
-	}
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		sh(t, "rm -f "+hvm.log+"; xl destroy "+hvmName+" 2>/dev/null; "+
-			`tb-cfg hvm `+hvmName+` "" 'passthrough = "enabled"' >/dev/null && xl create /etc/xen/`+hvmName+`.cfg`)
-		record("%-30s %6.1fs", "xl create "+hvmName+" (hvm)", time.Since(start).Seconds())
-		domid := strings.TrimSpace(sh(t, "xl domid "+hvmName))
-		hvm.created, hvm.domid = start, domid
-		// In 30 s steps that look for the triple fault: a dead guest
-		// never gets READY, and waiting out hvmTmo for it wastes minutes.
-		_, _, code := shExit(t, fmt.Sprintf("i=0; while [ $i -lt %d ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
-			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; i=$((i+1)); done; exit 1", int(hvmTmo.Seconds())/30, hvm.log, domid))
-		if code == 0 {
-			time.Sleep(5 * time.Second) // a few rounds of its loop: still alive?
-		}
-		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true"))
-		if fault == "" && code == 0 && alive(t, hvmName) {
-			hvm.ready = true
-			d := time.Since(start)
-			t.Logf("guest %s (hvm, domid %s) booted: xl create to GUEST: READY in about %.1fs", hvmName, domid, d.Seconds()-5)
-			record("%-30s %6.1fs  (xl create to READY, attempt %d)", "hvm guest boot", d.Seconds()-5, attempt)
-			return
-		}
-		if fault == "" {
-			t.Fatalf("guest %s did not boot in %s:\n%s", hvmName, hvmTmo, diag(t, hvm))
-		}
-		record("%-30s %6.1fs  (TCG nested-SVM flake, attempt %d)", "hvm guest triple fault", time.Since(start).Seconds(), attempt)
-		if attempt == 3 {
-			t.Fatalf("guest %s triple-faulted %d times: %s\n%s", hvmName, attempt, fault, diag(t, hvm))
-		}
-		t.Logf("guest %s (domid %s) triple-faulted under QEMU's emulated SVM, not xlpt's doing: %q; creating it again (attempt %d of 3)",
-			hvmName, domid, fault, attempt+1)
-	}
-}
-
-// alive reports whether the domain exists and is neither shut down nor
-// crashed.
-func alive(t *testing.T, name string) bool {
-	t.Helper()
-	out, _, code := shExit(t, "xl list "+name)
-	if code != 0 {
-		return false
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	f := strings.Fields(lines[len(lines)-1])
-	return len(f) >= 5 && !strings.ContainsAny(f[4], "scd")
-}
-
-// died says why g is no longer running ("" while it is): TCG's emulated
-// SVM now and then triple-faults a nested guest, and xl then destroys it
-// with its device model, which a libxl call in flight sees as a reset QMP
-// connection. Scenarios tell that apart from a failure of xlpt's own.
-func died(t *testing.T, g *guest) string {
-	t.Helper()
-	if alive(t, g.name) {
-		return ""
-	}
-	why := "it is gone or crashed"
-	if g.domid != "" {
-		if f := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+g.domid+"v[0-9]+ Triple fault' || true")); f != "" {
-			why = "it triple-faulted under QEMU's emulated SVM: " + f
-		}
-	}
-	g.ready = false
-	return why
 }
 
 // diag returns what helps to see why a guest is not where it should be.
