@@ -1,13 +1,16 @@
 #!/bin/bash
 # testbed.sh: xl against xlpt on real Xen (the testbed: Xen 4.17 in QEMU),
 # for pci-attach, pci-detach (a PV and an HVM guest) and
-# pci-assignable-add/-remove, on the same device, alternating which tool
+# pci-assignable-add/-remove, on the same device, rotating which tool
 # goes first each round; prints per-operation medians and xlpt/xl ratios,
 # then one `xlpt -vv` run of each operation with its timing lines (where
-# xlpt's time goes). Start-up rows: a Go program that only opens and
-# closes a libxl context (scripts/bench/startfloor, the floor of any Go
-# tool on libxl), `xlpt --help`, `xlpt pci-spec 01:00.0` (no libxl), and
-# `xl info` and `xl pci-list` with `xlpt pci-list` for scale.
+# xlpt's time goes). A third tool runs in every round: gofloor
+# (scripts/bench/gofloor), a Go program that makes only the libxl calls
+# xl makes: gofloor/xl is what Go and cgo cost here before any of xlpt's
+# own work, xlpt/gofloor is xlpt's own overhead. Start-up rows: gofloor
+# opening and closing a libxl context, `xlpt --help`, `xlpt pci-spec
+# 01:00.0` (no libxl), and `xl info` and `xl pci-list` with `xlpt
+# pci-list` for scale.
 #
 # usage: flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh   (or make bench-testbed)
 #        ROUNDS=9 ... (default 5)   DEV=0000:00:08.0 ... (default 0000:00:03.0)
@@ -26,8 +29,8 @@ dev=${DEV:-0000:00:03.0}
 [[ -e $TB_OUT/xlpt ]] || tb_die "xlpt did not build"
 run_dir=$(mktemp -d /tmp/xlpt-bench-XXXXXX)
 mkdir -p "$run_dir/overlay/usr/local/bin"
-(cd "$TB_REPO" && go build -tags benchfloor -trimpath -o "$run_dir/overlay/usr/local/bin/startfloor" ./scripts/bench/startfloor) ||
-	tb_die "scripts/bench/startfloor did not build"
+(cd "$TB_REPO" && go build -tags benchfloor -trimpath -o "$run_dir/overlay/usr/local/bin/gofloor" ./scripts/bench/gofloor) ||
+	tb_die "scripts/bench/gofloor did not build"
 ctl=$run_dir/ctl.sock
 mkdir -p "$TB_OUT/logs"
 log=$TB_OUT/logs/bench-$(date +%Y%m%d-%H%M%S).log
@@ -91,7 +94,11 @@ settle() { id=$(xl domid $1); i=0; while [ $i -lt 150 ]; do
 out=$run_dir/samples
 : >"$out"
 for ((r = 1; r <= rounds; r++)); do
-	if ((r % 2)); then order="xl xlpt"; else order="xlpt xl"; fi
+	case $((r % 3)) in
+	1) order="xl xlpt gofloor" ;;
+	2) order="xlpt gofloor xl" ;;
+	*) order="gofloor xl xlpt" ;;
+	esac
 	script="$timer
 tm noop :
 for tool in $order; do
@@ -110,7 +117,7 @@ for tool in $order; do
 	tm assignable-remove:\$tool \$tool pci-assignable-remove -r $dev
 	tm assignable-add:\$tool \$tool pci-assignable-add $dev
 done
-tm start:startfloor /usr/local/bin/startfloor
+tm start:gofloor gofloor
 tm start:xlpt-help xlpt --help
 tm start:xlpt-pci-spec xlpt pci-spec 01:00.0
 tm start:xl-info xl info
@@ -120,7 +127,7 @@ tm start:xlpt-pci-list xlpt pci-list pv1"
 done
 
 echo
-echo "testbed: $rounds rounds, alternating; device $dev; host load now: $(uptime)"
+echo "testbed: $rounds rounds, order rotating; device $dev; host load now: $(uptime)"
 awk '
 	$3 != 0 { bad[$1] = 1 }
 	{ v[$1] = v[$1] " " $2 }
@@ -132,18 +139,20 @@ awk '
 	END {
 		o = median(v["noop"])
 		printf "timer overhead (median, subtracted): %.1f ms\n", o / 1000
-		printf "%-20s %10s %10s %8s  %s\n", "operation", "xl (s)", "xlpt (s)", "xlpt/xl", "target"
+		printf "%-18s %8s %8s %8s %8s %8s %8s  %s\n", "operation", "xl (s)", "go (s)", "xlpt (s)", "xlpt/xl", "go/xl", "xlpt/go", "xlpt/xl target"
 		split("attach-pv detach-pv attach-hvm detach-hvm assignable-add assignable-remove", ops, " ")
 		for (i = 1; i <= 6; i++) {
 			k = ops[i]
 			if (!((k ":xl") in v)) continue
-			x = median(v[k ":xl"]) - o; y = median(v[k ":xlpt"]) - o
+			x = median(v[k ":xl"]) - o; y = median(v[k ":xlpt"]) - o; g = median(v[k ":gofloor"]) - o
 			tgt = k ~ /assignable/ ? 1.10 : 1.05
-			printf "%-20s %10.3f %10.3f %8.2f  %s%s\n", k, x / 1e6, y / 1e6, y / x, (y / x <= tgt ? "<= " : "> ") tgt,
-				(bad[k ":xl"] || bad[k ":xlpt"]) ? "  (some runs FAILED)" : ""
+			printf "%-18s %8.3f %8.3f %8.3f %8.2f %8.2f %8.2f  %s%s\n", k, x / 1e6, g / 1e6, y / 1e6, y / x, g / x, y / g,
+				(y / x <= tgt ? "<= " : "> ") tgt,
+				(bad[k ":xl"] || bad[k ":xlpt"] || bad[k ":gofloor"]) ? "  (some runs FAILED)" : ""
 		}
-		printf "\nstart-up, medians (ms): a Go program on libxl that only opens a context, xlpt without libxl, xl for scale\n"
-		split("startfloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
+		printf "(go = gofloor: only the libxl calls xl makes, from Go; go/xl is the language'"'"'s cost here, xlpt/go xlpt'"'"'s own)\n"
+		printf "\nstart-up, medians (ms): gofloor opening a libxl context, xlpt without libxl, xl for scale\n"
+		split("gofloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
 		for (i = 1; i <= 6; i++) if (("start:" st[i]) in v) printf "  %-16s %8.1f%s\n", st[i], (median(v["start:" st[i]]) - o) / 1000, bad["start:" st[i]] ? "  (some runs FAILED)" : ""
 	}' "$out"
 
