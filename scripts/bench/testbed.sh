@@ -7,8 +7,10 @@
 # xlpt's time goes). A third tool runs in every round: gofloor
 # (scripts/bench/gofloor), a Go program that makes only the libxl calls
 # xl makes: gofloor/xl is what Go and cgo cost here before any of xlpt's
-# own work, xlpt/gofloor is xlpt's own overhead. Start-up rows: gofloor
-# opening and closing a libxl context, `xlpt --help`, `xlpt pci-spec
+# own work, xlpt/gofloor is xlpt's own overhead. Start-up rows: cfloor
+# (scripts/bench/cfloor.c) and gofloor opening and closing a libxl
+# context, alternating, 8 times a round (what Go costs to start over C,
+# the same libxl calls), `xlpt --help`, `xlpt pci-spec
 # 01:00.0` (no libxl), and `xl info` and `xl pci-list` with `xlpt
 # pci-list` for scale.
 #
@@ -31,6 +33,9 @@ run_dir=$(mktemp -d /tmp/xlpt-bench-XXXXXX)
 mkdir -p "$run_dir/overlay/usr/local/bin"
 (cd "$TB_REPO" && go build -tags benchfloor -trimpath -o "$run_dir/overlay/usr/local/bin/gofloor" ./scripts/bench/gofloor) ||
 	tb_die "scripts/bench/gofloor did not build"
+# shellcheck disable=SC2046 # pkg-config's words are separate arguments
+cc -O2 -o "$run_dir/overlay/usr/local/bin/cfloor" "$TB_REPO/scripts/bench/cfloor.c" $(pkg-config --cflags --libs xenlight xentoollog) ||
+	tb_die "scripts/bench/cfloor.c did not build"
 ctl=$run_dir/ctl.sock
 mkdir -p "$TB_OUT/logs"
 log=$TB_OUT/logs/bench-$(date +%Y%m%d-%H%M%S).log
@@ -117,7 +122,7 @@ for tool in $order; do
 	tm assignable-remove:\$tool \$tool pci-assignable-remove -r $dev
 	tm assignable-add:\$tool \$tool pci-assignable-add $dev
 done
-tm start:gofloor gofloor
+for i in 1 2 3 4; do tm start:cfloor cfloor; tm start:gofloor gofloor; tm start:gofloor gofloor; tm start:cfloor cfloor; done
 tm start:xlpt-help xlpt --help
 tm start:xlpt-pci-spec xlpt pci-spec 01:00.0
 tm start:xl-info xl info
@@ -151,9 +156,13 @@ awk '
 				(bad[k ":xl"] || bad[k ":xlpt"] || bad[k ":gofloor"]) ? "  (some runs FAILED)" : ""
 		}
 		printf "(go = gofloor: only the libxl calls xl makes, from Go; go/xl is the language'"'"'s cost here, xlpt/go xlpt'"'"'s own)\n"
-		printf "\nstart-up, medians (ms): gofloor opening a libxl context, xlpt without libxl, xl for scale\n"
-		split("gofloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
-		for (i = 1; i <= 6; i++) if (("start:" st[i]) in v) printf "  %-16s %8.1f%s\n", st[i], (median(v["start:" st[i]]) - o) / 1000, bad["start:" st[i]] ? "  (some runs FAILED)" : ""
+		printf "\nstart-up, medians (ms): cfloor and gofloor open and close a libxl context (C, Go); xlpt without libxl; xl for scale\n"
+		split("cfloor gofloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
+		for (i = 1; i <= 7; i++) if (("start:" st[i]) in v) printf "  %-16s %8.1f%s\n", st[i], (median(v["start:" st[i]]) - o) / 1000, bad["start:" st[i]] ? "  (some runs FAILED)" : ""
+		if (("start:cfloor" in v) && ("start:gofloor" in v)) {
+			c = median(v["start:cfloor"]) - o; g = median(v["start:gofloor"]) - o
+			printf "  Go'"'"'s start-up over C'"'"'s, same libxl calls: %.1f ms (gofloor/cfloor %.2f; %d samples each)\n", (g - c) / 1000, g / c, split(v["start:gofloor"], tmp, " ")
+		}
 	}' "$out"
 
 # Where xlpt's time goes: one -vv run of each operation.
