@@ -3,7 +3,9 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
@@ -134,14 +136,13 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 	}
 	s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
 	err := s.TS.PciAdd(dom.Domid, d)
-	if err != nil && dom.IsHVM() && s.DM != nil && strings.Contains(err.Error(), "Duplicate device ID") {
-		// QEMU still has the device: the leftover of an earlier failed
-		// attach (libxl 4.17 leaves it, by xl or xlpt). Cleared, then
-		// asked once more. Looked for only when libxl trips on it:
-		// asking QEMU before every attach cost ~150 ms on the testbed.
-		s.log().WithField("device", d.PciBdf).Info("QEMU still has the device from an earlier failed attach; removing it and attaching again")
-		if cerr := s.DM.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
-			return fmt.Errorf("attach %s to %s: clear the device model's leftover of an earlier failed attach: %w (libxl: %w)", d.PciBdf, dom, cerr, err)
+	if stale, ok := s.staleBlocker(dom, d, err); ok {
+		// Looked for only when libxl trips on a leftover: asking QEMU
+		// before every attach cost ~150 ms on the testbed.
+		s.log().WithField("device", d.PciBdf).WithField("leftover", stale).
+			Info("QEMU still has a device from an earlier failed attach; removing it and attaching again")
+		if cerr := s.DM.RemoveStale(dom.Domid, stale); cerr != nil {
+			return fmt.Errorf("attach %s to %s: clear the device model's leftover %s of an earlier failed attach: %w (libxl: %w)", d.PciBdf, dom, stale, cerr, err)
 		}
 		err = s.TS.PciAdd(dom.Domid, d)
 	}
@@ -157,6 +158,44 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 	}
 	u.Push("detach "+d.PciBdf.String(), func() error { return s.TS.PciDestroy(dom.Domid, d) })
 	return s.Journal.Step(rec, "attached "+d.PciBdf.String())
+}
+
+// inUseByPT is QEMU's refusal of a slot another passed-through device
+// holds, as libxl relays it; the id is libxl's name for the device.
+var inUseByPT = regexp.MustCompile(`in use by xen-pci-passthrough,id=pci-pt-([0-9a-f]{2})_([0-9a-f]{2})\.([0-7])`)
+
+// staleBlocker names the device model's leftover that made libxl's add
+// fail, if that is why. libxl 4.17 leaves a failed HVM attach's device in
+// QEMU (by xl or by a run that died): the device itself then trips the
+// next add ("Duplicate device ID"), or it holds the slot another device
+// wants ("in use by xen-pci-passthrough") while libxl no longer lists it.
+// A device libxl does list is a real occupant, never removed here.
+func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf, bool) {
+	if err == nil || !dom.IsHVM() || s.DM == nil {
+		return xl.PciBdf{}, false
+	}
+	if strings.Contains(err.Error(), "Duplicate device ID") {
+		return d.PciBdf, true
+	}
+	m := inUseByPT.FindStringSubmatch(err.Error())
+	if m == nil {
+		return xl.PciBdf{}, false
+	}
+	var v [3]uint64
+	for i := range v {
+		v[i], _ = strconv.ParseUint(m[i+1], 16, 8)
+	}
+	b := xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
+	list, lerr := s.TS.PciList(dom.Domid)
+	if lerr != nil || b == d.PciBdf {
+		return xl.PciBdf{}, false
+	}
+	for _, l := range list {
+		if l.PciBdf == b {
+			return xl.PciBdf{}, false
+		}
+	}
+	return b, true
 }
 
 // planAttach turns a request into steps, refusing before any change.
