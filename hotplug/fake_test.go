@@ -455,7 +455,9 @@ func (f *fakeToolstack) write(rel, value string) {
 type fakeDM struct{ f *fakeToolstack }
 
 func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
-	m.f.calls = append(m.f.calls, "dm-remove "+b.String())
+	if err := m.f.injected("dm-remove " + b.String()); err != nil {
+		return err
+	}
 	for slot, x := range m.f.staleInDM[id] {
 		if x == b && !m.f.listed(id, b) {
 			delete(m.f.staleInDM[id], slot)

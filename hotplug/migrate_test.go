@@ -491,8 +491,10 @@ func TestPciMoveFailedAttachGoesBackCrashAnywhere(t *testing.T) {
 	setup := func(t *testing.T) (*world, string) {
 		w := migrateWorld(t)
 		// hvm2's QEMU still has a device in slot 6 that libxl forgot
-		// (another tool's failed attach): the attach there fails.
+		// (another tool's failed attach) and will not let it go: the
+		// attach there fails.
 		w.ts.staleInDM[2] = map[uint8]xl.PciBdf{0x30: w.bdf["nic3"]}
+		w.ts.fail["dm-remove "+w.bdf["nic3"].String()] = errors.New("QMP device_del: device is busy")
 		return w, filepath.Join(t.TempDir(), "p")
 	}
 	crashEverywhere(t, setup, func(w *world, m *Migration) error {
