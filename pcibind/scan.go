@@ -152,6 +152,7 @@ var ErrNoPCI = errors.New("no PCI bus in sysfs")
 // directory vanishes mid-scan (hot removal) is skipped; one that cannot
 // be read at all is an error.
 func (s *Sysfs) Scan() (*Host, error) {
+	ids := s.preloadPciIDs()
 	names, outOfRange, err := s.listDevices()
 	if err != nil {
 		return nil, err
@@ -219,9 +220,21 @@ func (s *Sysfs) Scan() (*Host, error) {
 			return nil, err
 		}
 	}
-	s.names(h.Devices)
+	setNames(h.Devices, ids())
 	h.computeGroups()
 	return h, nil
+}
+
+// preloadPciIDs indexes pci.ids on its own goroutine while the scan
+// reads, so a full scan does not wait for it afterwards; the returned
+// func gives the database (nil without one).
+func (s *Sysfs) preloadPciIDs() func() *pciIDs {
+	if s.pciIDs == "" {
+		return func() *pciIDs { return nil }
+	}
+	ch := make(chan *pciIDs, 1)
+	go func() { ch <- loadPciIDs(s.pciIDs) }()
+	return sync.OnceValue(func() *pciIDs { return <-ch })
 }
 
 // listDevices returns the entries of bus/pci/devices that are BDFs, and
@@ -557,7 +570,14 @@ func (s *Sysfs) names(devs []*Device) {
 	if s.pciIDs == "" || len(devs) == 0 {
 		return
 	}
-	ids := loadPciIDs(s.pciIDs)
+	setNames(devs, loadPciIDs(s.pciIDs))
+}
+
+// setNames fills in names from ids; nil ids gives none.
+func setNames(devs []*Device, ids *pciIDs) {
+	if ids == nil {
+		return
+	}
 	for _, d := range devs {
 		d.VendorName, d.DeviceName = ids.names(d.Vendor, d.Device)
 		d.ClassName = ids.className(d.Class)

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"github.com/xlpt/xlpt/xl"
 )
@@ -39,20 +41,58 @@ func writeCheckJSON(w io.Writer, rep checkReport) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(head[:at+len(empty)-1])
 	bw.WriteString("\n")
-	buf := make([]byte, 0, 4<<10)
-	for i := range devs {
-		buf = append(buf[:0], "    "...)
-		buf = appendCheckDevice(buf, &devs[i])
-		if i < len(devs)-1 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, '\n')
-		bw.Write(buf)
-	}
+	writeCheckDevices(bw, devs)
 	bw.WriteString("  ]")
 	bw.Write(head[at+len(empty):])
 	bw.WriteString("\n")
 	return bw.Flush()
+}
+
+// renderChunk is how many devices one renderer lays out at a time: a
+// few tens of KB, so the buffers are reused rather than a whole
+// megabytes-long report held (and page-faulted) in memory.
+const renderChunk = 64
+
+// writeCheckDevices writes the devices' array members, rendered in
+// parallel: on a full scan the rendering was a serial 4 ms or so after
+// the (parallel) rules. Each round renders one chunk per CPU, each into
+// its own reused buffer, then writes them in order.
+func writeCheckDevices(w io.Writer, devs []checkDevice) {
+	workers := runtime.GOMAXPROCS(0)
+	bufs := make([][]byte, workers)
+	for lo := 0; lo < len(devs); lo += workers * renderChunk {
+		var wg sync.WaitGroup
+		for k := range bufs {
+			from := lo + k*renderChunk
+			if from >= len(devs) {
+				bufs[k] = bufs[k][:0]
+				continue
+			}
+			wg.Add(1)
+			go func(k, from int) {
+				defer wg.Done()
+				bufs[k] = appendCheckDevices(bufs[k][:0], devs, from, min(from+renderChunk, len(devs)))
+			}(k, from)
+		}
+		wg.Wait()
+		for _, b := range bufs {
+			w.Write(b)
+		}
+	}
+}
+
+// appendCheckDevices appends devs[from:to] as array members: indented,
+// one a line, a comma after all but the report's last.
+func appendCheckDevices(b []byte, devs []checkDevice, from, to int) []byte {
+	for i := from; i < to; i++ {
+		b = append(b, "    "...)
+		b = appendCheckDevice(b, &devs[i])
+		if i < len(devs)-1 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n')
+	}
+	return b
 }
 
 // appendCheckDevice appends json.MarshalIndent(d, "    ", "  ").

@@ -9,6 +9,7 @@
 # usage: scripts/bench/scan.sh [SIZE...]     (default: 4096)
 #        RUNS=15 scripts/bench/scan.sh        (runs per tool and size; median)
 #        SHAPES="large wide" (default)
+#        GOTAGS=... (xlpt's build tags; default as the Makefile's)
 #
 # Trees go to /dev/shm when it exists (sysfs lives in memory). Runs of the
 # two tools alternate so load from other processes hits both alike.
@@ -25,7 +26,10 @@ work=$(mktemp -d "$base/xlpt-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 command -v lspci >/dev/null || { echo "scan.sh: lspci not installed" >&2; exit 1; }
-(cd "$repo" && go build -o "$work/xlpt" ./cmd/xlpt && go build -o "$work/gentree" ./pcibind/pcitest/gentree &&
+# xlpt is built with the build tags `make build` uses (GOTAGS, default
+# urfave_cli_no_docs: no blackfriday, ~0.7 ms of package init a run), so
+# the bench times the binary that ships.
+(cd "$repo" && go build -tags "${GOTAGS-urfave_cli_no_docs}" -o "$work/xlpt" ./cmd/xlpt && go build -o "$work/gentree" ./pcibind/pcitest/gentree &&
 	go build -o "$work/floor" ./scripts/bench/floor)
 
 # An empty /proc: nothing mounted, no default route, so check does the
