@@ -139,8 +139,11 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 	if stale, ok := s.staleBlocker(dom, d, err); ok {
 		// Looked for only when libxl trips on a leftover: asking QEMU
 		// before every attach cost ~150 ms on the testbed.
-		s.log().WithField("device", d.PciBdf).WithField("leftover", stale).
-			Info("QEMU still has a device from an earlier failed attach; removing it and attaching again")
+		what := "QEMU still has the device from an earlier failed attach"
+		if stale != d.PciBdf {
+			what = fmt.Sprintf("QEMU still holds the slot with %s from an earlier failed attach", stale)
+		}
+		s.log().WithField("device", d.PciBdf).Info(what + "; removing it and attaching again")
 		if cerr := s.DM.RemoveStale(dom.Domid, stale); cerr != nil {
 			return fmt.Errorf("attach %s to %s: clear the device model's leftover %s of an earlier failed attach: %w (libxl: %w)", d.PciBdf, dom, stale, cerr, err)
 		}
