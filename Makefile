@@ -207,8 +207,9 @@ testbed: testbed-build
 E2E ?= ./e2e/ ./e2e/policy/ ./e2e/migrate/ ./e2e/reboot/
 E2E_RUN ?= .
 E2E_SKIP ?= ^$$
-# scripts/e2e-run runs a package's failed tests once more when an HVM
-# guest triple-faulted under TCG during them (and says so).
+# scripts/e2e-run runs a package's failed tests again (up to twice,
+# E2E_RERUNS) when an HVM guest triple-faulted under TCG during them
+# (and says so).
 e2e: testbed-build
 	GO=$(GO) scripts/e2e-run '$(E2E_RUN)' '$(E2E_SKIP)' $(E2E)
 
