@@ -189,8 +189,11 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 		v[i], _ = strconv.ParseUint(m[i+1], 16, 8)
 	}
 	b := xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
+	if b == d.PciBdf {
+		return xl.PciBdf{}, false
+	}
 	list, lerr := s.TS.PciList(dom.Domid)
-	if lerr != nil || b == d.PciBdf {
+	if lerr != nil {
 		return xl.PciBdf{}, false
 	}
 	for _, l := range list {
