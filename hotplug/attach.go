@@ -29,6 +29,9 @@ type AttachResult struct {
 	Domain   Domain
 	Attached []xl.DevicePci // as libxl lists them afterwards
 	Warnings []string
+	// Resumed: the attach was an interrupted run's, found finished by
+	// this run's recovery; nothing was left to do.
+	Resumed bool
 }
 
 // step is one function to attach.
@@ -46,6 +49,10 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	}
 	defer unlock()
 	res.Domain = dom
+	if done, err := s.attachedByRecovery(dom, req); err != nil || len(done) > 0 {
+		res.Attached, res.Resumed = done, len(done) > 0
+		return res, err
+	}
 	if err := s.preflightDomain(&dom); err != nil {
 		return res, err
 	}
@@ -100,6 +107,44 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 		}
 	}
 	return res, nil
+}
+
+// attachedByRecovery is what an interrupted attach to dom, found
+// finished by this run's recovery, put there of the requested device
+// (as libxl lists it): the request is then already done. Nothing when
+// the recovery undid it.
+func (s *Service) attachedByRecovery(dom Domain, req AttachRequest) ([]xl.DevicePci, error) {
+	w := req.Device
+	var want []xl.PciBdf
+	for _, rec := range s.settled {
+		if rec.Op != OpAttach || rec.Domid != dom.Domid {
+			continue
+		}
+		for _, in := range rec.Devices {
+			if w.VfuncMask != 0 && (w.PciBdf == in.BDF || w.AllFuncs() && w.PciBdf.Slot() == in.BDF.Slot()) {
+				want = append(want, in.BDF)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	list, err := s.TS.PciList(dom.Domid)
+	if err != nil {
+		return nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
+	}
+	var out []xl.DevicePci
+	for _, b := range want {
+		for _, l := range list {
+			if l.PciBdf == b {
+				out = append(out, l)
+			}
+		}
+	}
+	if len(out) != len(want) {
+		return nil, nil // undone (all or none): attach as asked
+	}
+	return out, nil
 }
 
 // beginAttach journals the attach: each function, its guest slot, and

@@ -24,6 +24,10 @@ type DetachResult struct {
 	Domain   Domain
 	Detached []xl.DevicePci
 	Notes    []string
+	// Resumed: the detach was an interrupted run's, finished (by it or
+	// by this run's recovery) before this run looked; nothing was left
+	// to do.
+	Resumed bool
 }
 
 // Detach removes the requested functions, highest function first. A
@@ -42,9 +46,9 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	}
 	targets, err := s.planDetach(dom, req, list)
 	if errors.Is(err, ErrNotAttached) {
-		if done := s.detachedByRecovery(dom, req); len(done) > 0 {
-			res.Detached = done
-			res.Notes = append(res.Notes, "an earlier detach of this device died half-way; this run's recovery finished it")
+		if done := s.detachedByRecovery(dom, req, list); len(done) > 0 {
+			res.Detached, res.Resumed = done, true
+			res.Notes = append(res.Notes, fmt.Sprintf("an earlier detach of %s from %s was interrupted; this run found it finished (the device is assignable)", describeDevs(done), dom))
 			return res, nil
 		}
 	}
@@ -89,22 +93,46 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	return res, nil
 }
 
-// detachedByRecovery is what this run's recovery detached from dom of
-// the requested device: the request is then already done.
-func (s *Service) detachedByRecovery(dom Domain, req DetachRequest) []xl.DevicePci {
+// detachedByRecovery is what an interrupted detach from dom, settled by
+// this run's recovery, took out of it of the requested device: the
+// request is then already done. list is what dom holds now.
+func (s *Service) detachedByRecovery(dom Domain, req DetachRequest, list []xl.DevicePci) []xl.DevicePci {
 	var out []xl.DevicePci
-	for _, f := range s.recovered {
-		if f.detachedFrom == nil || *f.detachedFrom != dom.Domid {
+	for _, rec := range s.settled {
+		if rec.Op != OpDetach || rec.Domid != dom.Domid {
 			continue
 		}
-		w := req.Device
-		if (w.VfuncMask != 0 && w.PciBdf == f.Device) || (w.AllFuncs() && w.PciBdf.Slot() == f.Device.Slot()) {
+		for _, in := range rec.Devices {
+			w := req.Device
+			if !(w.VfuncMask != 0 && w.PciBdf == in.BDF) && !(w.AllFuncs() && w.PciBdf.Slot() == in.BDF.Slot()) {
+				continue
+			}
+			if containsDev(list, in.BDF) {
+				continue
+			}
 			d := xl.NewDevicePci()
-			d.PciBdf = f.Device
+			d.PciBdf, d.Vdevfn = in.BDF, in.Vdevfn
 			out = append(out, d)
 		}
 	}
 	return out
+}
+
+func containsDev(list []xl.DevicePci, b xl.PciBdf) bool {
+	for _, d := range list {
+		if d.PciBdf == b {
+			return true
+		}
+	}
+	return false
+}
+
+func describeDevs(ds []xl.DevicePci) string {
+	var bs []string
+	for _, d := range ds {
+		bs = append(bs, d.PciBdf.String())
+	}
+	return strings.Join(bs, ", ")
 }
 
 // removeFromGuest asks libxl to remove d. When that fails and the

@@ -526,7 +526,7 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 	if len(res.Detached) != 1 || res.Detached[0].PciBdf != nic || len(w.ts.domains[1].devs) != 0 {
 		t.Errorf("detached %v, hvm1 holds %v", res.Detached, w.ts.domains[1].devs)
 	}
-	if !strings.Contains(strings.Join(res.Notes, "\n"), "recovery finished it") {
+	if !res.Resumed || !strings.Contains(strings.Join(res.Notes, "\n"), "was interrupted") {
 		t.Errorf("notes %q", res.Notes)
 	}
 	// Without the step, libxl was never asked: the device stays, and the

@@ -19,8 +19,6 @@ type Repair struct {
 	Problem string    `json:"problem"`
 	Action  string    `json:"action"`
 	Err     string    `json:"error,omitempty"`
-	// detachedFrom: the repair finished a detach from this domain.
-	detachedFrom *uint32
 }
 
 // RecoverReport is what a recovery pass found and did.
@@ -28,6 +26,9 @@ type RecoverReport struct {
 	Records []string `json:"records"` // the intent records found
 	Repairs []Repair `json:"repairs"`
 	DryRun  bool     `json:"dry_run"`
+	// settled are the records of dead runs this pass settled (none when
+	// dry): a command can find its own work among them, done.
+	settled []*Record
 }
 
 // ErrRecovery says a device could not be brought to a consistent state.
@@ -92,6 +93,7 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 			if err := s.Journal.End(rec); err != nil {
 				return r.rep, err
 			}
+			r.rep.settled = append(r.rep.settled, rec)
 		}
 	}
 	if sweep {
@@ -286,7 +288,7 @@ func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf = b
 	problem := fmt.Sprintf("the detach from %s died after asking libxl", rec.domain())
-	err := r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
+	return r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
 		err := r.s.TS.PciRemove(rec.Domid, dev)
 		if err == nil || isTimeout(err) {
 			return nil // a timed-out guest keeps it, still consistent
@@ -299,17 +301,6 @@ func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
 		}
 		return err
 	})
-	if err == nil && !r.dry {
-		t, terr := r.s.readTruth()
-		if terr != nil {
-			return terr
-		}
-		if _, still := t.listed[b]; !still {
-			domid := rec.Domid
-			r.rep.Repairs[len(r.rep.Repairs)-1].detachedFrom = &domid
-		}
-	}
-	return err
 }
 
 // sweep finds what no record explains: leftovers of libxl, QEMU or a

@@ -87,9 +87,10 @@ type Service struct {
 	Rescan func() (Host, error)
 
 	skipReconciler string // mutation tests: leave one reconciler out
-	// recovered is what this run's implicit recovery did: a command can
-	// find its own work done (a detach that died, finished forward).
-	recovered []Repair
+	// settled are the records of dead runs this run's implicit recovery
+	// settled: a retried command finds its own work there, done by the
+	// run that died or finished by the recovery (issue 22).
+	settled []*Record
 }
 
 func (s *Service) log() logrus.FieldLogger {
@@ -162,7 +163,7 @@ func (s *Service) lockAndRecover() (func(), error) {
 		unlock()
 		return nil, fmt.Errorf("recover what an earlier run left: %w (see `xlpt recover --dry-run`)", err)
 	}
-	s.recovered = rep.Repairs
+	s.settled = rep.settled
 	s.log().Debugf("host lock taken; %d record(s) of dead runs settled", len(rep.Records))
 	for _, f := range rep.Repairs {
 		if f.Nothing() {

@@ -1,9 +1,11 @@
 package pcibind
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,9 @@ type LockOptions struct {
 	OnWait func(holder string)
 	// Cmdline is recorded for the next waiter (os.Args when empty).
 	Cmdline string
+	// ProcRoot is where /proc is ("/proc" when empty): its locks file
+	// names the live holder.
+	ProcRoot string
 }
 
 // Lock takes the host-wide xlpt lock (an flock on stateDir/lock) so that
@@ -43,6 +48,9 @@ func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
 	if o.Cmdline == "" {
 		o.Cmdline = strings.Join(os.Args, " ")
 	}
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
 	path := filepath.Join(stateDir, "lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -56,13 +64,18 @@ func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
 			break
 		}
 		waited := time.Since(start)
-		if err != syscall.EWOULDBLOCK || waited > o.Timeout {
+		if err != syscall.EWOULDBLOCK {
 			f.Close()
-			return nil, fmt.Errorf("host lock %s: held by another run (%s) for over %v (raise lock_timeout in the host config if it is busy): %w",
-				path, lockHolder(path), o.Timeout, err)
+			return nil, fmt.Errorf("host lock %s: %w", path, os.NewSyscallError("flock", err))
+		}
+		if waited > o.Timeout {
+			holder := lockHolder(f, o.ProcRoot)
+			f.Close()
+			return nil, fmt.Errorf("%w: host lock %s held by %s for over %v (wait for it to finish, or raise lock_timeout in the host config if the host is busy)",
+				ErrLockBusy, path, holder, o.Timeout)
 		}
 		if !told && waited > time.Second && o.OnWait != nil {
-			o.OnWait(lockHolder(path))
+			o.OnWait(lockHolder(f, o.ProcRoot))
 			told = true
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -70,16 +83,84 @@ func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d: %s\n", os.Getpid(), o.Cmdline)), 0)
 	return func() {
+		// The holder line names only a live holder: cleared before the
+		// lock goes (a run killed holding it leaves its line, and
+		// lockHolder then finds it dead).
+		_ = f.Truncate(0)
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
 }
 
-// lockHolder reads who holds the lock, as its holder recorded it.
-func lockHolder(path string) string {
-	b, err := os.ReadFile(path)
-	if s := strings.TrimSpace(string(b)); err == nil && s != "" {
-		return s
+// ErrLockBusy says another run held the host lock for longer than the
+// wait allowed.
+var ErrLockBusy = errors.New("another run holds the host lock")
+
+// lockHolder names the live holder of the lock open as f: the process
+// the kernel lists as holding it (procRoot/locks), with the line its
+// holder recorded when that is the same process, else its command line.
+// Without /proc/locks, the recorded line is trusted only while its pid
+// is alive.
+func lockHolder(f *os.File, procRoot string) string {
+	b, _ := os.ReadFile(f.Name())
+	line := strings.TrimSpace(string(b))
+	recorded := 0
+	fmt.Sscanf(line, "pid %d:", &recorded)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err == nil {
+		if pids, err := flockHolders(procRoot, st.Ino); err == nil && len(pids) > 0 {
+			for _, p := range pids {
+				if p == recorded {
+					return line
+				}
+			}
+			cmd := procCmdline(procRoot, pids[0])
+			if cmd == "" {
+				cmd = "a process that is not xlpt, or has exited"
+			}
+			return fmt.Sprintf("pid %d: %s", pids[0], cmd)
+		}
 	}
-	return "unknown holder"
+	if recorded > 0 {
+		if _, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(recorded))); err == nil {
+			return line
+		}
+	}
+	return "a process that recorded nothing (see /proc/locks)"
+}
+
+// flockHolders lists the pids procRoot/locks gives for flock locks on
+// inode ino ("1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF").
+func flockHolders(procRoot string, ino uint64) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(procRoot, "locks"))
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || f[1] != "FLOCK" {
+			continue
+		}
+		parts := strings.Split(f[5], ":")
+		if len(parts) != 3 {
+			continue
+		}
+		if n, err := strconv.ParseUint(parts[2], 10, 64); err != nil || n != ino {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+// procCmdline is a process's command line, "" when it is gone.
+func procCmdline(procRoot string, pid int) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }

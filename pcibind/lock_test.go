@@ -1,6 +1,7 @@
 package pcibind
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -96,4 +97,48 @@ func TestDeadHolderDoesNotBlock(t *testing.T) {
 		t.Fatalf("a dead holder blocked: %v", err)
 	}
 	unlock()
+}
+
+// The lock names only its live holder: an earlier run's line is cleared
+// when it lets go, and a holder that is not xlpt (flock(1) here) is named
+// from /proc/locks, not from what the last xlpt run wrote (issue 22).
+func TestLockNamesOnlyItsLiveHolder(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := LockWith(dir, LockOptions{Cmdline: "xlpt pci-attach long-ago"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if b, _ := os.ReadFile(dir + "/lock"); len(b) != 0 {
+		t.Errorf("after release the lock file still says %q", b)
+	}
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	// A stale line from a run that was killed (no release), then a holder
+	// that records nothing.
+	if err := os.WriteFile(dir+"/lock", []byte("pid 999999999: xlpt pci-attach long-ago\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("flock", "-o", dir+"/lock", "sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for exec.Command("flock", "-n", dir+"/lock", "true").Run() == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err = LockWith(dir, LockOptions{Timeout: 200 * time.Millisecond})
+	if err == nil {
+		t.Fatal("got the lock while flock(1) held it")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "long-ago") || !strings.Contains(msg, fmt.Sprintf("pid %d", cmd.Process.Pid)) || !errors.Is(err, ErrLockBusy) {
+		t.Errorf("error %q; want the live holder, pid %d, and not the dead run's line", msg, cmd.Process.Pid)
+	}
+	if strings.Contains(msg, "resource temporarily unavailable") {
+		t.Errorf("error %q ends in the errno's words", msg)
+	}
 }

@@ -62,9 +62,9 @@ Examples:
 		return o.emit(attachDoc(res), func(w io.Writer) {
 			for _, d := range res.Attached {
 				if res.Domain.IsHVM() {
-					fmt.Fprintf(w, "%s attached to %s at guest slot %02x.%x\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc())
+					fmt.Fprintf(w, "%s attached to %s at guest slot %02x.%x%s\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc(), resumed(res.Resumed))
 				} else {
-					fmt.Fprintf(w, "%s attached to %s\n", d.PciBdf, res.Domain)
+					fmt.Fprintf(w, "%s attached to %s%s\n", d.PciBdf, res.Domain, resumed(res.Resumed))
 				}
 			}
 		})
@@ -78,14 +78,26 @@ type hotplugDoc struct {
 	Domain  string         `json:"domain"`
 	Domid   uint32         `json:"domid"`
 	Devices []xl.DevicePci `json:"devices"`
+	// Resumed: the work was an interrupted run's, found finished (by
+	// this run's recovery); a retry after a kill reports success.
+	Resumed bool `json:"resumed"`
 }
 
 func attachDoc(res hotplug.AttachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "attached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Attached)}
+	return &hotplugDoc{Outcome: "attached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Attached), Resumed: res.Resumed}
 }
 
 func detachDoc(res hotplug.DetachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "detached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Detached)}
+	return &hotplugDoc{Outcome: "detached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Detached), Resumed: res.Resumed}
+}
+
+// resumed is what a line about a device adds when an interrupted run
+// began the work and this run found it done.
+func resumed(r bool) string {
+	if r {
+		return " (finishing what an interrupted run began)"
+	}
+	return ""
 }
 
 func nonNilDevs(d []xl.DevicePci) []xl.DevicePci {
@@ -133,7 +145,7 @@ Example:
 		}
 		return o.emit(detachDoc(res), func(w io.Writer) {
 			for _, d := range res.Detached {
-				fmt.Fprintf(w, "%s detached from %s\n", d.PciBdf, res.Domain)
+				fmt.Fprintf(w, "%s detached from %s%s\n", d.PciBdf, res.Domain, resumed(res.Resumed))
 			}
 		})
 	},
