@@ -283,6 +283,9 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		}
 		d.PciBdf, d.VfuncMask = b, 1
 	}
+	if _, ok := s.Host.Device(d.PciBdf); !ok {
+		return "", fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, d.PciBdf)
+	}
 	if s.TS != nil {
 		if err := s.refuseHeld(d); err != nil {
 			return "", err
@@ -300,7 +303,10 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		}
 	}
 	if s.TS == nil {
-		return "", fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
+		if drv := s.driverNow(d.PciBdf); !isStub(drv) {
+			return fmt.Sprintf("%s is on %s, not hidden: nothing to give back", d.PciBdf, orNone(drv)), nil
+		}
+		return "", fmt.Errorf("%s is on %s, but xlpt did not hide it and libxl, which did, is not available here (not a Xen dom0?): give it back there with `xl pci-assignable-remove -r %s`", d.PciBdf, orNone(s.driverNow(d.PciBdf)), d.PciBdf)
 	}
 	rec, err := s.beginGive(d, rebind)
 	if err != nil {

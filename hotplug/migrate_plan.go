@@ -182,7 +182,7 @@ func (f FilePlan) Load() (*Plan, error) {
 	}
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a plan (%v); give another --plan file", ErrPlan, f.Path, err)
+		return nil, fmt.Errorf("%w: %s is not a plan (%w); give another --plan file", ErrPlan, f.Path, err)
 	}
 	if p.Version != PlanVersion {
 		return nil, fmt.Errorf("%w: %s is plan version %d; this xlpt reads version %d", ErrPlan, f.Path, p.Version, PlanVersion)

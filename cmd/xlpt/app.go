@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -59,6 +61,8 @@ one object that starts with "schema": "xlpt/1" (docs/json.md).`
 func newApp() *cli.App {
 	// -v is --verbose here, as in xl; the version moves to -V.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "Show help"}
+	cli.FlagStringer = flagString
 	verbosity := 0
 	app := &cli.App{
 		Name:                   "xlpt",
@@ -67,7 +71,6 @@ func newApp() *cli.App {
 		Description:            appDescription,
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -vv is -v -v
-		Suggest:                true,
 		Flags: append([]cli.Flag{
 			jsonFlag,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: &verbosity,
@@ -75,7 +78,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"XLPT_LOG_LEVEL"},
 				Usage: "Log level: error, warn, info, debug or trace (overrides -v)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"XLPT_LOG_FORMAT"},
-				Usage: "Log format: text or json (warnings too)"},
+				Usage: "Log format: text or json (warnings and the final error too)"},
 		}, globalEnvFlags...),
 		Before: func(c *cli.Context) error {
 			if err := setupLogging(c, verbosity); err != nil {
@@ -93,7 +96,15 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands:       commands(),
+		// "xlpt" alone shows the commands; "xlpt nosuch" is malformed
+		// input (exit 2), as in xl.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return unknownCommand("", c.Args().First(), c.App.Commands, c.App.Flags)
+		},
+		Commands:       append(commands(), helpCommand()),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit status
 	}
@@ -104,16 +115,109 @@ func newApp() *cli.App {
 	return app
 }
 
+// helpCommand replaces urfave/cli's: "help CMD [SUB]" shows that
+// command's help; an unknown one is refused (exit 2) suggesting only
+// commands a user can see.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "Show the commands, or one command's help",
+		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return showHelp(c, c.App.Commands, c.Args().Slice(), "")
+		},
+	}
+}
+
+// showHelp shows the help of the command path names among cmds.
+func showHelp(c *cli.Context, cmds []*cli.Command, names []string, parent string) error {
+	cmd := findCommand(cmds, names[0])
+	if cmd == nil || cmd.Name == "help" {
+		return unknownCommand(parent, names[0], cmds, c.App.Flags)
+	}
+	if len(names) > 1 && len(cmd.Subcommands) > 0 {
+		return showHelp(c, cmd.Subcommands, names[1:], strings.TrimSpace(parent+" "+cmd.Name))
+	}
+	ctx := cli.NewContext(c.App, nil, c)
+	ctx.Command = &cli.Command{Subcommands: cmds}
+	return cli.ShowCommandHelp(ctx, cmd.Name)
+}
+
+// flagString is urfave/cli's flag line in help without defaults that
+// say nothing ("(default: false)" on a switch or a counter, "(default:
+// 0)" on a number whose usage says what 0 means) or that the usage
+// already gives ("(default: memory) (default: 0)").
+func flagString(f cli.Flag) string {
+	s := defaultFlagStringer(f)
+	d, ok := f.(cli.DocGenerationFlag)
+	if !ok {
+		return s
+	}
+	def := d.GetDefaultText()
+	if def == "" {
+		return s
+	}
+	if !quietDefault(def, d.GetUsage()) {
+		return s
+	}
+	tail := " (default: " + def + ")"
+	if i := strings.LastIndex(s, tail); i >= 0 {
+		s = s[:i] + s[i+len(tail):]
+	}
+	return s
+}
+
+var defaultFlagStringer = cli.FlagStringer
+
+// quietDefault says whether a flag's default is left out of its help: a
+// zero value, or a usage that names its default itself.
+func quietDefault(def, usage string) bool {
+	switch def {
+	case "false", "0", "0s", `""`:
+		return true
+	}
+	return strings.Contains(strings.ToLower(usage), "default")
+}
+
 // wrapCommand prefixes a command's errors with its name, as xl does
-// ("pci-attach: malformed PCI_SPEC_STRING ..."), and makes flag errors
-// usage errors.
+// ("pci-attach: malformed PCI_SPEC_STRING ..."), makes flag errors
+// usage errors in xlpt's words, and gives a parent command (cfg, rdm,
+// sriov, migrate) an action that refuses a missing or unknown
+// subcommand.
 func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 	cmd := *orig
 	name, action := parent+cmd.Name, cmd.Action
+	if parent != "" {
+		cmd.HelpName = "xlpt " + name
+	}
+	if action == nil && len(cmd.Subcommands) > 0 {
+		cmd.HideHelpCommand = true
+		subs := cmd.Subcommands
+		action = func(c *cli.Context) error {
+			switch {
+			case c.NArg() == 0:
+				var names []string
+				for _, s := range subs {
+					names = append(names, s.Name)
+				}
+				return usagef("name a subcommand: %s (see 'xlpt %s --help')", strings.Join(names, ", "), name)
+			case c.Args().First() == "help" && c.NArg() > 1:
+				return showHelp(c, subs, c.Args().Slice()[1:], name)
+			case c.Args().First() == "help":
+				return cli.ShowSubcommandHelp(c)
+			}
+			return unknownCommand(name, c.Args().First(), subs, nil)
+		}
+	}
 	if action != nil {
 		cmd.Action = func(c *cli.Context) error {
 			if err := action(c); err != nil {
-				if _, ok := err.(exitStatus); ok {
+				var p prefixed
+				if _, ok := err.(exitStatus); ok || errors.As(err, &p) && p.cmd == name {
 					return err
 				}
 				return prefixed{name, err}
@@ -121,7 +225,7 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 			return nil
 		}
 	}
-	cmd.OnUsageError = usageErrorOf(name)
+	cmd.OnUsageError = usageErrorOf(name, cmd.Flags)
 	subs := make([]*cli.Command, len(cmd.Subcommands))
 	for i, sub := range cmd.Subcommands {
 		subs[i] = wrapCommand(sub, name+" ")
@@ -130,29 +234,26 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 	return &cmd
 }
 
-type prefixed struct {
-	cmd string
-	err error
-}
-
-func (p prefixed) Error() string { return p.cmd + ": " + p.err.Error() }
-func (p prefixed) Unwrap() error { return p.err }
-
 // onUsageError is the app's: main's "xlpt: " is the only prefix needed.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageError{fmt.Errorf("%w (see 'xlpt help')", err)}
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return usageError{fmt.Errorf("%w (see 'xlpt help')", plainFlagError(err, c.App.Flags))}
 }
 
 // usageErrorOf is a command's: its full name prefixes the error.
-func usageErrorOf(name string) cli.OnUsageErrorFunc {
+func usageErrorOf(name string, flags []cli.Flag) cli.OnUsageErrorFunc {
 	return func(_ *cli.Context, err error, _ bool) error {
-		return usageError{fmt.Errorf("%s: %w (see 'xlpt %s --help')", name, err, name)}
+		return usageError{prefixed{name, fmt.Errorf("%w (see 'xlpt %s --help')", plainFlagError(err, flags), name)}}
 	}
 }
 
 func setupLogging(c *cli.Context, verbosity int) error {
 	logrus.SetOutput(os.Stderr)
-	switch f := c.String("log-format"); f {
+	f := c.String("log-format")
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata["log-format"] = f
+	switch f {
 	case "text":
 		// Timestamps only where time is the question: -vv and more.
 		logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: verbosity < 2,

@@ -164,7 +164,7 @@ func toCfgCheck(path string, r hotplug.GuestReport) *cfgCheck {
 func readCfg(path string) (*xlcfg.File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the guest's xl.cfg: %w", err)
 	}
 	f, err := xlcfg.Parse(string(b))
 	if err != nil {

@@ -1,58 +1,91 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// getoptArgs reorders a command line the way xl's getopt does, so that
+// getoptArgs is getopt's reordered command line (its error, a flag given
+// twice, is left for getopt's callers).
+func getoptArgs(app *cli.App, args []string) []string {
+	out, _ := getopt(app, args)
+	return out
+}
+
+// getopt reorders a command line the way xl's getopt does, so that
 // urfave/cli (which stops at the first positional argument) sees every
 // flag: "pci-detach web01 03:00.0 -f" becomes "pci-detach -f web01
 // 03:00.0". Flags may come before, between or after the positional
 // arguments; "--" ends them, and what follows is positional even if it
 // starts with '-'. A global flag given after the command name (xlpt
-// check --sysfs-root R) moves before it. Anything that is not an xlpt
-// command line (help, an unknown command, shell completion) is left as
-// it is for urfave/cli to handle.
-func getoptArgs(app *cli.App, args []string) []string {
+// check --sysfs-root R) moves before it; bundled short flags (-vv) are
+// read as their letters. -h or --help anywhere asks for the command's
+// help, whatever else is there. A flag that takes one value given twice
+// is refused (a usage error): which one was meant would be a guess.
+// Anything that is not an xlpt command line (help, an unknown command,
+// shell completion) is left as it is for urfave/cli to handle.
+func getopt(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
-		return args
+		return args, nil
 	}
 	global := flagTable(app.Flags)
+	seen := seenFlags{}
 	var globals []string
 	i := 1
-	for i < len(args) && isFlag(args[i]) {
+	for i < len(args) && isFlag(args[i]) && args[i] != "--" {
 		n := flagLen(global, args, i)
+		if err := seen.add("", global, args[i:i+n]); err != nil {
+			return args, err
+		}
 		globals = append(globals, args[i:i+n]...)
 		i += n
 	}
 	if i >= len(args) {
-		return args
+		return args, nil
 	}
 	cmd := findCommand(app.Commands, args[i])
 	if cmd == nil {
-		return args
+		return args, nil
 	}
 	path := []string{args[i]}
+	name := cmd.Name
 	rest := args[i+1:]
 	var moved []string
 	// Descend through subcommands (cfg check, rdm list): the first
 	// positional argument of a parent command names the child.
 	for len(cmd.Subcommands) > 0 {
-		flags, glob, at := upToPositional(flagTable(cmd.Flags), global, rest)
-		if at >= len(rest) {
-			return args
+		own := flagTable(cmd.Flags)
+		flags, glob, at := upToPositional(own, global, rest)
+		if at >= len(rest) || helpAsked(flags) {
+			return args, nil
 		}
 		sub := findCommand(cmd.Subcommands, rest[at])
 		if sub == nil {
-			return args
+			return args, nil
+		}
+		if err := seen.addAll(global, glob); err != nil {
+			return args, err
 		}
 		moved = append(moved, glob...)
 		path = append(append(path, flags...), rest[at])
 		rest, cmd = rest[at+1:], sub
+		name += " " + sub.Name
 	}
-	flags, pos, glob := permute(flagTable(cmd.Flags), global, rest)
+	own := flagTable(cmd.Flags)
+	flags, pos, glob := permute(own, global, rest)
+	if helpAsked(flags) {
+		// "pci-attach web01 --help 00:03.0" is a question about
+		// pci-attach, not about a help topic "web01".
+		return append(append([]string{args[0]}, path...), "--help"), nil
+	}
+	if err := seen.addAll(global, glob); err != nil {
+		return args, err
+	}
+	if err := seen.addAll(own, flags, name); err != nil {
+		return args, err
+	}
 	out := append([]string{args[0]}, globals...)
 	out = append(append(out, moved...), glob...)
 	out = append(out, path...)
@@ -63,56 +96,98 @@ func getoptArgs(app *cli.App, args []string) []string {
 			break
 		}
 	}
-	return append(out, pos...)
+	return append(out, pos...), nil
 }
 
 // permute splits a command's arguments into its flags (with their
 // values), its positional arguments, and global flags given after the
 // command name.
-func permute(own, global map[string]bool, args []string) (flags, pos, moved []string) {
+func permute(own, global map[string]flagSpec, args []string) (flags, pos, moved []string) {
 	for i := 0; i < len(args); {
 		a := args[i]
-		switch {
-		case a == "--":
+		if a == "--" {
 			return flags, append(pos, args[i+1:]...), moved
-		case !isFlag(a):
+		}
+		if !isFlag(a) {
 			pos = append(pos, a)
 			i++
-		default:
-			name := flagName(a)
-			_, mine := own[name]
-			_, glob := global[name]
-			n := 1
-			switch {
-			case mine:
-				n = flagLen(own, args, i)
-				flags = append(flags, args[i:i+n]...)
-			case glob:
-				n = flagLen(global, args, i)
-				moved = append(moved, args[i:i+n]...)
-			default: // unknown: urfave/cli names it
-				flags = append(flags, a)
-			}
-			i += n
+			continue
 		}
+		n := 1
+		switch whose(own, global, a) {
+		case ownFlag:
+			n = flagLen(own, args, i)
+			flags = append(flags, args[i:i+n]...)
+		case globalFlag:
+			n = flagLen(global, args, i)
+			moved = append(moved, args[i:i+n]...)
+		default: // unknown: the usage error names it
+			flags = append(flags, a)
+		}
+		i += n
 	}
 	return flags, pos, moved
 }
 
-// flagTable maps every name of the flags (and -h/--help) to whether the
-// flag takes a value.
-func flagTable(fs []cli.Flag) map[string]bool {
-	t := map[string]bool{"help": false, "h": false}
+// flagSpec is what getopt needs to know of a flag.
+type flagSpec struct {
+	takesValue bool
+	repeatable bool // a list (--rmrr, --pci, --map) or a counter (-v)
+	name       string
+}
+
+// flagTable maps every name of the flags (and -h/--help) to its spec.
+func flagTable(fs []cli.Flag) map[string]flagSpec {
+	t := map[string]flagSpec{"help": {name: "help"}, "h": {name: "help"}}
 	for _, f := range fs {
-		takes := false
-		if v, ok := f.(interface{ TakesValue() bool }); ok {
-			takes = v.TakesValue()
+		s := flagSpec{name: f.Names()[0], repeatable: true}
+		if v, ok := f.(interface{ TakesValue() bool }); ok && v.TakesValue() {
+			s.takesValue = true
+			switch f.(type) {
+			case *cli.StringSliceFlag, *cli.IntSliceFlag, *cli.Int64SliceFlag, *cli.Uint64SliceFlag, *cli.Float64SliceFlag, *repeatedFlag:
+			default:
+				s.repeatable = false
+			}
 		}
 		for _, n := range f.Names() {
-			t[n] = takes
+			t[n] = s
 		}
 	}
 	return t
+}
+
+// Whose flag an argument is.
+const (
+	unknownFlag = iota
+	ownFlag
+	globalFlag
+)
+
+// whose says which table knows the flag a (the command's own first). A
+// bundle of short flags (-vv, -fv) belongs to the table that knows every
+// letter of it as a flag without a value.
+func whose(own, global map[string]flagSpec, a string) int {
+	name := flagName(a)
+	if _, ok := own[name]; ok {
+		return ownFlag
+	}
+	if _, ok := global[name]; ok {
+		return globalFlag
+	}
+	if strings.HasPrefix(a, "--") || strings.Contains(a, "=") || len(name) < 2 {
+		return unknownFlag
+	}
+	for i, t := range []map[string]flagSpec{own, global} {
+		all := true
+		for _, r := range name {
+			s, ok := t[string(r)]
+			all = all && ok && !s.takesValue
+		}
+		if all {
+			return ownFlag + i
+		}
+	}
+	return unknownFlag
 }
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' }
@@ -124,11 +199,21 @@ func flagName(a string) string {
 
 // flagLen is how many arguments the flag at args[i] spans: two when it
 // takes a value not given with '='.
-func flagLen(t map[string]bool, args []string, i int) int {
-	if t[flagName(args[i])] && !strings.Contains(args[i], "=") && i+1 < len(args) {
+func flagLen(t map[string]flagSpec, args []string, i int) int {
+	if t[flagName(args[i])].takesValue && !strings.Contains(args[i], "=") && i+1 < len(args) {
 		return 2
 	}
 	return 1
+}
+
+// helpAsked says whether -h or --help is among flags.
+func helpAsked(flags []string) bool {
+	for _, f := range flags {
+		if f == "-h" || f == "--help" || f == "-help" {
+			return true
+		}
+	}
+	return false
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
@@ -143,20 +228,58 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 // upToPositional splits the flags before a parent command's first
 // positional argument (the subcommand name) into its own and global
 // ones, and returns that argument's index.
-func upToPositional(own, global map[string]bool, args []string) (flags, moved []string, at int) {
+func upToPositional(own, global map[string]flagSpec, args []string) (flags, moved []string, at int) {
 	for at < len(args) && isFlag(args[at]) && args[at] != "--" {
-		name := flagName(args[at])
-		if _, mine := own[name]; !mine {
-			if _, glob := global[name]; glob {
-				n := flagLen(global, args, at)
-				moved = append(moved, args[at:at+n]...)
-				at += n
-				continue
-			}
+		if whose(own, global, args[at]) == globalFlag {
+			n := flagLen(global, args, at)
+			moved = append(moved, args[at:at+n]...)
+			at += n
+			continue
 		}
 		n := flagLen(own, args, at)
 		flags = append(flags, args[at:at+n]...)
 		at += n
 	}
 	return flags, moved, at
+}
+
+// seenFlags counts the single-valued flags of one command line.
+type seenFlags map[string]string
+
+// addAll adds each flag of args (flags with their values) from table t;
+// cmd names the command whose flags they are ("" global).
+func (s seenFlags) addAll(t map[string]flagSpec, args []string, cmd ...string) error {
+	for i := 0; i < len(args); {
+		n := flagLen(t, args, i)
+		if err := s.add(strings.Join(cmd, ""), t, args[i:i+n]); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// add records one flag (and its value); a single-valued flag given
+// before is refused, naming both values.
+func (s seenFlags) add(cmd string, t map[string]flagSpec, flag []string) error {
+	spec, ok := t[flagName(flag[0])]
+	if !ok || spec.repeatable || !spec.takesValue {
+		return nil
+	}
+	v := ""
+	if _, after, ok := strings.Cut(flag[0], "="); ok {
+		v = after
+	} else if len(flag) > 1 {
+		v = flag[1]
+	}
+	key := cmd + "\x00" + spec.name
+	if prev, ok := s[key]; ok {
+		err := fmt.Errorf("--%s given twice (%q and %q): give it once", spec.name, prev, v)
+		if cmd != "" {
+			return usageError{prefixed{cmd, fmt.Errorf("%w (see 'xlpt %s --help')", err, cmd)}}
+		}
+		return usageError{err}
+	}
+	s[key] = v
+	return nil
 }

@@ -105,7 +105,7 @@ func TestFlagErrorPrefixOnce(t *testing.T) {
 		t.Errorf("xlpt --jsn check: exit %d, %q", code, errs)
 	}
 	_, errs, _ = run(t, "cfg", "check", "--jsn", "x")
-	if !strings.HasPrefix(errs, "xlpt: cfg check: flag provided but not defined: -jsn (see 'xlpt cfg check --help')") {
+	if !strings.HasPrefix(errs, "xlpt: cfg check: unknown flag --jsn; did you mean --json? (see 'xlpt cfg check --help')") {
 		t.Errorf("xlpt cfg check --jsn: %q", errs)
 	}
 }
@@ -137,5 +137,67 @@ func TestFlagUsageBackticks(t *testing.T) {
 	app.Run([]string{"xlpt", "pci-list", "--help"})
 	if !strings.Contains(out.String(), "xl pci-list prints") {
 		t.Errorf("pci-list --help:\n%s", out.String())
+	}
+}
+
+// Usage, unknown commands, help and flag errors in one form, with xl's
+// exit codes (issue 22): the command's full name, the input, the fix, no
+// Go flag-package wording.
+func TestUsageInOneForm(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		code    int
+		want    string // on stderr, or on stdout for help
+		notWant string
+	}{
+		{[]string{"sriov", "enable", "03:00.0"}, 2, "usage: xlpt sriov enable [--assignable", ""},
+		{[]string{"cfg", "check"}, 2, "usage: xlpt cfg check FILE", ""},
+		{[]string{"cfg", "add-pci"}, 2, "usage: xlpt cfg add-pci FILE PCI_SPEC_STRING", ""},
+		{[]string{"nosuchcmd"}, 2, `unknown command "nosuchcmd"`, "Did you mean"},
+		{[]string{"help", "nosuch"}, 2, `unknown command "nosuch"`, "gen-docs"},
+		{[]string{"help", "gen-doc"}, 2, `unknown command "gen-doc"`, "gen-docs"},
+		{[]string{"version"}, 2, "did you mean the flag --version?", "sriov"},
+		{[]string{"pci-atach", "web01", "00:03.0"}, 2, `did you mean "pci-attach"?`, ""},
+		{[]string{"cfg"}, 2, "cfg: name a subcommand: check, add-pci, remove-pci", ""},
+		{[]string{"cfg", "chek", "x.cfg"}, 2, `cfg: unknown subcommand "chek"; did you mean "check"?`, ""},
+		{[]string{"pci-attach", "web01", "--help", "00:03.0"}, 0, "xlpt pci-attach - Hot-plug", "No help topic"},
+		{[]string{"help", "cfg", "check"}, 0, "xlpt cfg check - Say, before xl create", ""},
+		{[]string{"pci-spec", "-vv", "00:03.0"}, 0, "0000:00:03.0", ""},
+		{[]string{"pci-spec", "00:03.0", "-vv", "--json"}, 0, `"schema"`, ""},
+		{[]string{"--bogus", "check"}, 2, "xlpt: unknown flag --bogus (see 'xlpt help')", "flag provided"},
+		{[]string{"check", "--bogus"}, 2, "xlpt: check: unknown flag --bogus (see 'xlpt check --help')", "flag provided"},
+		{[]string{"rdm", "check", "--memory", "-5"}, 2, `rdm check: --memory "-5": give a whole number, 0 or more`, "parse error"},
+		{[]string{"sriov", "enable", "--wait", "soon", "03:00.0", "2"}, 2, `--wait "soon": give a duration`, "parse error"},
+		{[]string{"pci-assignable-add", "-n", "a", "-n", "b", "03:00.0"}, 2, `pci-assignable-add: --name given twice ("a" and "b"): give it once`, ""},
+		{[]string{"pci-assignable-add", "03:00.0", "-n", "a", "--name=b"}, 2, `--name given twice`, ""},
+		{[]string{"--sysfs-root", "/a", "check", "--sysfs-root", "/b"}, 2, `--sysfs-root given twice ("/a" and "/b")`, ""},
+		{[]string{"msi", "--device-model", "qemu", "00:03.0"}, 2, `msi: --device-model "qemu": qemu-xen or qemu-xen-traditional`, ""},
+		{[]string{"rdm", "check", "--device-model", "foo", "--memory", "1024"}, 2, `--device-model "foo"`, ""},
+	} {
+		out, errs, code := run(t, c.args...)
+		got := errs
+		if c.code == 0 {
+			got = out
+		}
+		if code != c.code || !strings.Contains(got, c.want) || c.notWant != "" && strings.Contains(out+errs, c.notWant) {
+			t.Errorf("xlpt %q: exit %d, stdout %q, stderr %q; want exit %d with %q (and not %q)", c.args, code, out, errs, c.code, c.want, c.notWant)
+		}
+	}
+}
+
+// Help shows each default once, and none on switches and counters.
+func TestHelpDefaults(t *testing.T) {
+	out, _, _ := run(t, "--help")
+	for _, bad := range []string{"(default: false)", "(default: 0)"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("xlpt --help shows %q:\n%s", bad, out)
+		}
+	}
+	out, _, _ = run(t, "rdm", "check", "--help")
+	if strings.Contains(out, "(default: memory) (default: 0)") || strings.Contains(out, "(default: false)") {
+		t.Errorf("rdm check --help doubles or empties defaults:\n%s", out)
+	}
+	if !strings.Contains(out, "(default: 2048)") || !strings.Contains(out, "(default: true)") {
+		t.Errorf("rdm check --help lost a real default:\n%s", out)
 	}
 }

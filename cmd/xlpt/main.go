@@ -3,19 +3,14 @@
 // what Xen and libxl would get wrong. See `xlpt help`.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
 	app := newApp()
-	err := app.Run(getoptArgs(app, os.Args))
+	err := runApp(app, os.Args)
 	timing("run", runStart)
 	if err != nil {
-		if _, silent := err.(exitStatus); !silent {
-			fmt.Fprintf(os.Stderr, "xlpt: %v\n", err)
-		}
+		printError(errWriter(app), err, jsonLogFormat(app, os.Args))
 		os.Exit(exitCode(err))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,10 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	app := newApp()
 	var out, errw bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errw
-	err := app.Run(getoptArgs(app, append([]string{"xlpt"}, args...)))
+	argv := append([]string{"xlpt"}, args...)
+	err := runApp(app, argv)
 	if err != nil {
-		if _, silent := err.(exitStatus); !silent {
-			errw.WriteString("xlpt: " + err.Error() + "\n")
-		}
+		printError(&errw, err, jsonLogFormat(app, argv))
 		code = exitCode(err)
 	}
 	return out.String(), errw.String(), code
@@ -78,7 +78,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"pci-attach", "dom", "0:2:0.0,foo=1"}, 2, `pci-attach: malformed PCI_SPEC_STRING "0:2:0.0,foo=1"`},
 		{[]string{"pci-attach", "dom", "0:2:0.0", "20"}, 2, "VSLOT"},
 		{[]string{"pci-attach", "dom"}, 2, "missing arguments"},
-		{[]string{"pci-detach", "--bogus", "dom", "01:00.0"}, 2, "flag provided but not defined"},
+		{[]string{"pci-detach", "--bogus", "dom", "01:00.0"}, 2, "pci-detach: unknown flag --bogus"},
 		{[]string{"pci-assignable-add", "01:00.0@3"}, 2, `unexpected "@3" after the BDF`},
 		{[]string{"--log-format", "xml", "pci-spec", "01:00.0"}, 2, "--log-format"},
 		{[]string{"pci-attach", "--slots", "9-3", "dom", "01:00.0"}, 2, "slot range"},
@@ -151,5 +151,48 @@ func TestErrorsNameTheCommandOnce(t *testing.T) {
 		if !strings.HasPrefix(errs, "xlpt: cfg add-pci: malformed") {
 			t.Fatalf("run %d: %q", i, errs)
 		}
+	}
+}
+
+// Every message names the input and the fix in plain words: no bare Go
+// error text, and under --log-format json the final error is a JSON
+// record (issue 22).
+func TestErrorsInPlainWords(t *testing.T) {
+	tr, bdf := sampleHost(t)
+	tmp := t.TempDir()
+	garbage := filepath.Join(tmp, "garbage.plan")
+	os.WriteFile(garbage, []byte("garbage\n"), 0o644)
+	goWords := []string{"no such file or directory", "is a directory\n", "invalid character", "resource temporarily unavailable", "open /", "read /"}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"cfg", "check", "/nonexistent.cfg"}, 1, "cfg check: read the guest's xl.cfg: /nonexistent.cfg does not exist"},
+		{[]string{"cfg", "check", tmp}, 1, tmp + " is a directory, not a file"},
+		{[]string{"migrate", "status", "--plan", garbage}, 1, garbage + " is not a plan (not valid JSON at byte 1)"},
+		{[]string{"--sysfs-root", tr.Root, "--config-dir", tmp, "--json", "restore"}, 0, "nothing to restore: there is no " + tmp + "/devices.conf"},
+		{[]string{"--sysfs-root", tr.Root, "pci-assignable-remove", "0000:7e:1f.7"}, 1, "pci-assignable-remove: no such PCI device on this host: 0000:7e:1f.7"},
+		{[]string{"--sysfs-root", tr.Root, "pci-assignable-remove", bdf("e1000e")}, 0, ""},
+	} {
+		out, errs, code := run(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("xlpt %q: exit %d, stderr %q; want exit %d with %q", c.args, code, errs, c.code, c.want)
+		}
+		for _, w := range goWords {
+			if strings.Contains(errs+out, w) {
+				t.Errorf("xlpt %q says %q, Go's words: %q", c.args, w, errs)
+			}
+		}
+	}
+	_, errs, code := run(t, "--log-format", "json", "cfg", "check", "/nonexistent.cfg")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(errs), &rec); err != nil || code != 1 || rec["level"] != "error" || rec["command"] != "cfg check" ||
+		!strings.Contains(rec["msg"].(string), "/nonexistent.cfg does not exist") || rec["exit_status"] != 1.0 {
+		t.Errorf("--log-format json: exit %d, stderr %q (%v)", code, errs, err)
+	}
+	_, errs, code = run(t, "cfg", "check", "--bogus", "--log-format=json")
+	if err := json.Unmarshal([]byte(errs), &rec); err != nil || code != 2 || rec["exit_status"] != 2.0 {
+		t.Errorf("--log-format=json, flag error: exit %d, stderr %q (%v)", code, errs, err)
 	}
 }

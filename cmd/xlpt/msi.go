@@ -41,6 +41,9 @@ Examples:
 		if g != 0 && g != 1 {
 			return usagef("--pci-msitranslate %d: 0 or 1", g)
 		}
+		if dm := c.String("device-model"); dm != msi.QemuXen && dm != msi.QemuXenTraditional {
+			return usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
+		}
 		type item struct {
 			spec string
 			dev  xl.DevicePci

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -42,6 +45,9 @@ Examples:
 		if err != nil {
 			return usagef("host setup: %w", err)
 		}
+		if _, err := os.Stat(p.Path); errors.Is(err, fs.ErrNotExist) && wantJSON(c) {
+			o.note(noSetup(p.Path)) // the text says it on stdout
+		}
 		start := time.Now()
 		res := hotplug.RestoreResult{File: p.Path, DryRun: c.Bool("dry-run"), Items: []hotplug.RestoreItem{}}
 		if len(p.Entries) > 0 {
@@ -69,7 +75,11 @@ type restoreDoc struct {
 
 func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {
 	if len(res.Items) == 0 {
-		fmt.Fprintf(w, "nothing to restore: %s has no entries\n", res.File)
+		if _, err := os.Stat(res.File); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(w, noSetup(res.File))
+		} else {
+			fmt.Fprintf(w, "nothing to restore: %s has no entries\n", res.File)
+		}
 		return
 	}
 	count := map[string]int{}
@@ -87,4 +97,9 @@ func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {
 	}
 	fmt.Fprintf(w, "restored %s in %.2fs: %d applied, %d already so, %d refused, %d failed\n", res.File, took.Seconds(),
 		count[hotplug.RestoreApplied], count[hotplug.RestoreAlready], count[hotplug.RestoreRefused], count[hotplug.RestoreFailed])
+}
+
+// noSetup says that there is no host setup to restore, and what writes one.
+func noSetup(path string) string {
+	return fmt.Sprintf("nothing to restore: there is no %s (pci-assignable-add --persist and sriov enable --persist write it)", path)
 }

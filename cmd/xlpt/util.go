@@ -55,9 +55,9 @@ func args(c *cli.Context, min, max int) error {
 	n := c.NArg()
 	switch {
 	case n < min:
-		return usagef("missing arguments: usage: xlpt %s %s", c.Command.Name, c.Command.ArgsUsage)
+		return usagef("missing arguments: %s", usageOf(commandName(c), c.Command.ArgsUsage))
 	case max >= 0 && n > max:
-		return usagef("too many arguments (%q): usage: xlpt %s %s", c.Args().Slice()[max:], c.Command.Name, c.Command.ArgsUsage)
+		return usagef("too many arguments (%q): %s", c.Args().Slice()[max:], usageOf(commandName(c), c.Command.ArgsUsage))
 	}
 	return nil
 }

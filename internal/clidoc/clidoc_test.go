@@ -33,6 +33,8 @@ func testApp(t *testing.T) *cli.App {
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Force it"},
 					&cli.StringFlag{Name: "driver", Usage: "Which driver"},
+					&cli.Uint64Flag{Name: "maxmem", Usage: "In MiB (default: memory)"},
+					&cli.IntFlag{Name: "tries", Usage: "How often (0: once)"},
 				}},
 			{Name: "show", Usage: "Show devices", ArgsUsage: "[DEVICE...]"},
 			{Name: "secret", Hidden: true, Usage: "Not for users"},
@@ -82,6 +84,10 @@ func TestManContent(t *testing.T) {
 	}
 	if strings.Contains(page, "secret") {
 		t.Error("man page shows the hidden command")
+	}
+	// A default the usage gives, or a zero, is not added again.
+	if strings.Contains(page, "Default: 0") || strings.Contains(page, "(default: memory). Default") {
+		t.Errorf("man page doubles or invents a default:\n%s", page)
 	}
 	// --help is listed once, with the global options.
 	if n := strings.Count(page, `\-\-help`); n != 1 {
@@ -177,7 +183,7 @@ func TestBashCompletion(t *testing.T) {
 		{"prog ", []string{"go", "show", "cfg", "help"}}, // not the hidden one
 		{"prog s", []string{"show"}},
 		{"prog -", []string{"--log-level", "--root", "--debug", "-d", "--help", "-h", "--version", "-v"}},
-		{"prog go -", []string{"--force", "-f", "--driver", "--help", "-h"}},
+		{"prog go -", []string{"--force", "-f", "--driver", "--maxmem", "--tries", "--help", "-h"}},
 		{"prog go ", []string{"web01", "db01"}},
 		{"prog g w", []string{"web01"}},                                                                   // alias
 		{"prog --log-level debug go -f web01 ", []string{"0000:03:00.0", "0000:03:00.1", "0000:04:00.0"}}, // flags and their values skipped

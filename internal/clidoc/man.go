@@ -211,7 +211,7 @@ func flagUsage(f cli.Flag) string {
 	if def == "" {
 		def = d.GetValue()
 	}
-	if takesValue(f) && def != "" && def != `""` {
+	if takesValue(f) && def != "" && def != `""` && def != "0" && def != "0s" && !strings.Contains(strings.ToLower(usage(d)), "default") {
 		u += " Default: " + strings.Trim(def, `"`) + "."
 	} else if !takesValue(f) && def == "true" {
 		u += " On by default (--" + f.Names()[0] + "=false turns it off)."
