@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xlpt/xlpt/e2e/testbed"
 )
 
 // Testbed device map (scripts/testbed/run has the full one).
@@ -54,6 +56,9 @@ func shExit(t *testing.T, cmd string) (stdout, stderr string, exit int) {
 	}
 	t.Logf("dom0$ %s  [exit %d, %.2fs]%s%s", cmd, exit, time.Since(start).Seconds(),
 		indent("stdout", stdout), indent("stderr", stderr))
+	if err := testbed.CheckJSON(cmd, stdout); err != nil {
+		t.Error(err)
+	}
 	return stdout, stderr, exit
 }
 

@@ -40,6 +40,21 @@ func (o Owner) String() string {
 	return fmt.Sprintf("domain %d", o.Domid)
 }
 
+// Word names the owner's kind in one word for scripts (snake_case, as
+// every enumeration of xlpt's JSON): "dom0_driver", "none" (in dom0,
+// no driver), "assignable" (on pciback, in no domain) or "domain".
+func (o Owner) Word() string {
+	switch o.Kind {
+	case OwnedByDom0Driver:
+		return "dom0_driver"
+	case OwnedByNobody:
+		return "none"
+	case OwnedByPciback:
+		return "assignable"
+	}
+	return "domain"
+}
+
 // owners knows who holds each function: sysfs drivers for dom0, libxl for
 // domains. libxl gives a domain only functions bound to pciback, so only
 // about those is libxl asked, and lazily: first its assignable list (on

@@ -118,8 +118,8 @@ func TestRestoreIdempotent(t *testing.T) {
 	// The plan changes nothing.
 	writes := len(w.k.Writes)
 	plan := w.svc.Restore(p, w.sys, true)
-	if got := outcomes(plan); strings.Count(got, "=would-apply") != 4 || !strings.HasPrefix(got, w.pf.String()) {
-		t.Errorf("plan: %s, want 4 would-apply, the sriov line first", got)
+	if got := outcomes(plan); strings.Count(got, "=would_apply") != 4 || !strings.HasPrefix(got, w.pf.String()) {
+		t.Errorf("plan: %s, want 4 would_apply, the sriov line first", got)
 	}
 	if !strings.Contains(plan.Items[0].Detail, "sriov_drivers_autoprobe=0; sriov_numvfs 0 -> 2") || len(w.k.Writes) != writes {
 		t.Errorf("plan %+v; %d writes", plan.Items[0], len(w.k.Writes)-writes)

@@ -1,6 +1,7 @@
 package hotplug
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -51,11 +52,17 @@ func JudgeReadiness(in ReadinessInput) Readiness {
 	onStub := pcibind.IsStub(d.Driver)
 	inDomain := in.Owner.Kind == OwnedByDomain
 	r := Readiness{Refusals: in.Checker.Refusals(d.BDF, in.Uses)}
-	if in.UseErr != nil && !d.IsBridge() && !d.IsHostBridge() && !onStub {
-		r.Refusals = append(r.Refusals, "cannot tell whether dom0 uses it: "+in.UseErr.Error())
-	}
 	for _, w := range in.Checker.Warnings(d.BDF) {
 		r.Cautions = append(r.Cautions, w.Message)
+	}
+	switch {
+	case in.UseErr == nil || d.IsBridge() || d.IsHostBridge() || onStub:
+	case errors.Is(in.UseErr, pcibind.ErrNoProc):
+		// A recorded tree without /proc: what the recording cannot say
+		// is a caution of the report, not a refusal of every device.
+		r.Cautions = append(r.Cautions, "dom0's use of it is unknown: no /proc was recorded with this tree")
+	default:
+		r.Refusals = append(r.Refusals, "cannot tell whether dom0 uses it: "+in.UseErr.Error())
 	}
 	if sib := in.Checker.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
 		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", joinBdfs(sib)))

@@ -15,7 +15,7 @@ const (
 	RestoreAlready    = "already"
 	RestoreRefused    = "refused"
 	RestoreFailed     = "failed"
-	RestoreWouldApply = "would-apply" // --dry-run
+	RestoreWouldApply = "would_apply" // --dry-run
 )
 
 // RestoreItem is the outcome of one entry.

@@ -36,7 +36,7 @@ type VFInfo struct {
 	Index  int       `json:"index"`
 	BDF    xl.PciBdf `json:"bdf"`
 	Driver string    `json:"driver"`
-	// Owner: "dom0-driver", "none", "assignable" or "domain".
+	// Owner is Owner.Word: "dom0_driver", "none", "assignable" or "domain".
 	Owner    string `json:"owner"`
 	OwnerStr string `json:"owner_text"`
 	Domid    uint32 `json:"domid,omitempty"`
@@ -59,19 +59,6 @@ type PFInfo struct {
 	Stride    int       `json:"vf_stride"`
 	Autoprobe bool      `json:"drivers_autoprobe"`
 	VFs       []VFInfo  `json:"vfs"`
-}
-
-// ownerKind names an owner kind for scripts.
-func ownerKind(o Owner) string {
-	switch o.Kind {
-	case OwnedByDom0Driver:
-		return "dom0-driver"
-	case OwnedByNobody:
-		return "none"
-	case OwnedByPciback:
-		return "assignable"
-	}
-	return "domain"
 }
 
 // SRIOVList lists every PF of the host with its VFs, numbered from the
@@ -109,7 +96,7 @@ func (s *Service) SRIOVList(host *pcibind.Host, vc VFControl) ([]PFInfo, error) 
 			if err != nil {
 				return nil, err
 			}
-			v.Owner, v.OwnerStr = ownerKind(o), o.String()
+			v.Owner, v.OwnerStr = o.Word(), o.String()
 			if o.Kind == OwnedByDomain {
 				v.Domid, v.Domain = o.Domid, o.DomName
 			}

@@ -8,6 +8,12 @@ const (
 	QemuXenTraditional = "qemu-xen-traditional"
 )
 
+// Where msitranslate's value came from (Translation.From).
+const (
+	FromGlobal = "global" // xl.cfg's pci_msitranslate, or its default 0
+	FromEntry  = "entry"  // the pci entry's own msitranslate=
+)
+
 // TranslateInput is what decides msitranslate for one device.
 type TranslateInput struct {
 	// Global is xl.cfg's pci_msitranslate (default 0).
@@ -29,9 +35,11 @@ type TranslateInput struct {
 // Translation is the verdict.
 type Translation struct {
 	// Requested is the value libxl receives (libxl_device_pci.msitranslate)
-	// and records in xenstore's opts-N; From says where it came from.
+	// and records in xenstore's opts-N; From says where it came from in
+	// one word (FromGlobal, FromEntry), FromText in words.
 	Requested bool   `json:"requested"`
 	From      string `json:"from"`
+	FromText  string `json:"from_text"`
 	// Effective: the host really drives the device with MSI while the
 	// guest sees INTx.
 	Effective bool `json:"effective"`
@@ -57,9 +65,9 @@ type Translation struct {
 //   - an SR-IOV VF has no INTx pin, so without MSI or MSI-X it cannot
 //     interrupt at all.
 func Resolve(in TranslateInput) Translation {
-	t := Translation{Requested: in.Global, From: "pci_msitranslate (global, default 0)"}
+	t := Translation{Requested: in.Global, From: FromGlobal, FromText: "pci_msitranslate (global, default 0)"}
 	if in.Device != nil {
-		t.Requested, t.From = *in.Device, "msitranslate= of the pci entry"
+		t.Requested, t.From, t.FromText = *in.Device, FromEntry, "msitranslate= of the pci entry"
 	}
 	dm := in.DeviceModel
 	if dm == "" {

@@ -3,7 +3,9 @@ package pcibind
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +21,10 @@ type Use struct {
 	Reason string    `json:"reason"`
 }
 
+// ErrNoProc says there is no /proc to read dom0's use of devices from:
+// a recorded tree captured without it (a live host always has one).
+var ErrNoProc = errors.New("no /proc was recorded with this tree, so what dom0 uses is unknown")
+
 // InUse finds the devices dom0 is using now: controllers of mounted
 // filesystems and active swap (via class/block and /proc/mounts,
 // /proc/swaps) and NICs of a default route (via /proc/net/route,
@@ -26,6 +32,9 @@ type Use struct {
 // bridges down to the PCI function). A /proc file that cannot be read is
 // an error: then nobody can say the device is free.
 func (s *Sysfs) InUse() ([]Use, error) {
+	if _, err := os.Stat(s.procRoot); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (%s does not exist)", ErrNoProc, s.procRoot)
+	}
 	var uses []Use
 	add := func(b xl.PciBdf, why string) { uses = append(uses, Use{BDF: b, Reason: why}) }
 

@@ -243,7 +243,7 @@ func (s *Sysfs) listDevices() (names, outOfRange []string, err error) {
 	f, err := os.Open(s.Path(devicesDir))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrNoPCI, err)
 		}
 		return nil, nil, err
 	}

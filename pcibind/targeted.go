@@ -36,7 +36,7 @@ type lazy struct {
 func (s *Sysfs) Read(bdfs ...xl.PciBdf) (*Host, error) {
 	if _, err := os.Stat(s.Path("bus/pci/devices")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %v", ErrNoPCI, err)
+			return nil, fmt.Errorf("%w: %w", ErrNoPCI, err)
 		}
 		return nil, err
 	}

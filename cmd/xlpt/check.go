@@ -2,14 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -31,17 +35,33 @@ var checkCommand = &cli.Command{
 hypervisor is there), conventional PCI or PCIe, its same-domain group
 (devices behind one PCIe-to-PCI or PCI bridge must go to one domain), reset
 methods, MSI/MSI-X, SR-IOV role, and a verdict: ready, needs hiding,
-caution: ..., or refused: ... (host and PCI bridges, SR-IOV PFs with VFs,
-devices dom0 needs now). Reads only; needs root to see whole config spaces.
+caution, refused (host and PCI bridges, SR-IOV PFs with VFs, devices dom0
+needs now), inconsistent (left half-done by a run that died: xlpt recover
+repairs it), busy (a run is changing it now) or missing. An intent record
+still open for a device is named with its operation, pid and time. Reads
+only; needs root to see whole config spaces.
+
+--oneline prints a line per device, as lspci does; --summary counts the
+devices by verdict, owner and kind (class); --verdict keeps only the
+devices with the verdicts given.
 
 Examples:
    xlpt check
    xlpt check 03:00.0 03:00.1
+   xlpt check --oneline --verdict needs_hiding,caution
+   xlpt check --summary
    xlpt --sysfs-root capture/sys check --json   (capture/proc beside it)`,
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "no-libxl", Usage: "Do not ask libxl which domain holds which device"},
+		&cli.BoolFlag{Name: "oneline", Usage: "One line per device: address, verdict, owner, driver, name"},
+		&cli.BoolFlag{Name: "summary", Usage: "Count the devices by verdict, owner and kind instead of listing them"},
+		&cli.StringFlag{Name: "verdict", Usage: "Keep only devices with these verdicts (`LIST`, comma-separated: " + strings.Join(verdicts, ", ") + ")"},
 	},
 	Action: func(c *cli.Context) error {
+		keep, err := parseVerdicts(c.String("verdict"))
+		if err != nil {
+			return err
+		}
 		var want []xl.PciBdf
 		for _, a := range c.Args().Slice() {
 			b, all, err := xl.ParseBdf(a)
@@ -83,14 +103,30 @@ Examples:
 		}
 		uses, useErr := sys.InUse()
 		if useErr != nil {
-			o.warn(useErr.Error())
+			o.warn(useWarning(useErr))
 		}
 		start = time.Now()
 		rep := checkHost(sys, host, want, ownerOf, uses, useErr)
 		markInconsistent(&rep, bad)
+		if recs, err := hotplug.NewJournal(e.StateDir).Pending(); err != nil {
+			o.warn(fmt.Sprintf("cannot read the intent records of runs that died: %v", err))
+		} else {
+			markOpenRecords(&rep, recs, func(pid int) bool { return pidAlive(e.ProcRoot, pid) })
+		}
+		rep.filter(keep)
+		rep.Summary = summarize(rep.Devices)
 		timing("rules", start)
 		start = time.Now()
-		if err := o.emit(&rep, func(w io.Writer) { printCheckReport(w, rep) }); err != nil {
+		if err := o.emit(&rep, func(w io.Writer) {
+			if c.Bool("oneline") {
+				printCheckLines(w, rep)
+			} else if !c.Bool("summary") {
+				printCheckReport(w, rep)
+			}
+			if c.Bool("summary") {
+				printCheckSummary(w, rep.Summary)
+			}
+		}); err != nil {
 			return err
 		}
 		timing("output", start)
@@ -99,6 +135,15 @@ Examples:
 		}
 		return nil
 	},
+}
+
+// useWarning is the warning of a run that could not read what dom0
+// uses, with the fix where there is one.
+func useWarning(err error) string {
+	if errors.Is(err, pcibind.ErrNoProc) {
+		return err.Error() + ": record /proc beside the tree (scripts/capture-sysfs does), or give --proc-root DIR"
+	}
+	return err.Error()
 }
 
 // fullScanGC turns the collector off for a full scan, up to a memory
@@ -180,12 +225,47 @@ func readHost(sys *pcibind.Sysfs, want []xl.PciBdf) (*pcibind.Host, error) {
 func markInconsistent(rep *checkReport, bad []hotplug.Repair) {
 	for _, r := range bad {
 		for i := range rep.Devices {
-			if rep.Devices[i].BDF == r.Device && !strings.HasPrefix(rep.Devices[i].Verdict, "inconsistent") {
-				rep.Devices[i].Verdict = fmt.Sprintf("inconsistent: %s; repair: xlpt recover (it would %s)",
-					r.Problem, strings.TrimPrefix(r.Action, "would "))
+			d := &rep.Devices[i]
+			if d.BDF == r.Device && d.Verdict != verdictInconsistent {
+				setVerdict(d, verdictInconsistent, fmt.Sprintf("%s; repair: xlpt recover (it would %s)",
+					r.Problem, strings.TrimPrefix(r.Action, "would ")))
 			}
 		}
 	}
+}
+
+// markOpenRecords names on each device an intent record that is still
+// open for it: a run changing it now (busy), or one that died
+// (inconsistent, whatever sysfs shows: after a pci-assignable-add killed
+// before libxl's unbind the device looks merely "needs hiding"). alive
+// says whether a pid runs.
+func markOpenRecords(rep *checkReport, recs []*hotplug.Record, alive func(pid int) bool) {
+	for _, rec := range recs {
+		op := &openOperation{Op: string(rec.Op), PID: rec.PID, Time: rec.Time.UTC().Format(time.RFC3339),
+			Running: alive(rec.PID), Command: rec.Cmdline, Text: rec.String()}
+		for _, in := range rec.Devices {
+			for i := range rep.Devices {
+				d := &rep.Devices[i]
+				if d.BDF != in.BDF || !d.Present {
+					continue
+				}
+				d.OpenOperation = op
+				if op.Running {
+					setVerdict(d, verdictBusy, fmt.Sprintf("being changed now by pid %d: %s", rec.PID, rec))
+				} else if d.Verdict != verdictInconsistent {
+					setVerdict(d, verdictInconsistent, fmt.Sprintf("an interrupted run left its intent record: %s, and pid %d is gone; "+
+						"repair: xlpt recover (or run the same command again)", rec, rec.PID))
+				}
+			}
+		}
+	}
+}
+
+// setVerdict replaces a device's verdict, its message first among the
+// reasons.
+func setVerdict(d *checkDevice, verdict, msg string) {
+	d.Verdict, d.Message = verdict, msg
+	d.Reasons = append([]string{msg}, d.Reasons...)
 }
 
 // checkReport is check's --json document.
@@ -194,14 +274,169 @@ type checkReport struct {
 	// Hypervisor is whether owners came from libxl.
 	Hypervisor bool          `json:"hypervisor"`
 	InUseError string        `json:"in_use_error,omitempty"`
+	Summary    checkSummary  `json:"summary"`
 	Devices    []checkDevice `json:"devices"`
 	Missing    int           `json:"-"`
 }
 
-// verdictMissing is check's verdict on a named device that is not there;
-// the others are hotplug's readiness verdicts (ready, needs_hiding,
-// caution, refused), one word each, with the prose in message.
-const verdictMissing = "missing"
+// checkSummary counts the devices reported.
+type checkSummary struct {
+	Devices   int            `json:"devices"`
+	ByVerdict map[string]int `json:"by_verdict"`
+	ByOwner   map[string]int `json:"by_owner"` // missing devices have none
+	ByKind    map[string]int `json:"by_kind"`  // classKind of the class; missing devices have none
+}
+
+// summarize counts devs by verdict, owner and kind.
+func summarize(devs []checkDevice) checkSummary {
+	s := checkSummary{Devices: len(devs), ByVerdict: map[string]int{}, ByOwner: map[string]int{}, ByKind: map[string]int{}}
+	for i := range devs {
+		d := &devs[i]
+		s.ByVerdict[d.Verdict]++
+		if d.Present {
+			s.ByOwner[d.Owner]++
+			s.ByKind[classKind(d.Class)]++
+		}
+	}
+	return s
+}
+
+// classKinds names the PCI base classes (PCI Code and ID Assignment
+// Specification, 1.x) in one word each.
+var classKinds = map[uint64]string{0x00: "unclassified", 0x01: "storage", 0x02: "network", 0x03: "display",
+	0x04: "multimedia", 0x05: "memory", 0x06: "bridge", 0x07: "communication", 0x08: "system",
+	0x09: "input", 0x0a: "docking", 0x0b: "processor", 0x0c: "serial_bus", 0x0d: "wireless",
+	0x0e: "intelligent_io", 0x0f: "satellite", 0x10: "encryption", 0x11: "signal_processing",
+	0x12: "accelerator", 0x13: "instrumentation", 0x40: "coprocessor"}
+
+// classKind is the kind of a device by its class (hex, as check shows
+// it): its base class in one word, "other" for the rest.
+func classKind(class string) string {
+	c, err := strconv.ParseUint(class, 16, 32)
+	if err != nil || class == "" {
+		return "other"
+	}
+	if k, ok := classKinds[c>>16]; ok {
+		return k
+	}
+	return "other"
+}
+
+// parseVerdicts reads --verdict: nil keeps every device.
+func parseVerdicts(list string) (map[string]bool, error) {
+	if list == "" {
+		return nil, nil
+	}
+	keep := map[string]bool{}
+	for _, v := range strings.Split(list, ",") {
+		v = snakeCase(strings.ReplaceAll(strings.TrimSpace(v), " ", "_"))
+		known := false
+		for _, k := range verdicts {
+			known = known || k == v
+		}
+		if !known {
+			return nil, usagef("--verdict %q: %q is not a verdict (%s)", list, v, strings.Join(verdicts, ", "))
+		}
+		keep[v] = true
+	}
+	return keep, nil
+}
+
+// filter keeps the devices whose verdict is in keep (all when nil).
+func (r *checkReport) filter(keep map[string]bool) {
+	if keep == nil {
+		return
+	}
+	out := r.Devices[:0]
+	for _, d := range r.Devices {
+		if keep[d.Verdict] {
+			out = append(out, d)
+		}
+	}
+	r.Devices = out
+}
+
+// printCheckLines is --oneline: a line per device, as lspci prints
+// them, verdict and owner first.
+func printCheckLines(out io.Writer, rep checkReport) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, d := range rep.Devices {
+		switch {
+		case d.sysfsName != "":
+			fmt.Fprintf(w, "%s\t%s\t-\t-\t%s\n", d.sysfsName, d.Verdict, d.Message)
+		case !d.Present:
+			fmt.Fprintf(w, "%s\t%s\t-\t-\tno such device\n", d.BDF, d.Verdict)
+		default:
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s [%s:%s]\n", d.BDF, d.Verdict, d.Owner, checkDash(d.Driver), checkDash(d.Name), d.Vendor, d.Device)
+		}
+	}
+	w.Flush()
+}
+
+// printCheckSummary is --summary's text: the counts, a line each.
+func printCheckSummary(w io.Writer, s checkSummary) {
+	fmt.Fprintf(w, "%d devices\n", s.Devices)
+	line := func(what string, m map[string]int, order []string) {
+		var parts []string
+		seen := map[string]bool{}
+		for _, k := range order {
+			if m[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", m[k], words(k)))
+			}
+			seen[k] = true
+		}
+		var rest []string
+		for k := range m {
+			if !seen[k] {
+				rest = append(rest, k)
+			}
+		}
+		sort.Strings(rest)
+		for _, k := range rest {
+			parts = append(parts, fmt.Sprintf("%d %s", m[k], words(k)))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  %-8s %s\n", what, strings.Join(parts, ", "))
+		}
+	}
+	line("verdict", s.ByVerdict, verdicts)
+	line("owner", s.ByOwner, []string{"dom0_driver", "none", "assignable", "domain"})
+	line("kind", s.ByKind, nil)
+}
+
+// pidAlive says whether a process runs, by its directory under procRoot.
+func pidAlive(procRoot string, pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid)))
+	return err == nil
+}
+
+// check's verdicts beyond hotplug's readiness ones (ready, needs_hiding,
+// caution, refused), one word each, with the prose in message: a named
+// device that is not there, a device in a state no finished operation
+// leaves (or with the intent record of a run that died), a device that
+// a live run is changing now.
+const (
+	verdictMissing      = "missing"
+	verdictInconsistent = "inconsistent"
+	verdictBusy         = "busy"
+)
+
+// verdicts are every verdict check gives, in the order the summary
+// lists them.
+var verdicts = []string{"ready", "needs_hiding", "caution", "refused", verdictInconsistent, verdictBusy, verdictMissing}
+
+// openOperation is an intent record still open for a device.
+type openOperation struct {
+	Op      string `json:"op"` // hide, give, attach, detach
+	PID     int    `json:"pid"`
+	Time    string `json:"time"`    // RFC 3339, UTC: when it began
+	Running bool   `json:"running"` // the pid is alive: a run is at work now
+	Command string `json:"command"` // its command line
+	Text    string `json:"text"`    // the operation in words
+}
 
 type checkSRIOV struct {
 	Role  string     `json:"role"` // pf or vf
@@ -211,39 +446,84 @@ type checkSRIOV struct {
 }
 
 type checkDevice struct {
-	BDF            xl.PciBdf   `json:"bdf"`
-	Present        bool        `json:"present"`
-	Vendor         string      `json:"vendor,omitempty"` // hex
-	Device         string      `json:"device,omitempty"`
-	Class          string      `json:"class,omitempty"`
-	Name           string      `json:"name,omitempty"`
-	Driver         string      `json:"driver"`
-	Owner          string      `json:"owner"`
-	OriginalDriver string      `json:"original_driver,omitempty"`
-	Bus            string      `json:"bus"` // pcie, conventional, unknown
-	PortType       string      `json:"port_type,omitempty"`
-	Bridge         string      `json:"bridge,omitempty"`
-	Group          []xl.PciBdf `json:"group,omitempty"`
-	GroupBridge    *xl.PciBdf  `json:"group_bridge,omitempty"`
-	ResetMethods   []string    `json:"reset_methods"`
-	FLR            bool        `json:"flr"`
-	MSI            bool        `json:"msi"`
-	MSIX           bool        `json:"msix"`
-	SRIOV          *checkSRIOV `json:"sriov,omitempty"`
-	NUMANode       int         `json:"numa_node"`
-	Unread         []string    `json:"unread,omitempty"`
-	Verdict        string      `json:"verdict"` // ready, needs_hiding, caution, refused, missing
-	Message        string      `json:"message"`
-	Reasons        []string    `json:"reasons"`
+	BDF            xl.PciBdf      `json:"bdf"`
+	Present        bool           `json:"present"`
+	Vendor         string         `json:"vendor,omitempty"` // hex
+	Device         string         `json:"device,omitempty"`
+	Class          string         `json:"class,omitempty"`
+	Name           string         `json:"name,omitempty"`
+	Driver         string         `json:"driver"` // "": none
+	Owner          string         `json:"owner"`  // hotplug.Owner.Word: dom0_driver, none, assignable, domain
+	OwnerText      string         `json:"owner_text"`
+	OriginalDriver string         `json:"original_driver,omitempty"`
+	Bus            nullString     `json:"bus"`                 // pcie, conventional, null unknown
+	PortType       string         `json:"port_type,omitempty"` // snake_case
+	Bridge         string         `json:"bridge,omitempty"`    // snake_case
+	Group          []xl.PciBdf    `json:"group,omitempty"`
+	GroupBridge    *xl.PciBdf     `json:"group_bridge,omitempty"`
+	ResetMethods   []string       `json:"reset_methods"`
+	FLR            bool           `json:"flr"`
+	MSI            bool           `json:"msi"`
+	MSIX           bool           `json:"msix"`
+	SRIOV          *checkSRIOV    `json:"sriov,omitempty"`
+	NUMANode       numaNode       `json:"numa_node"` // null: none (-1 in sysfs)
+	Unread         []string       `json:"unread,omitempty"`
+	OpenOperation  *openOperation `json:"open_operation,omitempty"`
+	Verdict        string         `json:"verdict"` // one of verdicts
+	Message        string         `json:"message"`
+	Reasons        []string       `json:"reasons"`
 	// sysfsName is the BDF of a function outside xl.PciBdf's range
 	// (segment above ffff); it is shown instead of BDF.
 	sysfsName string
 }
 
-// MarshalJSON shows a function of a segment above ffff by its sysfs name.
+// nullString is a string that is null in JSON when empty: unknown.
+type nullString string
+
+func (s nullString) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
+}
+
+// numaNode is sysfs's numa_node, null in JSON for none (-1).
+type numaNode int
+
+func (n numaNode) MarshalJSON() ([]byte, error) {
+	if n < 0 {
+		return []byte("null"), nil
+	}
+	return strconv.AppendInt(nil, int64(n), 10), nil
+}
+
+// missingDevice is a named device that is not there: everything but its
+// address and verdict is unknown, so null.
+type missingDevice struct {
+	BDF          xl.PciBdf `json:"bdf"`
+	Present      bool      `json:"present"`
+	Driver       *string   `json:"driver"`
+	Owner        *string   `json:"owner"`
+	OwnerText    *string   `json:"owner_text"`
+	Bus          *string   `json:"bus"`
+	ResetMethods []string  `json:"reset_methods"`
+	FLR          *bool     `json:"flr"`
+	MSI          *bool     `json:"msi"`
+	MSIX         *bool     `json:"msix"`
+	NUMANode     *int      `json:"numa_node"`
+	Verdict      string    `json:"verdict"`
+	Message      string    `json:"message"`
+	Reasons      []string  `json:"reasons"`
+}
+
+// MarshalJSON shows a function of a segment above ffff by its sysfs name,
+// and a missing device with its unknowns null.
 func (d checkDevice) MarshalJSON() ([]byte, error) {
 	type plain checkDevice
-	if d.sysfsName == "" {
+	switch {
+	case !d.Present && d.sysfsName == "":
+		return json.Marshal(missingDevice{BDF: d.BDF, Verdict: d.Verdict, Message: d.Message, Reasons: d.Reasons})
+	case d.sysfsName == "":
 		return json.Marshal(plain(d))
 	}
 	return json.Marshal(struct {
@@ -267,7 +547,7 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 		if !ok {
 			if explicit && b.Func == 0 || explicit && !checkSlotExpansion(want, b, host) {
 				rep.Devices = append(rep.Devices, checkDevice{BDF: b, Verdict: verdictMissing, Message: "no such device",
-					Reasons: []string{"no such device"}, ResetMethods: []string{}})
+					Reasons: []string{"no such device"}})
 				rep.Missing++
 			}
 			continue
@@ -279,7 +559,7 @@ func checkHost(sys *pcibind.Sysfs, host *pcibind.Host, want []xl.PciBdf, ownerOf
 			msg := fmt.Sprintf("PCI segment %s is above ffff (an Intel VMD controller's devices, typically): Xen and libxl address segments in 16 bits, so it cannot be passed through; pass the VMD controller itself, or turn VMD off in the firmware",
 				strings.SplitN(name, ":", 2)[0])
 			rep.Devices = append(rep.Devices, checkDevice{sysfsName: name, Present: true, Verdict: string(hotplug.VerdictRefused),
-				Message: msg, Reasons: []string{msg}, ResetMethods: []string{}})
+				Owner: "none", OwnerText: "not addressable by Xen", NUMANode: -1, Message: msg, Reasons: []string{msg}, ResetMethods: []string{}})
 		}
 	}
 	return rep
@@ -300,7 +580,7 @@ func checkSlotExpansion(want []xl.PciBdf, b xl.PciBdf, host *pcibind.Host) bool 
 func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf func(xl.PciBdf) hotplug.Owner, uses []pcibind.Use, useErr error) checkDevice {
 	vendor, device, class := checkIDs(d)
 	cd := checkDevice{
-		BDF: d.BDF, Present: true, Driver: d.Driver, NUMANode: d.NUMANode,
+		BDF: d.BDF, Present: true, Driver: d.Driver, NUMANode: numaNode(d.NUMANode),
 		Vendor: vendor, Device: device, Class: class, Name: checkName(d),
 		ResetMethods: d.ResetMethods, FLR: d.HasFLR(), MSI: d.Caps.MSI, MSIX: d.Caps.MSIX,
 		Unread: d.Unread, Reasons: []string{},
@@ -311,14 +591,12 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	switch {
 	case d.IsPCIe():
 		cd.Bus = "pcie"
-		cd.PortType = d.Caps.PCIe.Type.String()
+		cd.PortType = snakeCase(d.Caps.PCIe.Type.String())
 	case d.IsConventional():
 		cd.Bus = "conventional"
-	default:
-		cd.Bus = "unknown"
 	}
 	if k := d.BridgeKind(); k != pcibind.NotBridge {
-		cd.Bridge = k.String()
+		cd.Bridge = snakeCase(k.String())
 	}
 	cd.Group = host.Group(d.BDF)
 	if top, ok := host.GroupBridge(d.BDF); ok {
@@ -337,16 +615,16 @@ func checkOne(sys *pcibind.Sysfs, host *pcibind.Host, d *pcibind.Device, ownerOf
 	switch {
 	case ownerOf != nil:
 		owner = ownerOf(d.BDF)
-		cd.Owner = owner.String()
+		cd.Owner, cd.OwnerText = owner.Word(), owner.String()
 		if owner.Kind == hotplug.OwnedByPciback {
-			cd.Owner = "assignable (pciback; quarantined by Xen)"
+			cd.OwnerText = "assignable (pciback; quarantined by Xen)"
 		}
 	case onStub:
-		cd.Owner = d.Driver + ", assignable (no hypervisor: domain assignment unknown)"
+		cd.Owner, cd.OwnerText = "assignable", d.Driver+", assignable (no hypervisor: domain assignment unknown)"
 	case d.Driver == "":
-		cd.Owner = "dom0 (no driver)"
+		cd.Owner, cd.OwnerText = "none", "dom0 (no driver)"
 	default:
-		cd.Owner = "dom0 driver " + d.Driver
+		cd.Owner, cd.OwnerText = "dom0_driver", "dom0 driver "+d.Driver
 	}
 	if !onStub {
 		// Only a stub holds a device xlpt recorded hiding: no file to
@@ -434,16 +712,19 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, checkDash(d.Name), d.Vendor, d.Device)
 		row := func(k, v string) { fmt.Fprintf(w, "  %-12s %s\n", k, v) }
 		row("driver", checkDash(d.Driver))
-		row("owner", d.Owner)
+		row("owner", d.OwnerText)
 		if d.OriginalDriver != "" {
 			row("gives back", "to "+d.OriginalDriver)
 		}
-		bus := d.Bus
+		bus := string(d.Bus)
+		if bus == "" {
+			bus = "unknown"
+		}
 		if d.PortType != "" {
-			bus += " " + d.PortType
+			bus += " " + words(d.PortType)
 		}
 		if d.Bridge != "" && d.Bridge != d.PortType {
-			bus += ", " + d.Bridge
+			bus += ", " + words(d.Bridge)
 		}
 		row("bus", bus)
 		if d.GroupBridge != nil {
@@ -472,12 +753,18 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		for _, u := range d.Unread {
 			row("unread", u)
 		}
-		row("verdict", strings.ReplaceAll(d.Verdict, "_", " "))
+		row("verdict", words(d.Verdict))
 		for _, r := range d.Reasons {
 			row("", "- "+r)
 		}
 	}
 }
+
+// snakeCase is an enumerated word as xlpt's JSON spells it (root_port).
+func snakeCase(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+// words is an enumerated word as text shows it (root port).
+func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
 func checkDash(s string) string {
 	if s == "" {

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
@@ -228,6 +232,12 @@ func TestCheckJSONParallelSameBytes(t *testing.T) {
 		}
 		for _, useErr := range []error{nil, errors.New(`no /proc/mounts <&>`)} {
 			rep := checkHost(sys, host, nil, nil, nil, useErr)
+			// What only some reports have: a named device missing, an
+			// open intent record, an unknown bus and NUMA node.
+			rep.Devices = append(rep.Devices, checkHost(sys, host, []xl.PciBdf{{Bus: 0x7f}}, nil, nil, nil).Devices...)
+			rep.Devices[0].OpenOperation = &openOperation{Op: "hide", PID: 42, Time: "2026-01-02T03:04:05Z", Command: "xlpt <x>", Text: "make it assignable"}
+			rep.Devices[1].Bus, rep.Devices[1].NUMANode = "", -1
+			rep.Summary = summarize(rep.Devices)
 			var want, got bytes.Buffer
 			if err := printJSON(&want, rep); err != nil {
 				t.Fatal(err)
@@ -238,8 +248,8 @@ func TestCheckJSONParallelSameBytes(t *testing.T) {
 			if got.String() != want.String() {
 				t.Fatalf("writeCheckJSON differs from printJSON (%d vs %d bytes)", got.Len(), want.Len())
 			}
-			if len(rep.Devices) != len(host.Devices) {
-				t.Fatalf("%d devices judged of %d", len(rep.Devices), len(host.Devices))
+			if len(rep.Devices) != len(host.Devices)+1 {
+				t.Fatalf("%d devices judged of %d", len(rep.Devices)-1, len(host.Devices))
 			}
 		}
 		rep := checkReport{Devices: []checkDevice{}}
@@ -271,5 +281,130 @@ func TestFullScanGC(t *testing.T) {
 	fullScanGC()()
 	if p := debug.SetGCPercent(77); p != 77 {
 		t.Errorf("with GOGC set: GC percent %d, want it left alone", p)
+	}
+}
+
+// A recorded tree without proc/ beside it: --sysfs-root takes /proc from
+// beside the tree, never from the real host, so what dom0 uses is
+// unknown. That is said once, with the fix, and is a caution on each
+// device, not the same refusal of every one (issue 22).
+func TestCheckRecordedTreeWithoutProc(t *testing.T) {
+	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(tr.Root, "proc")); err == nil {
+		t.Fatal("the sample has a proc/")
+	}
+	out, errs, code := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v, stderr %q", code, err, errs)
+	}
+	if strings.Count(errs, "no /proc was recorded") != 1 || !strings.Contains(errs, "--proc-root") {
+		t.Errorf("stderr %q; want one warning naming the fix", errs)
+	}
+	refused, unknown := 0, 0
+	for _, d := range rep.Devices {
+		for _, r := range d.Reasons {
+			if strings.Contains(r, "cannot tell whether dom0 uses it") {
+				refused++
+			}
+			if strings.Contains(r, "dom0's use of it is unknown") {
+				unknown++
+			}
+		}
+	}
+	if refused > 0 || unknown == 0 {
+		t.Errorf("%d devices refused for the missing /proc, %d cautioned; want 0 and some", refused, unknown)
+	}
+}
+
+// check names an intent record still open for a device, with its
+// operation, pid and time: after a pci-assignable-add killed before
+// libxl's unbind the device must not read as merely "needs hiding"
+// (issue 22). A live pid means a run is at work: busy.
+func TestCheckNamesOpenIntentRecords(t *testing.T) {
+	tr, argv := checkTree(t)
+	var nic string
+	for _, f := range tr.Funcs {
+		if f.Driver == "ixgbe" {
+			nic = f.BDF.String()
+		}
+	}
+	state := t.TempDir()
+	j := hotplug.NewJournal(state)
+	b, _, _ := xl.ParseBdf(nic)
+	rec := &hotplug.Record{Op: hotplug.OpHide, Devices: []hotplug.Intent{{BDF: b, Driver: "ixgbe"}}, Cmdline: "xlpt pci-assignable-add " + nic}
+	if err := j.Begin(rec); err != nil {
+		t.Fatal(err)
+	}
+	proc := argv[len(argv)-1]
+	check := func() checkDevice {
+		t.Helper()
+		out, errs, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--state-dir", state, nic)...)
+		var rep checkReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Devices) != 1 {
+			t.Fatalf("exit %d, %v, %s", code, err, errs)
+		}
+		return rep.Devices[0]
+	}
+	d := check()
+	op := d.OpenOperation
+	if d.Verdict != verdictInconsistent || op == nil || op.Op != "hide" || op.PID != os.Getpid() || op.Running ||
+		op.Time != rec.Time.UTC().Format(time.RFC3339) || !strings.Contains(d.Message, "xlpt recover") ||
+		!strings.Contains(d.Message, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("dead run's record: %+v (open %+v); want inconsistent naming hide, the pid, the time and xlpt recover", d, op)
+	}
+	os.MkdirAll(filepath.Join(proc, strconv.Itoa(os.Getpid())), 0o755)
+	if d := check(); d.Verdict != verdictBusy || d.OpenOperation == nil || !d.OpenOperation.Running {
+		t.Errorf("live run's record: %+v; want busy", d)
+	}
+	out, _, _ := run(t, cmdArgs(argv, "check", "--no-libxl", "--state-dir", state, nic)...)
+	if !strings.Contains(out, "verdict      busy") || !strings.Contains(out, "make "+nic+" assignable") {
+		t.Errorf("text:\n%s", out)
+	}
+}
+
+// --summary counts by verdict, owner and kind; --oneline prints a line
+// per device; --verdict filters both (issue 22).
+func TestCheckSummaryOnelineAndFilter(t *testing.T) {
+	tr, argv := checkTree(t)
+	out, _, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl")...)
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatal(err)
+	}
+	s := rep.Summary
+	total := 0
+	for _, n := range s.ByVerdict {
+		total += n
+	}
+	if s.Devices != len(tr.Funcs) || total != s.Devices || s.ByKind["network"] == 0 || s.ByKind["bridge"] == 0 || s.ByOwner["dom0_driver"] == 0 {
+		t.Errorf("summary %+v for %d functions", s, len(tr.Funcs))
+	}
+	out, _, _ = run(t, cmdArgs(argv, "check", "--no-libxl", "--summary")...)
+	if !strings.HasPrefix(out, fmt.Sprintf("%d devices\n", len(tr.Funcs))) || !strings.Contains(out, "  verdict  ") ||
+		!strings.Contains(out, "  owner    ") || !strings.Contains(out, "  kind     ") || strings.Contains(out, "reset") {
+		t.Errorf("--summary:\n%s", out)
+	}
+	out, _, _ = run(t, cmdArgs(argv, "check", "--no-libxl", "--oneline")...)
+	if n := strings.Count(out, "\n"); n != len(tr.Funcs) {
+		t.Errorf("--oneline: %d lines for %d functions:\n%s", n, len(tr.Funcs), out)
+	}
+	out, _, _ = run(t, cmdArgs(argv, "check", "--no-libxl", "--oneline", "--verdict", "refused")...)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) < 2 || f[1] != "refused" {
+			t.Errorf("--verdict refused kept %q", l)
+		}
+	}
+	out, _, _ = run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--verdict", "needs_hiding,caution")...)
+	rep = checkReport{}
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Devices) == 0 || rep.Summary.Devices != len(rep.Devices) || rep.Summary.ByVerdict["refused"] != 0 {
+		t.Errorf("--verdict needs_hiding,caution: %d devices, summary %+v", len(rep.Devices), rep.Summary)
+	}
+	if _, errs, code := run(t, cmdArgs(argv, "check", "--verdict", "fine")...); code != 2 || !strings.Contains(errs, `"fine" is not a verdict`) {
+		t.Errorf("--verdict fine: exit %d, %q", code, errs)
 	}
 }

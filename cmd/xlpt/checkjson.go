@@ -97,6 +97,11 @@ func appendCheckDevices(b []byte, devs []checkDevice, from, to int) []byte {
 
 // appendCheckDevice appends json.MarshalIndent(d, "    ", "  ").
 func appendCheckDevice(b []byte, d *checkDevice) []byte {
+	if !d.Present && d.sysfsName == "" {
+		// A named device that is not there: rare, through encoding/json.
+		m, _ := json.MarshalIndent(d, "    ", "  ")
+		return append(b, m...)
+	}
 	o := jsonObject{b: b, indent: "      "}
 	if d.sysfsName != "" {
 		o.str("bdf", d.sysfsName)
@@ -110,8 +115,9 @@ func appendCheckDevice(b []byte, d *checkDevice) []byte {
 	o.strOmit("name", d.Name)
 	o.str("driver", d.Driver)
 	o.str("owner", d.Owner)
+	o.str("owner_text", d.OwnerText)
 	o.strOmit("original_driver", d.OriginalDriver)
-	o.str("bus", d.Bus)
+	o.strOrNull("bus", string(d.Bus))
 	o.strOmit("port_type", d.PortType)
 	o.strOmit("bridge", d.Bridge)
 	if len(d.Group) > 0 {
@@ -128,9 +134,18 @@ func appendCheckDevice(b []byte, d *checkDevice) []byte {
 		o.key("sriov")
 		o.b = appendCheckSRIOV(o.b, d.SRIOV)
 	}
-	o.int("numa_node", d.NUMANode)
+	if d.NUMANode < 0 {
+		o.null("numa_node")
+	} else {
+		o.int("numa_node", int(d.NUMANode))
+	}
 	if len(d.Unread) > 0 {
 		o.strs("unread", d.Unread)
+	}
+	if d.OpenOperation != nil {
+		o.key("open_operation")
+		m, _ := json.MarshalIndent(d.OpenOperation, o.indent, "  ")
+		o.b = append(o.b, m...)
 	}
 	o.str("verdict", d.Verdict)
 	o.str("message", d.Message)
@@ -190,6 +205,20 @@ func (o *jsonObject) end() []byte {
 func (o *jsonObject) str(k, v string) {
 	o.key(k)
 	o.b = appendJSONString(o.b, v)
+}
+
+// strOrNull is str, or null for "".
+func (o *jsonObject) strOrNull(k, v string) {
+	if v == "" {
+		o.null(k)
+		return
+	}
+	o.str(k, v)
+}
+
+func (o *jsonObject) null(k string) {
+	o.key(k)
+	o.b = append(o.b, "null"...)
 }
 
 // strOmit is str for a field tagged omitempty.

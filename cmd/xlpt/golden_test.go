@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/docschema"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
@@ -45,7 +46,7 @@ func TestGoldenJSON(t *testing.T) {
 		code int
 	}{
 		{"pci-spec", []string{"pci-spec", "--json", "03:00.1@0x5,permissive=1", "name=gpu,rdm_policy=relaxed", "01:00.0@0"}, 2},
-		{"check", []string{"check", "--json", "--no-libxl", bdf("ixgbe"), bdf("nvme"), bdf("e1000"), "00:00.0", "7f:00.0"}, 1},
+		{"check", []string{"check", "--json", "--no-libxl", bdf("ixgbe"), bdf("nvme"), bdf("e1000"), "00:00.0", "00:01.0", "07:00.0", "7f:00.0"}, 1},
 		{"hide-cmdline", []string{"hide-cmdline", "--json", bdf("e1000")}, 0},
 		{"msi", []string{"msi", "--json", bdf("ixgbe"), bdf("nouveau")}, 0},
 		{"pci-assignable-add", []string{"pci-assignable-add", "--json", "--driver", "pci-stub", bdf("ixgbe")}, 0},
@@ -67,7 +68,7 @@ func TestGoldenJSON(t *testing.T) {
 				t.Fatalf("exit %d (%v), want %d; stderr %s\n%s", code, err, c.code, errw.String(), out.String())
 			}
 			got := strings.NewReplacer(tr.Root, "$ROOT", tmp, "$TMP").Replace(out.String())
-			checkSchema(t, []byte(got))
+			checkSchema(t, c.name, []byte(got))
 			golden(t, c.name, got)
 		})
 	}
@@ -87,12 +88,16 @@ func TestGoldenJSONLibxl(t *testing.T) {
 		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
 		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
 		"migrate":             &planDoc{Plan: samplePlan()},
-		"sriov-set": &sriovSetDoc{SRIOVResult: hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
-			VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true, Released: []xl.PciBdf{},
+		"sriov-set": toSRIOVSetDoc(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
+			Waited: 180 * time.Millisecond, VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true,
 			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true},
-			Persisted: "/etc/xlpt/host.conf", Seconds: 0.25},
-		"restore": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/host.conf", Items: []hotplug.RestoreItem{
-			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, Seconds: 0.5},
+			"/etc/xlpt/devices.conf", 250*time.Millisecond),
+		// sriov disable, without --persist: nothing hidden, no VFs left.
+		"sriov-disable": toSRIOVSetDoc(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 2, To: 0}, Changed: true}, "", 653*time.Nanosecond),
+		"restore": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", Items: []hotplug.RestoreItem{
+			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, ElapsedNs: 500e6},
+		"restore-dry-run": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", DryRun: true, Items: []hotplug.RestoreItem{
+			{Entry: "assignable 0000:03:00.0 8086:10d3 driver=pciback", Kind: "assignable", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreWouldApply, Detail: "e1000e -> pciback"}}}, ElapsedNs: 653},
 		"recover": toRecoverDoc(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{
 			{Device: nic.PciBdf, Record: "attach 0000:03:00.0 to web01", Problem: "listed by libxl in web01 but not in its QEMU", Action: "removed from web01's libxl list; assignable again"},
 			{Device: xl.PciBdf{Bus: 4}, Problem: "on pciback, in no domain", Action: "none: consistent"},
@@ -114,7 +119,7 @@ func TestGoldenJSONLibxl(t *testing.T) {
 			if err := app.Run([]string{"xlpt", "--json", "probe"}); err != nil {
 				t.Fatal(err)
 			}
-			checkSchema(t, out.Bytes())
+			checkSchema(t, name, out.Bytes())
 			golden(t, name, out.String())
 		})
 	}
@@ -122,9 +127,26 @@ func TestGoldenJSONLibxl(t *testing.T) {
 
 var snake = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
 
-// checkSchema: one object, the schema marker, snake_case keys only.
-func checkSchema(t *testing.T, b []byte) {
+// goldenDefs names the schema definition of golden files that show
+// another command's document (or a second case of one).
+var goldenDefs = map[string]string{"sriov-disable": "sriov_set", "restore-dry-run": "restore"}
+
+// goldenDef is the schema definition a golden file is validated against.
+func goldenDef(name string) string {
+	if d, ok := goldenDefs[name]; ok {
+		return d
+	}
+	return docschema.Def(name)
+}
+
+// checkSchema: one object, valid against docs/schema/xlpt-1.json's
+// definition of its command's document, with the schema marker and
+// snake_case keys only.
+func checkSchema(t *testing.T, name string, b []byte) {
 	t.Helper()
+	if err := docschema.Validate(goldenDef(name), b); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, b)
@@ -191,7 +213,7 @@ func samplePlan() *hotplug.Plan {
 // migration commands and pci-move print the plan, sriov enable and
 // disable one result.
 var sameDoc = map[string]string{"migrate-detach": "migrate", "migrate-attach": "migrate", "migrate-rollback": "migrate",
-	"migrate-status": "migrate", "pci-move": "migrate", "sriov-enable": "sriov-set", "sriov-disable": "sriov-set"}
+	"migrate-status": "migrate", "pci-move": "migrate", "sriov-enable": "sriov-set"}
 
 // Every command that produces a result has --json and a golden file: a
 // new command without them fails here.
@@ -223,4 +245,80 @@ func TestEveryCommandHasGoldenJSON(t *testing.T) {
 		}
 	}
 	walk("", newApp().Commands)
+}
+
+// Every golden file is a document of the schema, and every definition of
+// the schema's documents has a golden file.
+func TestGoldenFilesMatchTheSchema(t *testing.T) {
+	files, err := filepath.Glob("testdata/golden/*.json")
+	if err != nil || len(files) < 20 {
+		t.Fatalf("%d golden files (%v)", len(files), err)
+	}
+	covered := map[string]bool{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSchema(t, name, b)
+		if err := docschema.Validate("", b); err != nil {
+			t.Errorf("%s is no document of the schema: %v", name, err)
+		}
+		covered[goldenDef(name)] = true
+	}
+	raw, err := os.ReadFile("../../" + docschema.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sch struct {
+		AnyOf []struct {
+			Ref string `json:"$ref"`
+		} `json:"anyOf"`
+	}
+	if err := json.Unmarshal(raw, &sch); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range sch.AnyOf {
+		if def := strings.TrimPrefix(r.Ref, "#/$defs/"); !covered[def] {
+			t.Errorf("the schema's %s has no golden file", def)
+		}
+	}
+}
+
+// The schema can fail: what issue 22 found wrong is refused.
+func TestSchemaRefusesTheOldVocabulary(t *testing.T) {
+	for name, mutate := range map[string]func(string) string{
+		"check": func(s string) string {
+			return strings.Replace(s, `"owner": "dom0_driver"`, `"owner": "dom0 driver ixgbe"`, 1)
+		},
+		"check ": func(s string) string {
+			return strings.Replace(s, `"port_type": "root_port"`, `"port_type": "root-port"`, 1)
+		},
+		"sriov-list": func(s string) string { return strings.Replace(s, `"dom0_driver"`, `"dom0-driver"`, 1) },
+		"restore":    func(s string) string { return strings.Replace(s, `"elapsed_ns": 500000000`, `"seconds": 0.5`, 1) },
+		"msi": func(s string) string {
+			return strings.Replace(s, `"from": "global"`, `"from": "pci_msitranslate (global, default 0)"`, 1)
+		},
+		"sriov-disable": func(s string) string {
+			return strings.Replace(s, `"vfs": []`, `"vfs": null`, 1)
+		},
+		"pci-attach": func(s string) string {
+			return strings.Replace(s, `"resumed": false`, `"resumed": false, "extra": 1`, 1)
+		},
+	} {
+		name = strings.TrimSpace(name)
+		b, err := os.ReadFile(filepath.Join("testdata/golden", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := mutate(string(b))
+		if bad == string(b) {
+			t.Errorf("%s: the mutation found nothing to change", name)
+			continue
+		}
+		if err := docschema.Validate(goldenDef(name), []byte(bad)); err == nil {
+			t.Errorf("%s: the schema accepts the old form", name)
+		}
+	}
 }

@@ -94,7 +94,7 @@ Examples:
 		}
 		uses, err := sys.InUse()
 		if err != nil {
-			o.warn(err.Error())
+			o.warn(useWarning(err))
 		}
 		for _, b := range set {
 			for _, r := range host.Refusals(b, uses) {

@@ -172,7 +172,7 @@ func printMSI(w io.Writer, b xl.PciBdf, m *msi.MSI, x *msi.MSIX, unread, problem
 	for _, p := range problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}
-	fmt.Fprintf(w, "  msitranslate: %d (%s); effective: %v\n    %s\n", b2i(t.Requested), t.From, t.Effective, t.Reason)
+	fmt.Fprintf(w, "  msitranslate: %d (%s); effective: %v\n    %s\n", b2i(t.Requested), t.FromText, t.Effective, t.Reason)
 	for _, s := range t.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", s)
 	}

@@ -110,13 +110,13 @@ type regionsDoc struct {
 }
 
 type regionJSON struct {
-	Start    uint64       `json:"start"`
-	End      uint64       `json:"end"` // inclusive
-	StartPFN uint64       `json:"start_pfn"`
-	NrPages  uint64       `json:"nr_pages"`
-	Sources  []rdm.Source `json:"sources"`
-	Shared   bool         `json:"shared"`
-	Devices  []xl.PciBdf  `json:"devices"`
+	Start    uint64      `json:"start"`
+	End      uint64      `json:"end"` // inclusive
+	StartPFN uint64      `json:"start_pfn"`
+	NrPages  uint64      `json:"nr_pages"`
+	Sources  []string    `json:"sources"` // xen, dmar, rmrr (Xen's rmrr= option)
+	Shared   bool        `json:"shared"`
+	Devices  []xl.PciBdf `json:"devices"`
 }
 
 func toRegionJSON(r rdm.Region) regionJSON {
@@ -124,8 +124,12 @@ func toRegionJSON(r rdm.Region) regionJSON {
 	if d == nil {
 		d = []xl.PciBdf{}
 	}
+	src := []string{}
+	for _, x := range r.Sources {
+		src = append(src, strings.TrimSuffix(string(x), "="))
+	}
 	return regionJSON{Start: r.Start(), End: r.End() - 1, StartPFN: r.StartPFN, NrPages: r.NrPages,
-		Sources: r.Sources, Shared: r.Shared(), Devices: d}
+		Sources: src, Shared: r.Shared(), Devices: d}
 }
 
 func sources(r rdm.Region) string {

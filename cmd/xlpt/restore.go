@@ -58,7 +58,7 @@ Examples:
 			res = svc.Restore(p, sys, c.Bool("dry-run"))
 		}
 		took := time.Since(start)
-		err = o.emit(&restoreDoc{RestoreResult: res, Seconds: took.Seconds()}, func(w io.Writer) { printRestore(w, res, took) })
+		err = o.emit(&restoreDoc{RestoreResult: res, ElapsedNs: took.Nanoseconds()}, func(w io.Writer) { printRestore(w, res, took) })
 		if err == nil && !res.OK() {
 			return exitStatus(exitFailed)
 		}
@@ -70,7 +70,7 @@ Examples:
 type restoreDoc struct {
 	envelope
 	hotplug.RestoreResult
-	Seconds float64 `json:"seconds"`
+	ElapsedNs int64 `json:"elapsed_ns"`
 }
 
 func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {

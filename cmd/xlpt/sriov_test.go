@@ -46,7 +46,7 @@ func TestSRIOVAndRestoreCommands(t *testing.T) {
 			VFs []struct{ Owner, BDF string }
 		} `json:"pfs"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != "xlpt/1" || len(doc.PFs) != 1 || doc.PFs[0].VFs[1].BDF != vf || doc.PFs[0].VFs[1].Owner != "dom0-driver" {
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != "xlpt/1" || len(doc.PFs) != 1 || doc.PFs[0].VFs[1].BDF != vf || doc.PFs[0].VFs[1].Owner != "dom0_driver" {
 		t.Errorf("sriov list --json: %v\n%s", err, out)
 	}
 
@@ -60,8 +60,8 @@ func TestSRIOVAndRestoreCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, code = run(t, "restore", "--dry-run")
-	for _, want := range []string{"would-apply sriov       " + pf, "sriov_numvfs 4 -> 2 (through 0)",
-		"would-apply assignable  " + vf, "would-apply assignable  " + nic, "refused     assignable  0000:77:00.0", "no device at 0000:77:00.0",
+	for _, want := range []string{"would_apply sriov       " + pf, "sriov_numvfs 4 -> 2 (through 0)",
+		"would_apply assignable  " + vf, "would_apply assignable  " + nic, "refused     assignable  0000:77:00.0", "no device at 0000:77:00.0",
 		"3 would apply, 0 already so, 1 refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("restore --dry-run lacks %q:\n%s", want, out)

@@ -85,6 +85,9 @@ func sh(t *testing.T, cmd string) result {
 	}
 	r := result{out, errs, code, time.Since(t0).Seconds()}
 	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, r.secs, testbed.Indent(out), testbed.Indent(errs))
+	if err := testbed.CheckJSON(cmd, out); err != nil {
+		t.Error(err)
+	}
 	return r
 }
 

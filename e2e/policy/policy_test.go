@@ -74,6 +74,9 @@ func sh(t *testing.T, cmd string) result {
 		t.Fatalf("%s: control channel: %v", cmd, err)
 	}
 	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, time.Since(t0).Seconds(), testbed.Indent(out), testbed.Indent(errs))
+	if err := testbed.CheckJSON(cmd, out); err != nil {
+		t.Error(err)
+	}
 	return result{out, errs, code}
 }
 

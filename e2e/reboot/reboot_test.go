@@ -39,6 +39,9 @@ func run(t *testing.T, tb *testbed.Testbed, cmd string) (string, string, int) {
 		t.Fatalf("dom0: %s: %v\n%s", cmd, err, tb.LogTail(40))
 	}
 	t.Logf("dom0$ %s  [exit %d, %.2fs]\n%s%s", cmd, code, time.Since(start).Seconds(), out, serr)
+	if err := testbed.CheckJSON(cmd, out); err != nil {
+		t.Error(err)
+	}
 	return out, serr, code
 }
 
