@@ -15,8 +15,11 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/xlpt
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-# Debian 12 keeps units in /lib (usrmerge links it to /usr/lib).
-SYSTEMDUNITDIR ?= /lib/systemd/system
+# The systemd unit follows PREFIX as the rest does; Debian 12's package
+# keeps units in /lib (usrmerge links it to /usr/lib), Debian 13's in
+# /usr/lib (deb-4.20).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DEB_SYSTEMDUNITDIR ?= /lib/systemd/system
 
 # The version, from git: vX.Y.Z when HEAD is that tag, else
 # BASE_VERSION~gitN.HASH (N commits; "~" sorts before the release in
@@ -48,7 +51,7 @@ help:
 	@echo "make deps        install Debian packages (scripts/setup-debian)"
 	@echo "make build       build bin/xlpt (cgo, links libxl 4.17)"
 	@echo "make build-nocgo build without cgo (every libxl call then fails clearly)"
-	@echo "make install     binary, man page, bash completion, docs (PREFIX=/usr/local, DESTDIR)"
+	@echo "make install     binary, man page, bash completion, docs, systemd unit (PREFIX=/usr/local, DESTDIR)"
 	@echo "make deb         build/xlpt_VERSION_ARCH.deb (dpkg-deb, dpkg-shlibdeps; lintian checks it)"
 	@echo "make test        vet, unit tests with -race (incl. differential tests vs libxlutil), fuzz smoke"
 	@echo "make e2e         end-to-end tests on the Xen testbed in QEMU"
@@ -89,6 +92,8 @@ install: build gen
 	install -m 644 scripts/xlpt-migrate.1 $(DESTDIR)$(MANDIR)/man1/xlpt-migrate.1
 	install -m 644 $(GEN)/xlpt.bash $(DESTDIR)$(BASHCOMPDIR)/xlpt
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/schema
+	install -m 644 docs/schema/xlpt-1.json $(DESTDIR)$(DOCDIR)/schema/
 	@# the boot-time restore (xlpt restore before xendomains), naming this xlpt
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed 's|/usr/sbin/xlpt|$(SBINDIR)/xlpt|' dist/systemd/xlpt-restore.service >$(DESTDIR)$(SYSTEMDUNITDIR)/xlpt-restore.service
@@ -97,7 +102,7 @@ install: build gen
 # A Debian package of what make install puts under /usr.
 deb:
 	rm -rf $(DEBDIR)/deb
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBDIR)/deb/root PREFIX=/usr
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBDIR)/deb/root PREFIX=/usr SYSTEMDUNITDIR=$(DEB_SYSTEMDUNITDIR)
 	scripts/mkdeb $(DEBDIR)/deb/root '$(VERSION)$(DEB_SUFFIX)' $(DEBDIR)
 
 lint:
@@ -171,7 +176,7 @@ test-4.20:
 # Depends on the Xen 4.20 libraries (dpkg-shlibdeps in the Debian 13 root),
 # the unit under /usr/lib (Debian 13's lintian refuses /lib: merged /usr).
 deb-4.20:
-	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13 SYSTEMDUNITDIR=/usr/lib/systemd/system'
+	$(D13) 'make deb BIN=build/4.20/xlpt GEN=build/4.20/gen DEBDIR=build/4.20 DEB_SUFFIX=+deb13 DEB_SYSTEMDUNITDIR=/usr/lib/systemd/system'
 
 # ---- testbed (scripts/testbed) ----
 # Targets of the testbed (owner: testbed/e2e; see scripts/testbed/README.md).

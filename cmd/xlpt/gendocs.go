@@ -45,14 +45,23 @@ func manPage() clidoc.Page {
 	}
 	return clidoc.Page{Section: "1", Date: date.Format("2006-01-02"), Manual: "Xen PCI passthrough",
 		Extra: []clidoc.Section{
+			{Title: "Exit status", Text: `As xl's: 0 done. 1 the operation failed or was refused (by xlpt's rules,
+libxl or Xen); also check when a named device is missing, rdm check and cfg
+check when the guest would not start, restore when an entry was refused or
+failed (these still print their report). 2 malformed input: a bad spec,
+flag, argument count or unknown command; nothing was read or changed.`},
 			{Title: "Files", Items: [][2]string{
-				{"/etc/xlpt/xlpt.conf", "Host settings (hotplug_slots = 6-7, state_dir = /var/lib/xlpt); a missing file means the defaults."},
-				{"/var/lib/xlpt", "The state directory: what pci-assignable-add remembers (original drivers, names) and the host lock."},
+				{"/etc/xlpt/xlpt.conf", "Host settings (hotplug_slots = 6-7, state_dir = /var/lib/xlpt, lock_timeout = 30); a missing file means the defaults."},
+				{"/etc/xlpt/devices.conf", "The persisted host setup (--config-dir names another directory): SR-IOV VF counts and hidden devices, written by --persist on pci-assignable-add, pci-assignable-remove, sriov enable and sriov disable, applied by xlpt restore at boot. Its header documents the format; hand edits are fine."},
+				{"/lib/systemd/system/xlpt-restore.service", "Runs xlpt restore at boot, before xendomains; the package enables it (it does nothing without devices.conf)."},
+				{"/var/lib/xlpt", "The state directory: what pci-assignable-add remembers (original drivers, names), the intent records of changes in progress (journal/) and the host lock (lock)."},
 				{"/usr/share/misc/pci.ids, /usr/share/hwdata/pci.ids", "Device names, as lspci shows them (--pci-ids names another)."},
 			}},
-			{Title: "See also", Text: `xl(1), xl.cfg(5), xl-pci-configuration(5), lspci(8).
-The README (/usr/share/doc/xlpt/README.md when installed from the package)
-explains the same-domain rule, hot-plug slots and the testbed.`},
+			{Title: "See also", Text: `xlpt-migrate(1), xl(1), xl.cfg(5), xl-pci-configuration(5), lspci(8).
+In /usr/share/doc/xlpt: README.md (README.md.gz in the package), which
+explains the same-domain rule, hot-plug slots, live migration and the
+testbed; json.md (json.md.gz), every --json document; schema/xlpt-1.json
+(.gz), their JSON Schema.`},
 		}}
 }
 

@@ -89,3 +89,21 @@ func TestCompletionScript(t *testing.T) {
 		}
 	}
 }
+
+// The man page's EXIT STATUS, FILES and SEE ALSO say what the package
+// really ships and does (issue 22).
+func TestManPageSections(t *testing.T) {
+	page, _, code := run(t, "gen-docs", "man")
+	if code != 0 {
+		t.Fatalf("gen-docs man: exit %d", code)
+	}
+	for _, want := range []string{
+		`.SH "EXIT STATUS"`, "2 malformed input",
+		`.SH "FILES"`, "/etc/xlpt/devices.conf", "xlpt\\-restore.service", "/var/lib/xlpt",
+		`.SH "SEE ALSO"`, "xlpt\\-migrate(1)", "README.md.gz", "json.md", "schema/xlpt\\-1.json",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("man page lacks %q", want)
+		}
+	}
+}
