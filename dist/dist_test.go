@@ -1,5 +1,3 @@
-// Package dist holds what the package installs beside the binary (the
-// systemd unit); its tests check how make install and make deb install it.
 package dist
 
 import (
