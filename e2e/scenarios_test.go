@@ -174,6 +174,11 @@ func TestPciStubHide(t *testing.T) {
 	wantDriver(t, nicStub, "e1000e")
 	sh(t, "xlpt pci-assignable-add --driver pci-stub "+nicStub)
 	wantDriver(t, nicStub, "pci-stub")
+	// Bound as driverctl binds: driver_override names pci-stub for this
+	// one device (no new_id for the other 8086:10d3 NICs to fall into).
+	if o := strings.TrimSpace(sh(t, "cat /sys/bus/pci/devices/"+nicStub+"/driver_override")); o != "pci-stub" {
+		t.Errorf("%s driver_override %q, want pci-stub", nicStub, o)
+	}
 	if lspci := sh(t, "lspci -k -s "+nicStub); !strings.Contains(lspci, "Kernel driver in use: pci-stub") {
 		t.Errorf("lspci -k -s %s:\n%s\nwant pci-stub in use", nicStub, lspci)
 	}
@@ -187,6 +192,9 @@ func TestPciStubHide(t *testing.T) {
 	// able to take the other 8086:10d3 NICs back.
 	sh(t, "xlpt pci-assignable-remove -r "+nicStub)
 	wantDriver(t, nicStub, "e1000e")
+	if o := strings.TrimSpace(sh(t, "cat /sys/bus/pci/devices/"+nicStub+"/driver_override")); o != "(null)" {
+		t.Errorf("%s driver_override %q after the give-back, want (null)", nicStub, o)
+	}
 	if ids := sh(t, "cat /sys/bus/pci/drivers/pci-stub/new_id 2>/dev/null; ls /sys/bus/pci/drivers/pci-stub/"); strings.Contains(ids, nicStub) {
 		t.Errorf("pci-stub still holds %s:\n%s", nicStub, ids)
 	}

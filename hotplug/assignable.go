@@ -252,7 +252,7 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 	}
 	m := pcibind.MethodSlot
 	if driver == pcibind.DriverPciStub {
-		m = pcibind.MethodNewID
+		m = "" // driver_override where the kernel has it, else new_id (pcibind decides)
 	}
 	if err := binder.Hide(b, driver, m); err != nil {
 		return nil, err

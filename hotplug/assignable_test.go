@@ -86,6 +86,13 @@ func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
 		if d := w.k.Driver(b); d != "pci-stub" {
 			t.Errorf("%s on %q; want pci-stub", b, d)
 		}
+		// By driver_override, as driverctl binds: the kernel has it.
+		if o := w.k.Override(b); o != "pci-stub" {
+			t.Errorf("%s driver_override %q; want pci-stub", b, o)
+		}
+	}
+	if ids := w.k.DynIDs("pci-stub"); len(ids) != 0 {
+		t.Errorf("pci-stub has dynamic IDs %v", ids)
 	}
 	for _, b := range []xl.PciBdf{w.old1, w.old2} {
 		d := xl.NewDevicePci()
@@ -94,8 +101,8 @@ func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
 		if err != nil || !strings.Contains(msg, "back on e1000") {
 			t.Errorf("give back %s: %q, %v", b, msg, err)
 		}
-		if drv := w.k.Driver(b); drv != "e1000" {
-			t.Errorf("%s on %q after give back; want e1000", b, drv)
+		if drv := w.k.Driver(b); drv != "e1000" || w.k.Override(b) != "" {
+			t.Errorf("%s on %q after give back, driver_override %q; want e1000, none", b, drv, w.k.Override(b))
 		}
 	}
 }

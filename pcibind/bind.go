@@ -210,8 +210,9 @@ func (s *Sysfs) expectDriver(b xl.PciBdf, want string, werr error) error {
 	return fmt.Errorf("%s is %s: %w", b, what, ErrNotBound)
 }
 
-// Hide moves a device to a stub driver (pciback or pci-stub) by method,
-// saving its original driver first. Already bound to target counts as
+// Hide moves a device to a stub driver (pciback or pci-stub) by method
+// ("": pciback's new_slot; for pci-stub driver_override where the kernel
+// has it, else new_id), saving its original driver first. Already bound to target counts as
 // success. Each step registers its undo before it writes (a write can take
 // effect and still report an error), and every undo checks the state
 // before acting, so on any failure the device ends with the driver,
@@ -231,6 +232,12 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	}
 	if cur == target {
 		return nil // idempotent, as libxl's "already assigned to pciback"
+	}
+	if m == "" && target != DriverPciback && s.hasOverride(b) {
+		// As driverctl does: driver_override binds exactly this device,
+		// where new_id would catch every unbound device of the same
+		// vendor:device until remove_id (kernels since 3.16 have it).
+		m = MethodOverride
 	}
 	if m, err = hideMethod(target, m); err != nil {
 		return err
@@ -265,7 +272,15 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	return nil
 }
 
-// hideMethod checks m against target; "" picks the target's usual way.
+// hasOverride says whether the kernel has driver_override for b.
+func (s *Sysfs) hasOverride(b xl.PciBdf) bool {
+	_, err := os.Stat(s.Path("bus/pci/devices/" + b.String() + "/driver_override"))
+	return err == nil
+}
+
+// hideMethod checks m against target; "" picks the target's usual way
+// (Hide has already picked driver_override for pci-stub where the
+// kernel has it).
 func hideMethod(target string, m Method) (Method, error) {
 	if m == "" {
 		m = MethodSlot

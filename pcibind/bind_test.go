@@ -239,3 +239,50 @@ func TestNothingLost(t *testing.T) {
 	}
 	t.Logf("%d faulted runs", steps)
 }
+
+// pci-stub without a method given uses driver_override where the kernel
+// has it, as driverctl does: exactly one device bound, no dynamic ID for
+// identical devices to fall into; on a kernel without driver_override,
+// new_id and remove_id (issue 22).
+func TestPciStubPrefersDriverOverride(t *testing.T) {
+	f := newBfix(t)
+	b := f.dev(t, "e1000e")
+	before := f.snap()
+	n := len(f.k.Writes)
+	if err := f.s.Hide(b, pcibind.DriverPciStub, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d, o := f.k.Driver(b), f.k.Override(b); d != pcibind.DriverPciStub || o != pcibind.DriverPciStub {
+		t.Fatalf("on %q with driver_override %q; want pci-stub, by driver_override", d, o)
+	}
+	for _, w := range f.k.Writes[n:] {
+		if strings.Contains(w.Attr, "new_id") || strings.Contains(w.Attr, "remove_id") {
+			t.Errorf("wrote %s: new_id is for kernels without driver_override", w.Attr)
+		}
+	}
+	if rec, err := f.s.LoadRecord(b); err != nil || rec.Method != pcibind.MethodOverride {
+		t.Errorf("record %+v, %v; want method override", rec, err)
+	}
+	if err := f.s.GiveBack(b); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.snap(); !reflect.DeepEqual(after, before) {
+		t.Errorf("after give-back:\n%+v\nwant\n%+v", after, before)
+	}
+
+	// A kernel without driver_override (before 3.16).
+	if err := os.Remove(filepath.Join(f.tree.Root, "bus/pci/devices", b.String(), "driver_override")); err != nil {
+		t.Fatal(err)
+	}
+	n = len(f.k.Writes)
+	if err := f.s.Hide(b, pcibind.DriverPciStub, ""); err != nil {
+		t.Fatal(err)
+	}
+	newID := false
+	for _, w := range f.k.Writes[n:] {
+		newID = newID || strings.Contains(w.Attr, "new_id")
+	}
+	if d := f.k.Driver(b); d != pcibind.DriverPciStub || !newID || len(f.k.DynIDs(pcibind.DriverPciStub)) != 0 {
+		t.Errorf("without driver_override: on %q, new_id written %v, IDs left %v", d, newID, f.k.DynIDs(pcibind.DriverPciStub))
+	}
+}

@@ -21,7 +21,9 @@ the original driver so pci-assignable-remove -r can give it back:
 
   pciback (default)  through libxl, as xl does (new_slot, bind); Xen then
                      quarantines the device. Without libxl, through sysfs.
-  pci-stub           through sysfs (new_id "vvvv dddd", unbind, bind).
+  pci-stub           through sysfs: driver_override names pci-stub for this
+                     one device, as driverctl does (new_id "vvvv dddd",
+                     unbind, bind, remove_id on kernels without it).
 
 Refused, unless --force: host and PCI bridges, an SR-IOV PF with VFs, and
 devices dom0 needs now (the controller of a mounted filesystem or swap, the
