@@ -196,8 +196,8 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 	}
 	if action == nil && len(cmd.Subcommands) > 0 {
 		cmd.HideHelpCommand = true
-		subs := cmd.Subcommands
 		action = func(c *cli.Context) error {
+			subs := c.Command.Subcommands // the wrapped ones
 			switch {
 			case c.NArg() == 0:
 				var names []string

@@ -162,6 +162,7 @@ func TestUsageInOneForm(t *testing.T) {
 		{[]string{"cfg", "chek", "x.cfg"}, 2, `cfg: unknown subcommand "chek"; did you mean "check"?`, ""},
 		{[]string{"pci-attach", "web01", "--help", "00:03.0"}, 0, "xlpt pci-attach - Hot-plug", "No help topic"},
 		{[]string{"help", "cfg", "check"}, 0, "xlpt cfg check - Say, before xl create", ""},
+		{[]string{"cfg", "help", "check"}, 0, "xlpt cfg check - Say, before xl create", ""},
 		{[]string{"pci-spec", "-vv", "00:03.0"}, 0, "0000:00:03.0", ""},
 		{[]string{"pci-spec", "00:03.0", "-vv", "--json"}, 0, `"schema"`, ""},
 		{[]string{"--bogus", "check"}, 2, "xlpt: unknown flag --bogus (see 'xlpt help')", "flag provided"},
