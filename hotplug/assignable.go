@@ -51,6 +51,9 @@ type Hidden struct {
 type AssignableResult struct {
 	Hidden   []Hidden `json:"hidden"`
 	Warnings []string `json:"warnings"`
+	// Resumed: an interrupted run was hiding the device, and this run's
+	// recovery finished it.
+	Resumed bool `json:"resumed"`
 }
 
 // ErrNeedsForce refuses to hide a device dom0 needs.
@@ -77,6 +80,11 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	defer unlock()
 	if _, ok := s.Host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
+	}
+	for _, rec := range s.settled {
+		for _, in := range rec.Devices {
+			res.Resumed = res.Resumed || rec.Op == OpHide && in.BDF == req.Device
+		}
 	}
 	targets := s.hideTargets(req, checker, &res.Warnings)
 	if err := s.refuseHide(req, targets, binder, checker, &res.Warnings); err != nil {

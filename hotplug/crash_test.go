@@ -549,6 +549,27 @@ func TestRetryAfterKillReportsWhatHappened(t *testing.T) {
 			t.Errorf("third run: %v; want not attached", err)
 		}
 	})
+	t.Run("pci-assignable-add", func(t *testing.T) {
+		var req AssignableRequest
+		w := killedAt(t, func(w *crashWorld) {
+			req = AssignableRequest{Device: w.dev["nic"]}
+		}, "assignable-add: quarantine", func(svc *Service) error {
+			_, err := svc.AssignableAdd(req, svc.Kernel.(*pcibind.Sysfs), svc.Host.(*pcibind.Host))
+			return err
+		})
+		var res AssignableResult
+		err, _ := w.run(func(svc *Service, sys *pcibind.Sysfs) error {
+			var err error
+			res, err = svc.AssignableAdd(req, sys, svc.Host.(*pcibind.Host))
+			return err
+		})
+		if err != nil || !res.Resumed {
+			t.Errorf("retry: %+v, %v; want success, resumed", res, err)
+		}
+		if st, err := w.stateOf(w.dev["nic"]); st != inAssignable {
+			t.Errorf("after the retry: %s %v", st, err)
+		}
+	})
 	t.Run("pci-attach", func(t *testing.T) {
 		var req AttachRequest
 		w := killedAt(t, func(w *crashWorld) {

@@ -87,6 +87,13 @@ Examples:
 				}
 				fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, from)
 			}
+			switch {
+			case len(res.Hidden) > 0:
+			case res.Resumed:
+				fmt.Fprintf(w, "%s is assignable%s\n", bdf, resumed(true))
+			default:
+				fmt.Fprintf(w, "%s is assignable already\n", bdf)
+			}
 		})
 	},
 }
@@ -95,7 +102,8 @@ Examples:
 type assignableDoc struct {
 	envelope
 	Outcome string           `json:"outcome"` // assignable
-	Hidden  []hotplug.Hidden `json:"hidden"`
+	Hidden  []hotplug.Hidden `json:"hidden"`  // what this run moved ([] when it was assignable already)
+	Resumed bool             `json:"resumed"` // an interrupted run's hide, finished by this run's recovery
 }
 
 func assignableAddDoc(res hotplug.AssignableResult) *assignableDoc {
@@ -103,7 +111,7 @@ func assignableAddDoc(res hotplug.AssignableResult) *assignableDoc {
 	if h == nil {
 		h = []hotplug.Hidden{}
 	}
-	return &assignableDoc{Outcome: "assignable", Hidden: h}
+	return &assignableDoc{Outcome: "assignable", Hidden: h, Resumed: res.Resumed}
 }
 
 var pciAssignableRemoveCommand = &cli.Command{
