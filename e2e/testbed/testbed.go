@@ -43,6 +43,8 @@ type Testbed struct {
 	Log string
 	// BootTime is the time from starting QEMU to the dom0 agent's hello.
 	BootTime time.Duration
+	// Retried says why the boot was done twice ("" when it was not).
+	Retried string
 
 	cmd    *exec.Cmd
 	dir    string        // temporary directory holding the socket
@@ -160,10 +162,42 @@ func (tb *Testbed) waitForSocket(ctx context.Context, sock string) error {
 // Boot builds nothing (run scripts/testbed/build first): it starts
 // scripts/testbed/run --no-build and waits, until ctx ends, for dom0's
 // agent. The caller must Close the testbed.
-func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
+//
+// QEMU's exit during the boot ends the wait at once. When QEMU crashed on
+// its own (a signal like SIGSEGV: seen once in dom0's PCI enumeration under
+// TCG), Boot boots once more, says so on o.Output and in Retried, and keeps
+// the first serial log.
+func Boot(ctx context.Context, o Options) (*Testbed, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
+	tb, err := bootOnce(ctx, o)
+	var ce *crashError
+	if !errors.As(err, &ce) {
+		return tb, err
+	}
+	first := o.Log
+	o.Log = strings.TrimSuffix(o.Log, ".log") + "-retry.log"
+	msg := fmt.Sprintf("QEMU crashed during the boot (%s; serial log %s); booted once more", DescribeRC(strconv.Itoa(ce.rc)), first)
+	fmt.Fprintf(o.Output, "testbed: %s\n", msg)
+	tb, err = bootOnce(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w (and before that: %s)", err, msg)
+	}
+	tb.Retried = msg
+	return tb, nil
+}
+
+// crashError is a boot that ended with QEMU killed by a fault signal.
+type crashError struct {
+	rc  int
+	err error
+}
+
+func (e *crashError) Error() string { return e.err.Error() }
+func (e *crashError) Unwrap() error { return e.err }
+
+func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 	// A short directory: unix socket paths are limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "xlpt-tb-")
 	if err != nil {
@@ -190,6 +224,10 @@ func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
 			tb.kill()
 			os.RemoveAll(dir)
 			err = fmt.Errorf("%w\n%s", err, tb.LogTail(30))
+			var ee *exec.ExitError
+			if errors.As(tb.runErr, &ee) && Crashed(ee.ExitCode()) {
+				err = &crashError{rc: ee.ExitCode(), err: err}
+			}
 		}
 	}()
 
@@ -220,17 +258,7 @@ func Boot(ctx context.Context, o Options) (_ *Testbed, err error) {
 }
 
 // LogTail returns the last n lines of the serial log.
-func (tb *Testbed) LogTail(n int) string {
-	b, err := os.ReadFile(tb.Log)
-	if err != nil {
-		return fmt.Sprintf("(serial log %s: %v)", tb.Log, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintf("--- last %d lines of %s ---\n%s", len(lines), tb.Log, strings.Join(lines, "\n"))
-}
+func (tb *Testbed) LogTail(n int) string { return tail(tb.Log, n) }
 
 // Close reboots dom0 (QEMU runs with -no-reboot, so it exits) and waits
 // for QEMU; after 60 s it kills the run script's process group.
@@ -265,4 +293,24 @@ func (tb *Testbed) kill() {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-tb.exited
 	}
+}
+
+// Run is Client.Run, its error naming QEMU's exit and the serial log's tail
+// when the channel closed because QEMU died.
+func (tb *Testbed) Run(ctx context.Context, cmd string) (stdout, stderr string, exit int, err error) {
+	r, err := tb.RunResult(ctx, cmd)
+	return r.Stdout, r.Stderr, r.Exit, err
+}
+
+// RunResult is Client.RunResult, with Run's error.
+func (tb *Testbed) RunResult(ctx context.Context, cmd string) (Result, error) {
+	r, err := tb.Client.RunResult(ctx, cmd)
+	if err != nil && errors.Is(err, ErrClosed) {
+		select {
+		case <-tb.exited:
+			err = fmt.Errorf("%w: %w (%v)\n%s", err, ErrQEMUExited, tb.runErr, tb.LogTail(20))
+		case <-time.After(3 * time.Second):
+		}
+	}
+	return r, err
 }

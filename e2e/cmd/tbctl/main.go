@@ -5,6 +5,10 @@
 //	tbctl [-sock PATH] exec [-timeout 10m] CMD...
 //	                                          run CMD with sh in dom0; print its
 //	                                          stdout and stderr; exit with its code
+//
+// Both stop within a second or two when the testbed's QEMU has exited
+// (scripts/testbed/run records it beside the socket), print its exit status
+// and the serial log's tail, and exit 3.
 package main
 
 import (
@@ -50,10 +54,18 @@ func run() int {
 	switch flag.Arg(0) {
 	case "wait":
 		for {
-			c, err := testbed.Dial(ctx, *sock)
+			// A dial's own wait is short, so that QEMU's death (its run
+			// script's SOCK.exit) is noticed within a second or two.
+			dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+			c, err := testbed.Dial(dctx, *sock)
+			dcancel()
 			if err == nil {
 				c.Close()
 				return 0
+			}
+			if gone := testbed.Exited(*sock); gone != nil {
+				fmt.Fprintf(os.Stderr, "tbctl: %v\n", gone)
+				return 3
 			}
 			select {
 			case <-ctx.Done():
@@ -67,6 +79,10 @@ func run() int {
 			usage()
 			return 2
 		}
+		if gone := testbed.Exited(*sock); gone != nil {
+			fmt.Fprintf(os.Stderr, "tbctl: %v\n", gone)
+			return 3
+		}
 		c, err := testbed.Dial(ctx, *sock)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "tbctl: %v\n", err)
@@ -77,6 +93,15 @@ func run() int {
 		os.Stdout.WriteString(out)
 		os.Stderr.WriteString(serr)
 		if err != nil {
+			// The channel closes at once when QEMU dies; its run script
+			// records the exit a moment later.
+			for i := 0; i < 20; i++ {
+				if gone := testbed.Exited(*sock); gone != nil {
+					fmt.Fprintf(os.Stderr, "tbctl: %v\n", gone)
+					return 3
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			fmt.Fprintf(os.Stderr, "tbctl: %v\n", err)
 			return 1
 		}
