@@ -189,7 +189,8 @@ TB_DIR := $(CURDIR)/build/testbed
 TB_BUILD := scripts/testbed/build
 else ifeq ($(XEN),4.20)
 TB_DIR := $(CURDIR)/build/testbed-4.20
-TB_BUILD := $(D13) 'TESTBED_DIR=/src/build/testbed-4.20 scripts/testbed/build'
+# The guest (kernel, disk) is made on the host for both testbeds.
+TB_BUILD := scripts/testbed/guest-image && $(D13) 'TESTBED_GUEST_DIR=/src/build/guest TESTBED_DIR=/src/build/testbed-4.20 scripts/testbed/build'
 else
 $(error XEN=$(XEN): 4.17 or 4.20)
 endif
