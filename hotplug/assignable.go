@@ -120,7 +120,7 @@ func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnin
 	var held []string
 	for _, m := range checker.SiblingsHeldByDom0(req.Device) {
 		if d, ok := s.Host.Device(m); ok {
-			held = append(held, fmt.Sprintf("%s (%s)", m, orNone(d.Driver)))
+			held = append(held, fmt.Sprintf("%s (%s)", m, OrNone(d.Driver)))
 		}
 	}
 	if len(held) > 0 {
@@ -296,7 +296,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 				return "", err
 			}
 			dropProbeOverride(binder, d.PciBdf, s.log())
-			return fmt.Sprintf("%s is back on %s", d.PciBdf, orNone(rec.Driver)), nil
+			return fmt.Sprintf("%s is back on %s", d.PciBdf, OrNone(rec.Driver)), nil
 		}
 	}
 	if s.TS == nil {
@@ -315,13 +315,13 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		if drv := s.driverNow(d.PciBdf); drv != "" && !isStub(drv) {
 			return fmt.Sprintf("%s is already on %s: nothing to give back", d.PciBdf, drv), nil
 		}
-		return "", fmt.Errorf("release %s: %w", describeDev(d), err)
+		return "", fmt.Errorf("release %s: %w", d.Describe(), err)
 	}
 	dropProbeOverride(binder, d.PciBdf, s.log())
 	if !rebind {
-		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", describeDev(d)), nil
+		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", d.Describe()), nil
 	}
-	return fmt.Sprintf("%s released from pciback and given back to its original driver", describeDev(d)), nil
+	return fmt.Sprintf("%s released from pciback and given back to its original driver", d.Describe()), nil
 }
 
 // refuseHeld refuses to release a device a guest holds, before libxl
@@ -365,14 +365,8 @@ func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
 	return rec, s.Journal.Begin(rec)
 }
 
-func describeDev(d xl.DevicePci) string {
-	if d.VfuncMask == 0 && d.Name != "" {
-		return fmt.Sprintf("the device named %q", d.Name)
-	}
-	return d.PciBdf.String()
-}
-
-func orNone(driver string) string {
+// OrNone names a driver for a message: "no driver" for none.
+func OrNone(driver string) string {
 	if driver == "" {
 		return "no driver"
 	}

@@ -58,7 +58,7 @@ func JudgeReadiness(in ReadinessInput) Readiness {
 		r.Cautions = append(r.Cautions, w.Message)
 	}
 	if sib := in.Checker.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
-		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", joinBdfs(sib)))
+		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", xl.JoinBdfs(sib)))
 	}
 	if inDomain {
 		r.Cautions = append([]string{"assigned to a domain now"}, r.Cautions...)
@@ -94,12 +94,4 @@ func (r Readiness) String() string {
 		return "caution: " + strings.Join(r.Reasons, "; ")
 	}
 	return strings.ReplaceAll(string(r.Verdict), "-", " ")
-}
-
-func joinBdfs(bs []xl.PciBdf) string {
-	s := make([]string, len(bs))
-	for i, b := range bs {
-		s[i] = b.String()
-	}
-	return strings.Join(s, ", ")
 }

@@ -553,7 +553,7 @@ func (r *recovery) toPciback(t *truth, b xl.PciBdf, orig, problem string) error 
 			return nil
 		})
 	}
-	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv)), func() error {
+	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", OrNone(drv)), func() error {
 		return r.s.TS.PciAssignableAdd(dev, true)
 	})
 }
@@ -597,7 +597,7 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 	if drv == orig {
 		return r.tidyDom0(t, b, problem)
 	}
-	return r.do(b, problem, fmt.Sprintf("bind it to %s (it is on %s)", orNone(orig), orNone(drv)), func() error {
+	return r.do(b, problem, fmt.Sprintf("bind it to %s (it is on %s)", OrNone(orig), OrNone(drv)), func() error {
 		if err := r.s.Kernel.RemoveSlot(b); err != nil {
 			return err
 		}
@@ -614,7 +614,7 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 func (r *recovery) releaseFromPciback(t *truth, b xl.PciBdf, orig string, rebind bool, problem string) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf, dev.VfuncMask = b, 1
-	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", orNone(orig)), func() error {
+	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", OrNone(orig)), func() error {
 		if orig != "" && t.xs[b].DriverPath == "" {
 			if err := r.s.TS.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig); err != nil {
 				return err

@@ -166,7 +166,7 @@ func (s *Service) restoreSRIOV(e PersistEntry, h RestoreHost, dryRun bool) Resto
 	}
 	detail := strings.Join(plan, "; ")
 	if r.Changed {
-		detail += fmt.Sprintf("; VFs %s appeared in %.2fs", joinBdfs(r.Change.VFs), r.Change.Waited.Seconds())
+		detail += fmt.Sprintf("; VFs %s appeared in %.2fs", xl.JoinBdfs(r.Change.VFs), r.Change.Waited.Seconds())
 	}
 	return item(e, RestoreApplied, detail)
 }
@@ -186,7 +186,7 @@ func (s *Service) restoreAssignable(e PersistEntry, h RestoreHost, host *pcibind
 	if d.Driver == drv || (drv == pcibind.DriverPciback && d.Driver == "xen-pciback") {
 		return item(e, RestoreAlready, "on "+d.Driver)
 	}
-	from := orNone(d.Driver)
+	from := OrNone(d.Driver)
 	if e.Original != "" && e.Original != d.Driver {
 		from += fmt.Sprintf(" (recorded on %s)", e.Original)
 	}

@@ -10,30 +10,9 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
-// Toolstack is what hotplug needs from libxl. *xenlight.Context
-// satisfies it.
-type Toolstack interface {
-	DomainQualifierToID(q string) (uint32, error)
-	DomainInfo(domid uint32) (xl.DomainInfo, error)
-	DomainConfig(domid uint32) (xl.DomainConfig, error)
-	ListDomains() ([]xl.DomainInfo, error)
-	PhysInfo() (xl.PhysInfo, error)
-	PciAdd(domid uint32, d xl.DevicePci) error
-	PciRemove(domid uint32, d xl.DevicePci) error
-	PciDestroy(domid uint32, d xl.DevicePci) error
-	PciList(domid uint32) ([]xl.DevicePci, error)
-	PciAssignableAdd(d xl.DevicePci, rebind bool) error
-	PciAssignableRemove(d xl.DevicePci, rebind bool) error
-	PciAssignableList() ([]xl.DevicePci, error)
-
-	// What recovery reads and repairs beyond libxl's API: libxl's own
-	// xenstore records (/libxl/pci/BDF) and Xen's assignment.
-	PciXsEntries() ([]xl.PciXsEntry, error)
-	PciXsRemove(b xl.PciBdf, key string) error // key: "domid" or "driver_path"
-	PciXsSetDriverPath(b xl.PciBdf, path string) error
-	PciXenAssigned(b xl.PciBdf) (bool, error) // Xen gives b to a guest (not dom0, not quarantine)
-	PciXenDeassign(domid uint32, b xl.PciBdf) error
-}
+// Toolstack is libxl as hotplug asks it: xl.Toolstack, the one list of
+// the calls xlpt makes. *xenlight.Context satisfies it.
+type Toolstack = xl.Toolstack
 
 // Kernel is what recovery reads and repairs in sysfs: driver links,
 // pciback's slots. *pcibind.Sysfs satisfies it.

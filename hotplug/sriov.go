@@ -48,17 +48,11 @@ type VFInfo struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// PFInfo is one PF in `sriov list`.
+// PFInfo is one PF in `sriov list`: its state, and its VFs with what is
+// known of each (VFs shadows the state's bare list of virtfn links).
 type PFInfo struct {
-	BDF       xl.PciBdf `json:"bdf"`
-	ID        string    `json:"id"`
-	Driver    string    `json:"driver"`
-	TotalVFs  int       `json:"total_vfs"`
-	NumVFs    int       `json:"enabled_vfs"`
-	Offset    int       `json:"vf_offset"`
-	Stride    int       `json:"vf_stride"`
-	Autoprobe bool      `json:"drivers_autoprobe"`
-	VFs       []VFInfo  `json:"vfs"`
+	pcibind.SRIOVState
+	VFs []VFInfo `json:"vfs"`
 }
 
 // ownerKind names an owner kind for scripts.
@@ -92,8 +86,7 @@ func (s *Service) SRIOVList(host *pcibind.Host, vc VFControl) ([]PFInfo, error) 
 		if err != nil {
 			return nil, err
 		}
-		pf := PFInfo{BDF: d.BDF, ID: fmt.Sprintf("%04x:%04x", d.Vendor, d.Device), Driver: d.Driver,
-			TotalVFs: st.TotalVFs, NumVFs: st.NumVFs, Offset: st.Offset, Stride: st.Stride, Autoprobe: st.Autoprobe, VFs: []VFInfo{}}
+		pf := PFInfo{SRIOVState: st, VFs: []VFInfo{}}
 		slots, err := host.VFSlots(d.BDF)
 		if err != nil {
 			return nil, err

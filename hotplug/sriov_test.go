@@ -162,7 +162,7 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pfs) != 1 || pfs[0].BDF != w.pf || pfs[0].TotalVFs != 8 || pfs[0].NumVFs != 2 || pfs[0].Autoprobe || len(pfs[0].VFs) != 2 {
+	if len(pfs) != 1 || pfs[0].PF != w.pf || pfs[0].TotalVFs != 8 || pfs[0].NumVFs != 2 || pfs[0].Autoprobe || len(pfs[0].VFs) != 2 {
 		t.Fatalf("list: %+v", pfs)
 	}
 	v0, v1 := pfs[0].VFs[0], pfs[0].VFs[1]

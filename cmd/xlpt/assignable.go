@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -123,18 +122,9 @@ Example:
 			return err
 		}
 		arg := c.Args().First()
-		d := xl.NewDevicePci()
-		// As xl: a BDF if it parses as one, else a name.
-		bdf, all, err := xl.ParseBdf(arg)
-		switch {
-		case err == nil && all:
-			return usagef("%q: name one function", arg)
-		case err == nil:
-			d.PciBdf, d.VfuncMask = bdf, 1
-		case errors.Is(err, xl.ErrMalformedSpec) && looksLikeBdf(arg):
+		d, err := xl.ParseDeviceArg(arg)
+		if err != nil {
 			return err
-		default:
-			d.Name = arg
 		}
 		o := newOutput(c)
 		defer o.flush()
@@ -165,16 +155,6 @@ type releaseDoc struct {
 	Device  string `json:"device"`  // as given: BDF or name
 	Rebind  bool   `json:"rebind"`
 	Message string `json:"message"`
-}
-
-// looksLikeBdf tells a mistyped BDF from a device name: names have no ':'.
-func looksLikeBdf(s string) bool {
-	for _, r := range s {
-		if r == ':' {
-			return true
-		}
-	}
-	return false
 }
 
 var pciAssignableListCommand = &cli.Command{

@@ -215,8 +215,8 @@ then the guest is checked as by xlpt cfg check.`,
 			return err
 		}
 		for _, s := range list {
-			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
-				return fmt.Errorf("%s: %s is already in pci as %q", path, describe(d), s)
+			if e, err := xl.ParseSpec(s); err == nil && e.SameDevice(d) {
+				return fmt.Errorf("%s: %s is already in pci as %q", path, d.Describe(), s)
 			}
 		}
 		if err := xlcfg.WriteList(path, "pci", append(list, spec)); err != nil {
@@ -280,20 +280,20 @@ the guest is checked as by xlpt cfg check.`,
 		}
 		var keep, removed []string
 		for _, s := range list {
-			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
+			if e, err := xl.ParseSpec(s); err == nil && e.SameDevice(d) {
 				removed = append(removed, s)
 				continue
 			}
 			keep = append(keep, s)
 		}
 		if len(keep) == len(list) {
-			return fmt.Errorf("%s: %s is not in pci (%d entries)", path, describe(d), len(list))
+			return fmt.Errorf("%s: %s is not in pci (%d entries)", path, d.Describe(), len(list))
 		}
 		if err := xlcfg.WriteList(path, "pci", keep); err != nil {
 			return err
 		}
 		return editDone(c, path, &cfgEditDoc{Outcome: "removed", File: path, Removed: removed},
-			fmt.Sprintf("%s: removed %s from pci", path, describe(d)))
+			fmt.Sprintf("%s: removed %s from pci", path, d.Describe()))
 	},
 }
 
@@ -309,21 +309,4 @@ func specAndPciList(path, spec string) (xl.DevicePci, []string, error) {
 	}
 	list, _, err := f.StringList("pci")
 	return d, list, err
-}
-
-func sameDevice(a, b xl.DevicePci) bool {
-	if a.VfuncMask == 0 || b.VfuncMask == 0 {
-		return a.VfuncMask == b.VfuncMask && a.Name == b.Name
-	}
-	if a.AllFuncs() || b.AllFuncs() {
-		return a.PciBdf.Slot() == b.PciBdf.Slot()
-	}
-	return a.PciBdf == b.PciBdf
-}
-
-func describe(d xl.DevicePci) string {
-	if d.VfuncMask == 0 {
-		return fmt.Sprintf("the device named %q", d.Name)
-	}
-	return d.PciBdf.String()
 }

@@ -49,10 +49,7 @@ Examples:
 				return usageError{err}
 			}
 			if all {
-				for f := uint8(0); f < 8; f++ {
-					b.Func = f
-					want = append(want, b)
-				}
+				want = append(want, b.Functions()...)
 				continue
 			}
 			want = append(want, b)
@@ -410,14 +407,6 @@ func checkName(d *pcibind.Device) string {
 	return strings.Join(parts[:n], " ")
 }
 
-func checkBdfs(bs []xl.PciBdf) string {
-	s := make([]string, len(bs))
-	for i, b := range bs {
-		s[i] = b.String()
-	}
-	return strings.Join(s, ", ")
-}
-
 func printCheckReport(w io.Writer, rep checkReport) {
 	for i, d := range rep.Devices {
 		if i > 0 {
@@ -431,9 +420,9 @@ func printCheckReport(w io.Writer, rep checkReport) {
 			fmt.Fprintf(w, "%s\n  %-12s %s\n  %-12s - %s\n", d.sysfsName, "verdict", d.Verdict, "", d.Message)
 			continue
 		}
-		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, checkDash(d.Name), d.Vendor, d.Device)
+		fmt.Fprintf(w, "%s  %s [%s:%s]\n", d.BDF, orDash(d.Name), d.Vendor, d.Device)
 		row := func(k, v string) { fmt.Fprintf(w, "  %-12s %s\n", k, v) }
-		row("driver", checkDash(d.Driver))
+		row("driver", orDash(d.Driver))
 		row("owner", d.Owner)
 		if d.OriginalDriver != "" {
 			row("gives back", "to "+d.OriginalDriver)
@@ -447,13 +436,13 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		}
 		row("bus", bus)
 		if d.GroupBridge != nil {
-			row("group", fmt.Sprintf("%s (behind %s: one domain for all)", checkBdfs(d.Group), d.GroupBridge))
+			row("group", fmt.Sprintf("%s (behind %s: one domain for all)", xl.JoinBdfs(d.Group), d.GroupBridge))
 		}
 		reset := strings.Join(d.ResetMethods, " ")
 		if d.FLR {
 			reset += " (FLR)"
 		}
-		row("reset", checkDash(strings.TrimSpace(reset)))
+		row("reset", orDash(strings.TrimSpace(reset)))
 		var irq []string
 		if d.MSI {
 			irq = append(irq, "MSI")
@@ -461,7 +450,7 @@ func printCheckReport(w io.Writer, rep checkReport) {
 		if d.MSIX {
 			irq = append(irq, "MSI-X")
 		}
-		row("interrupts", checkDash(strings.Join(irq, " ")))
+		row("interrupts", orDash(strings.Join(irq, " ")))
 		if s := d.SRIOV; s != nil {
 			if s.Role == "pf" {
 				row("sr-iov", fmt.Sprintf("PF with %d/%d VFs", s.Num, s.Total))
@@ -477,13 +466,6 @@ func printCheckReport(w io.Writer, rep checkReport) {
 			row("", "- "+r)
 		}
 	}
-}
-
-func checkDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // checkAll judges every device of a full scan, in parallel (the scan is

@@ -118,9 +118,7 @@ type hideDoc struct {
 // not functions of one multi-function device).
 func slotVFs(host *pcibind.Host, slot xl.PciBdf) []xl.PciBdf {
 	var out []xl.PciBdf
-	for f := uint8(0); f < 8; f++ {
-		b := slot
-		b.Func = f
+	for _, b := range slot.Functions() {
 		if d, ok := host.Device(b); ok && d.IsVF() {
 			out = append(out, b)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -56,7 +55,7 @@ Examples:
 				return usagef("%q: give one function's BDF", s)
 			}
 			it := item{spec: s, dev: d}
-			if specHasKey(s, "msitranslate") {
+			if set, _ := xl.SpecKeys(s); set["msitranslate"] != "" {
 				v := d.Msitranslate
 				it.set = &v
 			}
@@ -118,22 +117,6 @@ type msiJSON struct {
 	Incomplete  []string        `json:"config_unread,omitempty"`
 	Problems    []string        `json:"problems,omitempty"`
 	Translation msi.Translation `json:"msitranslate"`
-}
-
-// specHasKey reports whether a PCI_SPEC_STRING sets key= itself.
-func specHasKey(spec, key string) bool {
-	_, ok := specKey(spec, key)
-	return ok
-}
-
-// specKey returns the key=value item of a PCI_SPEC_STRING that sets key.
-func specKey(spec, key string) (string, bool) {
-	for _, kv := range strings.Split(spec, ",") {
-		if strings.HasPrefix(kv, key+"=") {
-			return kv, true
-		}
-	}
-	return "", false
 }
 
 func pm(b bool) string {

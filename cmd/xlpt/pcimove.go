@@ -38,7 +38,7 @@ Examples:
 			return err
 		}
 		from, to := c.Args().Get(0), c.Args().Get(1)
-		dev, err := parseSpecArg(c.Args().Get(2), c.Args().Get(3))
+		dev, err := xl.ParseSpecSlot(c.Args().Get(2), c.Args().Get(3))
 		if err != nil {
 			return err
 		}

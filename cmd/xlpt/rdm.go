@@ -272,7 +272,7 @@ Examples:
 		if err != nil {
 			return usageError{err}
 		}
-		if err := o.emit(checkJSON(g, res), func(w io.Writer) { printCheck(w, g, res) }); err != nil {
+		if err := o.emit(newRdmCheckDoc(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
 			return err
 		}
 		if res.Fails {
@@ -342,7 +342,7 @@ func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
 	return g, warnings, nil
 }
 
-func printCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
+func printRdmCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	fmt.Fprintf(w, "guest memory: %d MiB of RAM (maxmem %d MiB less %d MiB video)\n", res.Initial.MemSize/rdm.MiB, (res.Initial.MemSize/rdm.MiB)+g.VideoMiB, g.VideoMiB)
 	fmt.Fprintf(w, "  layout before RDM: %s\n", res.Initial)
 	if res.Final != res.Initial {
@@ -456,6 +456,6 @@ func toRdmCheckJSON(g rdm.Guest, res rdm.Result) rdmCheckJSON {
 		regs, nonNil(res.Errors), nonNil(res.Warnings), v, m}
 }
 
-func checkJSON(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
+func newRdmCheckDoc(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
 	return &rdmCheckDoc{rdmCheckJSON: toRdmCheckJSON(g, res)}
 }

@@ -75,7 +75,7 @@ func printSRIOVList(w io.Writer, pfs []hotplug.PFInfo) {
 	}
 	for _, pf := range pfs {
 		fmt.Fprintf(w, "PF %s %s %s: %d of %d VFs enabled (offset %d, stride %d, drivers_autoprobe %d)\n",
-			pf.BDF, pf.ID, orDash(pf.Driver), pf.NumVFs, pf.TotalVFs, pf.Offset, pf.Stride, b2i(pf.Autoprobe))
+			pf.PF, pf.ID, orDash(pf.Driver), pf.NumVFs, pf.TotalVFs, pf.Offset, pf.Stride, b2i(pf.Autoprobe))
 		for _, v := range pf.VFs {
 			irq := []string{}
 			if v.MSI {
@@ -131,7 +131,7 @@ Examples:
 		if err := args(c, 2, 2); err != nil {
 			return err
 		}
-		pf, err := oneBdf(c.Args().Get(0))
+		pf, err := xl.ParseFunction(c.Args().Get(0))
 		if err != nil {
 			return err
 		}
@@ -160,23 +160,12 @@ VFs in the host setup.`,
 		if err := args(c, 1, 1); err != nil {
 			return err
 		}
-		pf, err := oneBdf(c.Args().First())
+		pf, err := xl.ParseFunction(c.Args().First())
 		if err != nil {
 			return err
 		}
 		return setVFs(c, hotplug.SRIOVRequest{PF: pf, NumVFs: 0})
 	},
-}
-
-func oneBdf(arg string) (xl.PciBdf, error) {
-	b, all, err := xl.ParseBdf(arg)
-	if err != nil {
-		return b, err
-	}
-	if all {
-		return b, usagef("%q: name one function", arg)
-	}
-	return b, nil
 }
 
 func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
@@ -239,30 +228,15 @@ func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult,
 		if ch.ThroughZero {
 			via = fmt.Sprintf(", through 0 from %d", ch.From)
 		}
-		fmt.Fprintf(w, "%s: %d VFs enabled (%s) in %.2fs%s\n", req.PF, ch.To, joinBdfList(ch.VFs), ch.Waited.Seconds(), via)
+		fmt.Fprintf(w, "%s: %d VFs enabled (%s) in %.2fs%s\n", req.PF, ch.To, xl.JoinBdfs(ch.VFs), ch.Waited.Seconds(), via)
 	}
 	if res.AutoprobeOff {
 		fmt.Fprintf(w, "%s: sriov_drivers_autoprobe set to 0 (no dom0 driver probes its VFs)\n", req.PF)
 	}
 	for _, h := range res.Hidden {
-		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, orNoDriver(h.From))
+		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, hotplug.OrNone(h.From))
 	}
 	if persisted != "" {
 		fmt.Fprintf(w, "recorded in %s\n", persisted)
 	}
-}
-
-func joinBdfList(bs []xl.PciBdf) string {
-	s := make([]string, len(bs))
-	for i, b := range bs {
-		s[i] = b.String()
-	}
-	return strings.Join(s, ", ")
-}
-
-func orNoDriver(d string) string {
-	if d == "" {
-		return "no driver"
-	}
-	return d
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -163,26 +161,4 @@ func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibi
 		return nil, nil, nil, err
 	}
 	return svc, sys, host, nil
-}
-
-// parseSpecArg parses a PCI_SPEC_STRING argument with an optional xl-style
-// VSLOT argument after it (hex, as xl's @VSLOT).
-func parseSpecArg(spec, vslot string) (xl.DevicePci, error) {
-	d, err := xl.ParseSpec(spec)
-	if err != nil {
-		return d, err
-	}
-	if vslot != "" {
-		// hex, as xl's @VSLOT: "7", "07" and "0x7" are slot 7
-		digits := strings.TrimPrefix(strings.TrimPrefix(vslot, "0x"), "0X")
-		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(digits, "0")) {
-			return d, usagef("virtual slot given twice: %q in the spec and %q as VSLOT", spec, vslot)
-		}
-		slot, err := strconv.ParseUint(digits, 16, 8)
-		if err != nil || slot == 0 || slot > 0x1f {
-			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
-		}
-		d.Vdevfn = xl.Vdevfn(uint8(slot), 0)
-	}
-	return d, nil
 }
