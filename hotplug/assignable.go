@@ -12,32 +12,14 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
-// Binder moves devices between dom0 drivers and stub drivers through
-// sysfs, for what libxl cannot do (pci-stub) or where libxl is absent.
-// *pcibind.Sysfs satisfies it.
-type Binder interface {
-	Hide(b xl.PciBdf, target string, m pcibind.Method) error
-	GiveBack(b xl.PciBdf) error
-	InUse() ([]pcibind.Use, error)
-	OpenBy(targets []xl.PciBdf) ([]pcibind.Use, error)
-	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
-}
-
-// HideChecker says why a device must not be hidden, and what to know
-// before it is. *pcibind.Host satisfies it.
-type HideChecker interface {
-	Refusals(b xl.PciBdf, uses []pcibind.Use) []string
-	SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf
-	Warnings(b xl.PciBdf) []pcibind.Warning
-}
-
 // AssignableRequest is one pci-assignable-add.
 type AssignableRequest struct {
-	Device xl.PciBdf
-	Name   string
-	Driver string // pcibind.DriverPciback (default) or pcibind.DriverPciStub
-	Group  bool   // hide the device's whole same-domain group
-	Force  bool   // hide even what dom0 needs
+	Device  xl.PciBdf
+	Name    string
+	Driver  string // pcibind.DriverPciback (default) or pcibind.DriverPciStub
+	Group   bool   // hide the device's whole same-domain group
+	Force   bool   // hide even what dom0 needs
+	Persist bool   // also record it in the host setup (devices.conf)
 }
 
 // Hidden is one device moved to a stub driver.
@@ -51,6 +33,7 @@ type Hidden struct {
 type AssignableResult struct {
 	Hidden   []Hidden `json:"hidden"`
 	Warnings []string `json:"warnings"`
+	Notes    []string `json:"-"` // what else was done (the host setup recorded)
 }
 
 // ErrNeedsForce refuses to hide a device dom0 needs.
@@ -62,7 +45,7 @@ var ErrNeedsForce = errors.New("refused to hide a device dom0 needs")
 // absent. Everything is checked first; the intent is journaled; a failure
 // part-way gives back what was hidden, and a crash is finished by
 // recovery.
-func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker HideChecker) (res AssignableResult, retErr error) {
+func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, retErr error) {
 	driver := req.Driver
 	if driver == "" {
 		driver = pcibind.DriverPciback
@@ -70,20 +53,30 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	if driver != pcibind.DriverPciback && driver != pcibind.DriverPciStub {
 		return res, fmt.Errorf("driver %q: use %s or %s", driver, pcibind.DriverPciback, pcibind.DriverPciStub)
 	}
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.sysfsOnly(); err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device); err != nil {
+		return res, err
+	}
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	if _, ok := s.Host.Device(req.Device); !ok {
+	if _, ok := s.host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
 	}
-	targets := s.hideTargets(req, checker, &res.Warnings)
-	if err := s.refuseHide(req, targets, binder, checker, &res.Warnings); err != nil {
+	targets := s.hideTargets(req, &res.Warnings)
+	if err := s.refuseHide(req, targets, &res.Warnings); err != nil {
 		return res, err
 	}
 	s.log().Debug("readiness judged")
-	viaLibxl := driver == pcibind.DriverPciback && s.TS != nil
+	viaLibxl := driver == pcibind.DriverPciback && s.ts != nil
 	rec, err := s.beginHide(targets, viaLibxl)
 	if err != nil {
 		return res, err
@@ -92,24 +85,57 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
 	for _, b := range targets {
-		h, err := s.hideOne(&u, req, b, driver, viaLibxl, binder, &res.Warnings)
+		h, err := s.hideOne(&u, req, b, driver, viaLibxl, &res.Warnings)
 		if err != nil {
 			return res, err
 		}
 		if h != nil {
 			res.Hidden = append(res.Hidden, *h)
 		}
-		if err := s.Journal.Step(rec, "hidden "+b.String()); err != nil {
+		if err := s.journal.Step(rec, "hidden "+b.String()); err != nil {
+			return res, err
+		}
+	}
+	if setup != nil {
+		if err := s.persistHidden(setup, req, driver, &res); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
+// persistHidden records the requested device and everything hidden with
+// it (--group) as assignable in the host setup.
+func (s *Service) persistHidden(p *PersistFile, req AssignableRequest, driver string, res *AssignableResult) error {
+	from := map[xl.PciBdf]string{}
+	for _, h := range res.Hidden {
+		from[h.BDF] = h.From
+	}
+	if _, ok := from[req.Device]; !ok {
+		if d, ok := s.host.Device(req.Device); ok {
+			from[req.Device] = d.Driver
+		}
+	}
+	for b, orig := range from {
+		name := ""
+		if b == req.Device {
+			name = req.Name
+		}
+		if err := p.RecordAssignable(b, driver, name, orig, s.sysfs); err != nil {
+			return err
+		}
+	}
+	if err := p.Save(); err != nil {
+		return err
+	}
+	res.Notes = append(res.Notes, "recorded in "+p.Path)
+	return nil
+}
+
 // hideTargets is the device, or its same-domain group with --group; a
 // split group is warned about.
-func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnings *[]string) []xl.PciBdf {
-	group := s.Host.Group(req.Device)
+func (s *Service) hideTargets(req AssignableRequest, warnings *[]string) []xl.PciBdf {
+	group := s.host.Group(req.Device)
 	if req.Group {
 		if len(group) < 2 {
 			*warnings = append(*warnings, fmt.Sprintf("--group: %s has no same-domain group (it is not conventional PCI behind a bridge)", req.Device))
@@ -118,8 +144,8 @@ func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnin
 		return group
 	}
 	var held []string
-	for _, m := range checker.SiblingsHeldByDom0(req.Device) {
-		if d, ok := s.Host.Device(m); ok {
+	for _, m := range s.host.SiblingsHeldByDom0(req.Device) {
+		if d, ok := s.host.Device(m); ok {
 			held = append(held, fmt.Sprintf("%s (%s)", m, OrNone(d.Driver)))
 		}
 	}
@@ -133,31 +159,31 @@ func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnin
 // refuseHide refuses before any change: a device a guest holds is not
 // dom0's to hide (libxl would only say "failed to quarantine"), and one
 // dom0 uses needs --force.
-func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder Binder, checker HideChecker, warnings *[]string) error {
+func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warnings *[]string) error {
 	// By the readiness rule `check` reports.
 	var own *owners
-	if s.TS != nil {
+	if s.ts != nil {
 		var err error
-		if own, err = loadOwners(s.TS, s.Host); err != nil {
+		if own, err = loadOwners(s.ts, s.host); err != nil {
 			return err
 		}
 	}
-	uses, useErr := binder.InUse()
+	uses, useErr := s.sysfs.InUse()
 	s.log().Debug("dom0's mounts, swap and default route read")
 	if useErr == nil {
 		// What dom0 does with these devices now: open device nodes, a
 		// NIC up with an address.
 		var open []pcibind.Use
-		open, useErr = binder.OpenBy(targets)
+		open, useErr = s.sysfs.OpenBy(targets)
 		uses = append(uses, open...)
 		s.log().Debug("open device nodes and live NICs looked for")
 	}
 	for _, b := range targets {
-		d, ok := s.Host.Device(b)
+		d, ok := s.host.Device(b)
 		if !ok {
 			continue
 		}
-		in := ReadinessInput{Device: d, Checker: checker, Uses: uses, UseErr: useErr}
+		in := ReadinessInput{Device: d, Host: s.host, Uses: uses, UseErr: useErr}
 		if own != nil {
 			var err error
 			if in.Owner, err = own.of(b); err != nil {
@@ -182,25 +208,25 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder 
 // libxl forgets it when its add dies after the unbind. (pcibind keeps its
 // own record for what it hides through sysfs.)
 func (s *Service) beginHide(targets []xl.PciBdf, viaLibxl bool) (*Record, error) {
-	if !viaLibxl || s.Journal == nil {
+	if !viaLibxl || s.journal == nil {
 		return nil, nil
 	}
 	rec := &Record{Op: OpHide}
 	for _, b := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: b, Driver: s.driverNow(b)})
 	}
-	return rec, s.Journal.Begin(rec)
+	return rec, s.journal.Begin(rec)
 }
 
 // driverNow reads b's driver: from sysfs when the service has it, else
 // from the host snapshot.
 func (s *Service) driverNow(b xl.PciBdf) string {
-	if s.Kernel != nil {
-		if d, err := s.Kernel.CurrentDriver(b); err == nil {
+	if s.sysfs != nil {
+		if d, err := s.sysfs.CurrentDriver(b); err == nil {
 			return d
 		}
 	}
-	if d, ok := s.Host.Device(b); ok {
+	if d, ok := s.host.Device(b); ok {
 		return d.Driver
 	}
 	return ""
@@ -215,14 +241,14 @@ func (s *Service) endRecord(rec *Record, u *undo.Stack, retErr *error) {
 	if rec == nil || u.Failed() {
 		return
 	}
-	if err := s.Journal.End(rec); err != nil && *retErr == nil {
+	if err := s.journal.End(rec); err != nil && *retErr == nil {
 		*retErr = err
 	}
 }
 
 // hideOne hides one device and pushes its undo; nil when it was there
 // already.
-func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, binder Binder, warnings *[]string) (*Hidden, error) {
+func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, warnings *[]string) (*Hidden, error) {
 	from := s.driverNow(b)
 	already := from == driver || (driver == pcibind.DriverPciback && from == "xen-pciback")
 	if already {
@@ -232,7 +258,7 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 		}
 	}
 	// A VF of an autoprobe=0 PF: no bind reaches it without an override.
-	if err := probeOverride(binder, b, driver, u); err != nil {
+	if err := s.probeOverride(b, driver, u); err != nil {
 		return nil, err
 	}
 	if viaLibxl {
@@ -241,31 +267,79 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 		// latter, and then there is nothing to undo.
 		d := xl.NewDevicePci()
 		d.PciBdf, d.Name = b, req.Name
-		if err := s.TS.PciAssignableAdd(d, true); err != nil {
+		if err := s.ts.PciAssignableAdd(d, true); err != nil {
 			return nil, fmt.Errorf("make %s assignable: %w", b, err)
 		}
 		if already {
 			return nil, nil
 		}
-		u.Push("give back "+b.String(), func() error { return s.TS.PciAssignableRemove(d, true) })
+		u.Push("give back "+b.String(), func() error { return s.ts.PciAssignableRemove(d, true) })
 		return &Hidden{BDF: b, From: from, To: driver}, nil
 	}
 	m := pcibind.MethodSlot
 	if driver == pcibind.DriverPciStub {
 		m = pcibind.MethodNewID
 	}
-	if err := binder.Hide(b, driver, m); err != nil {
+	if err := s.sysfs.Hide(b, driver, m); err != nil {
 		return nil, err
 	}
-	u.Push("give back "+b.String(), func() error { return binder.GiveBack(b) })
+	u.Push("give back "+b.String(), func() error { return s.sysfs.GiveBack(b) })
 	return &Hidden{BDF: b, From: from, To: driver}, nil
 }
 
-// AssignableRemove releases a device from its stub driver; with rebind it
-// goes back to the driver it had before. A device xlpt hid with pci-stub
-// (or without libxl) is given back from xlpt's own record. A device a
-// guest holds is refused, naming the guest.
-func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (msg string, retErr error) {
+// ReleaseRequest is one pci-assignable-remove.
+type ReleaseRequest struct {
+	Device  xl.DevicePci // a BDF, or name=
+	Rebind  bool         // back to the driver it had before
+	Persist bool         // also forget it in the host setup
+}
+
+// ReleaseResult says where the device went.
+type ReleaseResult struct {
+	Message string
+	Notes   []string // what else was done (the host setup edited)
+}
+
+// AssignableRemove releases a device from its stub driver; with Rebind
+// it goes back to the driver it had before. A device xlpt hid with
+// pci-stub (or without libxl) is given back from xlpt's own record. A
+// device a guest holds is refused, naming the guest.
+func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retErr error) {
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	res.Message, err = s.release(req.Device, req.Rebind)
+	if err != nil || setup == nil {
+		return res, err
+	}
+	return res, s.unpersist(setup, req.Device, &res)
+}
+
+// unpersist forgets a released device in the host setup.
+func (s *Service) unpersist(p *PersistFile, d xl.DevicePci, res *ReleaseResult) error {
+	if e, ok := p.ByName(d.Name); ok && d.Name != "" {
+		d.PciBdf = e.BDF
+	}
+	if !p.Drop(PersistAssignable, d.PciBdf) {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s was not in %s", d.PciBdf, p.Path))
+		return nil
+	}
+	if err := p.Save(); err != nil {
+		return err
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%s removed from %s", d.PciBdf, p.Path))
+	return nil
+}
+
+// release is AssignableRemove's work, under the host lock.
+func (s *Service) release(d xl.DevicePci, rebind bool) (msg string, retErr error) {
+	if _, err := s.sysfsOnly(); err != nil {
+		return "", err
+	}
+	if err := s.readHost(d.PciBdf); err != nil {
+		return "", err
+	}
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return "", err
@@ -274,7 +348,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	if d.VfuncMask == 0 {
 		// By name: libxl 4.17 would go on with the spec's zero BDF,
 		// 0000:00:00.0, when no device has the name.
-		if s.TS == nil {
+		if s.ts == nil {
 			return "", fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
 		}
 		b, err := s.nameToBdf(d.Name)
@@ -283,7 +357,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		}
 		d.PciBdf, d.VfuncMask = b, 1
 	}
-	if s.TS != nil {
+	if s.ts != nil {
 		if err := s.refuseHeld(d); err != nil {
 			return "", err
 		}
@@ -291,15 +365,15 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	if d.VfuncMask != 0 {
 		// xlpt hid it itself (pci-stub, or pciback without libxl): its
 		// own record knows the original driver; libxl's does not.
-		if rec, err := binder.LoadRecord(d.PciBdf); err == nil {
-			if err := binder.GiveBack(d.PciBdf); err != nil {
+		if rec, err := s.sysfs.LoadRecord(d.PciBdf); err == nil {
+			if err := s.sysfs.GiveBack(d.PciBdf); err != nil {
 				return "", err
 			}
-			dropProbeOverride(binder, d.PciBdf, s.log())
+			s.dropProbeOverride(d.PciBdf)
 			return fmt.Sprintf("%s is back on %s", d.PciBdf, OrNone(rec.Driver)), nil
 		}
 	}
-	if s.TS == nil {
+	if s.ts == nil {
 		return "", fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
 	}
 	rec, err := s.beginGive(d, rebind)
@@ -308,7 +382,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 	}
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
-	if err := s.TS.PciAssignableRemove(d, rebind); err != nil {
+	if err := s.ts.PciAssignableRemove(d, rebind); err != nil {
 		// libxl's first step, taking it out of Xen's quarantine, fails
 		// for a device given back already (by an earlier run, or by this
 		// run's recovery of one that died), before it changes anything.
@@ -317,7 +391,7 @@ func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (
 		}
 		return "", fmt.Errorf("release %s: %w", d.Describe(), err)
 	}
-	dropProbeOverride(binder, d.PciBdf, s.log())
+	s.dropProbeOverride(d.PciBdf)
 	if !rebind {
 		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", d.Describe()), nil
 	}
@@ -330,7 +404,7 @@ func (s *Service) refuseHeld(d xl.DevicePci) error {
 	if d.VfuncMask == 0 {
 		return nil // by name: libxl resolves it among the assignable ones
 	}
-	own, err := loadOwners(s.TS, s.Host)
+	own, err := loadOwners(s.ts, s.host)
 	if err != nil {
 		return err
 	}
@@ -348,11 +422,11 @@ func (s *Service) refuseHeld(d xl.DevicePci) error {
 // beginGive journals a give-back with the driver libxl will rebind, so a
 // give-back that dies after the unbind is finished by recovery.
 func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
-	if s.Journal == nil || d.VfuncMask == 0 {
+	if s.journal == nil || d.VfuncMask == 0 {
 		return nil, nil
 	}
 	in := Intent{BDF: d.PciBdf}
-	es, err := s.TS.PciXsEntries()
+	es, err := s.ts.PciXsEntries()
 	if err != nil {
 		return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
 	}
@@ -362,7 +436,7 @@ func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
 		}
 	}
 	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
-	return rec, s.Journal.Begin(rec)
+	return rec, s.journal.Begin(rec)
 }
 
 // OrNone names a driver for a message: "no driver" for none.

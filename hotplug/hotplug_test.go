@@ -71,7 +71,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 			}
 		}
 	}
-	w.svc = &Service{TS: w.ts, Host: host, Slots: DefaultSlots, DM: fakeDM{w.ts}}
+	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}}
 	w.ts.addDomain(1, "hvm1", xl.DomainTypeHVM)
 	w.ts.addDomain(2, "hvm2", xl.DomainTypeHVM)
 	w.ts.addDomain(3, "pv1", xl.DomainTypePV)
@@ -167,7 +167,7 @@ func TestAttachRequestedSlot(t *testing.T) {
 
 func TestAttachCustomSlotRange(t *testing.T) {
 	w := newWorld(t, nil)
-	w.svc.Slots = SlotRange{0x10, 0x11}
+	w.svc.slots = SlotRange{0x10, 0x11}
 	if _, err := w.attach("hvm1", "nic1", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestFailedHVMAttachCleansDeviceModelSoRetryWorks(t *testing.T) {
 	}
 	// Without the clean-up, libxl's leftover breaks the retry, as on the testbed.
 	w2 := newWorld(t, nil)
-	w2.svc.DM = nil
+	w2.svc.dm = nil
 	w2.ts.fail[key2(w2)] = errors.New("injected")
 	_, _ = w2.attach("hvm1", "nic1", 7)
 	delete(w2.ts.fail, key2(w2))
@@ -511,12 +511,12 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
 		t.Fatal(err)
 	}
-	w.svc.Journal = NewJournal(t.TempDir())
+	w.svc.journal = NewJournal(t.TempDir())
 	rec := &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
-	if err := w.svc.Journal.Begin(rec); err != nil {
+	if err := w.svc.journal.Begin(rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.Journal.Step(rec, "removing "+nic.String()); err != nil {
+	if err := w.svc.journal.Step(rec, "removing "+nic.String()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0)})
@@ -535,7 +535,7 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
-	if err := w.svc.Journal.Begin(rec); err != nil {
+	if err := w.svc.journal.Begin(rec); err != nil {
 		t.Fatal(err)
 	}
 	w.ts.calls = nil

@@ -99,6 +99,7 @@ type Journal struct {
 	// noSync skips fsync (the crash matrix, where the process dies but
 	// the machine does not; thousands of fsyncs would only slow it).
 	noSync bool
+	clock  Clock // nil: the system clock
 }
 
 // NewJournal keeps records in stateDir/journal.
@@ -115,6 +116,9 @@ func (j *Journal) Begin(r *Record) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.Time = time.Now().UTC()
+	if j.clock != nil {
+		r.Time = j.clock.Now().UTC()
+	}
 	r.PID = os.Getpid()
 	if r.Cmdline == "" {
 		r.Cmdline = strings.Join(os.Args, " ")

@@ -83,9 +83,8 @@ func (p crashPlan) Save(pl *Plan) error {
 func (w *world) migration(path string, n int) (*Migration, *crashAfter) {
 	c := &crashAfter{n: n}
 	svc := *w.svc
-	svc.TS = crashTS{w.ts, c}
-	return &Migration{S: &svc, Plans: crashPlan{FilePlan{Path: path, nosync: true}, c},
-		Devices: func() []*pcibind.Device { return w.host.Devices }, Hostname: "src"}, c
+	svc.ts = crashTS{w.ts, c}
+	return &Migration{s: &svc, plans: crashPlan{FilePlan{Path: path, nosync: true}, c}, hostname: "src"}, c
 }
 
 // run calls f, reporting whether it crashed.

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -55,14 +53,14 @@ func TestCheckJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep checkReport
+	var rep checkDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if len(rep.Devices) != len(tr.Funcs) || rep.Hypervisor {
 		t.Fatalf("%d devices (want %d), hypervisor %v", len(rep.Devices), len(tr.Funcs), rep.Hypervisor)
 	}
-	byBDF := map[xl.PciBdf]checkDevice{}
+	byBDF := map[xl.PciBdf]hotplug.DeviceReport{}
 	for _, d := range rep.Devices {
 		byBDF[d.BDF] = d
 	}
@@ -211,44 +209,6 @@ func TestCheckSegmentAboveFFFF(t *testing.T) {
 	out, _, _ = run(t, cmdArgs(argv, "check", "--no-libxl")...)
 	if !strings.Contains(out, "10000:00:00.0\n  verdict      refused") {
 		t.Errorf("text report lacks the VMD function:\n%s", out)
-	}
-}
-
-// writeCheckJSON writes what printJSON writes, byte for byte.
-func TestCheckJSONParallelSameBytes(t *testing.T) {
-	for _, topo := range []pcitest.Topology{pcitest.Sample(), pcitest.Wide(200)} {
-		tr, err := pcitest.Generate(pcitest.TempDir(t), topo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys := pcibind.New(tr.Root)
-		host, err := sys.Scan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, useErr := range []error{nil, errors.New(`no /proc/mounts <&>`)} {
-			rep := checkHost(sys, host, nil, nil, nil, useErr)
-			var want, got bytes.Buffer
-			if err := printJSON(&want, rep); err != nil {
-				t.Fatal(err)
-			}
-			if err := writeCheckJSON(&got, rep); err != nil {
-				t.Fatal(err)
-			}
-			if got.String() != want.String() {
-				t.Fatalf("writeCheckJSON differs from printJSON (%d vs %d bytes)", got.Len(), want.Len())
-			}
-			if len(rep.Devices) != len(host.Devices) {
-				t.Fatalf("%d devices judged of %d", len(rep.Devices), len(host.Devices))
-			}
-		}
-		rep := checkReport{Devices: []checkDevice{}}
-		var want, got bytes.Buffer
-		printJSON(&want, rep)
-		writeCheckJSON(&got, rep)
-		if got.String() != want.String() {
-			t.Fatalf("empty report: %q vs %q", got.String(), want.String())
-		}
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/timing"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -38,8 +41,9 @@ type env struct {
 	// kernel here through the app's Metadata["sysfs-writer"].
 	writer pcibind.AttrWriter
 
-	// out is the running command's output road, for what must be said
-	// while it runs (a wait for the host lock).
+	// out is the running command's output, whose road the service's
+	// logger says things on while the command runs (a wait for the host
+	// lock).
 	out *output
 
 	ts     *xenlight.Context
@@ -127,11 +131,6 @@ func (e *env) hostConfig() (hostConfig, error) {
 	return e.Config, nil
 }
 
-// sysfs is the host's PCI world under this run's roots.
-func (e *env) sysfs() *pcibind.Sysfs {
-	return e.sysfsNamed(true)
-}
-
 // sysfsNamed is sysfs, without pci.ids names for commands that print none.
 func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
 	ids := ""
@@ -146,20 +145,32 @@ func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
 	return pcibind.New(e.SysfsRoot, opts...)
 }
 
-// lock takes the host lock in this run's state directory, waiting as
-// long as the host config says; a wait over a second is said once,
-// naming the holder.
-func (e *env) lock() (func(), error) {
-	return pcibind.LockWith(e.StateDir, pcibind.LockOptions{Timeout: e.Config.LockTimeout, OnWait: func(holder string) {
-		msg := fmt.Sprintf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
-		if e.out == nil {
-			logrus.Warn(msg)
-			return
+// service is the run's one Service, built from the env: the roots, the
+// host config (the hot-plug slots; --slots where the command has it),
+// libxl (timed at -vv) or why there is none, QEMU's QMP, and the
+// command's road beside logrus as its logger. names: read pci.ids names
+// (for commands that print them).
+func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
+	cfg, err := e.hostConfig()
+	if err != nil {
+		return nil, err
+	}
+	slots := cfg.Slots
+	if c.IsSet("slots") {
+		if slots, err = hotplug.ParseSlotRange(c.String("slots")); err != nil {
+			return nil, usageError{err}
 		}
-		// said now, not when the command ends: the wait is now
-		e.out.note(msg)
-		e.out.flush()
-	}})
+	}
+	ts, tsErr := e.toolstack()
+	env := hotplug.Env{Sysfs: e.sysfsNamed(names), ToolstackErr: tsErr, DeviceModel: qmp.DeviceModel{},
+		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout}
+	if tsErr == nil {
+		env.Toolstack = xenlight.Timed(ts, logger())
+	}
+	if e.out != nil {
+		env.Log = e.out.road.Logger(logger())
+	}
+	return hotplug.New(env), nil
 }
 
 // toolstack opens libxl on first use; every later call gets the same
@@ -170,11 +181,14 @@ func (e *env) toolstack() (*xenlight.Context, error) {
 		if e.Recorded {
 			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
 		} else {
-			e.ts, e.tsErr = timed("libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
+			e.ts, e.tsErr = timing.Do(logger(), "libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
 		}
 	}
 	return e.ts, e.tsErr
 }
+
+// logger is logrus's standard logger, which setupLogging set up.
+func logger() *logrus.Logger { return logrus.StandardLogger() }
 
 func (e *env) close() {
 	if e.ts != nil {

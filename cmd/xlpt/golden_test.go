@@ -89,8 +89,8 @@ func TestGoldenJSONLibxl(t *testing.T) {
 		"migrate":             &planDoc{Plan: samplePlan()},
 		"sriov-set": &sriovSetDoc{SRIOVResult: hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
 			VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true, Released: []xl.PciBdf{},
-			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true},
-			Persisted: "/etc/xlpt/host.conf", Seconds: 0.25},
+			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true,
+			Persisted: "/etc/xlpt/host.conf"}, Seconds: 0.25},
 		"restore": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/host.conf", Items: []hotplug.RestoreItem{
 			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, Seconds: 0.5},
 		"recover": toRecoverDoc(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{

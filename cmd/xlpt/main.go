@@ -6,12 +6,14 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/xlpt/xlpt/internal/timing"
 )
 
 func main() {
 	app := newApp()
 	err := app.Run(getoptArgs(app, os.Args))
-	timing("run", runStart)
+	timing.Log(logger(), "run", timing.Start())
 	if err != nil {
 		if _, silent := err.(exitStatus); !silent {
 			fmt.Fprintf(os.Stderr, "xlpt: %v\n", err)

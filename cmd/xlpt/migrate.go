@@ -3,15 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -168,29 +165,13 @@ func parseMap(pairs []string) (map[string]xl.PciBdf, error) {
 	return out, nil
 }
 
-// newMigration sets up the service and the plan file. Matching by
-// identity needs every host function: that list is a full scan, made
-// only when a device is not at its BDF.
-func newMigration(c *cli.Context, plan string, want ...xl.PciBdf) (*hotplug.Migration, error) {
-	svc, err := newService(c, want...)
+// newMigration is the migration whose plan is the file at plan.
+func newMigration(c *cli.Context, plan string) (*hotplug.Migration, error) {
+	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return nil, err
 	}
-	sys := envOf(c).sysfsNamed(false)
-	name, _ := os.Hostname()
-	if name == "" || name == "(none)" { // the kernel's default: no name set
-		name = "this host"
-	}
-	return &hotplug.Migration{S: svc, Plans: hotplug.FilePlan{Path: plan}, Hostname: name,
-		Devices: func() []*pcibind.Device {
-			h, err := sys.Scan()
-			if err != nil {
-				logrus.Warnf("read every host PCI device to match by identity: %v", err)
-				return nil
-			}
-			return h.Devices
-		},
-		Records: sys.LoadRecord}, nil
+	return svc.Migration(plan), nil
 }
 
 // planDoc is the --json document of the migrate commands and pci-move.

@@ -153,11 +153,7 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	if err != nil {
 		return dev, nil, err
 	}
-	var want []xl.PciBdf
-	if dev.VfuncMask != 0 && !dev.AllFuncs() {
-		want = append(want, dev.PciBdf)
-	}
-	svc, err := newService(c, want...)
+	svc, err := envOf(c).service(c, false)
 	return dev, svc, err
 }
 

@@ -39,7 +39,7 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, err := newService(c)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}

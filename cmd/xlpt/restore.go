@@ -38,18 +38,14 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
-			return usagef("host setup: %w", err)
+			return err
 		}
 		start := time.Now()
-		res := hotplug.RestoreResult{File: p.Path, DryRun: c.Bool("dry-run"), Items: []hotplug.RestoreItem{}}
-		if len(p.Entries) > 0 {
-			svc, sys, _, err := newBindService(c)
-			if err != nil {
-				return err
-			}
-			res = svc.Restore(p, sys, c.Bool("dry-run"))
+		res, err := svc.Restore(c.Bool("dry-run"))
+		if err != nil {
+			return err
 		}
 		took := time.Since(start)
 		err = o.emit(&restoreDoc{RestoreResult: res, Seconds: took.Seconds()}, func(w io.Writer) { printRestore(w, res, took) })

@@ -45,17 +45,11 @@ assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, _, err := newBindService(c)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		// Every PF: the one command here that needs the whole bus.
-		host, err := sys.Scan()
-		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
-		}
-		svc.Host = host
-		pfs, err := svc.SRIOVList(host, sys)
+		pfs, err := svc.SRIOVList()
 		if err != nil {
 			return err
 		}
@@ -171,49 +165,29 @@ VFs in the host setup.`,
 func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
 	o := newOutput(c)
 	defer o.flush()
-	var p *hotplug.PersistFile
-	if c.Bool("persist") {
-		var err error
-		if p, err = hotplug.LoadPersist(envOf(c).ConfigDir); err != nil {
-			return usagef("host setup: %w", err)
-		}
-	}
-	svc, sys, _, err := newBindService(c, req.PF)
+	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, err := svc.SetVFs(req, sys, sys)
+	req.Persist = c.Bool("persist")
+	res, err := svc.SetVFs(req)
 	o.warn(res.Warnings...)
 	if err != nil {
 		return err
 	}
 	doc := &sriovSetDoc{SRIOVResult: res, Seconds: time.Since(start).Seconds()}
-	if p != nil {
-		st, err := sys.SRIOVState(req.PF)
-		if err != nil {
-			return err
-		}
-		if err := p.RecordSRIOV(req.PF, req.NumVFs, st.Autoprobe, res.Change.VFs, req.Assignable, req.Driver, sys); err != nil {
-			return err
-		}
-		if err := p.Save(); err != nil {
-			return err
-		}
-		doc.Persisted = p.Path
-	}
-	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res, doc.Persisted) })
+	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res) })
 }
 
 // sriovSetDoc is sriov enable/disable's --json document.
 type sriovSetDoc struct {
 	envelope
 	hotplug.SRIOVResult
-	Persisted string  `json:"persisted,omitempty"`
-	Seconds   float64 `json:"seconds"`
+	Seconds float64 `json:"seconds"`
 }
 
-func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult, persisted string) {
+func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult) {
 	for _, vf := range res.Released {
 		fmt.Fprintf(w, "%s released from pciback before its removal\n", vf)
 	}
@@ -236,7 +210,7 @@ func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult,
 	for _, h := range res.Hidden {
 		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, hotplug.OrNone(h.From))
 	}
-	if persisted != "" {
-		fmt.Fprintf(w, "recorded in %s\n", persisted)
+	if res.Persisted != "" {
+		fmt.Fprintf(w, "recorded in %s\n", res.Persisted)
 	}
 }

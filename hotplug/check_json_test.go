@@ -1,25 +1,28 @@
-package main
+package hotplug
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
 )
 
-// appendCheckDevice writes encoding/json's bytes for every field of
-// checkDevice: each filled in (so a field added to checkDevice and not
+// appendDevice writes encoding/json's bytes for every field of
+// DeviceReport: each filled in (so a field added to DeviceReport and not
 // to the encoder fails here), each empty, nil and non-nil, with strings
 // that encoding/json escapes.
 func TestAppendCheckDeviceIsEncodingJSON(t *testing.T) {
-	var devs []checkDevice
+	var devs []DeviceReport
 	// one string for each escape, so none hides another
 	for _, s := range []string{"plain", "a<b", "a>b", "a&b", `a"b`, `a\b`, "a\nb", "a\x1fb", "a\x7fb", "é",
 		"\u2028", "\u2029", "\xff\xfe", "\xc3"} {
-		var d checkDevice
+		var d DeviceReport
 		fill(reflect.ValueOf(&d).Elem(), s)
 		devs = append(devs, d)
 		d.sysfsName = "10000:00:00.0" + s
@@ -27,17 +30,17 @@ func TestAppendCheckDeviceIsEncodingJSON(t *testing.T) {
 	}
 	pf := xl.PciBdf{Bus: 3}
 	devs = append(devs,
-		checkDevice{},
-		checkDevice{ResetMethods: []string{}, Reasons: []string{}, Group: []xl.PciBdf{}, Unread: []string{},
-			SRIOV: &checkSRIOV{}},
-		checkDevice{SRIOV: &checkSRIOV{Role: "vf", PF: &pf}, NUMANode: -1},
-		checkDevice{SRIOV: &checkSRIOV{Role: "pf", Total: 64, Num: 8}})
+		DeviceReport{},
+		DeviceReport{ResetMethods: []string{}, Reasons: []string{}, Group: []xl.PciBdf{}, Unread: []string{},
+			SRIOV: &SRIOVRole{}},
+		DeviceReport{SRIOV: &SRIOVRole{Role: "vf", PF: &pf}, NUMANode: -1},
+		DeviceReport{SRIOV: &SRIOVRole{Role: "pf", Total: 64, Num: 8}})
 	for i := range devs {
 		want, err := json.MarshalIndent(devs[i], "    ", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendCheckDevice(nil, &devs[i]); string(got) != string(want) {
+		if got := appendDevice(nil, &devs[i]); string(got) != string(want) {
 			t.Errorf("device %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
@@ -83,4 +86,49 @@ func TestCheckIDsIsSprintf(t *testing.T) {
 			t.Errorf("%x %x %x: %q %q %q", d.Vendor, d.Device, d.Class, v, dv, c)
 		}
 	}
+}
+
+// WriteReportJSON writes what encoding/json writes, byte for byte, around
+// the report and in it.
+func TestWriteReportJSONIsEncodingJSON(t *testing.T) {
+	type doc struct {
+		Schema string `json:"schema"`
+		CheckReport
+	}
+	same := func(d *doc) {
+		t.Helper()
+		want, err := json.MarshalIndent(d, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs := d.Devices
+		d.Devices = []DeviceReport{}
+		var got bytes.Buffer
+		if err := WriteReportJSON(&got, d, devs); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != string(want)+"\n" {
+			t.Fatalf("WriteReportJSON differs from encoding/json (%d vs %d bytes)", got.Len(), len(want)+1)
+		}
+	}
+	for _, topo := range []pcitest.Topology{pcitest.Sample(), pcitest.Wide(200)} {
+		tr, err := pcitest.Generate(pcitest.TempDir(t), topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := pcibind.New(tr.Root)
+		host, err := sys.Scan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Service{sysfs: sys, host: host}
+		for _, useErr := range []error{nil, errors.New(`no /proc/mounts <&>`)} {
+			rep := s.checkHost(nil, nil, nil, useErr)
+			if len(rep.Devices) != len(host.Devices) {
+				t.Fatalf("%d devices judged of %d", len(rep.Devices), len(host.Devices))
+			}
+			same(&doc{Schema: "xlpt/1", CheckReport: rep})
+		}
+	}
+	same(&doc{CheckReport: CheckReport{Devices: []DeviceReport{}}})
 }
