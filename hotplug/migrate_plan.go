@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/xlpt/xlpt/internal/atomicfile"
@@ -199,4 +200,41 @@ func (f FilePlan) Save(p *Plan) error {
 		return fmt.Errorf("write plan %s: %w", f.Path, err)
 	}
 	return nil
+}
+
+// Status says in one line where the plan's domain and devices are:
+// "hvm1 attached: 0000:00:05.0 in_target@06.0, ...".
+func (p *Plan) Status() string {
+	var ds []string
+	for _, d := range p.Devices {
+		slot := d.GuestSlot
+		if d.State == StateInTarget && d.TargetSlot != "" {
+			slot = d.TargetSlot
+		}
+		at := d.BDF
+		if d.State == StateInTarget && d.TargetBDF != d.BDF {
+			at += "->" + d.TargetBDF
+		}
+		ds = append(ds, fmt.Sprintf("%s %s@%s", at, d.State, slot))
+	}
+	if len(ds) == 0 {
+		ds = []string{"no devices"}
+	}
+	return fmt.Sprintf("%s %s: %s", p.Domain, p.Phase, strings.Join(ds, ", "))
+}
+
+// Where says where one of the plan's devices is, in words.
+func (p *Plan) Where(d PlanDevice) string {
+	switch d.State {
+	case StateInSource:
+		return "in " + p.Domain + " (source)"
+	case StateInTarget:
+		if p.Kind == "move" {
+			return fmt.Sprintf("in %s at guest slot %s", p.To, d.TargetSlot)
+		}
+		return fmt.Sprintf("in %s as %s (target)", p.Domain, d.TargetBDF)
+	case StateDetached:
+		return "detached: assignable on " + p.SourceHost
+	}
+	return string(d.State) + " (interrupted: run the command again)"
 }

@@ -70,6 +70,22 @@ func (f Repair) Nothing() bool { return strings.HasPrefix(f.Action, "none") && f
 // Advice says the device was left alone for the operator to decide.
 func (f Repair) Advice() bool { return strings.HasPrefix(f.Action, "left alone") }
 
+// Outcome says in one word what became of the device: consistent,
+// left_alone, planned (a dry run), repaired or failed.
+func (f Repair) Outcome(dryRun bool) string {
+	switch {
+	case f.Err != "":
+		return "failed"
+	case f.Nothing():
+		return "consistent"
+	case f.Advice():
+		return "left_alone"
+	case dryRun:
+		return "planned"
+	}
+	return "repaired"
+}
+
 // recoverLocked settles the intent records; sweep also looks for
 // inconsistencies no record explains (xlpt recover does; the implicit
 // recovery at the start of a change does not: on real Xen the sweep's

@@ -127,26 +127,7 @@ is and its guest slot, e.g.
 		if p == nil {
 			return fmt.Errorf("no plan at %s", c.String("plan"))
 		}
-		if wantJSON(c) {
-			return newOutput(c).emit(&planDoc{Plan: p}, nil)
-		}
-		var ds []string
-		for _, d := range p.Devices {
-			slot := d.GuestSlot
-			if d.State == hotplug.StateInTarget && d.TargetSlot != "" {
-				slot = d.TargetSlot
-			}
-			at := d.BDF
-			if d.State == hotplug.StateInTarget && d.TargetBDF != d.BDF {
-				at += "->" + d.TargetBDF
-			}
-			ds = append(ds, fmt.Sprintf("%s %s@%s", at, d.State, slot))
-		}
-		if len(ds) == 0 {
-			ds = []string{"no devices"}
-		}
-		fmt.Fprintf(c.App.Writer, "%s %s: %s\n", p.Domain, p.Phase, strings.Join(ds, ", "))
-		return nil
+		return newOutput(c).emit(&planDoc{Plan: p}, func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
 	},
 }
 
@@ -207,22 +188,7 @@ func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateRe
 // printPlan says where every device is, one line each, then the phase.
 func printPlan(w io.Writer, path string, p *hotplug.Plan) {
 	for _, d := range p.Devices {
-		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, where(p, d))
+		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, p.Where(d))
 	}
 	fmt.Fprintf(w, "plan %s: %s %s\n", path, p.Domain, p.Phase)
-}
-
-func where(p *hotplug.Plan, d hotplug.PlanDevice) string {
-	switch d.State {
-	case hotplug.StateInSource:
-		return "in " + p.Domain + " (source)"
-	case hotplug.StateInTarget:
-		if p.Kind == "move" {
-			return fmt.Sprintf("in %s at guest slot %s", p.To, d.TargetSlot)
-		}
-		return fmt.Sprintf("in %s as %s (target)", p.Domain, d.TargetBDF)
-	case hotplug.StateDetached:
-		return "detached: assignable on " + p.SourceHost
-	}
-	return string(d.State) + " (interrupted: run the command again)"
 }

@@ -53,7 +53,7 @@ Examples:
 		if res.Plan != nil {
 			if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) {
 				for _, d := range res.Plan.Devices {
-					fmt.Fprintf(w, "%s  %s\n", d.BDF, where(res.Plan, d))
+					fmt.Fprintf(w, "%s  %s\n", d.BDF, res.Plan.Where(d))
 				}
 			}); eerr != nil {
 				return eerr
