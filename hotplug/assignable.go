@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
@@ -46,12 +47,11 @@ var ErrNeedsForce = errors.New("refused to hide a device dom0 needs")
 // part-way gives back what was hidden, and a crash is finished by
 // recovery.
 func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, retErr error) {
-	driver := req.Driver
-	if driver == "" {
-		driver = pcibind.DriverPciback
+	if req.Driver == "" {
+		req.Driver = pcibind.DriverPciback
 	}
-	if driver != pcibind.DriverPciback && driver != pcibind.DriverPciStub {
-		return res, fmt.Errorf("driver %q: use %s or %s", driver, pcibind.DriverPciback, pcibind.DriverPciStub)
+	if req.Driver != pcibind.DriverPciback && req.Driver != pcibind.DriverPciStub {
+		return res, fmt.Errorf("driver %q: use %s or %s", req.Driver, pcibind.DriverPciback, pcibind.DriverPciStub)
 	}
 	setup, err := s.setupIf(req.Persist)
 	if err != nil {
@@ -68,6 +68,15 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 		return res, err
 	}
 	defer unlock()
+	return s.assignableAddLocked(req, setup)
+}
+
+// assignableAddLocked is AssignableAdd under the host lock; setup is the
+// host setup to record the devices in (nil: none).
+func (s *Service) assignableAddLocked(req AssignableRequest, setup *PersistFile) (res AssignableResult, retErr error) {
+	if req.Driver == "" {
+		req.Driver = pcibind.DriverPciback
+	}
 	if _, ok := s.host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
 	}
@@ -76,8 +85,8 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 		return res, err
 	}
 	s.log().Debug("readiness judged")
-	viaLibxl := driver == pcibind.DriverPciback && s.ts != nil
-	rec, err := s.beginHide(targets, viaLibxl)
+	viaLibxl := req.Driver == pcibind.DriverPciback && s.ts != nil
+	rec, err := s.beginHide(req, targets, viaLibxl, setup)
 	if err != nil {
 		return res, err
 	}
@@ -85,7 +94,7 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
 	for _, b := range targets {
-		h, err := s.hideOne(&u, req, b, driver, viaLibxl, &res.Warnings)
+		h, err := s.hideOne(&u, req, b, req.Driver, viaLibxl, &res.Warnings)
 		if err != nil {
 			return res, err
 		}
@@ -96,40 +105,23 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 			return res, err
 		}
 	}
-	if setup != nil {
-		if err := s.persistHidden(setup, req, driver, &res); err != nil {
+	if rec.Setup != nil {
+		p, _, err := s.finishSetup(rec)
+		if err != nil {
 			return res, err
 		}
+		res.Notes = append(res.Notes, "recorded in "+p.Path)
 	}
 	return res, nil
 }
 
-// persistHidden records the requested device and everything hidden with
-// it (--group) as assignable in the host setup.
-func (s *Service) persistHidden(p *PersistFile, req AssignableRequest, driver string, res *AssignableResult) error {
-	from := map[xl.PciBdf]string{}
-	for _, h := range res.Hidden {
-		from[h.BDF] = h.From
+// finishSetup makes an operation's host-setup edit, its last step.
+func (s *Service) finishSetup(rec *Record) (*PersistFile, []bool, error) {
+	p, dropped, err := rec.Setup.apply()
+	if err != nil {
+		return nil, nil, err
 	}
-	if _, ok := from[req.Device]; !ok {
-		if d, ok := s.host.Device(req.Device); ok {
-			from[req.Device] = d.Driver
-		}
-	}
-	for b, orig := range from {
-		name := ""
-		if b == req.Device {
-			name = req.Name
-		}
-		if err := p.RecordAssignable(b, driver, name, orig, s.sysfs); err != nil {
-			return err
-		}
-	}
-	if err := p.Save(); err != nil {
-		return err
-	}
-	res.Notes = append(res.Notes, "recorded in "+p.Path)
-	return nil
+	return p, dropped, s.journal.Step(rec, stepSetup)
 }
 
 // hideTargets is the device, or its same-domain group with --group; a
@@ -204,18 +196,42 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warning
 	return nil
 }
 
-// beginHide journals a hide through libxl with each device's driver now:
-// libxl forgets it when its add dies after the unbind. (pcibind keeps its
-// own record for what it hides through sysfs.)
-func (s *Service) beginHide(targets []xl.PciBdf, viaLibxl bool) (*Record, error) {
-	if !viaLibxl || s.journal == nil {
-		return nil, nil
-	}
+// beginHide journals a hide with each device's driver now (libxl
+// forgets it when its add dies after the unbind; pcibind keeps its own
+// record of a hide through sysfs, whose stub the record names), and the
+// host-setup edit to make at the end: the requested device and those the
+// hide moves, as assignable.
+func (s *Service) beginHide(req AssignableRequest, targets []xl.PciBdf, viaLibxl bool, setup *PersistFile) (*Record, error) {
 	rec := &Record{Op: OpHide}
+	if !viaLibxl {
+		rec.Stub = req.Driver
+	}
 	for _, b := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: b, Driver: s.driverNow(b)})
 	}
+	if setup != nil {
+		rec.Setup = &SetupEdit{Dir: filepath.Dir(setup.Path)}
+		for _, in := range rec.Devices {
+			if in.BDF != req.Device && onTarget(in.Driver, req.Driver) {
+				continue // hidden already: not this hide's to record
+			}
+			name := ""
+			if in.BDF == req.Device {
+				name = req.Name
+			}
+			e, err := newAssignableEntry(in.BDF, req.Driver, name, in.Driver, s.sysfs)
+			if err != nil {
+				return nil, err
+			}
+			rec.Setup.Set = append(rec.Setup.Set, e)
+		}
+	}
 	return rec, s.journal.Begin(rec)
+}
+
+// onTarget says a device on drv is on the stub driver target already.
+func onTarget(drv, target string) bool {
+	return drv == target || (target == pcibind.DriverPciback && drv == "xen-pciback")
 }
 
 // driverNow reads b's driver: from sysfs when the service has it, else
@@ -250,7 +266,7 @@ func (s *Service) endRecord(rec *Record, u *undo.Stack, retErr *error) {
 // already.
 func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, warnings *[]string) (*Hidden, error) {
 	from := s.driverNow(b)
-	already := from == driver || (driver == pcibind.DriverPciback && from == "xen-pciback")
+	already := onTarget(from, driver)
 	if already {
 		*warnings = append(*warnings, fmt.Sprintf("%s is already on %s", b, driver))
 		if !viaLibxl {
@@ -309,79 +325,83 @@ func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retEr
 	if err != nil {
 		return res, err
 	}
-	res.Message, err = s.release(req.Device, req.Rebind)
-	if err != nil || setup == nil {
+	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	return res, s.unpersist(setup, req.Device, &res)
-}
-
-// unpersist forgets a released device in the host setup.
-func (s *Service) unpersist(p *PersistFile, d xl.DevicePci, res *ReleaseResult) error {
-	if e, ok := p.ByName(d.Name); ok && d.Name != "" {
-		d.PciBdf = e.BDF
-	}
-	if !p.Drop(PersistAssignable, d.PciBdf) {
-		res.Notes = append(res.Notes, fmt.Sprintf("%s was not in %s", d.PciBdf, p.Path))
-		return nil
-	}
-	if err := p.Save(); err != nil {
-		return err
-	}
-	res.Notes = append(res.Notes, fmt.Sprintf("%s removed from %s", d.PciBdf, p.Path))
-	return nil
-}
-
-// release is AssignableRemove's work, under the host lock.
-func (s *Service) release(d xl.DevicePci, rebind bool) (msg string, retErr error) {
-	if _, err := s.sysfsOnly(); err != nil {
-		return "", err
-	}
-	if err := s.readHost(d.PciBdf); err != nil {
-		return "", err
+	if err := s.readHost(req.Device.PciBdf); err != nil {
+		return res, err
 	}
 	unlock, err := s.lockAndRecover()
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	defer unlock()
+	return s.releaseLocked(req.Device, req.Rebind, setup)
+}
+
+// releaseLocked is AssignableRemove under the host lock; setup is the
+// host setup to forget the device in (nil: none).
+func (s *Service) releaseLocked(d xl.DevicePci, rebind bool, setup *PersistFile) (res ReleaseResult, retErr error) {
+	name := d.Name
 	if d.VfuncMask == 0 {
 		// By name: libxl 4.17 would go on with the spec's zero BDF,
 		// 0000:00:00.0, when no device has the name.
 		if s.ts == nil {
-			return "", fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
+			return res, fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
 		}
 		b, err := s.nameToBdf(d.Name)
 		if err != nil {
-			return "", err
+			return res, err
 		}
 		d.PciBdf, d.VfuncMask = b, 1
 	}
 	if s.ts != nil {
 		if err := s.refuseHeld(d); err != nil {
-			return "", err
+			return res, err
 		}
 	}
-	if d.VfuncMask != 0 {
-		// xlpt hid it itself (pci-stub, or pciback without libxl): its
-		// own record knows the original driver; libxl's does not.
-		if rec, err := s.sysfs.LoadRecord(d.PciBdf); err == nil {
-			if err := s.sysfs.GiveBack(d.PciBdf); err != nil {
-				return "", err
-			}
-			s.dropProbeOverride(d.PciBdf)
-			return fmt.Sprintf("%s is back on %s", d.PciBdf, OrNone(rec.Driver)), nil
-		}
+	// xlpt hid it itself (pci-stub, or pciback without libxl): its own
+	// record knows the original driver; libxl's does not.
+	own, ownErr := s.sysfs.LoadRecord(d.PciBdf)
+	if ownErr != nil && s.ts == nil {
+		return res, fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
 	}
-	if s.ts == nil {
-		return "", fmt.Errorf("%s: no libxl here, and xlpt has no record of hiding it (only devices xlpt hid can be given back without libxl)", d.PciBdf)
-	}
-	rec, err := s.beginGive(d, rebind)
+	rec, err := s.beginGive(d, rebind, ownErr == nil, own.Target, setup, name)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
+	if res.Message, err = s.giveBack(d, rebind, ownErr == nil, own); err != nil {
+		return res, err
+	}
+	if err := s.journal.Step(rec, "given back "+d.PciBdf.String()); err != nil {
+		return res, err
+	}
+	if rec.Setup != nil {
+		p, dropped, err := s.finishSetup(rec)
+		if err != nil {
+			return res, err
+		}
+		if b := rec.Setup.Drop[0]; dropped[0] {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s removed from %s", b, p.Path))
+		} else {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s was not in %s", b, p.Path))
+		}
+	}
+	return res, nil
+}
+
+// giveBack takes d off its stub driver: through xlpt's own record of
+// hiding it (byRecord), else through libxl. It says where d went.
+func (s *Service) giveBack(d xl.DevicePci, rebind, byRecord bool, own pcibind.Record) (string, error) {
+	if byRecord {
+		if err := s.sysfs.GiveBack(d.PciBdf); err != nil {
+			return "", err
+		}
+		s.dropProbeOverride(d.PciBdf)
+		return fmt.Sprintf("%s is back on %s", d.PciBdf, OrNone(own.Driver)), nil
+	}
 	if err := s.ts.PciAssignableRemove(d, rebind); err != nil {
 		// libxl's first step, taking it out of Xen's quarantine, fails
 		// for a device given back already (by an earlier run, or by this
@@ -420,22 +440,33 @@ func (s *Service) refuseHeld(d xl.DevicePci) error {
 }
 
 // beginGive journals a give-back with the driver libxl will rebind, so a
-// give-back that dies after the unbind is finished by recovery.
-func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
-	if s.journal == nil || d.VfuncMask == 0 {
-		return nil, nil
-	}
+// give-back that dies after the unbind is finished by recovery (through
+// xlpt's own record, byRecord, pcibind's record has it), and the
+// host-setup edit to make at the end: the device forgotten (by the name
+// it was asked for, when the setup has it).
+func (s *Service) beginGive(d xl.DevicePci, rebind, byRecord bool, stub string, setup *PersistFile, name string) (*Record, error) {
 	in := Intent{BDF: d.PciBdf}
-	es, err := s.ts.PciXsEntries()
-	if err != nil {
-		return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
-	}
-	for _, e := range es {
-		if e.BDF == d.PciBdf && e.DriverPath != "" {
-			in.Driver = path.Base(e.DriverPath)
+	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
+	if byRecord {
+		rec.Stub = stub
+	} else if s.journal != nil {
+		es, err := s.ts.PciXsEntries()
+		if err != nil {
+			return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
+		}
+		for _, e := range es {
+			if e.BDF == d.PciBdf && e.DriverPath != "" {
+				rec.Devices[0].Driver = path.Base(e.DriverPath)
+			}
 		}
 	}
-	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
+	if setup != nil {
+		b := d.PciBdf
+		if e, ok := setup.ByName(name); ok && name != "" {
+			b = e.BDF
+		}
+		rec.Setup = &SetupEdit{Dir: filepath.Dir(setup.Path), Drop: []xl.PciBdf{b}}
+	}
 	return rec, s.journal.Begin(rec)
 }
 

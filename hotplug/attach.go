@@ -43,11 +43,20 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	if err := s.begin(req.Device); err != nil {
 		return res, err
 	}
-	dom, unlock, err := s.lockAndResolve(req.Domain)
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	return s.attachLocked(req)
+}
+
+// attachLocked is Attach under the host lock.
+func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr error) {
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
 	res.Domain = dom
 	if err := s.preflightDomain(&dom); err != nil {
 		return res, err

@@ -33,11 +33,20 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	if err := s.begin(req.Device); err != nil {
 		return res, err
 	}
-	dom, unlock, err := s.lockAndResolve(req.Domain)
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	return s.detachLocked(req)
+}
+
+// detachLocked is Detach under the host lock.
+func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr error) {
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
 	res.Domain = dom
 	list, err := s.ts.PciList(dom.Domid)
 	if err != nil {

@@ -68,10 +68,36 @@ type MigrateDetachRequest struct {
 // Detach takes every passthrough device out of the guest, writing the
 // plan before the first detach and after each one.
 func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
-	var res MigrateResult
-	if err := m.s.begin(xl.DevicePci{}); err != nil {
-		return res, err
+	return m.run(xl.DevicePci{}, req.Domain, func() (MigrateResult, error) { return m.detach(req) })
+}
+
+// run carries out one migrate command (or pci-move) under the host lock
+// for its whole length, journaled: a run that dies leaves a record that
+// tells recovery which plan says where the devices are (the plan is the
+// command's own record of its steps; each attach and detach in it is
+// journaled too).
+func (m *Migration) run(spec xl.DevicePci, domain string, cmd func() (MigrateResult, error)) (MigrateResult, error) {
+	if err := m.s.begin(spec); err != nil {
+		return MigrateResult{}, err
 	}
+	unlock, err := m.s.lockAndRecover()
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	defer unlock()
+	rec := &Record{Op: OpMigrate, DomName: domain, Plan: m.plans.String()}
+	if err := m.s.journal.Begin(rec); err != nil {
+		return MigrateResult{}, err
+	}
+	res, err := cmd()
+	if eerr := m.s.journal.End(rec); err == nil {
+		err = eerr
+	}
+	return res, err
+}
+
+func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
+	var res MigrateResult
 	p, err := m.plans.Load()
 	if err != nil {
 		return res, err
@@ -127,7 +153,7 @@ func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Dura
 	req := DetachRequest{Domain: dom.String(), Device: single(d.bdf()), Force: p.Force}
 	deadline := time.Now().Add(wait)
 	for {
-		_, err := m.s.Detach(req)
+		_, err := m.s.detachLocked(req)
 		if err == nil {
 			break
 		}

@@ -19,6 +19,10 @@ type MigrateAttachRequest struct {
 // BDF or identity, in its old guest slot with its old options. All or
 // none: a failure detaches what this run attached.
 func (m *Migration) Attach(req MigrateAttachRequest) (MigrateResult, error) {
+	return m.run(xl.DevicePci{}, req.Domain, func() (MigrateResult, error) { return m.attach(req) })
+}
+
+func (m *Migration) attach(req MigrateAttachRequest) (MigrateResult, error) {
 	var res MigrateResult
 	p, dom, list, err := m.open(req.Domain, PhaseDetached, PhaseAttaching, PhaseAttached)
 	res.Plan, res.Domain = p, dom
@@ -50,6 +54,10 @@ func (m *Migration) Attach(req MigrateAttachRequest) (MigrateResult, error) {
 // Rollback puts the devices back into the guest on the source, in their
 // old slots, after a failed migration.
 func (m *Migration) Rollback(domain string) (MigrateResult, error) {
+	return m.run(xl.DevicePci{}, domain, func() (MigrateResult, error) { return m.rollback(domain) })
+}
+
+func (m *Migration) rollback(domain string) (MigrateResult, error) {
 	var res MigrateResult
 	// Attaching: an all-or-none attach on the target failed and undid
 	// itself; on the one host (or once the guest is back) it rolls back.
@@ -82,9 +90,6 @@ func (m *Migration) Rollback(domain string) (MigrateResult, error) {
 // open loads a plan that must exist and be at one of phases, and finds
 // its guest on this host.
 func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.DevicePci, error) {
-	if err := m.s.begin(xl.DevicePci{}); err != nil {
-		return nil, Domain{}, nil, err
-	}
 	p, err := m.plans.Load()
 	if err != nil {
 		return nil, Domain{}, nil, err
@@ -264,7 +269,7 @@ func (m *Migration) attachUnit(p *Plan, dom Domain, u []int, assign bool) error 
 		req.Device.VfuncMask = xl.FuncAll
 		req.Device.Vdevfn = first.Vdevfn &^ 7
 	}
-	if _, err := m.s.Attach(req); err != nil {
+	if _, err := m.s.attachLocked(req); err != nil {
 		return err
 	}
 	if !dom.IsHVM() {
@@ -326,9 +331,9 @@ func (m *Migration) detachUnit(p *Plan, dom Domain, u []int) error {
 		if !listed(list, b) {
 			continue
 		}
-		_, err := m.s.Detach(DetachRequest{Domain: dom.String(), Device: single(b)})
+		_, err := m.s.detachLocked(DetachRequest{Domain: dom.String(), Device: single(b)})
 		if errors.Is(err, ErrDetachTimeout) {
-			_, err = m.s.Detach(DetachRequest{Domain: dom.String(), Device: single(b), Force: true})
+			_, err = m.s.detachLocked(DetachRequest{Domain: dom.String(), Device: single(b), Force: true})
 		}
 		errs = append(errs, err)
 	}

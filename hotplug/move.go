@@ -38,10 +38,11 @@ func (s *Service) Move(req MoveRequest) (MigrateResult, error) {
 // (m.plans) records each step, so the same command finishes a move a
 // crash interrupted.
 func (m *Migration) Move(req MoveRequest) (MigrateResult, error) {
+	return m.run(req.Device, req.From, func() (MigrateResult, error) { return m.move(req) })
+}
+
+func (m *Migration) move(req MoveRequest) (MigrateResult, error) {
 	var res MigrateResult
-	if err := m.s.begin(req.Device); err != nil {
-		return res, err
-	}
 	p, err := m.plans.Load()
 	if err != nil {
 		return res, err
@@ -179,7 +180,7 @@ func (m *Migration) moveAttach(p *Plan, to Domain, spec xl.DevicePci) error {
 		req.Device = named.devicePci(named.bdf())
 		req.Device.Vdevfn = spec.Vdevfn
 	}
-	res, err := m.s.Attach(req)
+	res, err := m.s.attachLocked(req)
 	for i := range p.Devices {
 		d := &p.Devices[i]
 		d.AttachTo, d.State = "", StateDetached

@@ -413,14 +413,56 @@ func (p *PersistFile) RecordSRIOV(pf xl.PciBdf, n int, autoprobe bool, vfs []xl.
 // RecordAssignable records that b should be assignable with driver
 // (original is the dom0 driver it had).
 func (p *PersistFile) RecordAssignable(b xl.PciBdf, driver, name, original string, ids *pcibind.Sysfs) error {
-	e, err := NewPersistEntry(PersistAssignable, b, ids)
+	e, err := newAssignableEntry(b, driver, name, original, ids)
 	if err != nil {
 		return err
+	}
+	p.Set(e)
+	return nil
+}
+
+// newAssignableEntry is the entry that says b should be assignable with
+// driver (original: the dom0 driver it had, kept for the record).
+func newAssignableEntry(b xl.PciBdf, driver, name, original string, ids *pcibind.Sysfs) (PersistEntry, error) {
+	e, err := NewPersistEntry(PersistAssignable, b, ids)
+	if err != nil {
+		return e, err
 	}
 	e.Driver, e.Name, e.Original = driver, name, original
 	if pcibind.IsStub(original) {
 		e.Original = ""
 	}
-	p.Set(e)
-	return nil
+	return e, nil
+}
+
+// SetupEdit is a change to the host setup, written into an operation's
+// journal record before its first change so that recovery can make it
+// when it finishes the operation: entries set (each replacing the entry
+// of its kind and BDF) and assignable entries dropped.
+type SetupEdit struct {
+	Dir  string         `json:"dir"`
+	Set  []PersistEntry `json:"set,omitempty"`
+	Drop []xl.PciBdf    `json:"drop,omitempty"`
+}
+
+// apply makes the edit, atomically (a file it would not change is not
+// written); again, it changes nothing. dropped says which of Drop were
+// in the file.
+func (e *SetupEdit) apply() (p *PersistFile, dropped []bool, err error) {
+	if p, err = LoadPersist(e.Dir); err != nil {
+		return nil, nil, &setupError{err}
+	}
+	changed := len(e.Set) > 0
+	for _, b := range e.Drop {
+		found := p.Drop(PersistAssignable, b)
+		dropped = append(dropped, found)
+		changed = changed || found
+	}
+	for _, x := range e.Set {
+		p.Set(x)
+	}
+	if !changed {
+		return p, dropped, nil
+	}
+	return p, dropped, p.Save()
 }

@@ -37,7 +37,10 @@ var ErrRecovery = errors.New("recovery left a device inconsistent")
 // run left, then every inconsistency libxl, QEMU or a killed xl left on
 // its own. dryRun only reports.
 func (s *Service) Recover(dryRun bool) (RecoverReport, error) {
-	if err := s.begin(xl.DevicePci{}); err != nil {
+	if _, err := s.sysfsOnly(); err != nil {
+		return RecoverReport{}, err
+	}
+	if err := s.readHost(); err != nil {
 		return RecoverReport{}, err
 	}
 	unlock, err := s.lock()
@@ -95,14 +98,17 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	r := &recovery{s: s, dry: dryRun}
 	r.rep.DryRun = dryRun
 	r.rep.Records = []string{}
-	if s.ts == nil {
-		return r.rep, nil
-	}
 	recs, err := s.journal.Pending()
 	if err != nil {
 		return r.rep, err
 	}
-	for _, rec := range recs {
+	// Newest first. Under the lock every record left is of one run that
+	// died (each run settles those before it), and a newer record is an
+	// operation inside an older one (a VF's hide inside sriov enable,
+	// inside restore): the inner one finishes its device first, then the
+	// outer one, run again, finds it done.
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
 		r.rep.Records = append(r.rep.Records, rec.String())
 		if err := r.settle(rec); err != nil {
 			return r.rep, err
@@ -113,7 +119,7 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 			}
 		}
 	}
-	if sweep {
+	if sweep && s.ts != nil {
 		if err := r.sweep(); err != nil {
 			return r.rep, err
 		}
@@ -238,6 +244,29 @@ type recovery struct {
 func (r *recovery) settle(rec *Record) error {
 	r.rec = rec.String()
 	defer func() { r.rec, r.evict = "", false }()
+	var err error
+	switch {
+	case rec.Op == OpSRIOV:
+		err = r.settleSRIOV(rec)
+	case rec.Op == OpRestore:
+		err = r.settleRestore(rec)
+	case rec.Op == OpMigrate:
+		r.settleMigrate(rec)
+	case rec.Stub != "":
+		err = r.settleStub(rec)
+	case r.s.ts == nil:
+		return fmt.Errorf("%w: %s: finishing it needs libxl: %v", ErrRecovery, rec, r.s.tsErr)
+	default:
+		err = r.settleLibxl(rec)
+	}
+	if err != nil || rec.Setup == nil || rec.did(stepSetup) {
+		return err
+	}
+	return r.finishSetup(rec)
+}
+
+// settleLibxl settles an operation libxl carried out.
+func (r *recovery) settleLibxl(rec *Record) error {
 	if rec.Op == OpAttach {
 		t, err := r.s.readTruth()
 		if err != nil {

@@ -62,7 +62,26 @@ func (s *Service) Restore(dryRun bool) (RestoreResult, error) {
 	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	return s.restore(p, res), nil
+	if dryRun {
+		return s.restore(p, res), nil
+	}
+	// The whole restore under the host lock, journaled: each entry's
+	// change is an operation of its own, and recovery of a restore that
+	// died runs it again (every entry is idempotent).
+	if err := s.readHost(); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	rec := &Record{Op: OpRestore, Dir: s.configDir}
+	if err := s.journal.Begin(rec); err != nil {
+		return res, err
+	}
+	res = s.restore(p, res)
+	return res, s.journal.End(rec)
 }
 
 // restore applies the entries of p.
@@ -165,7 +184,7 @@ func (s *Service) restoreSRIOV(e PersistEntry, dryRun bool) RestoreItem {
 			return item(e, RestoreFailed, err.Error())
 		}
 	}
-	r, err := s.SetVFs(SRIOVRequest{PF: e.BDF, NumVFs: e.VFs})
+	r, err := s.setVFsJournaled(SRIOVRequest{PF: e.BDF, NumVFs: e.VFs})
 	switch {
 	case errors.Is(err, ErrVFsAssigned), errors.Is(err, ErrPFHidden), errors.Is(err, pcibind.ErrVFCount):
 		return item(e, RestoreRefused, err.Error())
@@ -205,7 +224,7 @@ func (s *Service) restoreAssignable(e PersistEntry, host *pcibind.Host, dryRun b
 	if dryRun {
 		return item(e, RestoreWouldApply, fmt.Sprintf("hide from %s with %s", from, how))
 	}
-	r, err := s.AssignableAdd(AssignableRequest{Device: e.BDF, Name: e.Name, Driver: drv})
+	r, err := s.assignableAddLocked(AssignableRequest{Device: e.BDF, Name: e.Name, Driver: drv}, nil)
 	switch {
 	case errors.Is(err, ErrNeedsForce), errors.Is(err, ErrAssignedElsewhere):
 		return item(e, RestoreRefused, err.Error())

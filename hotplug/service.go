@@ -99,21 +99,6 @@ func (s *Service) lockAndRecover() (func(), error) {
 	return unlock, nil
 }
 
-// lockAndResolve takes the host lock, recovers, then finds the domain:
-// every change to a domain's devices starts here.
-func (s *Service) lockAndResolve(q string) (Domain, func(), error) {
-	unlock, err := s.lockAndRecover()
-	if err != nil {
-		return Domain{}, nil, err
-	}
-	dom, err := s.resolve(q)
-	if err != nil {
-		unlock()
-		return Domain{}, nil, err
-	}
-	return dom, unlock, nil
-}
-
 // preflightDomain refuses domains that cannot take a device, with the
 // true cause where libxl would give a misleading one.
 func (s *Service) preflightDomain(dom *Domain) error {

@@ -143,16 +143,146 @@ type SRIOVResult struct {
 // no guest are released through libxl first (dequarantined), so neither
 // Xen nor xenstore keeps a device that no longer exists. A failure
 // part-way puts the old count back and gives back what was hidden.
-func (s *Service) SetVFs(req SRIOVRequest) (SRIOVResult, error) {
-	setup, err := s.setupIf(req.Persist)
-	if err != nil {
-		return SRIOVResult{}, err
+func (s *Service) SetVFs(req SRIOVRequest) (res SRIOVResult, retErr error) {
+	if req.Persist {
+		if _, err := s.loadSetup(); err != nil {
+			return res, err
+		}
 	}
-	res, err := s.setVFs(req)
-	if err != nil || setup == nil {
+	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	return res, s.persistVFs(setup, req, &res)
+	if err := s.readHost(req.PF); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	return s.setVFsJournaled(req)
+}
+
+// setVFsJournaled is SetVFs under the host lock: one journal record for
+// the whole sequence, undone on failure.
+func (s *Service) setVFsJournaled(req SRIOVRequest) (res SRIOVResult, retErr error) {
+	rec := &Record{Op: OpSRIOV, SRIOV: &req}
+	if err := s.journal.Begin(rec); err != nil {
+		return res, err
+	}
+	var u undo.Stack
+	defer s.endRecord(rec, &u, &retErr)
+	defer u.RunOnError(&retErr, s.log())
+	return s.setVFsLocked(req, rec, &u)
+}
+
+// setVFsLocked is SetVFs under the host lock, each step journaled in rec
+// and its undo pushed on u. Every step is idempotent: run again on a PF a
+// dead run left half-way, it finishes the job (recovery does so).
+func (s *Service) setVFsLocked(req SRIOVRequest, rec *Record, u *undo.Stack) (res SRIOVResult, retErr error) {
+	if req.Wait == 0 {
+		req.Wait = DefaultVFWait
+	}
+	st, err := s.sysfs.SRIOVState(req.PF)
+	if err != nil {
+		return res, err
+	}
+	if req.NumVFs < 0 || req.NumVFs > st.TotalVFs {
+		return res, fmt.Errorf("%w: %s has %d VFs at most (sriov_totalvfs), %d asked", pcibind.ErrVFCount, req.PF, st.TotalVFs, req.NumVFs)
+	}
+	own := s.ownerFunc(s.host)
+	if err := s.sriovPreflight(req, st, own); err != nil {
+		return res, err
+	}
+	if st.NumVFs != req.NumVFs {
+		if err := s.changeVFs(req, st, own, rec, u, &res); err != nil {
+			return res, err
+		}
+	} else {
+		res.Change = pcibind.NumVFsChange{PF: req.PF, From: st.NumVFs, To: st.NumVFs, VFs: st.VFs}
+	}
+	if req.Assignable && req.NumVFs > 0 {
+		if err := s.hideVFs(req, rec, u, &res); err != nil {
+			return res, err
+		}
+	}
+	if !req.Persist {
+		return res, nil
+	}
+	p, err := s.loadSetup()
+	if err != nil {
+		return res, err
+	}
+	if err := s.persistVFs(p, req, &res); err != nil {
+		return res, err
+	}
+	return res, s.journal.Step(rec, stepSetup)
+}
+
+// changeVFs takes the old VFs off their stub driver, keeps dom0 drivers
+// off VFs meant for guests (sriov_drivers_autoprobe 0), and sets the new
+// count, waiting for the VFs.
+func (s *Service) changeVFs(req SRIOVRequest, st pcibind.SRIOVState, own ownerFunc, rec *Record, u *undo.Stack, res *SRIOVResult) error {
+	if err := s.releaseVFs(st, own, rec, res); err != nil {
+		return err
+	}
+	if req.Assignable && st.Autoprobe && req.NumVFs > 0 {
+		if err := s.sysfs.SetAutoprobe(req.PF, false); err != nil {
+			return fmt.Errorf("%s: keep dom0 drivers off the new VFs: %w", req.PF, err)
+		}
+		res.AutoprobeOff = true
+		u.Push("sriov_drivers_autoprobe 1", func() error { return s.sysfs.SetAutoprobe(req.PF, true) })
+		if err := s.journal.Step(rec, "sriov_drivers_autoprobe 0"); err != nil {
+			return err
+		}
+	}
+	ch, err := s.sysfs.SetNumVFs(req.PF, req.NumVFs, req.Wait)
+	res.Change, res.Changed = ch, true
+	if err != nil {
+		return err
+	}
+	from := st.NumVFs
+	u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := s.sysfs.SetNumVFs(req.PF, from, req.Wait); return err })
+	if ch.Waited > time.Second {
+		what := "appear"
+		if req.NumVFs == 0 {
+			what = "go"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
+	}
+	return s.journal.Step(rec, fmt.Sprintf("sriov_numvfs %d", req.NumVFs))
+}
+
+// hideVFs makes every VF of the change assignable, each a hide of its
+// own (journaled, undone on failure).
+func (s *Service) hideVFs(req SRIOVRequest, rec *Record, u *undo.Stack, res *SRIOVResult) error {
+	host, err := s.sysfs.Read(res.Change.VFs...)
+	if err != nil {
+		return fmt.Errorf("read the host's PCI devices after enabling VFs: %w", err)
+	}
+	sub := *s
+	sub.host = host
+	for _, vf := range res.Change.VFs {
+		r, err := sub.assignableAddLocked(AssignableRequest{Device: vf, Driver: req.Driver}, nil)
+		res.Warnings = append(res.Warnings, r.Warnings...)
+		if err != nil {
+			return err
+		}
+		for _, h := range r.Hidden {
+			h := h
+			res.Hidden = append(res.Hidden, h)
+			u.Push("give back "+h.BDF.String(), func() error {
+				d := xl.NewDevicePci()
+				d.PciBdf, d.VfuncMask = h.BDF, 1
+				_, err := sub.releaseLocked(d, true, nil)
+				return err
+			})
+		}
+		if err := s.journal.Step(rec, "hidden "+vf.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // persistVFs records the PF's count, its autoprobe as it is now and,
@@ -170,92 +300,6 @@ func (s *Service) persistVFs(p *PersistFile, req SRIOVRequest, res *SRIOVResult)
 	}
 	res.Persisted = p.Path
 	return nil
-}
-
-// setVFs is SetVFs's work.
-func (s *Service) setVFs(req SRIOVRequest) (res SRIOVResult, retErr error) {
-	if req.Wait == 0 {
-		req.Wait = DefaultVFWait
-	}
-	if _, err := s.sysfsOnly(); err != nil {
-		return res, err
-	}
-	if err := s.readHost(req.PF); err != nil {
-		return res, err
-	}
-	st, err := s.sysfs.SRIOVState(req.PF)
-	if err != nil {
-		return res, err
-	}
-	if req.NumVFs < 0 || req.NumVFs > st.TotalVFs {
-		return res, fmt.Errorf("%w: %s has %d VFs at most (sriov_totalvfs), %d asked", pcibind.ErrVFCount, req.PF, st.TotalVFs, req.NumVFs)
-	}
-	own := s.ownerFunc(s.host)
-	if err := s.sriovPreflight(req, st, own); err != nil {
-		return res, err
-	}
-	var u undo.Stack
-	defer u.RunOnError(&retErr, s.log())
-	if st.NumVFs != req.NumVFs {
-		if err := s.releaseVFs(st, own, &res); err != nil {
-			return res, err
-		}
-		if req.Assignable && st.Autoprobe && req.NumVFs > 0 {
-			if err := s.sysfs.SetAutoprobe(req.PF, false); err != nil {
-				return res, fmt.Errorf("%s: keep dom0 drivers off the new VFs: %w", req.PF, err)
-			}
-			res.AutoprobeOff = true
-			u.Push("sriov_drivers_autoprobe 1", func() error { return s.sysfs.SetAutoprobe(req.PF, true) })
-		}
-		unlock, err := s.lock()
-		if err != nil {
-			return res, err
-		}
-		ch, err := s.sysfs.SetNumVFs(req.PF, req.NumVFs, req.Wait)
-		unlock()
-		res.Change, res.Changed = ch, true
-		if err != nil {
-			return res, err
-		}
-		from := st.NumVFs
-		u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := s.sysfs.SetNumVFs(req.PF, from, req.Wait); return err })
-		if ch.Waited > time.Second {
-			what := "appear"
-			if req.NumVFs == 0 {
-				what = "go"
-			}
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
-		}
-	} else {
-		res.Change = pcibind.NumVFsChange{PF: req.PF, From: st.NumVFs, To: st.NumVFs, VFs: st.VFs}
-	}
-	if !req.Assignable || req.NumVFs == 0 {
-		return res, nil
-	}
-	host, err := s.sysfs.Read(res.Change.VFs...)
-	if err != nil {
-		return res, fmt.Errorf("read the host's PCI devices after enabling VFs: %w", err)
-	}
-	sub := *s
-	sub.host = host
-	for _, vf := range res.Change.VFs {
-		r, err := sub.AssignableAdd(AssignableRequest{Device: vf, Driver: req.Driver})
-		res.Warnings = append(res.Warnings, r.Warnings...)
-		if err != nil {
-			return res, err
-		}
-		for _, h := range r.Hidden {
-			h := h
-			res.Hidden = append(res.Hidden, h)
-			u.Push("give back "+h.BDF.String(), func() error {
-				d := xl.NewDevicePci()
-				d.PciBdf, d.VfuncMask = h.BDF, 1
-				_, err := sub.release(d, true)
-				return err
-			})
-		}
-	}
-	return res, nil
 }
 
 // ownerFunc says who holds a function.
@@ -321,7 +365,7 @@ func (s *Service) sriovPreflight(req SRIOVRequest, st pcibind.SRIOVState, own ow
 
 // releaseVFs takes the PF's VFs off their stub driver before the kernel
 // removes them.
-func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, res *SRIOVResult) error {
+func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, rec *Record, res *SRIOVResult) error {
 	for _, vf := range st.VFs {
 		o, err := own(vf)
 		if err != nil {
@@ -334,10 +378,13 @@ func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, res *SRIOVRes
 		}
 		d := xl.NewDevicePci()
 		d.PciBdf, d.VfuncMask = vf, 1
-		if _, err := s.release(d, false); err != nil {
+		if _, err := s.releaseLocked(d, false, nil); err != nil {
 			return fmt.Errorf("release %s before removing it: %w", vf, err)
 		}
 		res.Released = append(res.Released, vf)
+		if err := s.journal.Step(rec, "released "+vf.String()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
