@@ -219,7 +219,7 @@ func (s *Service) beginHide(req AssignableRequest, targets []xl.PciBdf, viaLibxl
 			if in.BDF == req.Device {
 				name = req.Name
 			}
-			e, err := newAssignableEntry(in.BDF, req.Driver, name, in.Driver, s.sysfs)
+			e, err := newAssignableEntry(in.BDF, req.Driver, name, s.originalDriver(in.BDF, in.Driver), s.sysfs)
 			if err != nil {
 				return nil, err
 			}
@@ -227,6 +227,28 @@ func (s *Service) beginHide(req AssignableRequest, targets []xl.PciBdf, viaLibxl
 		}
 	}
 	return rec, s.journal.Begin(rec)
+}
+
+// originalDriver is the dom0 driver of b, which is on drv now: drv
+// itself, or for a device on a stub the driver xlpt's or libxl's record
+// of hiding it keeps ("" when none does).
+func (s *Service) originalDriver(b xl.PciBdf, drv string) string {
+	if !isStub(drv) {
+		return drv
+	}
+	if rec, err := s.sysfs.LoadRecord(b); err == nil {
+		return rec.Driver
+	}
+	if s.ts != nil {
+		if es, err := s.ts.PciXsEntries(); err == nil {
+			for _, e := range es {
+				if e.BDF == b && e.DriverPath != "" {
+					return path.Base(e.DriverPath)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // onTarget says a device on drv is on the stub driver target already.

@@ -2,11 +2,14 @@ package hotplug
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
@@ -33,6 +36,7 @@ type crashWorld struct {
 	root  string
 	state string
 	proc  string
+	conf  string // the host setup's directory
 	ts    *fakeToolstack
 	dev   map[string]xl.PciBdf
 	orig  map[xl.PciBdf]string // each device's dom0 driver
@@ -46,16 +50,20 @@ func newCrashWorld(t *testing.T) *crashWorld {
 	mf := &pcitest.Node{Kind: pcitest.Endpoint, Funcs: 2, FLR: true, MSI: true, Vendor: 0x10de, Device: 0x1b80, Driver: "mfdrv"}
 	o1 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
 	o2 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
-	tree, err := pcitest.Generate(memDir(t), pcitest.Topology{Drivers: []string{"pciback", "e1000e", "e1000", "mfdrv"},
+	pf := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, MSIX: 16, Vendor: 0x8086, Device: 0x1521,
+		TotalVFs: 8, VFDevice: 0x1520, Driver: "igb", VFDriver: "igbvf"}
+	tree, err := pcitest.Generate(memDir(t), pcitest.Topology{Drivers: []string{"pciback", "pci-stub", "e1000e", "e1000", "mfdrv", "igb", "igbvf"},
 		Root: []*pcitest.Node{{Kind: pcitest.HostBridgeNode},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{nic}},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{mf}},
-			{Kind: pcitest.RootPort, Children: []*pcitest.Node{{Kind: pcitest.PCIeToPCI, Children: []*pcitest.Node{o1, o2}}}}}})
+			{Kind: pcitest.RootPort, Children: []*pcitest.Node{{Kind: pcitest.PCIeToPCI, Children: []*pcitest.Node{o1, o2}}}},
+			{Kind: pcitest.RootPort, Children: []*pcitest.Node{pf}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &crashWorld{t: t, root: tree.Root, state: memDir(t), proc: emptyProc(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
+	w := &crashWorld{t: t, root: tree.Root, state: memDir(t), proc: emptyProc(t), conf: memDir(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
 	w.k = pcitest.NewKernel(t, tree.Root)
+	w.k.Native("igbvf", 0x8086, 0x1520)
 	for _, f := range tree.Funcs {
 		switch f.Node {
 		case nic:
@@ -66,6 +74,8 @@ func newCrashWorld(t *testing.T) *crashWorld {
 			w.dev["old1"] = f.BDF
 		case o2:
 			w.dev["old2"] = f.BDF
+		case pf:
+			w.dev["pf"] = f.BDF
 		default:
 			continue
 		}
@@ -111,7 +121,7 @@ func (w *crashWorld) step(what string) {
 // process is one run of xlpt: a fresh scan, the journal, no memory of
 // earlier runs.
 func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
-	sys := pcibind.New(w.root, pcibind.WithWriter(w.k), pcibind.WithStateDir(w.state), pcibind.WithProcRoot(w.proc))
+	sys := pcibind.New(w.root, pcibind.WithWriter(crashingWriter{w}), pcibind.WithStateDir(w.state), pcibind.WithProcRoot(w.proc))
 	host, err := sys.Scan()
 	if err != nil {
 		w.t.Fatal(err)
@@ -119,8 +129,22 @@ func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
 	j := NewJournal(w.state)
 	j.afterWrite = func() { w.step("journal write") }
 	j.noSync = true
-	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, journal: j, sysfs: sys}
+	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, journal: j, sysfs: sys, configDir: w.conf,
+		logger: stdLogger{&logrus.Logger{Out: io.Discard, Formatter: &logrus.TextFormatter{}, Level: logrus.WarnLevel}}}
 	return svc, sys
+}
+
+// crashingWriter is the simulated kernel, each of xlpt's own sysfs
+// writes a step (libxl's are the fake's steps).
+type crashingWriter struct{ w *crashWorld }
+
+func (c crashingWriter) WriteAttr(p, v string) error {
+	err := c.w.k.WriteAttr(p, v)
+	if err == nil {
+		rel, _ := filepath.Rel(c.w.root, p)
+		c.w.step("sysfs " + rel)
+	}
+	return err
 }
 
 // run runs op in a new process and reports whether it crashed.
@@ -215,6 +239,10 @@ type opCase struct {
 	// killed), so a plain retry refuses, naming `xlpt recover`, which then
 	// repairs it.
 	sweepOnly bool
+	// check, when set, says whether the host is exactly as after the
+	// command (instead of devs and want): recovery finishes these
+	// commands forward.
+	check func(w *crashWorld) error
 }
 
 func hide(names ...string) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
@@ -333,6 +361,12 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 	}
 	o := outcome{point: w.where}
 	check := func(stage string, final bool) error {
+		if c.check != nil {
+			if err := c.check(w); err != nil {
+				return fmt.Errorf("%s: %w", stage, err)
+			}
+			return nil
+		}
 		for _, n := range c.devs {
 			st, err := w.stateOf(w.dev[n])
 			if err != nil {

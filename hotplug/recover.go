@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/xlpt/xlpt/internal/undo"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -599,6 +600,14 @@ func (r *recovery) toPciback(t *truth, b xl.PciBdf, orig, problem string) error 
 		})
 	}
 	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", OrNone(drv)), func() error {
+		// A VF of an autoprobe=0 PF binds only with driver_override
+		// set, which the hide that died may not have got to.
+		if r.s.sysfs != nil {
+			var u undo.Stack // recovery's steps are not undone
+			if err := r.s.probeOverride(b, pcibind.DriverPciback, &u); err != nil {
+				return err
+			}
+		}
 		return r.s.ts.PciAssignableAdd(dev, true)
 	})
 }

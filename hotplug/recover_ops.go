@@ -47,6 +47,11 @@ func (r *recovery) settleStub(rec *Record) error {
 		}
 		switch {
 		case rec.Op == OpHide && onTarget(drv, rec.Stub):
+			// Hide again only tidies: the dynamic ID a pci-stub hide
+			// that died after the bind left.
+			if !r.dry {
+				err = r.s.sysfs.Hide(b, rec.Stub, "")
+			}
 			r.note(b, "the hide did not finish", "none: it is on "+drv)
 		case rec.Op == OpHide:
 			err = r.do(b, "the hide did not finish", fmt.Sprintf("hide it with %s through sysfs (it is on %s)", rec.Stub, OrNone(drv)), func() error {
