@@ -34,7 +34,7 @@ type env struct {
 	PciIDs    string // "" means the usual places
 	ConfigDir string // the persisted host setup (devices.conf)
 	Recorded  bool
-	Config    hostConfig
+	Config    hotplug.HostConfig
 	configErr error
 
 	// writer, when set, takes every sysfs write: tests put the simulated
@@ -91,7 +91,7 @@ func newEnv(c *cli.Context) *env {
 	if config == "" {
 		config = filepath.Join(root, defaultHostConfig)
 	}
-	e.Config, e.configErr = loadHostConfig(config)
+	e.Config, e.configErr = hotplug.LoadHostConfig(config)
 	e.ConfigDir = c.String("config-dir")
 	if e.ConfigDir == "" {
 		e.ConfigDir = filepath.Join(root, "etc/xlpt")
@@ -124,7 +124,7 @@ func envOf(c *cli.Context) *env {
 }
 
 // hostConfig is the host config, or a usage error naming what is wrong.
-func (e *env) hostConfig() (hostConfig, error) {
+func (e *env) hostConfig() (hotplug.HostConfig, error) {
 	if e.configErr != nil {
 		return e.Config, usagef("host config: %w", e.configErr)
 	}

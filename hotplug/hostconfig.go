@@ -1,4 +1,4 @@
-package main
+package hotplug
 
 import (
 	"bufio"
@@ -10,21 +10,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 )
 
-// hostConfig is /etc/xlpt/xlpt.conf: "key = value" lines, # comments.
-// It holds the host's policy so every operator and script gets the same.
-type hostConfig struct {
-	HotplugSlots string            // e.g. "6-7"
-	Slots        hotplug.SlotRange // HotplugSlots, read
-	StateDir     string            // "": the run's default (see env)
-	LockTimeout  time.Duration     // how long to wait for another run's host lock
+// HostConfig is the host config, /etc/xlpt/xlpt.conf: "key = value"
+// lines, # comments. It holds the host's policy so every operator and
+// script gets the same.
+type HostConfig struct {
+	HotplugSlots string        // e.g. "6-7"
+	Slots        SlotRange     // HotplugSlots, read
+	StateDir     string        // "": the program's default
+	LockTimeout  time.Duration // how long to wait for another run's host lock
 }
 
-func loadHostConfig(path string) (hostConfig, error) {
-	cfg := hostConfig{HotplugSlots: "6-7", Slots: hotplug.DefaultSlots, LockTimeout: pcibind.DefaultLockTimeout}
+// LoadHostConfig reads the host config at path; a missing file is the
+// defaults. Errors name the file and line.
+func LoadHostConfig(path string) (HostConfig, error) {
+	cfg := HostConfig{HotplugSlots: "6-7", Slots: DefaultSlots, LockTimeout: pcibind.DefaultLockTimeout}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
@@ -45,7 +47,7 @@ func loadHostConfig(path string) (hostConfig, error) {
 		case !ok:
 			return cfg, fmt.Errorf("%s:%d: %q is not key = value", path, n, line)
 		case k == "hotplug_slots":
-			r, err := hotplug.ParseSlotRange(v)
+			r, err := ParseSlotRange(v)
 			if err != nil {
 				return cfg, fmt.Errorf("%s:%d: hotplug_slots: %w", path, n, err)
 			}
