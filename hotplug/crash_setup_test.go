@@ -164,31 +164,7 @@ var setupCrashCases = []opCase{
 	}},
 }
 
-func TestCrashAfterEveryStepOfSetupOpsRecovers(t *testing.T) {
-	for _, c := range setupCrashCases {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			points := 0
-			for at := 1; ; at++ {
-				more, o := crashAt(t, c, at, true, "")
-				if !more {
-					break
-				}
-				points++
-				if o.err != nil {
-					t.Errorf("killed after step %d (%s), then %s: %v", at, o.point, o.after, o.err)
-				}
-				if _, o2 := crashAt(t, c, at, false, ""); o2.err != nil {
-					t.Errorf("killed after step %d (%s), then %s: %v", at, o2.point, o2.after, o2.err)
-				}
-			}
-			if points < 3 {
-				t.Errorf("only %d kill points: the fake or the journal is not stepping", points)
-			}
-			t.Logf("%d kill points, each recovered and retried", points)
-		})
-	}
-}
+func TestCrashAfterEveryStepOfSetupOpsRecovers(t *testing.T) { crashMatrix(t, setupCrashCases) }
 
 // Without the host-setup step of recovery, a kill between the change and
 // its record is not healed: the matrix can fail. (The mutant: recovery

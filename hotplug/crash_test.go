@@ -427,8 +427,13 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 	return true, o
 }
 
-func TestCrashAfterEveryStepRecovers(t *testing.T) {
-	for _, c := range crashCases {
+func TestCrashAfterEveryStepRecovers(t *testing.T) { crashMatrix(t, crashCases) }
+
+// crashMatrix kills each case after every one of its steps, then heals
+// one copy of the world with recover and another with the command run
+// again.
+func crashMatrix(t *testing.T, cases []opCase) {
+	for _, c := range cases {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			points := 0
