@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
 
@@ -213,9 +212,9 @@ func holding(list []xl.DevicePci) string {
 	if len(list) == 0 {
 		return "it holds no PCI devices"
 	}
-	var bs []string
+	var bs []xl.PciBdf
 	for _, d := range list {
-		bs = append(bs, d.PciBdf.String())
+		bs = append(bs, d.PciBdf)
 	}
-	return "it holds " + strings.Join(bs, ", ")
+	return "it holds " + xl.JoinBdfs(bs)
 }

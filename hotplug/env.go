@@ -192,30 +192,34 @@ func (s *Service) readHost(want ...xl.PciBdf) error {
 	if s.host != nil {
 		return nil
 	}
+	return s.setHost(func() (*pcibind.Host, error) { return s.sysfs.Read(want...) })
+}
+
+// scanHost reads every function of the host (a report about all of
+// them).
+func (s *Service) scanHost() error { return s.setHost(s.sysfs.Scan) }
+
+// freshHost reads the host again, on demand, before an operation runs
+// again in recovery: what recovery changed so far is not in the old view.
+func (s *Service) freshHost() error {
+	return s.setHost(func() (*pcibind.Host, error) { return s.sysfs.Read() })
+}
+
+// setHost reads the host with read, as the service's view of it.
+func (s *Service) setHost(read func() (*pcibind.Host, error)) error {
 	if s.sysfs == nil {
-		return errors.New("read the host's PCI devices: no sysfs was given")
+		return hostReadErr(errors.New("no sysfs was given"))
 	}
-	h, err := timing.Do[*pcibind.Host](s.log(), "host read", func() (*pcibind.Host, error) { return s.sysfs.Read(want...) })
+	h, err := timing.Do(s.log(), "host read", read)
 	if err != nil {
-		return fmt.Errorf("read the host's PCI devices: %w", err)
+		return hostReadErr(err)
 	}
 	s.host = h
 	return nil
 }
 
-// scanHost reads every function of the host (a report about all of
-// them, or the host again after recovery changed it).
-func (s *Service) scanHost() error {
-	if s.sysfs == nil {
-		return errors.New("read the host's PCI devices: no sysfs was given")
-	}
-	h, err := timing.Do[*pcibind.Host](s.log(), "host read", s.sysfs.Scan)
-	if err != nil {
-		return fmt.Errorf("read the host's PCI devices: %w", err)
-	}
-	s.host = h
-	return nil
-}
+// hostReadErr says the host could not be read.
+func hostReadErr(err error) error { return fmt.Errorf("read the host's PCI devices: %w", err) }
 
 // lock takes the host lock in the state directory, waiting as long as
 // the host config says; a wait over a second is said at once, naming

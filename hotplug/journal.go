@@ -77,11 +77,11 @@ type Record struct {
 
 // String says what the operation was, for recover's report.
 func (r *Record) String() string {
-	var bs []string
+	var bs []xl.PciBdf
 	for _, d := range r.Devices {
-		bs = append(bs, d.BDF.String())
+		bs = append(bs, d.BDF)
 	}
-	dev := strings.Join(bs, ", ")
+	dev := xl.JoinBdfs(bs)
 	switch r.Op {
 	case OpAttach:
 		return fmt.Sprintf("attach %s to %s (pid %d, %s)", dev, r.domain(), r.PID, r.Time.Format(time.RFC3339))

@@ -1,7 +1,6 @@
 package hotplug
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -148,18 +147,4 @@ func (r *recovery) settleMigrate(rec *Record) {
 		b, _, _ := xl.ParseBdf(d.BDF)
 		r.note(b, fmt.Sprintf("a migration or move died with it %s", p.Where(d)), action)
 	}
-}
-
-// freshHost reads the host again, on demand, before an operation runs
-// again: what recovery changed so far is not in the old view.
-func (s *Service) freshHost() error {
-	if s.sysfs == nil {
-		return errors.New("no sysfs to read the host from")
-	}
-	h, err := s.sysfs.Read()
-	if err != nil {
-		return fmt.Errorf("read the host's PCI devices: %w", err)
-	}
-	s.host = h
-	return nil
 }

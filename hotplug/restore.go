@@ -105,7 +105,7 @@ func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
 		host, err := s.sysfs.Read(want...)
 		if err != nil {
 			for _, e := range entries[i:] {
-				res.Items = append(res.Items, item(e, RestoreFailed, "read the host's PCI devices: "+err.Error()))
+				res.Items = append(res.Items, item(e, RestoreFailed, hostReadErr(err).Error()))
 			}
 			return res
 		}
