@@ -20,7 +20,7 @@ import (
 // same-domain group) at a time.
 type Migration struct {
 	s        *Service
-	plans    PlanStore
+	plans    FilePlan
 	hostname string
 }
 

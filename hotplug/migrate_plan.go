@@ -151,14 +151,6 @@ func (d PlanDevice) devicePci(b xl.PciBdf) xl.DevicePci {
 	return x
 }
 
-// PlanStore keeps one plan. FilePlan is the real one.
-type PlanStore interface {
-	// Load returns the plan, or (nil, nil) when there is none yet.
-	Load() (*Plan, error)
-	Save(*Plan) error
-	String() string
-}
-
 // ErrPlan marks a plan that cannot be used (unreadable, another version,
 // another domain).
 var ErrPlan = errors.New("unusable plan")
@@ -169,10 +161,14 @@ var ErrPlan = errors.New("unusable plan")
 type FilePlan struct {
 	Path   string
 	nosync bool // the tests' crashes are simulated: no need to wait for the disk
+	// afterSave, when set (tests), runs after each durable write: a
+	// simulated crash there stops the process between steps.
+	afterSave func()
 }
 
 func (f FilePlan) String() string { return f.Path }
 
+// Load returns the plan, or (nil, nil) when there is none yet.
 func (f FilePlan) Load() (*Plan, error) {
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -191,6 +187,7 @@ func (f FilePlan) Load() (*Plan, error) {
 	return &p, nil
 }
 
+// Save replaces the plan.
 func (f FilePlan) Save(p *Plan) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -198,6 +195,9 @@ func (f FilePlan) Save(p *Plan) error {
 	}
 	if err := atomicfile.WriteFile(f.Path, append(b, '\n'), !f.nosync); err != nil {
 		return fmt.Errorf("write plan %s: %w", f.Path, err)
+	}
+	if f.afterSave != nil {
+		f.afterSave()
 	}
 	return nil
 }
