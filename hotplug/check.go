@@ -111,6 +111,7 @@ func (s *Service) Check(req CheckRequest) (CheckReport, error) {
 	var bad []Repair
 	var warnings []string
 	if !req.NoLibxl {
+		s.openToolstack() // owners come from libxl, or from sysfs without it
 		ow, bad, warnings = s.checkOwners()
 	}
 	uses, useErr := s.sysfs.InUse()

@@ -22,9 +22,12 @@ type Env struct {
 	Sysfs *pcibind.Sysfs
 	// Toolstack is libxl. Nil where there is none: ToolstackErr says why,
 	// commands that need libxl fail with it, and binding goes through
-	// sysfs when it wraps xl.ErrNoHypervisor.
-	Toolstack    Toolstack
-	ToolstackErr error
+	// sysfs when it wraps xl.ErrNoHypervisor. OpenToolstack, when
+	// Toolstack is nil, opens it the first time a request needs libxl
+	// (xenlight.Lazy's Open): a report from sysfs never pays for it.
+	Toolstack     Toolstack
+	ToolstackErr  error
+	OpenToolstack func() (Toolstack, error)
 	// DeviceModel reaches HVM guests' QEMU (qmp.DeviceModel); nil: a
 	// failed attach's leftover in QEMU is not cleared.
 	DeviceModel DeviceModel
@@ -68,13 +71,14 @@ func (l stdLogger) Say(msg string) { l.Warn(msg) }
 // Service makes the decisions about one host, through the interfaces of
 // its Env. It reads the host itself, the first time a request needs it.
 type Service struct {
-	ts          Toolstack // nil: no libxl here (tsErr says why)
+	ts          Toolstack // nil: no libxl here (tsErr says why), or not opened yet (open)
 	tsErr       error
+	open        func() (Toolstack, error)
 	sysfs       *pcibind.Sysfs
 	host        *pcibind.Host // what has been read of the host (nil: nothing yet)
 	dm          DeviceModel
 	slots       SlotRange
-	checks      []deviceCheck
+	checks      []deviceCheck // nil: the usual ones (RDM, MSI, SR-IOV)
 	journal     *Journal
 	stateDir    string
 	configDir   string
@@ -99,7 +103,7 @@ type deviceCheck struct {
 // attach (reserved device memory, MSI, SR-IOV), the journal and the lock
 // in the state directory.
 func New(env Env) *Service {
-	s := &Service{tsErr: env.ToolstackErr, sysfs: env.Sysfs, dm: env.DeviceModel, slots: env.Slots,
+	s := &Service{tsErr: env.ToolstackErr, open: env.OpenToolstack, sysfs: env.Sysfs, dm: env.DeviceModel, slots: env.Slots,
 		stateDir: env.StateDir, configDir: env.ConfigDir, lockTimeout: env.LockTimeout,
 		logger: env.Log, clock: env.Clock, hostname: env.Hostname}
 	if env.Toolstack != nil {
@@ -121,16 +125,24 @@ func New(env Env) *Service {
 		s.journal = NewJournal(s.stateDir)
 		s.journal.clock = s.clock
 	}
+	return s
+}
+
+// deviceChecks are the preflight checks of an attach: reserved device
+// memory (Xen's regions and the DMAR table's), MSI, SR-IOV.
+func (s *Service) deviceChecks() []deviceCheck {
+	if s.checks != nil {
+		return s.checks
+	}
 	var xen rdm.XenSource
 	if s.ts != nil {
 		xen = s.ts
 	}
-	s.checks = []deviceCheck{
+	return []deviceCheck{
 		{"rdm check", RdmCheck(s.finder(RegionSources{}, xen))},
-		{"msi check", func(dom Domain, dev xl.DevicePci) ([]string, error) { return MsiCheck(s.host)(dom, dev) }},
-		{"sriov check", func(dom Domain, dev xl.DevicePci) ([]string, error) { return SRIOVCheck(s.host)(dom, dev) }},
+		{"msi check", MsiCheck(s.host)},
+		{"sriov check", SRIOVCheck(s.host)},
 	}
-	return s
 }
 
 func (s *Service) log() Logger {
@@ -140,8 +152,18 @@ func (s *Service) log() Logger {
 	return s.logger
 }
 
-// toolstack is libxl, or why there is none.
+// toolstack is libxl (opened now, if it was left to be), or why there
+// is none.
 func (s *Service) toolstack() (Toolstack, error) {
+	if s.ts == nil && s.open != nil {
+		ts, err := s.open()
+		if err != nil {
+			s.tsErr = err
+		} else {
+			s.ts = Memo(ts)
+		}
+		s.open = nil
+	}
 	if s.ts == nil {
 		if s.tsErr != nil {
 			return nil, s.tsErr
@@ -149,6 +171,13 @@ func (s *Service) toolstack() (Toolstack, error) {
 		return nil, fmt.Errorf("%w: no toolstack was given", xl.ErrNoHypervisor)
 	}
 	return s.ts, nil
+}
+
+// openToolstack is libxl, opened now if it was left to be; nil when
+// there is none.
+func (s *Service) openToolstack() Toolstack {
+	ts, _ := s.toolstack()
+	return ts
 }
 
 // needToolstack fails a request that libxl must carry out when there is
@@ -161,7 +190,7 @@ func (s *Service) needToolstack() error {
 // sysfsOnly says that binding goes through sysfs because there is no
 // hypervisor here; another reason libxl could not be opened is an error.
 func (s *Service) sysfsOnly() (bool, error) {
-	if s.ts != nil {
+	if ts, _ := s.toolstack(); ts != nil {
 		return false, nil
 	}
 	if s.tsErr != nil && !errors.Is(s.tsErr, xl.ErrNoHypervisor) {
@@ -239,7 +268,7 @@ func (s *Service) lock() (func(), error) {
 // timed.
 func (s *Service) runChecks(dom Domain, d xl.DevicePci) ([]string, error) {
 	var warnings []string
-	for _, c := range s.checks {
+	for _, c := range s.deviceChecks() {
 		w, err := timing.Do(s.log(), c.name, func() ([]string, error) { return c.fn(dom, d) })
 		warnings = append(warnings, w...)
 		if err != nil {

@@ -461,7 +461,7 @@ func (s *Service) CheckGuestFile(path string, src RegionSources) (GuestFileRepor
 	var ow *checkOwners
 	if host, err := s.sysfs.Read(); err != nil { // what the entries name, on demand
 		pre = append(pre, Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
-	} else if s.host, check.Host = host, host; s.ts == nil {
+	} else if s.host, check.Host = host, host; s.openToolstack() == nil {
 		pre = append(pre, Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", s.tsErr)})
 	} else {
 		if !src.NoXen {

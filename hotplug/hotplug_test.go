@@ -19,6 +19,7 @@ type world struct {
 	host *pcibind.Host
 	svc  *Service
 	bdf  map[string]xl.PciBdf
+	root string // the sysfs tree
 }
 
 // The host: nic1..nic3 PCIe on root ports; a PCIe-to-PCI bridge with two
@@ -55,7 +56,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xl.PciBdf{}}
+	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xl.PciBdf{}, root: tree.Root}
 	for _, f := range tree.Funcs {
 		for name, n := range nodes {
 			if f.Node == n {
@@ -544,5 +545,37 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 	}
 	if c := strings.Join(w.ts.calls, ","); strings.Count(c, "remove "+nic.String()) != 1 {
 		t.Errorf("calls %s: want one remove, by the detach itself", c)
+	}
+}
+
+// libxl is opened only by a request that needs it: reports from sysfs
+// and a restore with nothing to do never pay for the open.
+func TestToolstackOpenedOnlyWhenNeeded(t *testing.T) {
+	w := newWorld(t, nil)
+	opens := 0
+	svc := func() *Service {
+		return New(Env{Sysfs: pcibind.New(w.root), ConfigDir: t.TempDir(),
+			OpenToolstack: func() (Toolstack, error) { opens++; return w.ts, nil }})
+	}
+	s := svc()
+	if _, err := s.Check(CheckRequest{Devices: []xl.PciBdf{w.bdf["nic1"]}, NoLibxl: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HideCmdline(HideCmdlineRequest{Specs: []string{w.bdf["nic1"].String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Restore(false); err != nil {
+		t.Fatal(err)
+	}
+	if opens != 0 {
+		t.Fatalf("libxl opened %d times for reports from sysfs", opens)
+	}
+	s = svc()
+	if _, _, err := s.List("hvm1"); err != nil {
+		t.Fatal(err)
+	}
+	s.List("hvm1")
+	if opens != 1 {
+		t.Errorf("libxl opened %d times for two pci-lists, want once", opens)
 	}
 }

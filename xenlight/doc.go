@@ -15,6 +15,7 @@
 //	probe.go     the dom0 check that names why libxl cannot be opened
 //	api.go       the method set both builds must have: xl.Toolstack and Close
 //	timed.go     Timed: each libxl call's time at debug level (-vv)
+//	lazy.go      Lazy: libxl opened on first use, once (what the command line hands down)
 //	context.go, domain.go, host.go, pci.go, convert.go
 //	             the cgo binding (linux && cgo)
 //	xc.go        libxenctrl: reserved device memory, PoD target

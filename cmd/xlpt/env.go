@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/internal/timing"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xenlight"
 	"github.com/xlpt/xlpt/xenlight/qmp"
@@ -46,9 +45,7 @@ type env struct {
 	// lock).
 	out *output
 
-	ts     *xenlight.Context
-	tsErr  error
-	tsDone bool
+	libxl *xenlight.Lazy // opened on first use; nil for a recorded host
 }
 
 const (
@@ -161,11 +158,12 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 			return nil, usageError{err}
 		}
 	}
-	ts, tsErr := e.toolstack()
-	env := hotplug.Env{Sysfs: e.sysfsNamed(names), ToolstackErr: tsErr, DeviceModel: qmp.DeviceModel{},
+	env := hotplug.Env{Sysfs: e.sysfsNamed(names), DeviceModel: qmp.DeviceModel{},
 		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout}
-	if tsErr == nil {
-		env.Toolstack = xenlight.Timed(ts, logger())
+	if lazy, err := e.lazyLibxl(); err != nil {
+		env.ToolstackErr = err
+	} else {
+		env.OpenToolstack = lazy.Open // libxl opened when a request needs it
 	}
 	if e.out != nil {
 		env.Log = e.out.road.Logger(logger())
@@ -173,28 +171,33 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 	return hotplug.New(env), nil
 }
 
-// toolstack opens libxl on first use; every later call gets the same
-// context (or the same error). close releases it.
-func (e *env) toolstack() (*xenlight.Context, error) {
-	if !e.tsDone {
-		e.tsDone = true
-		if e.Recorded {
-			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
-		} else {
-			e.ts, e.tsErr = timing.Do(logger(), "libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
-		}
+// lazyLibxl is libxl, opened on first use: the real host's, never a
+// recorded host's (libxl acts on the real one).
+func (e *env) lazyLibxl() (*xenlight.Lazy, error) {
+	if e.Recorded {
+		return nil, fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
 	}
-	return e.ts, e.tsErr
+	if e.libxl == nil {
+		e.libxl = xenlight.NewLazy(logger())
+	}
+	return e.libxl, nil
+}
+
+// toolstack is libxl, opened now if it is not yet.
+func (e *env) toolstack() (xl.Toolstack, error) {
+	lazy, err := e.lazyLibxl()
+	if err != nil {
+		return nil, err
+	}
+	return lazy.Open()
 }
 
 // logger is logrus's standard logger, which setupLogging set up.
 func logger() *logrus.Logger { return logrus.StandardLogger() }
 
 func (e *env) close() {
-	if e.ts != nil {
-		e.ts.Close()
-		e.ts = nil
-	}
+	e.libxl.Close()
+	e.libxl = nil
 }
 
 // pciIDsPaths are where distributions put pci.ids: Debian's
