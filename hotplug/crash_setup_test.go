@@ -200,3 +200,26 @@ func TestSetupCrashMatrixCanFail(t *testing.T) {
 		t.Error("recovery that forgets the host setup passed every kill point")
 	}
 }
+
+// Recovery records an sriov change in the host setup the dead run was
+// to record it in, whatever the recovering run's own config directory.
+func TestSRIOVRecoveryRecordsWhereTheRunWould(t *testing.T) {
+	c := setupCrashCases[0] // sriov enable --assignable --persist
+	for at := 1; ; at++ {
+		w := newCrashWorld(t)
+		w.n, w.at = 0, at
+		_, died := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return c.op(w, svc, sys) })
+		if !died {
+			return
+		}
+		w.at = 0
+		svc, _ := w.process()
+		svc.configDir = t.TempDir()
+		if _, err := svc.Recover(false); err != nil {
+			t.Fatalf("killed after %s, recover: %v", w.where, err)
+		}
+		if err := c.check(w); err != nil {
+			t.Fatalf("killed after %s, recovered from another config dir: %v", w.where, err)
+		}
+	}
+}

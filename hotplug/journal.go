@@ -66,7 +66,8 @@ type Record struct {
 	SRIOV *SRIOVRequest `json:"sriov,omitempty"`
 	// Plan is a migrate operation's plan file.
 	Plan string `json:"plan,omitempty"`
-	// Dir is a restore's host-setup directory.
+	// Dir is the host-setup directory of a restore, or of an sriov
+	// change with --persist.
 	Dir     string    `json:"dir,omitempty"`
 	Done    []string  `json:"done"` // steps completed, in order
 	PID     int       `json:"pid"`

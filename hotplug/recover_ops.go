@@ -97,8 +97,12 @@ func (r *recovery) settleSRIOV(rec *Record) error {
 		if err := r.s.freshHost(); err != nil {
 			return err
 		}
+		s := *r.s
+		if rec.Dir != "" {
+			s.configDir = rec.Dir // the host setup the dead run was to record in
+		}
 		var u undo.Stack
-		_, err := r.s.setVFsLocked(req, rec, &u)
+		_, err := s.setVFsLocked(req, rec, &u)
 		u.RunOnError(&err, r.s.log())
 		return err
 	})

@@ -166,7 +166,7 @@ func (s *Service) SetVFs(req SRIOVRequest) (res SRIOVResult, retErr error) {
 // setVFsJournaled is SetVFs under the host lock: one journal record for
 // the whole sequence, undone on failure.
 func (s *Service) setVFsJournaled(req SRIOVRequest) (res SRIOVResult, retErr error) {
-	rec := &Record{Op: OpSRIOV, SRIOV: &req}
+	rec := &Record{Op: OpSRIOV, SRIOV: &req, Dir: s.configDir}
 	if err := s.journal.Begin(rec); err != nil {
 		return res, err
 	}

@@ -177,7 +177,7 @@ func TestSRIOVKilledRecovers(t *testing.T) {
 	if n := strings.TrimSpace(ok(t, "ls "+journal+" | grep -c json || true").out); n == "0" {
 		t.Errorf("killed half-way, the enable left no intent record")
 	}
-	out := ok(t, "xlpt --config-dir "+conf+" recover").out
+	out := ok(t, "xlpt recover").out
 	if !strings.Contains(out, "set 2 VFs on "+nvmePF) {
 		t.Errorf("recover does not name the enable it finished:\n%s", out)
 	}
