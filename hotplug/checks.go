@@ -111,7 +111,10 @@ func (s *Service) Regions(src RegionSources, devices []xl.PciBdf) ([]rdm.Region,
 		}
 	}
 	regions, more, err := s.finder(src, xen).Regions(devices)
-	return regions, append(notes, more...), err
+	if err != nil {
+		return nil, nil, err
+	}
+	return regions, append(notes, more...), nil
 }
 
 // finder gathers regions from src and xen, under the host's sysfs.
@@ -121,4 +124,34 @@ func (s *Service) finder(src RegionSources, xen rdm.XenSource) *rdm.Finder {
 		f.SysfsRoot = s.sysfs.Root()
 	}
 	return f
+}
+
+// ListRegions is the host's reserved regions from src, only those of the
+// devices named when some are, with notes on the sources not read.
+func (s *Service) ListRegions(src RegionSources, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
+	regions, notes, err := s.Regions(src, devices)
+	if err == nil && len(devices) > 0 {
+		regions = rdm.OfDevices(regions, devices)
+	}
+	return regions, notes, err
+}
+
+// CheckRdm predicts what libxl does with the host's reserved regions (from
+// src) when it builds the HVM guest g: fits, relocates low memory, or a
+// conflict refused under strict and ignored under relaxed. A guest whose
+// memory layout cannot be built is ErrBadRequest.
+func (s *Service) CheckRdm(g rdm.Guest, src RegionSources) (rdm.Result, []string, error) {
+	var bdfs []xl.PciBdf
+	for _, d := range g.Devices {
+		bdfs = append(bdfs, d.PciBdf)
+	}
+	regions, notes, err := s.Regions(src, bdfs)
+	if err != nil {
+		return rdm.Result{}, notes, err
+	}
+	res, err := rdm.Check(g, regions)
+	if err != nil {
+		return res, notes, &badRequest{err.Error()}
+	}
+	return res, notes, nil
 }

@@ -60,12 +60,14 @@ assign such a device under rdm_policy=strict.`,
 		}
 		o := newOutput(c)
 		defer o.flush()
-		regs, err := gatherRegions(c, o, want)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		if len(want) > 0 {
-			regs = rdm.OfDevices(regs, want)
+		regs, notes, err := svc.ListRegions(regionSources(c), want)
+		o.warn(notes...)
+		if err != nil {
+			return err
 		}
 		doc := &regionsDoc{Regions: make([]regionJSON, 0, len(regs))}
 		for _, r := range regs {
@@ -123,18 +125,6 @@ func sources(r rdm.Region) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ",")
-}
-
-// gatherRegions collects the host's regions from the sources the rdm
-// flags allow; notes on sources that could not be read are warnings.
-func gatherRegions(c *cli.Context, o *output, devices []xl.PciBdf) ([]rdm.Region, error) {
-	svc, err := envOf(c).service(c, false)
-	if err != nil {
-		return nil, err
-	}
-	regions, notes, err := svc.Regions(regionSources(c), devices)
-	o.warn(notes...)
-	return regions, err
 }
 
 // regionSources is where regions come from, as the rdm flags say.
@@ -214,17 +204,14 @@ Examples:
 			return err
 		}
 		o.warn(warnings...)
-		var bdfs []xl.PciBdf
-		for _, d := range g.Devices {
-			bdfs = append(bdfs, d.PciBdf)
-		}
-		host, err := gatherRegions(c, o, bdfs)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		res, err := rdm.Check(g, host)
+		res, notes, err := svc.CheckRdm(g, regionSources(c))
+		o.warn(notes...)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		if err := o.emit(newRdmCheckDoc(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
 			return err
