@@ -238,7 +238,7 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	if cur == target {
 		// Idempotent, as libxl's "already assigned to pciback"; a hide
 		// that died on the last step left its dynamic ID.
-		return s.dropAddedID(b, target)
+		return s.dropAddedID(b, func(rec Record) bool { return rec.Target != target })
 	}
 	if m == "" && target != DriverPciback && s.hasOverride(b) {
 		// As driverctl does: driver_override binds exactly this device,
@@ -247,6 +247,13 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 		m = MethodOverride
 	}
 	if m, err = hideMethod(target, m); err != nil {
+		return err
+	}
+	// A hide by new_id that died left its dynamic ID (the record names
+	// it); a hide that will not add that same ID again, driver_override's
+	// above all, takes it out first, or the stub would keep catching
+	// every unbound device of that vendor:device.
+	if err := s.dropAddedID(b, func(rec Record) bool { return m == MethodNewID && rec.Target == target }); err != nil {
 		return err
 	}
 	var u undo.Stack
@@ -375,14 +382,15 @@ func (s *Sysfs) openTarget(u *undo.Stack, rec *Record, target string, m Method) 
 	return id, err
 }
 
-// dropAddedID takes out the dynamic ID a hide of b to target that died
-// left, if its record names one.
-func (s *Sysfs) dropAddedID(b xl.PciBdf, target string) error {
+// dropAddedID takes out the dynamic ID a hide of b that died added to
+// its record's target, if the record names one and keep does not say to
+// leave it.
+func (s *Sysfs) dropAddedID(b xl.PciBdf, keep func(Record) bool) error {
 	rec, err := s.LoadRecord(b)
-	if err != nil || rec.AddedID == "" || rec.Target != target {
+	if err != nil || rec.AddedID == "" || keep(rec) {
 		return nil
 	}
-	if err := s.removeID(target, rec.AddedID); err != nil {
+	if err := s.removeID(rec.Target, rec.AddedID); err != nil {
 		return err
 	}
 	rec.AddedID = ""
