@@ -40,8 +40,10 @@ export SOURCE_DATE_EPOCH
 # blunt. urfave_cli_no_docs leaves out urfave/cli's markdown/man
 # generator (blackfriday: ~60 ms of package init per run there); xlpt's
 # man page comes from internal/clidoc. Start-up rows: make bench-testbed.
+# xlpt_release leaves out the C helpers only xenlight's tests call
+# (xenlight/testhooks.go).
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
-GOTAGS ?= urfave_cli_no_docs
+GOTAGS ?= urfave_cli_no_docs,xlpt_release
 GOBUILD := $(GO) build -trimpath -tags '$(GOTAGS)' \
 	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
@@ -12,32 +13,14 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
-// Binder moves devices between dom0 drivers and stub drivers through
-// sysfs, for what libxl cannot do (pci-stub) or where libxl is absent.
-// *pcibind.Sysfs satisfies it.
-type Binder interface {
-	Hide(b xl.PciBdf, target string, m pcibind.Method) error
-	GiveBack(b xl.PciBdf) error
-	InUse() ([]pcibind.Use, error)
-	OpenBy(targets []xl.PciBdf) ([]pcibind.Use, error)
-	LoadRecord(b xl.PciBdf) (pcibind.Record, error)
-}
-
-// HideChecker says why a device must not be hidden, and what to know
-// before it is. *pcibind.Host satisfies it.
-type HideChecker interface {
-	Refusals(b xl.PciBdf, uses []pcibind.Use) []string
-	SiblingsHeldByDom0(b xl.PciBdf) []xl.PciBdf
-	Warnings(b xl.PciBdf) []pcibind.Warning
-}
-
 // AssignableRequest is one pci-assignable-add.
 type AssignableRequest struct {
-	Device xl.PciBdf
-	Name   string
-	Driver string // pcibind.DriverPciback (default) or pcibind.DriverPciStub
-	Group  bool   // hide the device's whole same-domain group
-	Force  bool   // hide even what dom0 needs
+	Device  xl.PciBdf
+	Name    string
+	Driver  string // pcibind.DriverPciback (default) or pcibind.DriverPciStub
+	Group   bool   // hide the device's whole same-domain group
+	Force   bool   // hide even what dom0 needs
+	Persist bool   // also record it in the host setup (devices.conf)
 }
 
 // Hidden is one device moved to a stub driver.
@@ -51,6 +34,7 @@ type Hidden struct {
 type AssignableResult struct {
 	Hidden   []Hidden `json:"hidden"`
 	Warnings []string `json:"warnings"`
+	Notes    []string `json:"-"` // what else was done (the host setup recorded)
 	// Resumed: an interrupted run was hiding the device, and this run's
 	// recovery finished it.
 	Resumed bool `json:"resumed"`
@@ -65,20 +49,38 @@ var ErrNeedsForce = errors.New("refused to hide a device dom0 needs")
 // absent. Everything is checked first; the intent is journaled; a failure
 // part-way gives back what was hidden, and a crash is finished by
 // recovery.
-func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker HideChecker) (res AssignableResult, retErr error) {
-	driver := req.Driver
-	if driver == "" {
-		driver = pcibind.DriverPciback
+func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, retErr error) {
+	if req.Driver == "" {
+		req.Driver = pcibind.DriverPciback
 	}
-	if driver != pcibind.DriverPciback && driver != pcibind.DriverPciStub {
-		return res, fmt.Errorf("driver %q: use %s or %s", driver, pcibind.DriverPciback, pcibind.DriverPciStub)
+	if req.Driver != pcibind.DriverPciback && req.Driver != pcibind.DriverPciStub {
+		return res, fmt.Errorf("driver %q: use %s or %s", req.Driver, pcibind.DriverPciback, pcibind.DriverPciStub)
+	}
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.sysfsOnly(); err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device); err != nil {
+		return res, err
 	}
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	if _, ok := s.Host.Device(req.Device); !ok {
+	return s.assignableAddLocked(req, setup)
+}
+
+// assignableAddLocked is AssignableAdd under the host lock; setup is the
+// host setup to record the devices in (nil: none).
+func (s *Service) assignableAddLocked(req AssignableRequest, setup *PersistFile) (res AssignableResult, retErr error) {
+	if req.Driver == "" {
+		req.Driver = pcibind.DriverPciback
+	}
+	if _, ok := s.host.Device(req.Device); !ok {
 		return res, fmt.Errorf("%w: %s (see `xlpt check`)", ErrNoDevice, req.Device)
 	}
 	for _, rec := range s.settled {
@@ -86,13 +88,13 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 			res.Resumed = res.Resumed || rec.Op == OpHide && in.BDF == req.Device
 		}
 	}
-	targets := s.hideTargets(req, checker, &res.Warnings)
-	if err := s.refuseHide(req, targets, binder, checker, &res.Warnings); err != nil {
+	targets := s.hideTargets(req, &res.Warnings)
+	if err := s.refuseHide(req, targets, &res.Warnings); err != nil {
 		return res, err
 	}
 	s.log().Debug("readiness judged")
-	viaLibxl := driver == pcibind.DriverPciback && s.TS != nil
-	rec, err := s.beginHide(targets, viaLibxl)
+	viaLibxl := req.Driver == pcibind.DriverPciback && s.ts != nil
+	rec, err := s.beginHide(req, targets, viaLibxl, setup)
 	if err != nil {
 		return res, err
 	}
@@ -100,24 +102,40 @@ func (s *Service) AssignableAdd(req AssignableRequest, binder Binder, checker Hi
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
 	for _, b := range targets {
-		h, err := s.hideOne(&u, req, b, driver, viaLibxl, binder, &res.Warnings)
+		h, err := s.hideOne(&u, req, b, req.Driver, viaLibxl, &res.Warnings)
 		if err != nil {
 			return res, err
 		}
 		if h != nil {
 			res.Hidden = append(res.Hidden, *h)
 		}
-		if err := s.Journal.Step(rec, "hidden "+b.String()); err != nil {
+		if err := s.journal.Step(rec, "hidden "+b.String()); err != nil {
 			return res, err
 		}
+	}
+	if rec.Setup != nil {
+		p, _, err := s.finishSetup(rec)
+		if err != nil {
+			return res, err
+		}
+		res.Notes = append(res.Notes, "recorded in "+p.Path)
 	}
 	return res, nil
 }
 
+// finishSetup makes an operation's host-setup edit, its last step.
+func (s *Service) finishSetup(rec *Record) (*PersistFile, []bool, error) {
+	p, dropped, err := rec.Setup.apply()
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, dropped, s.journal.Step(rec, stepSetup)
+}
+
 // hideTargets is the device, or its same-domain group with --group; a
 // split group is warned about.
-func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnings *[]string) []xl.PciBdf {
-	group := s.Host.Group(req.Device)
+func (s *Service) hideTargets(req AssignableRequest, warnings *[]string) []xl.PciBdf {
+	group := s.host.Group(req.Device)
 	if req.Group {
 		if len(group) < 2 {
 			*warnings = append(*warnings, fmt.Sprintf("--group: %s has no same-domain group (it is not conventional PCI behind a bridge)", req.Device))
@@ -126,9 +144,9 @@ func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnin
 		return group
 	}
 	var held []string
-	for _, m := range checker.SiblingsHeldByDom0(req.Device) {
-		if d, ok := s.Host.Device(m); ok {
-			held = append(held, fmt.Sprintf("%s (%s)", m, orNone(d.Driver)))
+	for _, m := range s.host.SiblingsHeldByDom0(req.Device) {
+		if d, ok := s.host.Device(m); ok {
+			held = append(held, fmt.Sprintf("%s (%s)", m, OrNone(d.Driver)))
 		}
 	}
 	if len(held) > 0 {
@@ -141,31 +159,31 @@ func (s *Service) hideTargets(req AssignableRequest, checker HideChecker, warnin
 // refuseHide refuses before any change: a device a guest holds is not
 // dom0's to hide (libxl would only say "failed to quarantine"), and one
 // dom0 uses needs --force.
-func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder Binder, checker HideChecker, warnings *[]string) error {
+func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warnings *[]string) error {
 	// By the readiness rule `check` reports.
 	var own *owners
-	if s.TS != nil {
+	if s.ts != nil {
 		var err error
-		if own, err = loadOwners(s.TS, s.Host); err != nil {
+		if own, err = loadOwners(s.ts, s.host); err != nil {
 			return err
 		}
 	}
-	uses, useErr := binder.InUse()
+	uses, useErr := s.sysfs.InUse()
 	s.log().Debug("dom0's mounts, swap and default route read")
 	if useErr == nil {
 		// What dom0 does with these devices now: open device nodes, a
 		// NIC up with an address.
 		var open []pcibind.Use
-		open, useErr = binder.OpenBy(targets)
+		open, useErr = s.sysfs.OpenBy(targets)
 		uses = append(uses, open...)
 		s.log().Debug("open device nodes and live NICs looked for")
 	}
 	for _, b := range targets {
-		d, ok := s.Host.Device(b)
+		d, ok := s.host.Device(b)
 		if !ok {
 			continue
 		}
-		in := ReadinessInput{Device: d, Checker: checker, Uses: uses, UseErr: useErr}
+		in := ReadinessInput{Device: d, Host: s.host, Uses: uses, UseErr: useErr}
 		if own != nil {
 			var err error
 			if in.Owner, err = own.of(b); err != nil {
@@ -186,29 +204,75 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, binder 
 	return nil
 }
 
-// beginHide journals a hide through libxl with each device's driver now:
-// libxl forgets it when its add dies after the unbind. (pcibind keeps its
-// own record for what it hides through sysfs.)
-func (s *Service) beginHide(targets []xl.PciBdf, viaLibxl bool) (*Record, error) {
-	if !viaLibxl || s.Journal == nil {
-		return nil, nil
-	}
+// beginHide journals a hide with each device's driver now (libxl
+// forgets it when its add dies after the unbind; pcibind keeps its own
+// record of a hide through sysfs, whose stub the record names), and the
+// host-setup edit to make at the end: the requested device and those the
+// hide moves, as assignable.
+func (s *Service) beginHide(req AssignableRequest, targets []xl.PciBdf, viaLibxl bool, setup *PersistFile) (*Record, error) {
 	rec := &Record{Op: OpHide}
+	if !viaLibxl {
+		rec.Stub = req.Driver
+	}
 	for _, b := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: b, Driver: s.driverNow(b)})
 	}
-	return rec, s.Journal.Begin(rec)
+	if setup != nil {
+		rec.Setup = &SetupEdit{Dir: filepath.Dir(setup.Path)}
+		for _, in := range rec.Devices {
+			if in.BDF != req.Device && onTarget(in.Driver, req.Driver) {
+				continue // hidden already: not this hide's to record
+			}
+			name := ""
+			if in.BDF == req.Device {
+				name = req.Name
+			}
+			e, err := newAssignableEntry(in.BDF, req.Driver, name, s.originalDriver(in.BDF, in.Driver), s.sysfs)
+			if err != nil {
+				return nil, err
+			}
+			rec.Setup.Set = append(rec.Setup.Set, e)
+		}
+	}
+	return rec, s.journal.Begin(rec)
+}
+
+// originalDriver is the dom0 driver of b, which is on drv now: drv
+// itself, or for a device on a stub the driver xlpt's or libxl's record
+// of hiding it keeps ("" when none does).
+func (s *Service) originalDriver(b xl.PciBdf, drv string) string {
+	if !isStub(drv) {
+		return drv
+	}
+	if rec, err := s.sysfs.LoadRecord(b); err == nil {
+		return rec.Driver
+	}
+	if s.ts != nil {
+		if es, err := s.ts.PciXsEntries(); err == nil {
+			for _, e := range es {
+				if e.BDF == b && e.DriverPath != "" {
+					return path.Base(e.DriverPath)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// onTarget says a device on drv is on the stub driver target already.
+func onTarget(drv, target string) bool {
+	return drv == target || (target == pcibind.DriverPciback && drv == "xen-pciback")
 }
 
 // driverNow reads b's driver: from sysfs when the service has it, else
 // from the host snapshot.
 func (s *Service) driverNow(b xl.PciBdf) string {
-	if s.Kernel != nil {
-		if d, err := s.Kernel.CurrentDriver(b); err == nil {
+	if s.sysfs != nil {
+		if d, err := s.sysfs.CurrentDriver(b); err == nil {
 			return d
 		}
 	}
-	if d, ok := s.Host.Device(b); ok {
+	if d, ok := s.host.Device(b); ok {
 		return d.Driver
 	}
 	return ""
@@ -223,16 +287,16 @@ func (s *Service) endRecord(rec *Record, u *undo.Stack, retErr *error) {
 	if rec == nil || u.Failed() {
 		return
 	}
-	if err := s.Journal.End(rec); err != nil && *retErr == nil {
+	if err := s.journal.End(rec); err != nil && *retErr == nil {
 		*retErr = err
 	}
 }
 
 // hideOne hides one device and pushes its undo; nil when it was there
 // already.
-func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, binder Binder, warnings *[]string) (*Hidden, error) {
+func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, driver string, viaLibxl bool, warnings *[]string) (*Hidden, error) {
 	from := s.driverNow(b)
-	already := from == driver || (driver == pcibind.DriverPciback && from == "xen-pciback")
+	already := onTarget(from, driver)
 	if already {
 		*warnings = append(*warnings, fmt.Sprintf("%s is already on %s", b, driver))
 		if !viaLibxl {
@@ -240,7 +304,7 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 		}
 	}
 	// A VF of an autoprobe=0 PF: no bind reaches it without an override.
-	if err := probeOverride(binder, b, driver, u); err != nil {
+	if err := s.probeOverride(b, driver, u); err != nil {
 		return nil, err
 	}
 	if viaLibxl {
@@ -249,93 +313,146 @@ func (s *Service) hideOne(u *undo.Stack, req AssignableRequest, b xl.PciBdf, dri
 		// latter, and then there is nothing to undo.
 		d := xl.NewDevicePci()
 		d.PciBdf, d.Name = b, req.Name
-		if err := s.TS.PciAssignableAdd(d, true); err != nil {
+		if err := s.ts.PciAssignableAdd(d, true); err != nil {
 			return nil, fmt.Errorf("make %s assignable: %w", b, err)
 		}
 		if already {
 			return nil, nil
 		}
-		u.Push("give back "+b.String(), func() error { return s.TS.PciAssignableRemove(d, true) })
+		u.Push("give back "+b.String(), func() error { return s.ts.PciAssignableRemove(d, true) })
 		return &Hidden{BDF: b, From: from, To: driver}, nil
 	}
 	m := pcibind.MethodSlot
 	if driver == pcibind.DriverPciStub {
 		m = "" // driver_override where the kernel has it, else new_id (pcibind decides)
 	}
-	if err := binder.Hide(b, driver, m); err != nil {
+	if err := s.sysfs.Hide(b, driver, m); err != nil {
 		return nil, err
 	}
-	u.Push("give back "+b.String(), func() error { return binder.GiveBack(b) })
+	u.Push("give back "+b.String(), func() error { return s.sysfs.GiveBack(b) })
 	return &Hidden{BDF: b, From: from, To: driver}, nil
 }
 
-// AssignableRemove releases a device from its stub driver; with rebind it
-// goes back to the driver it had before. A device xlpt hid with pci-stub
-// (or without libxl) is given back from xlpt's own record. A device a
-// guest holds is refused, naming the guest.
-func (s *Service) AssignableRemove(d xl.DevicePci, rebind bool, binder Binder) (msg string, retErr error) {
+// ReleaseRequest is one pci-assignable-remove.
+type ReleaseRequest struct {
+	Device  xl.DevicePci // a BDF, or name=
+	Rebind  bool         // back to the driver it had before
+	Persist bool         // also forget it in the host setup
+}
+
+// ReleaseResult says where the device went.
+type ReleaseResult struct {
+	Message string
+	Notes   []string // what else was done (the host setup edited)
+}
+
+// AssignableRemove releases a device from its stub driver; with Rebind
+// it goes back to the driver it had before. A device xlpt hid with
+// pci-stub (or without libxl) is given back from xlpt's own record. A
+// device a guest holds is refused, naming the guest.
+func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retErr error) {
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.sysfsOnly(); err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device.PciBdf); err != nil {
+		return res, err
+	}
 	unlock, err := s.lockAndRecover()
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	defer unlock()
+	return s.releaseLocked(req.Device, req.Rebind, setup)
+}
+
+// releaseLocked is AssignableRemove under the host lock; setup is the
+// host setup to forget the device in (nil: none).
+func (s *Service) releaseLocked(d xl.DevicePci, rebind bool, setup *PersistFile) (res ReleaseResult, retErr error) {
+	name := d.Name
 	if d.VfuncMask == 0 {
 		// By name: libxl 4.17 would go on with the spec's zero BDF,
 		// 0000:00:00.0, when no device has the name.
-		if s.TS == nil {
-			return "", fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
+		if s.ts == nil {
+			return res, fmt.Errorf("%q: names are kept by libxl, which is not available here; give the BDF", d.Name)
 		}
 		b, err := s.nameToBdf(d.Name)
 		if err != nil {
-			return "", err
+			return res, err
 		}
 		d.PciBdf, d.VfuncMask = b, 1
 	}
-	if _, ok := s.Host.Device(d.PciBdf); !ok {
-		return "", fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, d.PciBdf)
+	if _, ok := s.host.Device(d.PciBdf); !ok {
+		return res, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, d.PciBdf)
 	}
-	if s.TS != nil {
+	if s.ts != nil {
 		if err := s.refuseHeld(d); err != nil {
-			return "", err
+			return res, err
 		}
 	}
-	if d.VfuncMask != 0 {
-		// xlpt hid it itself (pci-stub, or pciback without libxl): its
-		// own record knows the original driver; libxl's does not.
-		if rec, err := binder.LoadRecord(d.PciBdf); err == nil {
-			if err := binder.GiveBack(d.PciBdf); err != nil {
-				return "", err
-			}
-			dropProbeOverride(binder, d.PciBdf, s.log())
-			return fmt.Sprintf("%s is back on %s", d.PciBdf, orNone(rec.Driver)), nil
-		}
-	}
-	if s.TS == nil {
+	// xlpt hid it itself (pci-stub, or pciback without libxl): its own
+	// record knows the original driver; libxl's does not.
+	own, ownErr := s.sysfs.LoadRecord(d.PciBdf)
+	if ownErr != nil && s.ts == nil {
 		if drv := s.driverNow(d.PciBdf); !isStub(drv) {
-			return fmt.Sprintf("%s is on %s, not hidden: nothing to give back", d.PciBdf, orNone(drv)), nil
+			res.Message = fmt.Sprintf("%s is on %s, not hidden: nothing to give back", d.PciBdf, OrNone(drv))
+			return res, nil
 		}
-		return "", fmt.Errorf("%s is on %s, but xlpt did not hide it and libxl, which did, is not available here (not a Xen dom0?): give it back there with `xl pci-assignable-remove -r %s`", d.PciBdf, orNone(s.driverNow(d.PciBdf)), d.PciBdf)
+		return res, fmt.Errorf("%s is on %s, but xlpt did not hide it and libxl, which did, is not available here (not a Xen dom0?): give it back there with `xl pci-assignable-remove -r %s`", d.PciBdf, OrNone(s.driverNow(d.PciBdf)), d.PciBdf)
 	}
-	rec, err := s.beginGive(d, rebind)
+	rec, err := s.beginGive(d, rebind, ownErr == nil, own.Target, setup, name)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
-	if err := s.TS.PciAssignableRemove(d, rebind); err != nil {
+	if res.Message, err = s.giveBack(d, rebind, ownErr == nil, own); err != nil {
+		return res, err
+	}
+	if err := s.journal.Step(rec, "given back "+d.PciBdf.String()); err != nil {
+		return res, err
+	}
+	if rec.Setup != nil {
+		p, dropped, err := s.finishSetup(rec)
+		if err != nil {
+			return res, err
+		}
+		if b := rec.Setup.Drop[0]; dropped[0] {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s removed from %s", b, p.Path))
+		} else {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s was not in %s", b, p.Path))
+		}
+	}
+	return res, nil
+}
+
+// giveBack takes d off its stub driver: through xlpt's own record of
+// hiding it (byRecord), else through libxl. It says where d went.
+func (s *Service) giveBack(d xl.DevicePci, rebind, byRecord bool, own pcibind.Record) (string, error) {
+	if byRecord {
+		if err := s.sysfs.GiveBack(d.PciBdf); err != nil {
+			return "", err
+		}
+		s.dropProbeOverride(d.PciBdf)
+		return fmt.Sprintf("%s is back on %s", d.PciBdf, OrNone(own.Driver)), nil
+	}
+	if err := s.ts.PciAssignableRemove(d, rebind); err != nil {
 		// libxl's first step, taking it out of Xen's quarantine, fails
 		// for a device given back already (by an earlier run, or by this
 		// run's recovery of one that died), before it changes anything.
 		if drv := s.driverNow(d.PciBdf); drv != "" && !isStub(drv) {
 			return fmt.Sprintf("%s is already on %s: nothing to give back", d.PciBdf, drv), nil
 		}
-		return "", fmt.Errorf("release %s: %w", describeDev(d), err)
+		return "", fmt.Errorf("release %s: %w", d.Describe(), err)
 	}
-	dropProbeOverride(binder, d.PciBdf, s.log())
+	s.dropProbeOverride(d.PciBdf)
 	if !rebind {
-		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", describeDev(d)), nil
+		return fmt.Sprintf("%s released from pciback and left without a driver; bind it with `xlpt pci-assignable-remove -r` next time, or load a driver for it", d.Describe()), nil
 	}
-	return fmt.Sprintf("%s released from pciback and given back to its original driver", describeDev(d)), nil
+	return fmt.Sprintf("%s released from pciback and given back to its original driver", d.Describe()), nil
 }
 
 // refuseHeld refuses to release a device a guest holds, before libxl
@@ -344,7 +461,7 @@ func (s *Service) refuseHeld(d xl.DevicePci) error {
 	if d.VfuncMask == 0 {
 		return nil // by name: libxl resolves it among the assignable ones
 	}
-	own, err := loadOwners(s.TS, s.Host)
+	own, err := loadOwners(s.ts, s.host)
 	if err != nil {
 		return err
 	}
@@ -360,33 +477,38 @@ func (s *Service) refuseHeld(d xl.DevicePci) error {
 }
 
 // beginGive journals a give-back with the driver libxl will rebind, so a
-// give-back that dies after the unbind is finished by recovery.
-func (s *Service) beginGive(d xl.DevicePci, rebind bool) (*Record, error) {
-	if s.Journal == nil || d.VfuncMask == 0 {
-		return nil, nil
-	}
+// give-back that dies after the unbind is finished by recovery (through
+// xlpt's own record, byRecord, pcibind's record has it), and the
+// host-setup edit to make at the end: the device forgotten (by the name
+// it was asked for, when the setup has it).
+func (s *Service) beginGive(d xl.DevicePci, rebind, byRecord bool, stub string, setup *PersistFile, name string) (*Record, error) {
 	in := Intent{BDF: d.PciBdf}
-	es, err := s.TS.PciXsEntries()
-	if err != nil {
-		return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
-	}
-	for _, e := range es {
-		if e.BDF == d.PciBdf && e.DriverPath != "" {
-			in.Driver = path.Base(e.DriverPath)
+	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
+	if byRecord {
+		rec.Stub = stub
+	} else if s.journal != nil {
+		es, err := s.ts.PciXsEntries()
+		if err != nil {
+			return nil, fmt.Errorf("read libxl's record of %s: %w", d.PciBdf, err)
+		}
+		for _, e := range es {
+			if e.BDF == d.PciBdf && e.DriverPath != "" {
+				rec.Devices[0].Driver = path.Base(e.DriverPath)
+			}
 		}
 	}
-	rec := &Record{Op: OpGive, Rebind: rebind, Devices: []Intent{in}}
-	return rec, s.Journal.Begin(rec)
-}
-
-func describeDev(d xl.DevicePci) string {
-	if d.VfuncMask == 0 && d.Name != "" {
-		return fmt.Sprintf("the device named %q", d.Name)
+	if setup != nil {
+		b := d.PciBdf
+		if e, ok := setup.ByName(name); ok && name != "" {
+			b = e.BDF
+		}
+		rec.Setup = &SetupEdit{Dir: filepath.Dir(setup.Path), Drop: []xl.PciBdf{b}}
 	}
-	return d.PciBdf.String()
+	return rec, s.journal.Begin(rec)
 }
 
-func orNone(driver string) string {
+// OrNone names a driver for a message: "no driver" for none.
+func OrNone(driver string) string {
 	if driver == "" {
 		return "no driver"
 	}

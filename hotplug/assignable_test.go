@@ -69,13 +69,13 @@ func newBindWorld(t *testing.T) *bindWorld {
 			w.free = f.BDF
 		}
 	}
-	w.svc = &Service{Host: w.host, Slots: DefaultSlots}
+	w.svc = &Service{host: w.host, sysfs: w.sys, slots: DefaultSlots}
 	return w
 }
 
 func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
 	w := newBindWorld(t)
-	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciStub, Group: true}, w.sys, w.host)
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciStub, Group: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,8 @@ func TestAssignableAddGroupWithPciStubAndGiveBack(t *testing.T) {
 	for _, b := range []xl.PciBdf{w.old1, w.old2} {
 		d := xl.NewDevicePci()
 		d.PciBdf, d.VfuncMask = b, 1
-		msg, err := w.svc.AssignableRemove(d, true, w.sys)
+		res, err := w.svc.AssignableRemove(ReleaseRequest{Device: d, Rebind: true})
+		msg := res.Message
 		if err != nil || !strings.Contains(msg, "back on e1000") {
 			t.Errorf("give back %s: %q, %v", b, msg, err)
 		}
@@ -111,7 +112,9 @@ func TestAssignableAddGroupFaultLosesNothing(t *testing.T) {
 	w := newBindWorld(t)
 	// The second device's bind to pciback fails, after the first worked:
 	// the first must be given back.
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciback, Group: true}, faultAfterFirst{w}, w.host)
+	w.svc.sysfs = pcibind.New(w.sys.Root(), pcibind.WithWriter(faultAfterFirst{w}), pcibind.WithProcRoot(w.sys.ProcRoot()),
+		pcibind.WithStateDir(w.sys.StateDir()))
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Driver: pcibind.DriverPciback, Group: true})
 	if err == nil {
 		t.Fatal("succeeded despite the injected fault")
 	}
@@ -122,41 +125,34 @@ func TestAssignableAddGroupFaultLosesNothing(t *testing.T) {
 	}
 }
 
-// faultAfterFirst arms a pciback bind fault after the first Hide.
+// faultAfterFirst is the simulated kernel, arming a pciback bind fault
+// when the second device's hide begins (its new_slot).
 type faultAfterFirst struct{ w *bindWorld }
 
-func (f faultAfterFirst) Hide(b xl.PciBdf, target string, m pcibind.Method) error {
-	if b == f.w.old2 {
+func (f faultAfterFirst) WriteAttr(p, v string) error {
+	if strings.HasSuffix(p, "/pciback/new_slot") && v == f.w.old2.String() {
 		f.w.k.Fail("pciback", "bind", pcitest.Fault{Err: errors.New("injected")})
 	}
-	return f.w.sys.Hide(b, target, m)
-}
-func (f faultAfterFirst) GiveBack(b xl.PciBdf) error    { return f.w.sys.GiveBack(b) }
-func (f faultAfterFirst) InUse() ([]pcibind.Use, error) { return f.w.sys.InUse() }
-func (f faultAfterFirst) OpenBy(bs []xl.PciBdf) ([]pcibind.Use, error) {
-	return f.w.sys.OpenBy(bs)
-}
-func (f faultAfterFirst) LoadRecord(b xl.PciBdf) (pcibind.Record, error) {
-	return f.w.sys.LoadRecord(b)
+	return f.w.k.WriteAttr(p, v)
 }
 
 func TestAssignableAddRefusesWhatDom0NeedsAndWarnsOnSplitGroup(t *testing.T) {
 	w := newBindWorld(t)
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.eth0}, w.sys, w.host)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.eth0})
 	mustFail(t, err, ErrNeedsForce, w.eth0.String(), "eth0", "--force")
-	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.bridge}, w.sys, w.host)
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.bridge})
 	mustFail(t, err, ErrNeedsForce, "bridge")
 	if d := w.k.Driver(w.eth0); d != "e1000e" {
 		t.Errorf("refusal changed the NIC's driver to %q", d)
 	}
-	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1}, w.sys, w.host)
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], w.old2.String()+" (e1000)") || !strings.Contains(res.Warnings[0], "--group") {
 		t.Errorf("warnings %q", res.Warnings)
 	}
-	res, err = w.svc.AssignableAdd(AssignableRequest{Device: w.eth0, Force: true, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+	res, err = w.svc.AssignableAdd(AssignableRequest{Device: w.eth0, Force: true, Driver: pcibind.DriverPciStub})
 	if err != nil || len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "--force") {
 		t.Errorf("--force: %v %q", err, res.Warnings)
 	}
@@ -165,15 +161,15 @@ func TestAssignableAddRefusesWhatDom0NeedsAndWarnsOnSplitGroup(t *testing.T) {
 func TestAssignableAddThroughLibxlRollsBack(t *testing.T) {
 	w := newBindWorld(t)
 	ts := newFake()
-	w.svc.TS = ts
+	w.svc.ts = ts
 	ts.fail["assignable-add "+w.old2.String()] = errors.New("libxl: failed to quarantine")
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true}, w.sys, w.host)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true})
 	mustFail(t, err, nil, "quarantine")
 	if len(ts.pciback) != 0 {
 		t.Errorf("left assignable after rollback: %v (calls %v)", ts.pciback, ts.calls)
 	}
 	delete(ts.fail, "assignable-add "+w.old2.String())
-	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true, Name: "nic"}, w.sys, w.host)
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: w.old1, Group: true, Name: "nic"})
 	if err != nil || len(res.Hidden) != 2 || len(ts.pciback) != 2 {
 		t.Errorf("%v %+v %v", err, res, ts.pciback)
 	}
@@ -182,7 +178,7 @@ func TestAssignableAddThroughLibxlRollsBack(t *testing.T) {
 func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	w := newBindWorld(t)
 	ts := newFake()
-	w.svc.TS = ts
+	w.svc.ts = ts
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
@@ -195,8 +191,8 @@ func TestAssignableAddRefusesADeviceAGuestHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc.Host = host
-	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, host)
+	w.svc.host = host
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: w.free})
 	mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4")
 	for _, c := range ts.calls {
 		if strings.HasPrefix(c, "assignable-add") {
@@ -213,8 +209,8 @@ func TestReadinessVerdictMatchesRefusal(t *testing.T) {
 	uses, useErr := w.sys.InUse()
 	refused := 0
 	for _, d := range w.host.Devices {
-		r := JudgeReadiness(ReadinessInput{Device: d, Checker: w.host, Uses: uses, UseErr: useErr})
-		_, err := w.svc.AssignableAdd(AssignableRequest{Device: d.BDF, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+		r := JudgeReadiness(ReadinessInput{Device: d, Host: w.host, Uses: uses, UseErr: useErr})
+		_, err := w.svc.AssignableAdd(AssignableRequest{Device: d.BDF, Driver: pcibind.DriverPciStub})
 		if got := errors.Is(err, ErrNeedsForce); got != (r.Verdict == VerdictRefused) {
 			t.Errorf("%s: verdict %q, assignable-add error %v", d.BDF, r, err)
 		}
@@ -244,27 +240,28 @@ func TestAssignableRemoveByName(t *testing.T) {
 	f.pciback[w.free] = "nic1"
 	f.pciback[xl.PciBdf{}] = ""                                    // what a zero BDF would hit
 	f.quarantined[w.free], f.quarantined[xl.PciBdf{}] = true, true // as libxl's assignable add leaves them
-	w.svc.TS = f
+	w.svc.ts = f
 	named := func(n string) xl.DevicePci {
 		d := xl.NewDevicePci()
 		d.Name = n
 		return d
 	}
-	if _, err := w.svc.AssignableRemove(named("nope"), false, w.sys); !errors.Is(err, ErrNotAssignable) || !strings.Contains(err.Error(), `"nope"`) {
+	if _, err := w.svc.AssignableRemove(ReleaseRequest{Device: named("nope"), Rebind: false}); !errors.Is(err, ErrNotAssignable) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown name: %v", err)
 	}
 	if _, on := f.pciback[xl.PciBdf{}]; !on || len(f.pciback) != 2 {
 		t.Errorf("an unknown name released something: %v", f.pciback)
 	}
-	msg, err := w.svc.AssignableRemove(named("nic1"), false, w.sys)
+	res, err := w.svc.AssignableRemove(ReleaseRequest{Device: named("nic1"), Rebind: false})
+	msg := res.Message
 	if err != nil || !strings.Contains(msg, w.free.String()) {
 		t.Errorf("nic1: %q, %v", msg, err)
 	}
 	if _, on := f.pciback[w.free]; on || len(f.pciback) != 1 {
 		t.Errorf("nic1 (%s) not released alone: %v", w.free, f.pciback)
 	}
-	w.svc.TS = nil
-	if _, err := w.svc.AssignableRemove(named("nic1"), false, w.sys); err == nil || !strings.Contains(err.Error(), "give the BDF") {
+	w.svc.ts = nil
+	if _, err := w.svc.AssignableRemove(ReleaseRequest{Device: named("nic1"), Rebind: false}); err == nil || !strings.Contains(err.Error(), "give the BDF") {
 		t.Errorf("by name without libxl: %v", err)
 	}
 }
@@ -275,7 +272,7 @@ func TestAssignableRemoveByName(t *testing.T) {
 func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
 	w := newBindWorld(t)
 	ts := newFake()
-	w.svc.TS = ts
+	w.svc.ts = ts
 	ts.addDomain(4, "web01", xl.DomainTypeHVM)
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask, d.Vdevfn = w.free, 1, xl.Vdevfn(6, 0)
@@ -289,11 +286,11 @@ func TestAssignableRemoveRefusesADeviceAGuestHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc.Host = host
+	w.svc.host = host
 	ts.pciback[w.free], ts.quarantined[w.free] = "", true
 	ts.place(4, d)
 	for _, rebind := range []bool{true, false} {
-		_, err := w.svc.AssignableRemove(d, rebind, w.sys)
+		_, err := w.svc.AssignableRemove(ReleaseRequest{Device: d, Rebind: rebind})
 		mustFail(t, err, ErrAssignedElsewhere, w.free.String(), "domain 4 (web01)", "xlpt pci-detach 4 "+w.free.String())
 	}
 	for _, c := range ts.calls {
@@ -316,12 +313,12 @@ func TestAssignableAddRefusesADeviceWithOpenNodes(t *testing.T) {
 	if err := os.Symlink("/dev/ttyS9", filepath.Join(fd, "0")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub}, w.sys, w.host)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub})
 	mustFail(t, err, ErrNeedsForce, w.free.String(), "/dev/ttyS9 open by process 4242 (getty)", "--force")
 	if d := w.k.Driver(w.free); d != "e1000e" {
 		t.Errorf("refusal changed the driver to %q", d)
 	}
-	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub, Force: true}, w.sys, w.host); err != nil {
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free, Driver: pcibind.DriverPciStub, Force: true}); err != nil {
 		t.Errorf("--force: %v", err)
 	}
 }
@@ -332,10 +329,11 @@ func TestAssignableAddRefusesADeviceWithOpenNodes(t *testing.T) {
 func TestAssignableRemoveAlreadyGivenBack(t *testing.T) {
 	w := newBindWorld(t)
 	f := newFake()
-	w.svc.TS = f
+	w.svc.ts = f
 	d := xl.NewDevicePci()
 	d.PciBdf, d.VfuncMask = w.free, 1
-	msg, err := w.svc.AssignableRemove(d, true, w.sys)
+	res, err := w.svc.AssignableRemove(ReleaseRequest{Device: d, Rebind: true})
+	msg := res.Message
 	if err != nil || !strings.Contains(msg, w.free.String()+" is already on e1000e") {
 		t.Errorf("already given back: %q, %v", msg, err)
 	}

@@ -43,11 +43,23 @@ type step struct {
 // Attach checks everything, then attaches function by function, and
 // undoes what it did if any step fails.
 func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
-	dom, unlock, err := s.lockAndResolve(req.Domain)
+	if err := s.begin(req.Device); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	return s.attachLocked(req)
+}
+
+// attachLocked is Attach under the host lock.
+func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr error) {
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
 	res.Domain = dom
 	if done, err := s.attachedByRecovery(dom, req); err != nil || len(done) > 0 {
 		res.Attached, res.Resumed = done, len(done) > 0
@@ -95,7 +107,7 @@ func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
 	}
 	// Report what libxl placed where: QEMU may have put a function
 	// elsewhere than asked (libxl 4.17 moves a lone function to 0).
-	list, err := s.TS.PciList(dom.Domid)
+	list, err := s.ts.PciList(dom.Domid)
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s after attach: %w", dom, err)
 	}
@@ -129,7 +141,7 @@ func (s *Service) attachedByRecovery(dom Domain, req AttachRequest) ([]xl.Device
 	if len(want) == 0 {
 		return nil, nil
 	}
-	list, err := s.TS.PciList(dom.Domid)
+	list, err := s.ts.PciList(dom.Domid)
 	if err != nil {
 		return nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -150,7 +162,7 @@ func (s *Service) attachedByRecovery(dom Domain, req AttachRequest) ([]xl.Device
 // beginAttach journals the attach: each function, its guest slot, and
 // the dom0 driver of those it makes assignable itself.
 func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
-	if s.Journal == nil {
+	if s.journal == nil {
 		return nil, nil
 	}
 	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
@@ -161,7 +173,7 @@ func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
 		}
 		rec.Devices = append(rec.Devices, in)
 	}
-	return rec, s.Journal.Begin(rec)
+	return rec, s.journal.Begin(rec)
 }
 
 // attachOne makes one function assignable if asked, attaches it, and
@@ -171,16 +183,16 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 	if st.assign {
 		a := xl.NewDevicePci()
 		a.PciBdf = d.PciBdf
-		if err := s.TS.PciAssignableAdd(a, true); err != nil {
+		if err := s.ts.PciAssignableAdd(a, true); err != nil {
 			return fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
 		}
-		u.Push("give back "+d.PciBdf.String(), func() error { return s.TS.PciAssignableRemove(a, true) })
-		if err := s.Journal.Step(rec, "assigned "+d.PciBdf.String()); err != nil {
+		u.Push("give back "+d.PciBdf.String(), func() error { return s.ts.PciAssignableRemove(a, true) })
+		if err := s.journal.Step(rec, "assigned "+d.PciBdf.String()); err != nil {
 			return err
 		}
 	}
 	s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
-	err := s.TS.PciAdd(dom.Domid, d)
+	err := s.ts.PciAdd(dom.Domid, d)
 	if stale, ok := s.staleBlocker(dom, d, err); ok {
 		// Looked for only when libxl trips on a leftover: asking QEMU
 		// before every attach cost ~150 ms on the testbed.
@@ -189,23 +201,23 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 			what = fmt.Sprintf("QEMU still holds the slot with %s from an earlier failed attach", stale)
 		}
 		s.log().WithField("device", d.PciBdf).Info(what + "; removing it and attaching again")
-		if cerr := s.DM.RemoveStale(dom.Domid, stale); cerr != nil {
+		if cerr := s.dm.RemoveStale(dom.Domid, stale); cerr != nil {
 			return fmt.Errorf("attach %s to %s: clear the device model's leftover %s of an earlier failed attach: %w (libxl: %w)", d.PciBdf, dom, stale, cerr, err)
 		}
-		err = s.TS.PciAdd(dom.Domid, d)
+		err = s.ts.PciAdd(dom.Domid, d)
 	}
 	if err != nil {
 		err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)
-		if dom.IsHVM() && s.DM != nil {
+		if dom.IsHVM() && s.dm != nil {
 			// libxl leaves the device in QEMU; remove it so a retry works.
-			if cerr := s.DM.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
+			if cerr := s.dm.RemoveStale(dom.Domid, d.PciBdf); cerr != nil {
 				err = fmt.Errorf("%w; clean-up of the device model: %w", err, cerr)
 			}
 		}
 		return err
 	}
-	u.Push("detach "+d.PciBdf.String(), func() error { return s.TS.PciDestroy(dom.Domid, d) })
-	return s.Journal.Step(rec, "attached "+d.PciBdf.String())
+	u.Push("detach "+d.PciBdf.String(), func() error { return s.ts.PciDestroy(dom.Domid, d) })
+	return s.journal.Step(rec, "attached "+d.PciBdf.String())
 }
 
 // inUseByPT is QEMU's refusal of a slot another passed-through device
@@ -219,7 +231,7 @@ var inUseByPT = regexp.MustCompile(`in use by xen-pci-passthrough,id=pci-pt-([0-
 // wants ("in use by xen-pci-passthrough") while libxl no longer lists it.
 // A device libxl does list is a real occupant, never removed here.
 func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf, bool) {
-	if err == nil || !dom.IsHVM() || s.DM == nil {
+	if err == nil || !dom.IsHVM() || s.dm == nil {
 		return xl.PciBdf{}, false
 	}
 	if strings.Contains(err.Error(), "Duplicate device ID") {
@@ -237,7 +249,7 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 	if b == d.PciBdf {
 		return xl.PciBdf{}, false
 	}
-	list, lerr := s.TS.PciList(dom.Domid)
+	list, lerr := s.ts.PciList(dom.Domid)
 	if lerr != nil {
 		return xl.PciBdf{}, false
 	}
@@ -279,12 +291,12 @@ func (s *Service) attachFuncs(req AttachRequest, warnings *[]string) (xl.DeviceP
 	// Which functions: one, every function of the slot, or the group.
 	var funcs []xl.PciBdf
 	if want.AllFuncs() {
-		funcs = s.Host.Functions(want.PciBdf.Slot())
+		funcs = s.host.Functions(want.PciBdf.Slot())
 		if len(funcs) == 0 {
 			return want, nil, nil, fmt.Errorf("%w: no functions at %02x:%02x (segment %04x); see `xlpt check`", ErrNoDevice, want.Bus, want.Dev, want.Domain)
 		}
 	} else {
-		if _, ok := s.Host.Device(want.PciBdf); !ok {
+		if _, ok := s.host.Device(want.PciBdf); !ok {
 			return want, nil, nil, fmt.Errorf("%w: %s (see `xlpt check` for the host's devices)", ErrNoDevice, want.PciBdf)
 		}
 		funcs = []xl.PciBdf{want.PciBdf}
@@ -296,7 +308,7 @@ func (s *Service) attachFuncs(req AttachRequest, warnings *[]string) (xl.DeviceP
 	if req.Group {
 		grouped := false
 		for _, f := range append([]xl.PciBdf(nil), funcs...) {
-			for _, m := range s.Host.Group(f) {
+			for _, m := range s.host.Group(f) {
 				grouped = true
 				if !contains(funcs, m) {
 					funcs = append(funcs, m)
@@ -315,7 +327,7 @@ func (s *Service) attachFuncs(req AttachRequest, warnings *[]string) (xl.DeviceP
 // assignable first; anything a guest or dom0 holds is refused.
 func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, funcs []xl.PciBdf, requested map[xl.PciBdf]bool) ([]xl.PciBdf, map[xl.PciBdf]bool, error) {
 
-	own, err := loadOwners(s.TS, s.Host)
+	own, err := loadOwners(s.ts, s.host)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -356,7 +368,7 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 	if len(todo) == 0 {
 		return nil, nil, fmt.Errorf("nothing to attach: %s already holds every requested device", dom)
 	}
-	if err := checkGroup(s.Host, own, dom.Domid, dom.String(), todo); err != nil {
+	if err := checkGroup(s.host, own, dom.Domid, dom.String(), todo); err != nil {
 		return nil, nil, err
 	}
 	return todo, needAssign, nil
@@ -369,7 +381,7 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 // already attached.
 func (s *Service) clearHalfRemoved(dom Domain, b xl.PciBdf) error {
 	already := fmt.Errorf("%s is already attached to %s (see `xlpt pci-list %s`)", b, dom, dom)
-	if !dom.IsHVM() || s.DM == nil {
+	if !dom.IsHVM() || s.dm == nil {
 		return already
 	}
 	if in, err := s.inDeviceModel(dom.Domid, b); err != nil || in {
@@ -377,7 +389,7 @@ func (s *Service) clearHalfRemoved(dom Domain, b xl.PciBdf) error {
 	}
 	dev := xl.NewDevicePci()
 	dev.PciBdf = b
-	if err := s.TS.PciDestroy(dom.Domid, dev); err != nil {
+	if err := s.ts.PciDestroy(dom.Domid, dev); err != nil {
 		return fmt.Errorf("%s: libxl lists it in %s but its device model no longer has it, and libxl's forced remove failed: %w (see `xlpt recover --dry-run`)", b, dom, err)
 	}
 	s.log().WithField("device", b).Warnf("libxl listed it in %s but its device model no longer had it (a detach that finished late or died); libxl's forced remove cleared it", dom)
@@ -390,7 +402,7 @@ func (s *Service) placeSlots(dom Domain, req AttachRequest, want xl.DevicePci, t
 
 	// Guest slots: one per physical slot; functions keep their numbers
 	// when several functions of a slot go together.
-	current, err := s.TS.PciList(dom.Domid)
+	current, err := s.ts.PciList(dom.Domid)
 	if err != nil {
 		return nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -419,7 +431,7 @@ func (s *Service) placeSlots(dom Domain, req AttachRequest, want xl.DevicePci, t
 			if i == 0 {
 				reqSlot = want.VSlot()
 			}
-			gslot, err = chooseSlot(ps, reqSlot, s.Slots, req.AnySlot, occ)
+			gslot, err = chooseSlot(ps, reqSlot, s.slots, req.AnySlot, occ)
 			if err != nil {
 				return nil, err
 			}
@@ -440,12 +452,10 @@ func (s *Service) placeSlots(dom Domain, req AttachRequest, want xl.DevicePci, t
 				}
 				d.Vdevfn = xl.Vdevfn(gslot, gfn)
 			}
-			for _, check := range s.Checks {
-				w, err := check(dom, d)
-				*warnings = append(*warnings, w...)
-				if err != nil {
-					return nil, err
-				}
+			w, err := s.runChecks(dom, d)
+			*warnings = append(*warnings, w...)
+			if err != nil {
+				return nil, err
 			}
 			steps = append(steps, step{dev: d, assign: needAssign[f]})
 		}
@@ -454,7 +464,7 @@ func (s *Service) placeSlots(dom Domain, req AttachRequest, want xl.DevicePci, t
 }
 
 func (s *Service) assignableSet() (map[xl.PciBdf]bool, error) {
-	list, err := s.TS.PciAssignableList()
+	list, err := s.ts.PciAssignableList()
 	if err != nil {
 		return nil, fmt.Errorf("list assignable devices: %w", err)
 	}
@@ -466,7 +476,7 @@ func (s *Service) assignableSet() (map[xl.PciBdf]bool, error) {
 }
 
 func (s *Service) nameToBdf(name string) (xl.PciBdf, error) {
-	list, err := s.TS.PciAssignableList()
+	list, err := s.ts.PciAssignableList()
 	if err != nil {
 		return xl.PciBdf{}, fmt.Errorf("list assignable devices: %w", err)
 	}

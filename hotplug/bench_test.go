@@ -71,8 +71,8 @@ func BenchmarkAttachPreflight(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						svc := &Service{TS: Memo(ts), Host: host, Slots: slots, DM: fakeDM{ts},
-							Checks: []DeviceCheck{MsiCheck(host)}, Log: quiet}
+						svc := &Service{ts: Memo(ts), host: host, slots: slots, dm: fakeDM{ts},
+							checks: []deviceCheck{{"msi check", MsiCheck(host)}}, logger: stdLogger{quiet}}
 						d := xl.NewDevicePci()
 						d.PciBdf, d.VfuncMask = c.dev, 1
 						res, err := svc.Attach(AttachRequest{Domain: dom, Device: d, Group: c.group})

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xlpt/xlpt/msi"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -17,19 +18,12 @@ var ErrRdmConflict = errors.New("reserved device memory conflict")
 // ErrNoMSI refuses a device that cannot interrupt in any guest.
 var ErrNoMSI = errors.New("device cannot raise interrupts")
 
-// RegionSource gives the host's reserved regions that concern devices,
-// with notes on sources that could not be read. *rdm.Finder satisfies it.
-type RegionSource interface {
-	Regions(devices []xl.PciBdf) ([]rdm.Region, []string, error)
-}
-
 // RdmCheck is the preflight for reserved device memory. libxl 4.17 does
 // no RDM check on hot-plug: Xen identity-maps the device's regions into
 // the running guest and, where one falls in guest RAM, refuses under
 // strict (the default for hot-plug) or carries on under relaxed. xlpt
-// predicts this before libxl is called, with the host's regions from src
-// (an *rdm.Finder).
-func RdmCheck(src RegionSource) DeviceCheck {
+// predicts this before libxl is called, with the host's regions from src.
+func RdmCheck(src *rdm.Finder) DeviceCheck {
 	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		if !dom.IsHVM() {
 			return nil, nil
@@ -67,7 +61,7 @@ func RdmCheck(src RegionSource) DeviceCheck {
 
 // MsiCheck warns about msitranslate settings that will not take effect
 // and refuses a virtual function without MSI or MSI-X.
-func MsiCheck(host Host) DeviceCheck {
+func MsiCheck(host *pcibind.Host) DeviceCheck {
 	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		d, ok := host.Device(dev.PciBdf)
 		if !ok {
@@ -91,4 +85,73 @@ func MsiCheck(host Host) DeviceCheck {
 		}
 		return ws, nil
 	}
+}
+
+// RegionSources say where reserved regions come from: Xen (libxenctrl)
+// and the firmware's ACPI DMAR table unless left out, and more in Xen's
+// rmrr= syntax.
+type RegionSources struct {
+	NoXen      bool     // do not ask Xen
+	NoDMAR     bool     // do not read the DMAR table
+	RMRR       []string // regions in rmrr= syntax
+	XenCmdline string   // Xen's command line, for the rmrr= options on it
+}
+
+// Regions gathers the host's reserved regions that concern devices
+// (every region when none is named), with notes on the sources that
+// could not be read (Xen on a host where libxl cannot be opened).
+func (s *Service) Regions(src RegionSources, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
+	var notes []string
+	var xen rdm.XenSource
+	if !src.NoXen {
+		if ts, err := s.toolstack(); err != nil {
+			notes = append(notes, fmt.Sprintf("regions from Xen not read: %v", err))
+		} else {
+			xen = ts
+		}
+	}
+	regions, more, err := s.finder(src, xen).Regions(devices)
+	if err != nil {
+		return nil, nil, err
+	}
+	return regions, append(notes, more...), nil
+}
+
+// finder gathers regions from src and xen, under the host's sysfs.
+func (s *Service) finder(src RegionSources, xen rdm.XenSource) *rdm.Finder {
+	f := &rdm.Finder{NoDMAR: src.NoDMAR, RMRR: src.RMRR, XenCmdline: src.XenCmdline, Xen: xen}
+	if s.sysfs != nil {
+		f.SysfsRoot = s.sysfs.Root()
+	}
+	return f
+}
+
+// ListRegions is the host's reserved regions from src, only those of the
+// devices named when some are, with notes on the sources not read.
+func (s *Service) ListRegions(src RegionSources, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
+	regions, notes, err := s.Regions(src, devices)
+	if err == nil && len(devices) > 0 {
+		regions = rdm.OfDevices(regions, devices)
+	}
+	return regions, notes, err
+}
+
+// CheckRdm predicts what libxl does with the host's reserved regions (from
+// src) when it builds the HVM guest g: fits, relocates low memory, or a
+// conflict refused under strict and ignored under relaxed. A guest whose
+// memory layout cannot be built is ErrBadRequest.
+func (s *Service) CheckRdm(g rdm.Guest, src RegionSources) (rdm.Result, []string, error) {
+	var bdfs []xl.PciBdf
+	for _, d := range g.Devices {
+		bdfs = append(bdfs, d.PciBdf)
+	}
+	regions, notes, err := s.Regions(src, bdfs)
+	if err != nil {
+		return rdm.Result{}, notes, err
+	}
+	res, err := rdm.Check(g, regions)
+	if err != nil {
+		return res, notes, &badRequest{err.Error()}
+	}
+	return res, notes, nil
 }

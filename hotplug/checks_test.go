@@ -16,7 +16,7 @@ func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
 	// by the real rdm.Finder.
 	region := &rdm.Finder{NoDMAR: true, RMRR: []string{"0xf0-0xff=" + w.bdf["nic1"].String()}}
 	w.ts.domains[1].cfg.Rdm = xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid}
-	w.svc.Checks = []DeviceCheck{RdmCheck(region)}
+	w.svc.checks = []deviceCheck{{"rdm check", RdmCheck(region)}}
 	w.ts.calls = nil
 	_, err := w.attach("hvm1", "nic1", 6)
 	mustFail(t, err, ErrRdmConflict, w.bdf["nic1"].String(), "rdm_policy=strict", "relaxed")
@@ -45,7 +45,7 @@ func TestRdmPreflightStrictRefusesRelaxedWarns(t *testing.T) {
 func TestMsiPreflightWarnsOnTranslateWithQemuXen(t *testing.T) {
 	w := newWorld(t, nil)
 	w.ts.domains[1].cfg.DeviceModelVersion = xl.DeviceModelQemuXen
-	w.svc.Checks = []DeviceCheck{MsiCheck(w.host)}
+	w.svc.checks = []deviceCheck{{"msi check", MsiCheck(w.host)}}
 	d := w.spec("nic1", 0)
 	d.Msitranslate = true
 	res, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d})

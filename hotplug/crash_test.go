@@ -3,11 +3,14 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
@@ -34,12 +37,12 @@ type crashWorld struct {
 	root  string
 	state string
 	proc  string
+	conf  string // the host setup's directory
 	ts    *fakeToolstack
 	dev   map[string]xl.PciBdf
 	orig  map[xl.PciBdf]string // each device's dom0 driver
 	n, at int                  // steps seen, the step to crash after (0 never)
 	where string
-	skip  string // reconciler left out (mutation test)
 }
 
 func newCrashWorld(t *testing.T) *crashWorld {
@@ -48,16 +51,20 @@ func newCrashWorld(t *testing.T) *crashWorld {
 	mf := &pcitest.Node{Kind: pcitest.Endpoint, Funcs: 2, FLR: true, MSI: true, Vendor: 0x10de, Device: 0x1b80, Driver: "mfdrv"}
 	o1 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
 	o2 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
-	tree, err := pcitest.Generate(memDir(t), pcitest.Topology{Drivers: []string{"pciback", "e1000e", "e1000", "mfdrv"},
+	pf := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, MSIX: 16, Vendor: 0x8086, Device: 0x1521,
+		TotalVFs: 8, VFDevice: 0x1520, Driver: "igb", VFDriver: "igbvf"}
+	tree, err := pcitest.Generate(memDir(t), pcitest.Topology{Drivers: []string{"pciback", "pci-stub", "e1000e", "e1000", "mfdrv", "igb", "igbvf"},
 		Root: []*pcitest.Node{{Kind: pcitest.HostBridgeNode},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{nic}},
 			{Kind: pcitest.RootPort, Children: []*pcitest.Node{mf}},
-			{Kind: pcitest.RootPort, Children: []*pcitest.Node{{Kind: pcitest.PCIeToPCI, Children: []*pcitest.Node{o1, o2}}}}}})
+			{Kind: pcitest.RootPort, Children: []*pcitest.Node{{Kind: pcitest.PCIeToPCI, Children: []*pcitest.Node{o1, o2}}}},
+			{Kind: pcitest.RootPort, Children: []*pcitest.Node{pf}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &crashWorld{t: t, root: tree.Root, state: memDir(t), proc: emptyProc(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
+	w := &crashWorld{t: t, root: tree.Root, state: memDir(t), proc: emptyProc(t), conf: memDir(t), dev: map[string]xl.PciBdf{}, orig: map[xl.PciBdf]string{}}
 	w.k = pcitest.NewKernel(t, tree.Root)
+	w.k.Native("igbvf", 0x8086, 0x1520)
 	for _, f := range tree.Funcs {
 		switch f.Node {
 		case nic:
@@ -68,6 +75,8 @@ func newCrashWorld(t *testing.T) *crashWorld {
 			w.dev["old1"] = f.BDF
 		case o2:
 			w.dev["old2"] = f.BDF
+		case pf:
+			w.dev["pf"] = f.BDF
 		default:
 			continue
 		}
@@ -113,7 +122,7 @@ func (w *crashWorld) step(what string) {
 // process is one run of xlpt: a fresh scan, the journal, no memory of
 // earlier runs.
 func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
-	sys := pcibind.New(w.root, pcibind.WithWriter(w.k), pcibind.WithStateDir(w.state), pcibind.WithProcRoot(w.proc))
+	sys := pcibind.New(w.root, pcibind.WithWriter(crashingWriter{w}), pcibind.WithStateDir(w.state), pcibind.WithProcRoot(w.proc))
 	host, err := sys.Scan()
 	if err != nil {
 		w.t.Fatal(err)
@@ -121,9 +130,22 @@ func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
 	j := NewJournal(w.state)
 	j.afterWrite = func() { w.step("journal write") }
 	j.noSync = true
-	svc := &Service{TS: w.ts, Host: host, Slots: DefaultSlots, DM: fakeDM{w.ts}, Journal: j, Kernel: sys, skipReconciler: w.skip}
-	svc.Rescan = func() (Host, error) { return sys.Scan() }
+	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, journal: j, sysfs: sys, configDir: w.conf,
+		logger: stdLogger{&logrus.Logger{Out: io.Discard, Formatter: &logrus.TextFormatter{}, Level: logrus.WarnLevel}}}
 	return svc, sys
+}
+
+// crashingWriter is the simulated kernel, each of xlpt's own sysfs
+// writes a step (libxl's are the fake's steps).
+type crashingWriter struct{ w *crashWorld }
+
+func (c crashingWriter) WriteAttr(p, v string) error {
+	err := c.w.k.WriteAttr(p, v)
+	if err == nil {
+		rel, _ := filepath.Rel(c.w.root, p)
+		c.w.step("sysfs " + rel)
+	}
+	return err
 }
 
 // run runs op in a new process and reports whether it crashed.
@@ -218,13 +240,16 @@ type opCase struct {
 	// killed), so a plain retry refuses, naming `xlpt recover`, which then
 	// repairs it.
 	sweepOnly bool
+	// check, when set, says whether the host is exactly as after the
+	// command (instead of devs and want): recovery finishes these
+	// commands forward.
+	check func(w *crashWorld) error
 }
 
 func hide(names ...string) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
 	return func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
 		for _, n := range names {
-			host := svc.Host.(*pcibind.Host)
-			if _, err := svc.AssignableAdd(AssignableRequest{Device: w.dev[n], Group: strings.HasPrefix(n, "old")}, sys, host); err != nil {
+			if _, err := svc.AssignableAdd(AssignableRequest{Device: w.dev[n], Group: strings.HasPrefix(n, "old")}); err != nil {
 				return err
 			}
 		}
@@ -236,7 +261,7 @@ func giveBack(name string) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs)
 	return func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
 		d := xl.NewDevicePci()
 		d.PciBdf, d.VfuncMask = w.dev[name], 1
-		_, err := svc.AssignableRemove(d, true, sys)
+		_, err := svc.AssignableRemove(ReleaseRequest{Device: d, Rebind: true})
 		return err
 	}
 }
@@ -323,7 +348,9 @@ type outcome struct {
 // finished before step at (no more points).
 func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool, outcome) {
 	w := newCrashWorld(t)
-	w.skip = skip
+	if skip != "" {
+		defer leaveOut(skip)()
+	}
 	if c.setup != nil {
 		c.setup(w)
 	}
@@ -335,6 +362,12 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 	}
 	o := outcome{point: w.where}
 	check := func(stage string, final bool) error {
+		if c.check != nil {
+			if err := c.check(w); err != nil {
+				return fmt.Errorf("%s: %w", stage, err)
+			}
+			return nil
+		}
 		for _, n := range c.devs {
 			st, err := w.stateOf(w.dev[n])
 			if err != nil {
@@ -401,8 +434,13 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 	return true, o
 }
 
-func TestCrashAfterEveryStepRecovers(t *testing.T) {
-	for _, c := range crashCases {
+func TestCrashAfterEveryStepRecovers(t *testing.T) { crashMatrix(t, crashCases) }
+
+// crashMatrix kills each case after every one of its steps, then heals
+// one copy of the world with recover and another with the command run
+// again.
+func crashMatrix(t *testing.T, cases []opCase) {
+	for _, c := range cases {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			points := 0
@@ -554,13 +592,13 @@ func TestRetryAfterKillReportsWhatHappened(t *testing.T) {
 		w := killedAt(t, func(w *crashWorld) {
 			req = AssignableRequest{Device: w.dev["nic"]}
 		}, "assignable-add: quarantine", func(svc *Service) error {
-			_, err := svc.AssignableAdd(req, svc.Kernel.(*pcibind.Sysfs), svc.Host.(*pcibind.Host))
+			_, err := svc.AssignableAdd(req)
 			return err
 		})
 		var res AssignableResult
-		err, _ := w.run(func(svc *Service, sys *pcibind.Sysfs) error {
+		err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
 			var err error
-			res, err = svc.AssignableAdd(req, sys, svc.Host.(*pcibind.Host))
+			res, err = svc.AssignableAdd(req)
 			return err
 		})
 		if err != nil || !res.Resumed {

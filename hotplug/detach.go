@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
 
@@ -34,13 +33,25 @@ type DetachResult struct {
 // guest that does not acknowledge the eject leaves the device attached;
 // the error then says so and offers --force.
 func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
-	dom, unlock, err := s.lockAndResolve(req.Domain)
+	if err := s.begin(req.Device); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	return s.detachLocked(req)
+}
+
+// detachLocked is Detach under the host lock.
+func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr error) {
+	dom, err := s.resolve(req.Domain)
+	if err != nil {
+		return res, err
+	}
 	res.Domain = dom
-	list, err := s.TS.PciList(dom.Domid)
+	list, err := s.ts.PciList(dom.Domid)
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -66,11 +77,11 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	for _, d := range targets {
 		// Recovery reads this step: past it, QEMU may have been asked
 		// to unplug the device, so a run that dies is finished forward.
-		if err := s.Journal.Step(rec, "removing "+d.PciBdf.String()); err != nil {
+		if err := s.journal.Step(rec, "removing "+d.PciBdf.String()); err != nil {
 			return res, err
 		}
 		if req.Force {
-			err = s.TS.PciDestroy(dom.Domid, d)
+			err = s.ts.PciDestroy(dom.Domid, d)
 		} else {
 			err = s.removeFromGuest(dom, d, &res)
 		}
@@ -83,7 +94,7 @@ func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 			}
 			return res, fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
 		}
-		if err := s.Journal.Step(rec, "detached "+d.PciBdf.String()); err != nil {
+		if err := s.journal.Step(rec, "detached "+d.PciBdf.String()); err != nil {
 			return res, err
 		}
 		res.Detached = append(res.Detached, d)
@@ -127,12 +138,13 @@ func containsDev(list []xl.DevicePci, b xl.PciBdf) bool {
 	return false
 }
 
+// describeDevs lists the devices' BDFs for a message (xl.JoinBdfs).
 func describeDevs(ds []xl.DevicePci) string {
-	var bs []string
-	for _, d := range ds {
-		bs = append(bs, d.PciBdf.String())
+	bs := make([]xl.PciBdf, len(ds))
+	for i, d := range ds {
+		bs[i] = d.PciBdf
 	}
-	return strings.Join(bs, ", ")
+	return xl.JoinBdfs(bs)
 }
 
 // removeFromGuest asks libxl to remove d. When that fails and the
@@ -140,14 +152,14 @@ func describeDevs(ds []xl.DevicePci) string {
 // left of it (an earlier detach whose eject finished after libxl gave
 // up, or a detach that died): libxl's forced remove finishes the job.
 func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult) error {
-	err := s.TS.PciRemove(dom.Domid, d)
-	if err == nil || isTimeout(err) || !dom.IsHVM() || s.DM == nil {
+	err := s.ts.PciRemove(dom.Domid, d)
+	if err == nil || isTimeout(err) || !dom.IsHVM() || s.dm == nil {
 		return err
 	}
 	if in, derr := s.inDeviceModel(dom.Domid, d.PciBdf); derr != nil || in {
 		return err
 	}
-	if ferr := s.TS.PciDestroy(dom.Domid, d); ferr != nil {
+	if ferr := s.ts.PciDestroy(dom.Domid, d); ferr != nil {
 		return fmt.Errorf("%w; its device model no longer has it, and libxl's forced remove failed too: %w", err, ferr)
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("%s: %s's device model no longer had it (an earlier detach finished after libxl gave up); "+
@@ -157,7 +169,7 @@ func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult)
 
 // inDeviceModel says whether domid's QEMU has b.
 func (s *Service) inDeviceModel(domid uint32, b xl.PciBdf) (bool, error) {
-	bs, err := s.DM.Devices(domid)
+	bs, err := s.dm.Devices(domid)
 	if err != nil {
 		return false, err
 	}
@@ -166,14 +178,14 @@ func (s *Service) inDeviceModel(domid uint32, b xl.PciBdf) (bool, error) {
 
 // beginDetach journals the detach of targets from dom.
 func (s *Service) beginDetach(dom Domain, targets []xl.DevicePci) (*Record, error) {
-	if s.Journal == nil {
+	if s.journal == nil {
 		return nil, nil
 	}
 	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
 	for _, d := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: d.PciBdf, Vdevfn: d.Vdevfn})
 	}
-	return rec, s.Journal.Begin(rec)
+	return rec, s.journal.Begin(rec)
 }
 
 func (s *Service) planDetach(dom Domain, req DetachRequest, list []xl.DevicePci) ([]xl.DevicePci, error) {
@@ -208,9 +220,9 @@ func (s *Service) planDetach(dom Domain, req DetachRequest, list []xl.DevicePci)
 		}
 		bdfs = []xl.PciBdf{want.PciBdf}
 	}
-	if req.Group && s.Host != nil {
+	if req.Group && s.host != nil {
 		for _, b := range append([]xl.PciBdf(nil), bdfs...) {
-			for _, m := range s.Host.Group(b) {
+			for _, m := range s.host.Group(b) {
 				if _, ok := held[m]; ok && !contains(bdfs, m) {
 					bdfs = append(bdfs, m)
 				}
@@ -229,9 +241,9 @@ func holding(list []xl.DevicePci) string {
 	if len(list) == 0 {
 		return "it holds no PCI devices"
 	}
-	var bs []string
+	var bs []xl.PciBdf
 	for _, d := range list {
-		bs = append(bs, d.PciBdf.String())
+		bs = append(bs, d.PciBdf)
 	}
-	return "it holds " + strings.Join(bs, ", ")
+	return "it holds " + xl.JoinBdfs(bs)
 }

@@ -1,5 +1,8 @@
 // Package hotplug decides: attach, detach and list PCI devices of a
-// domain, with the rules Xen 4.17 and libxl leave out.
+// domain, hide them from dom0 and give them back, set SR-IOV VFs, keep
+// the host's setup across reboots, move devices between guests and
+// through a live migration, and recover what a run that died left, with
+// the rules Xen 4.17 and libxl leave out.
 //
 //   - HVM guests get hot-plugged devices in the hot-plug slot range (6-7 by
 //     default, as the VT-d howto reserves them): a requested slot outside
@@ -13,22 +16,58 @@
 //     BB:DD.*.
 //   - Readiness (JudgeReadiness) is one rule: the verdict `check` reports
 //     and the refusal pci-assignable-add enforces.
-//   - Reserved device memory is checked before a hot-plug into an HVM
-//     guest (RdmCheck, with the regions from an rdm.Finder), MSI before
-//     any (MsiCheck).
-//   - Live migration with devices (Migration): refuse a guest Xen will not
-//     migrate, record every device in a plan (PlanStore) before the first
-//     detach, put the devices back on the target by BDF or identity in
-//     their old slots (all or none), or back on the source; pci-move
-//     (Migration.Move) between running guests, back to FROM on failure.
-//     The plan records each step, so every command resumes after a crash.
 //   - Every refusal comes before any change, names the device, the sibling
-//     or occupant, and the fix; a multi-step attach or hide is undone if a
-//     later step fails.
+//     or occupant, and the fix; a multi-step change is undone if a later
+//     step fails.
+//   - Every host change is a journal operation under the host lock for
+//     its whole length (hide, give back, attach, detach, SR-IOV counts,
+//     --persist edits, restore, each migration command): its intent is
+//     written before its first change, and a run that dies is finished or
+//     undone by the next change or by `xlpt recover`.
 //
-// The package only decides: it prints nothing and reads no flags. libxl is
-// reached through the small Toolstack interface declared here (satisfied
-// by *xenlight.Context, and by a fake in the tests); the host's PCI view
-// comes from pcibind through Host, sysfs binding through Binder, reserved
-// regions through RegionSource. It builds without cgo.
+// The package prints nothing and reads no flags. One constructor, New,
+// builds the Service from an Env: the host's sysfs (*pcibind.Sysfs, on
+// /sys, a recorded tree or the simulated kernel), libxl through the
+// Toolstack interface (xl.Toolstack: *xenlight.Context, or a fake), QEMU
+// through DeviceModel, the state and config directories, a Logger and a
+// Clock. The service reads the host itself. It builds without cgo.
+//
+// Files, by room:
+//
+//	the service
+//	  env.go            Env, New, Logger, Clock; reading the host, the lock, the checks' timing
+//	  service.go        Toolstack, DeviceModel, Domain, the refusals' sentinels, resolve, preflight, List
+//	  memo.go           Memo: libxl's answers remembered for one run
+//	  hostconfig.go     the host config (xlpt.conf): slots, state dir, lock timeout
+//	attach and detach
+//	  attach.go         Attach: plan, checks, slot choice, the stale QEMU device
+//	  detach.go         Detach, and a detach a dead run left half done
+//	  slots.go          the hot-plug slot policy
+//	  group.go          the same-domain rule
+//	  checks.go         the preflight checks of an attach (RDM, MSI) and the reserved regions
+//	hiding and giving back
+//	  assignable.go     AssignableAdd (hide, with --group, --force) and AssignableRemove
+//	  readiness.go      JudgeReadiness, the one rule of check and pci-assignable-add
+//	  owner.go          who holds a function: libxl's lists, pciback, dom0 drivers
+//	SR-IOV
+//	  sriov.go          SetVFs (release, autoprobe, count through 0, hide), SRIOVList, SRIOVCheck
+//	persistence and restore
+//	  persist.go        the host setup (devices.conf): format, edits, SetupEdit
+//	  restore.go        Restore: the setup applied, entry by entry, each checked for identity
+//	journal and recovery
+//	  journal.go        Journal, Record, the operations and their intents
+//	  recover.go        Recover and the implicit recovery: libxl's operations, the sweep, the reconcilers
+//	  recover_ops.go    recovery of sysfs hides, SR-IOV, restore, migrations, setup edits
+//	migration and moves
+//	  migrate.go        Migration: detach for xl migrate, preflight, the plan's devices
+//	  migrate_attach.go attach on the target (by BDF or identity), rollback
+//	  migrate_identity.go  a device's identity and the match on another host
+//	  migrate_plan.go   the plan (version 1) and its file
+//	  move.go           pci-move between running guests
+//	reports (read only)
+//	  check.go          Check: check's report on every device, owners, inconsistencies, open
+//	                    intent records, the verdict filter and the summary
+//	  check_json.go     check's device list as JSON, by hand (megabytes on a full scan)
+//	  report.go         HideCmdline, MSI
+//	  guestcfg.go       an xl.cfg read as xl does, and checked before xl create
 package hotplug

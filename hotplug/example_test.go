@@ -49,6 +49,8 @@ func (t *toyToolstack) PciAssignableList() ([]xl.DevicePci, error) {
 	}
 	return out, nil
 }
+func (t *toyToolstack) ReservedDeviceMemory() ([]xl.RdmRegion, error)          { return nil, nil }
+func (t *toyToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) { return nil, nil }
 func (t *toyToolstack) PciAdd(_ uint32, d xl.DevicePci) error {
 	t.attached = append(t.attached, d)
 	return nil
@@ -69,13 +71,11 @@ func ExampleService_Attach() {
 	if err != nil {
 		panic(err)
 	}
-	host, err := pcibind.New(tree.Root).Scan()
-	if err != nil {
-		panic(err)
-	}
-	nic := host.Devices[0].BDF
+	nic := tree.Funcs[0].BDF
 	ts := &toyToolstack{assignable: map[xl.PciBdf]bool{nic: true}}
-	svc := &hotplug.Service{TS: ts, Host: host, Slots: hotplug.DefaultSlots}
+	// The host's sysfs (here a generated tree) and the toolstack; the
+	// service reads the host itself.
+	svc := hotplug.New(hotplug.Env{Sysfs: pcibind.New(tree.Root), Toolstack: ts})
 
 	spec, err := xl.ParseSpec(nic.String())
 	if err != nil {

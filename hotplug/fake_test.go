@@ -100,6 +100,13 @@ func (f *fakeToolstack) ListDomains() ([]xl.DomainInfo, error) {
 	return out, nil
 }
 
+// The fake host has no reserved device memory (tests give regions as
+// rmrr= to the rdm check's finder).
+func (f *fakeToolstack) ReservedDeviceMemory() ([]xl.RdmRegion, error) { return nil, nil }
+func (f *fakeToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) {
+	return nil, nil
+}
+
 func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
 }

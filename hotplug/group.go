@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -45,7 +46,7 @@ func (e *GroupError) Error() string {
 // checkGroup enforces the same-domain rule for functions being attached
 // to domid: every other member of each function's group must already
 // belong to domid or be in the request.
-func checkGroup(host Host, own *owners, domid uint32, domName string, request []xl.PciBdf) error {
+func checkGroup(host *pcibind.Host, own *owners, domid uint32, domName string, request []xl.PciBdf) error {
 	inRequest := map[xl.PciBdf]bool{}
 	for _, b := range request {
 		inRequest[b] = true

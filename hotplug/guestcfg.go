@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/xlpt/xlpt/msi"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
@@ -227,7 +228,7 @@ func (rd *cfgReader) pciEntries(base xl.DevicePci) []GuestPCI {
 // GuestCheck is the world a guest config is checked against. Owner and
 // Regions may be nil (no hypervisor to ask).
 type GuestCheck struct {
-	Host    Host
+	Host    *pcibind.Host
 	Owner   func(xl.PciBdf) Owner
 	Regions []rdm.Region
 }
@@ -433,4 +434,80 @@ func (c GuestCheck) checkRdm(r *GuestReport, g GuestConfig) {
 	if res.Fails && !r.Fails() {
 		r.add("fail", "rdm", "libxl would refuse to build the guest: %s", strings.Join(res.Errors, "; "))
 	}
+}
+
+// GuestFileReport is cfg check's report on one xl.cfg, with what its
+// sources said along the way.
+type GuestFileReport struct {
+	GuestReport
+	Notes    []string // on the region sources
+	Warnings []string // on the owners
+}
+
+// CheckGuestFile checks the xl.cfg at path against this host before xl
+// create: its devices exist and are assignable, its groups whole, its
+// slots distinct, its reserved regions clear of guest RAM (from src), its
+// settings able to pass devices through. A host that cannot be read, or
+// libxl that cannot be asked, is a finding, not an error.
+func (s *Service) CheckGuestFile(path string, src RegionSources) (GuestFileReport, error) {
+	var rep GuestFileReport
+	f, err := xlcfg.Load(path)
+	if err != nil {
+		return rep, err
+	}
+	g, pre := ReadGuestConfig(f)
+	check := GuestCheck{}
+	var xen rdm.XenSource
+	var ow *checkOwners
+	if host, err := s.sysfs.Read(); err != nil { // what the entries name, on demand
+		pre = append(pre, Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
+	} else if s.host, check.Host = host, host; s.openToolstack() == nil {
+		pre = append(pre, Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", s.tsErr)})
+	} else {
+		if !src.NoXen {
+			xen = s.ts
+		}
+		ow = &checkOwners{of: Owners(s.ts, host)}
+		check.Owner = ow.owner
+	}
+	if g.Type == xl.DomainTypeHVM {
+		var bdfs []xl.PciBdf
+		for _, e := range g.Entries {
+			if e.Err == nil && e.Dev.VfuncMask != 0 {
+				bdfs = append(bdfs, e.Dev.PciBdf)
+			}
+		}
+		if check.Regions, rep.Notes, err = s.finder(src, xen).Regions(bdfs); err != nil {
+			return rep, err
+		}
+	}
+	rep.GuestReport = check.CheckGuestConfig(g, pre)
+	if ow != nil && ow.err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("cannot ask libxl which domain holds which device: %v", ow.err))
+	}
+	return rep, nil
+}
+
+// RdmGuestFile reads the HVM guest of the xl.cfg at path as xl 4.17 does,
+// for the reserved-memory check; what the file says that xl misreads is
+// in the warnings. A guest of another type is ErrBadRequest.
+func RdmGuestFile(path string) (rdm.Guest, []string, error) {
+	f, err := xlcfg.Load(path)
+	if err != nil {
+		return rdm.Guest{}, nil, err
+	}
+	gc, findings := ReadGuestConfig(f)
+	var warnings []string
+	for _, fd := range findings {
+		warnings = append(warnings, fd.Subject+": "+fd.Message)
+	}
+	for _, e := range gc.Entries {
+		if e.Err != nil {
+			return rdm.Guest{}, warnings, e.Err
+		}
+	}
+	if gc.Type != xl.DomainTypeHVM {
+		return rdm.Guest{}, warnings, badRequestf("%s: type %s: reserved device memory only matters to HVM guests", path, gc.Type)
+	}
+	return gc.RdmGuest(), warnings, nil
 }

@@ -19,6 +19,7 @@ type world struct {
 	host *pcibind.Host
 	svc  *Service
 	bdf  map[string]xl.PciBdf
+	root string // the sysfs tree
 }
 
 // The host: nic1..nic3 PCIe on root ports; a PCIe-to-PCI bridge with two
@@ -55,7 +56,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xl.PciBdf{}}
+	w := &world{t: t, ts: newFake(), host: host, bdf: map[string]xl.PciBdf{}, root: tree.Root}
 	for _, f := range tree.Funcs {
 		for name, n := range nodes {
 			if f.Node == n {
@@ -71,7 +72,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 			}
 		}
 	}
-	w.svc = &Service{TS: w.ts, Host: host, Slots: DefaultSlots, DM: fakeDM{w.ts}}
+	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}}
 	w.ts.addDomain(1, "hvm1", xl.DomainTypeHVM)
 	w.ts.addDomain(2, "hvm2", xl.DomainTypeHVM)
 	w.ts.addDomain(3, "pv1", xl.DomainTypePV)
@@ -167,7 +168,7 @@ func TestAttachRequestedSlot(t *testing.T) {
 
 func TestAttachCustomSlotRange(t *testing.T) {
 	w := newWorld(t, nil)
-	w.svc.Slots = SlotRange{0x10, 0x11}
+	w.svc.slots = SlotRange{0x10, 0x11}
 	if _, err := w.attach("hvm1", "nic1", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestFailedHVMAttachCleansDeviceModelSoRetryWorks(t *testing.T) {
 	}
 	// Without the clean-up, libxl's leftover breaks the retry, as on the testbed.
 	w2 := newWorld(t, nil)
-	w2.svc.DM = nil
+	w2.svc.dm = nil
 	w2.ts.fail[key2(w2)] = errors.New("injected")
 	_, _ = w2.attach("hvm1", "nic1", 7)
 	delete(w2.ts.fail, key2(w2))
@@ -511,12 +512,12 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
 		t.Fatal(err)
 	}
-	w.svc.Journal = NewJournal(t.TempDir())
+	w.svc.journal = NewJournal(t.TempDir())
 	rec := &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
-	if err := w.svc.Journal.Begin(rec); err != nil {
+	if err := w.svc.journal.Begin(rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.Journal.Step(rec, "removing "+nic.String()); err != nil {
+	if err := w.svc.journal.Step(rec, "removing "+nic.String()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0)})
@@ -535,7 +536,7 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = &Record{Op: OpDetach, Domid: 1, DomName: "hvm1", HVM: true, Devices: []Intent{{BDF: nic, Vdevfn: 0x30}}}
-	if err := w.svc.Journal.Begin(rec); err != nil {
+	if err := w.svc.journal.Begin(rec); err != nil {
 		t.Fatal(err)
 	}
 	w.ts.calls = nil
@@ -544,5 +545,37 @@ func TestDetachDiedAfterAskingLibxlIsFinished(t *testing.T) {
 	}
 	if c := strings.Join(w.ts.calls, ","); strings.Count(c, "remove "+nic.String()) != 1 {
 		t.Errorf("calls %s: want one remove, by the detach itself", c)
+	}
+}
+
+// libxl is opened only by a request that needs it: reports from sysfs
+// and a restore with nothing to do never pay for the open.
+func TestToolstackOpenedOnlyWhenNeeded(t *testing.T) {
+	w := newWorld(t, nil)
+	opens := 0
+	svc := func() *Service {
+		return New(Env{Sysfs: pcibind.New(w.root), ConfigDir: t.TempDir(),
+			OpenToolstack: func() (Toolstack, error) { opens++; return w.ts, nil }})
+	}
+	s := svc()
+	if _, err := s.Check(CheckRequest{Devices: []xl.PciBdf{w.bdf["nic1"]}, NoLibxl: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HideCmdline(HideCmdlineRequest{Specs: []string{w.bdf["nic1"].String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Restore(false); err != nil {
+		t.Fatal(err)
+	}
+	if opens != 0 {
+		t.Fatalf("libxl opened %d times for reports from sysfs", opens)
+	}
+	s = svc()
+	if _, _, err := s.List("hvm1"); err != nil {
+		t.Fatal(err)
+	}
+	s.List("hvm1")
+	if opens != 1 {
+		t.Errorf("libxl opened %d times for two pci-lists, want once", opens)
 	}
 }

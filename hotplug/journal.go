@@ -23,6 +23,15 @@ const (
 	OpGive   Op = "give"   // pci-assignable-remove: pciback -> dom0 driver
 	OpAttach Op = "attach" // pci-attach: assignable -> domain
 	OpDetach Op = "detach" // pci-detach: domain -> assignable
+	// OpSRIOV is sriov enable/disable, the whole sequence: VFs released,
+	// sriov_drivers_autoprobe, sriov_numvfs through 0, the new VFs waited
+	// for and hidden, the host setup recorded.
+	OpSRIOV Op = "sriov"
+	// OpRestore is restore: every entry of the host setup applied.
+	OpRestore Op = "restore"
+	// OpMigrate is a migrate command or pci-move: its plan records each
+	// device's step.
+	OpMigrate Op = "migrate"
 )
 
 // Intent is one function's part of an operation: where it is going and
@@ -38,13 +47,28 @@ type Intent struct {
 // change and removed when it ends. A record whose run died is what
 // recovery reconciles.
 type Record struct {
-	ID      string    `json:"id"`
-	Op      Op        `json:"op"`
-	Domid   uint32    `json:"domid,omitempty"`
-	DomName string    `json:"domain,omitempty"`
-	HVM     bool      `json:"hvm,omitempty"`
-	Rebind  bool      `json:"rebind,omitempty"` // give: back to the original driver
-	Devices []Intent  `json:"devices"`
+	ID      string `json:"id"`
+	Op      Op     `json:"op"`
+	Domid   uint32 `json:"domid,omitempty"`
+	DomName string `json:"domain,omitempty"`
+	HVM     bool   `json:"hvm,omitempty"`
+	Rebind  bool   `json:"rebind,omitempty"` // give: back to the original driver
+	// Stub is the stub driver of a hide or give-back through sysfs
+	// (pci-stub, or pciback without libxl); "" through libxl.
+	Stub    string   `json:"stub,omitempty"`
+	Devices []Intent `json:"devices"`
+	// Setup is the host-setup edit (--persist) made once the devices are
+	// where the operation takes them; recovery makes it when it finishes
+	// the operation.
+	Setup *SetupEdit `json:"setup,omitempty"`
+	// SRIOV is an sriov operation's request, which recovery carries out
+	// again (every step of it is idempotent).
+	SRIOV *SRIOVRequest `json:"sriov,omitempty"`
+	// Plan is a migrate operation's plan file.
+	Plan string `json:"plan,omitempty"`
+	// Dir is the host-setup directory of a restore, or of an sriov
+	// change with --persist.
+	Dir     string    `json:"dir,omitempty"`
 	Done    []string  `json:"done"` // steps completed, in order
 	PID     int       `json:"pid"`
 	Cmdline string    `json:"cmdline"`
@@ -54,11 +78,11 @@ type Record struct {
 
 // String says what the operation was, for recover's report.
 func (r *Record) String() string {
-	var bs []string
+	var bs []xl.PciBdf
 	for _, d := range r.Devices {
-		bs = append(bs, d.BDF.String())
+		bs = append(bs, d.BDF)
 	}
-	dev := strings.Join(bs, ", ")
+	dev := xl.JoinBdfs(bs)
 	switch r.Op {
 	case OpAttach:
 		return fmt.Sprintf("attach %s to %s (pid %d, %s)", dev, r.domain(), r.PID, r.Time.Format(time.RFC3339))
@@ -66,6 +90,12 @@ func (r *Record) String() string {
 		return fmt.Sprintf("detach %s from %s (pid %d, %s)", dev, r.domain(), r.PID, r.Time.Format(time.RFC3339))
 	case OpHide:
 		return fmt.Sprintf("make %s assignable (pid %d, %s)", dev, r.PID, r.Time.Format(time.RFC3339))
+	case OpSRIOV:
+		return fmt.Sprintf("set %d VFs on %s (pid %d, %s)", r.SRIOV.NumVFs, r.SRIOV.PF, r.PID, r.Time.Format(time.RFC3339))
+	case OpRestore:
+		return fmt.Sprintf("restore the host setup (pid %d, %s)", r.PID, r.Time.Format(time.RFC3339))
+	case OpMigrate:
+		return fmt.Sprintf("the migration or move of %s's devices, plan %s (pid %d, %s)", r.DomName, r.Plan, r.PID, r.Time.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("give %s back to dom0 (pid %d, %s)", dev, r.PID, r.Time.Format(time.RFC3339))
 }
@@ -99,6 +129,7 @@ type Journal struct {
 	// noSync skips fsync (the crash matrix, where the process dies but
 	// the machine does not; thousands of fsyncs would only slow it).
 	noSync bool
+	clock  Clock // nil: the system clock
 }
 
 // NewJournal keeps records in stateDir/journal.
@@ -115,6 +146,9 @@ func (j *Journal) Begin(r *Record) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.Time = time.Now().UTC()
+	if j.clock != nil {
+		r.Time = j.clock.Now().UTC()
+	}
 	r.PID = os.Getpid()
 	if r.Cmdline == "" {
 		r.Cmdline = strings.Join(os.Args, " ")

@@ -69,7 +69,7 @@ func TestAttachAsksEachQueryOnce(t *testing.T) {
 	}{{"hvm1", "nic1", false, 1}, {"pv1", "nic2", false, 3}, {"hvm2", "old1", true, 2}} {
 		w := newWorld(t, nil)
 		c := counting(w.ts)
-		w.svc.TS = Memo(c)
+		w.svc.ts = Memo(c)
 		res, err := w.svc.Attach(AttachRequest{Domain: tc.dom, Device: w.spec(tc.dev, 0), Group: tc.group})
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func TestAttachOfAHeldDeviceReadsDomainListsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := counting(w.ts)
-	w.svc.TS = Memo(c)
+	w.svc.ts = Memo(c)
 	_, err := w.attach("hvm1", "nic1", 0)
 	mustFail(t, err, ErrAssignedElsewhere, "hvm2")
 	c.onceEach(t, "attach of a held device", nil)
@@ -107,7 +107,7 @@ func TestDetachAsksEachQueryOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := counting(w.ts)
-	w.svc.TS = Memo(c)
+	w.svc.ts = Memo(c)
 	if _, err := w.svc.Detach(DetachRequest{Domain: "pv1", Device: w.spec("nic1", 0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestDetachAsksEachQueryOnce(t *testing.T) {
 func TestAttachWithoutMemoRepeats(t *testing.T) {
 	w := newWorld(t, nil)
 	c := counting(w.ts)
-	w.svc.TS = c
+	w.svc.ts = c
 	if _, err := w.attach("hvm1", "nic1", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +136,8 @@ func TestAttachWithoutMemoRepeats(t *testing.T) {
 func TestAssignableAddOfADom0DeviceAsksNoList(t *testing.T) {
 	w := newBindWorld(t)
 	c := counting(newFake())
-	w.svc.TS = Memo(c)
-	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}, w.sys, w.host); err != nil {
+	w.svc.ts = Memo(c)
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: w.free}); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.n) != 0 {

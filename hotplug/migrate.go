@@ -19,14 +19,28 @@ import (
 // It works through Service's Attach and Detach, one guest slot (or one
 // same-domain group) at a time.
 type Migration struct {
-	S     *Service
-	Plans PlanStore
-	// Devices lists every host function, to find a device by identity
-	// when its BDF is not there.
-	Devices func() []*pcibind.Device
-	// Records reads xlpt's own record of hiding a device (nil: none).
-	Records  func(xl.PciBdf) (pcibind.Record, error)
-	Hostname string
+	s        *Service
+	plans    FilePlan
+	hostname string
+}
+
+// Migration is the migration (or move) whose plan is the file at plan.
+func (s *Service) Migration(plan string) *Migration {
+	return &Migration{s: s, plans: FilePlan{Path: plan}, hostname: s.hostName()}
+}
+
+// allDevices lists every host function, to find a device by identity
+// when its BDF is not there: a full scan, made only then.
+func (m *Migration) allDevices() []*pcibind.Device {
+	if m.s.sysfs == nil {
+		return m.s.host.Devices
+	}
+	h, err := m.s.sysfs.Scan()
+	if err != nil {
+		m.s.log().Warnf("read every host PCI device to match by identity: %v", err)
+		return nil
+	}
+	return h.Devices
 }
 
 // ErrNotMigratable refuses a guest Xen 4.17 would not live-migrate even
@@ -54,8 +68,37 @@ type MigrateDetachRequest struct {
 // Detach takes every passthrough device out of the guest, writing the
 // plan before the first detach and after each one.
 func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
+	return m.run(xl.DevicePci{}, req.Domain, func() (MigrateResult, error) { return m.detach(req) })
+}
+
+// run carries out one migrate command (or pci-move) under the host lock
+// for its whole length, journaled: a run that dies leaves a record that
+// tells recovery which plan says where the devices are (the plan is the
+// command's own record of its steps; each attach and detach in it is
+// journaled too).
+func (m *Migration) run(spec xl.DevicePci, domain string, cmd func() (MigrateResult, error)) (MigrateResult, error) {
+	if err := m.s.begin(spec); err != nil {
+		return MigrateResult{}, err
+	}
+	unlock, err := m.s.lockAndRecover()
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	defer unlock()
+	rec := &Record{Op: OpMigrate, DomName: domain, Plan: m.plans.String()}
+	if err := m.s.journal.Begin(rec); err != nil {
+		return MigrateResult{}, err
+	}
+	res, err := cmd()
+	if eerr := m.s.journal.End(rec); err == nil {
+		err = eerr
+	}
+	return res, err
+}
+
+func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
 	var res MigrateResult
-	p, err := m.Plans.Load()
+	p, err := m.plans.Load()
 	if err != nil {
 		return res, err
 	}
@@ -66,12 +109,12 @@ func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
 	} else {
 		p = nil
 	}
-	dom, err := m.S.resolve(req.Domain)
+	dom, err := m.s.resolve(req.Domain)
 	if err != nil {
 		return res, err
 	}
 	res.Domain = dom
-	list, err := m.S.TS.PciList(dom.Domid)
+	list, err := m.s.ts.PciList(dom.Domid)
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -79,7 +122,7 @@ func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
 		if p, res.Warnings, err = m.newPlan(dom, list, req.Force); err != nil {
 			return res, err
 		}
-		if err := m.Plans.Save(p); err != nil {
+		if err := m.plans.Save(p); err != nil {
 			return res, err
 		}
 	} else {
@@ -98,19 +141,19 @@ func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
 	}
 	p.Phase = PhaseDetached
 	p.event("detach", "", "every device is out of %s", dom)
-	return res, m.Plans.Save(p)
+	return res, m.plans.Save(p)
 }
 
 // detachOne removes one function, recording the intent and the outcome.
 func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Duration) error {
 	d.State = StateDetaching
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return err
 	}
 	req := DetachRequest{Domain: dom.String(), Device: single(d.bdf()), Force: p.Force}
 	deadline := time.Now().Add(wait)
 	for {
-		_, err := m.S.Detach(req)
+		_, err := m.s.detachLocked(req)
 		if err == nil {
 			break
 		}
@@ -127,18 +170,18 @@ func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Dura
 		}
 		d.State = StateInSource
 		p.event("detach", d.BDF, "failed: %v", err)
-		if serr := m.Plans.Save(p); serr != nil {
+		if serr := m.plans.Save(p); serr != nil {
 			err = fmt.Errorf("%w; and the plan: %w", err, serr)
 		}
 		if p.Kind == "move" {
-			return fmt.Errorf("%w (nothing more was moved; the plan %s records each step: run the same pci-move again, with -f to remove without the guest's consent)", err, m.Plans)
+			return fmt.Errorf("%w (nothing more was moved; the plan %s records each step: run the same pci-move again, with -f to remove without the guest's consent)", err, m.plans)
 		}
 		return fmt.Errorf("%w (the plan %s records what was detached: run `xlpt migrate rollback --plan %s %s` to put it back, "+
-			"or run this again, with --force to remove without the guest's consent)", err, m.Plans, m.Plans, dom)
+			"or run this again, with --force to remove without the guest's consent)", err, m.plans, m.plans, dom)
 	}
 	d.State = StateDetached
 	p.event("detach", d.BDF, "out of %s (slot %s)", dom, d.GuestSlot)
-	return m.Plans.Save(p)
+	return m.plans.Save(p)
 }
 
 func single(b xl.PciBdf) xl.DevicePci {
@@ -151,17 +194,17 @@ func single(b xl.PciBdf) xl.DevicePci {
 // command cannot continue from.
 func (m *Migration) checkPlan(p *Plan, kind, domain string, phases ...Phase) error {
 	if p.Kind != kind {
-		return fmt.Errorf("%w: %s is a %s plan, not a %s plan", ErrPlan, m.Plans, p.Kind, kind)
+		return fmt.Errorf("%w: %s is a %s plan, not a %s plan", ErrPlan, m.plans, p.Kind, kind)
 	}
 	if domain != "" && p.Domain != domain {
-		return fmt.Errorf("%w: %s is the plan of %s, not of %s", ErrPlan, m.Plans, p.Domain, domain)
+		return fmt.Errorf("%w: %s is the plan of %s, not of %s", ErrPlan, m.plans, p.Domain, domain)
 	}
 	for _, ph := range phases {
 		if p.Phase == ph {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is at phase %q (%s)", ErrPlanState, m.Plans, p.Phase, nextStep(p))
+	return fmt.Errorf("%w: %s is at phase %q (%s)", ErrPlanState, m.plans, p.Phase, nextStep(p))
 }
 
 // nextStep says which command continues a plan.
@@ -183,7 +226,7 @@ func nextStep(p *Plan) string {
 
 // newPlan refuses a guest that cannot migrate, then records its devices.
 func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan, []string, error) {
-	cfg, err := m.S.TS.DomainConfig(dom.Domid)
+	cfg, err := m.s.ts.DomainConfig(dom.Domid)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the configuration of %s: %w", dom, err)
 	}
@@ -192,10 +235,10 @@ func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan,
 	if err != nil {
 		return nil, warnings, err
 	}
-	if err := m.S.reproducible(dom, list); err != nil {
+	if err := m.s.reproducible(dom, list); err != nil {
 		return nil, warnings, err
 	}
-	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.Hostname, Force: force, Phase: PhaseDetaching}
+	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.hostname, Force: force, Phase: PhaseDetaching}
 	p.Devices, err = m.describe(list)
 	if err != nil {
 		return nil, warnings, err
@@ -286,7 +329,7 @@ func (s *Service) reproducible(dom Domain, list []xl.DevicePci) error {
 					ErrNotMigratable, dom, slot, ds[0].PciBdf, d.PciBdf)
 			}
 		}
-		if n := len(s.Host.Functions(phys)); n != len(ds) {
+		if n := len(s.host.Functions(phys)); n != len(ds) {
 			return fmt.Errorf("%w: %s holds %d of the %d functions of %s in guest slot %02x; xlpt puts a slot back whole (BB:DD.*)",
 				ErrNotMigratable, dom, len(ds), n, phys, slot)
 		}
@@ -300,7 +343,7 @@ func (m *Migration) describe(list []xl.DevicePci) ([]PlanDevice, error) {
 	sort.Slice(list, func(i, j int) bool { return list[j].PciBdf.Less(list[i].PciBdf) })
 	var out []PlanDevice
 	for _, d := range list {
-		id, err := identityOf(m.S.Host, d.PciBdf)
+		id, err := identityOf(m.s.host, d.PciBdf)
 		if err != nil {
 			return nil, fmt.Errorf("identity of %s: %w", d.PciBdf, err)
 		}
@@ -314,15 +357,15 @@ func (m *Migration) describe(list []xl.DevicePci) ([]PlanDevice, error) {
 		if d.RdmPolicy == xl.RdmPolicyStrict || d.RdmPolicy == xl.RdmPolicyRelaxed {
 			pd.Options.RdmPolicy = d.RdmPolicy.String()
 		}
-		if hd, ok := m.S.Host.Device(d.PciBdf); ok && hd.Driver != "" {
+		if hd, ok := m.s.host.Device(d.PciBdf); ok && hd.Driver != "" {
 			pd.Assignable.Driver = hd.Driver
 		}
-		if m.Records != nil {
-			if rec, err := m.Records(d.PciBdf); err == nil {
+		if m.s.sysfs != nil {
+			if rec, err := m.s.sysfs.LoadRecord(d.PciBdf); err == nil {
 				pd.Assignable.OriginalDriver = rec.Driver
 			}
 		}
-		if br, ok := m.S.Host.GroupBridge(d.PciBdf); ok && len(m.S.Host.Group(d.PciBdf)) > 1 {
+		if br, ok := m.s.host.GroupBridge(d.PciBdf); ok && len(m.s.host.Group(d.PciBdf)) > 1 {
 			pd.Group = br.String()
 		}
 		out = append(out, pd)

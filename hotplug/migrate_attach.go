@@ -19,6 +19,10 @@ type MigrateAttachRequest struct {
 // BDF or identity, in its old guest slot with its old options. All or
 // none: a failure detaches what this run attached.
 func (m *Migration) Attach(req MigrateAttachRequest) (MigrateResult, error) {
+	return m.run(xl.DevicePci{}, req.Domain, func() (MigrateResult, error) { return m.attach(req) })
+}
+
+func (m *Migration) attach(req MigrateAttachRequest) (MigrateResult, error) {
 	var res MigrateResult
 	p, dom, list, err := m.open(req.Domain, PhaseDetached, PhaseAttaching, PhaseAttached)
 	res.Plan, res.Domain = p, dom
@@ -29,27 +33,31 @@ func (m *Migration) Attach(req MigrateAttachRequest) (MigrateResult, error) {
 	for _, d := range p.Devices {
 		if d.State == StateInSource || d.State == StateDetaching || (d.State == StateAttaching && d.AttachTo == "source") {
 			return res, fmt.Errorf("%w: %s is still %s on the source per %s: finish `xlpt migrate detach` there first",
-				ErrPlanState, d.BDF, d.State, m.Plans)
+				ErrPlanState, d.BDF, d.State, m.plans)
 		}
 	}
 	if err := m.matchTargets(p, req.Map); err != nil {
 		return res, err
 	}
 	p.Phase = PhaseAttaching
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return res, err
 	}
 	if err := m.attachUnits(p, dom, "target", req.Assign); err != nil {
 		return res, err
 	}
 	p.Phase = PhaseAttached
-	p.event("attach", "", "every device is in %s on %s", dom, m.Hostname)
-	return res, m.Plans.Save(p)
+	p.event("attach", "", "every device is in %s on %s", dom, m.hostname)
+	return res, m.plans.Save(p)
 }
 
 // Rollback puts the devices back into the guest on the source, in their
 // old slots, after a failed migration.
 func (m *Migration) Rollback(domain string) (MigrateResult, error) {
+	return m.run(xl.DevicePci{}, domain, func() (MigrateResult, error) { return m.rollback(domain) })
+}
+
+func (m *Migration) rollback(domain string) (MigrateResult, error) {
 	var res MigrateResult
 	// Attaching: an all-or-none attach on the target failed and undid
 	// itself; on the one host (or once the guest is back) it rolls back.
@@ -63,12 +71,12 @@ func (m *Migration) Rollback(domain string) (MigrateResult, error) {
 		d := &p.Devices[i]
 		if d.State == StateInTarget || d.State == StateAttaching {
 			return res, fmt.Errorf("%w: %s is %s on the target per %s; roll back there with the undo of `xlpt migrate attach`, not here",
-				ErrPlanState, d.BDF, d.State, m.Plans)
+				ErrPlanState, d.BDF, d.State, m.plans)
 		}
 		d.TargetBDF = d.BDF
 	}
 	p.Phase = PhaseRollingBck
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return res, err
 	}
 	if err := m.attachUnits(p, dom, "source", false); err != nil {
@@ -76,27 +84,27 @@ func (m *Migration) Rollback(domain string) (MigrateResult, error) {
 	}
 	p.Phase = PhaseRolledBack
 	p.event("rollback", "", "every device is back in %s", dom)
-	return res, m.Plans.Save(p)
+	return res, m.plans.Save(p)
 }
 
 // open loads a plan that must exist and be at one of phases, and finds
 // its guest on this host.
 func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.DevicePci, error) {
-	p, err := m.Plans.Load()
+	p, err := m.plans.Load()
 	if err != nil {
 		return nil, Domain{}, nil, err
 	}
 	if p == nil {
-		return nil, Domain{}, nil, fmt.Errorf("%w: no plan at %s (it is written by `xlpt migrate detach`)", ErrPlan, m.Plans)
+		return nil, Domain{}, nil, fmt.Errorf("%w: no plan at %s (it is written by `xlpt migrate detach`)", ErrPlan, m.plans)
 	}
 	if err := m.checkPlan(p, "migrate", domain, phases...); err != nil {
 		return p, Domain{}, nil, err
 	}
-	dom, err := m.S.resolve(domain)
+	dom, err := m.s.resolve(domain)
 	if err != nil {
 		return p, dom, nil, err
 	}
-	list, err := m.S.TS.PciList(dom.Domid)
+	list, err := m.s.ts.PciList(dom.Domid)
 	if err != nil {
 		return p, dom, nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -106,12 +114,12 @@ func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.De
 // matchTargets finds this host's function for every device still to
 // attach, refusing before any change when one is missing or ambiguous.
 func (m *Migration) matchTargets(p *Plan, mapping map[string]xl.PciBdf) error {
-	own, err := loadOwners(m.S.TS, m.S.Host)
+	own, err := loadOwners(m.s.ts, m.s.host)
 	if err != nil {
 		return err
 	}
 	var ownErr error
-	mt := &matcher{host: m.S.Host, mapping: mapping, taken: map[xl.PciBdf]bool{},
+	mt := &matcher{host: m.s.host, mapping: mapping, taken: map[xl.PciBdf]bool{},
 		free: func(b xl.PciBdf) bool {
 			ow, err := own.of(b)
 			if err != nil {
@@ -119,9 +127,7 @@ func (m *Migration) matchTargets(p *Plan, mapping map[string]xl.PciBdf) error {
 			}
 			return err == nil && ow.Kind != OwnedByDomain
 		}}
-	if m.Devices != nil {
-		mt.all = m.Devices()
-	}
+	mt.all = m.allDevices()
 	for _, d := range p.Devices {
 		if d.State == StateInTarget {
 			mt.taken[d.target()] = true
@@ -214,7 +220,7 @@ func (m *Migration) attachUnits(p *Plan, dom Domain, where string, assign bool) 
 		for _, i := range u {
 			p.Devices[i].State, p.Devices[i].AttachTo = StateAttaching, where
 		}
-		if err := m.Plans.Save(p); err != nil {
+		if err := m.plans.Save(p); err != nil {
 			return err
 		}
 		err := m.attachUnit(p, dom, u, assign)
@@ -234,7 +240,7 @@ func (m *Migration) attachUnits(p *Plan, dom Domain, where string, assign bool) 
 			return err
 		}
 		done = append(done, u)
-		if err := m.Plans.Save(p); err != nil {
+		if err := m.plans.Save(p); err != nil {
 			return err
 		}
 	}
@@ -263,13 +269,13 @@ func (m *Migration) attachUnit(p *Plan, dom Domain, u []int, assign bool) error 
 		req.Device.VfuncMask = xl.FuncAll
 		req.Device.Vdevfn = first.Vdevfn &^ 7
 	}
-	if _, err := m.S.Attach(req); err != nil {
+	if _, err := m.s.attachLocked(req); err != nil {
 		return err
 	}
 	if !dom.IsHVM() {
 		return nil
 	}
-	list, err := m.S.TS.PciList(dom.Domid)
+	list, err := m.s.ts.PciList(dom.Domid)
 	if err != nil {
 		return fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
@@ -302,10 +308,10 @@ func (m *Migration) undoUnits(p *Plan, dom Domain, done [][]int, cause error) er
 			p.event("undo", p.Devices[i].BDF, "detached again from %s: the run failed", dom)
 		}
 	}
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("all or none: %w (the plan %s says where each device is)", errors.Join(errs...), m.Plans)
+	return fmt.Errorf("all or none: %w (the plan %s says where each device is)", errors.Join(errs...), m.plans)
 }
 
 // detachUnit removes a unit's functions from the guest, highest first; a
@@ -316,7 +322,7 @@ func (m *Migration) detachUnit(p *Plan, dom Domain, u []int) error {
 		bs = append(bs, p.Devices[i].target())
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[j].Less(bs[i]) })
-	list, err := m.S.TS.PciList(dom.Domid)
+	list, err := m.s.ts.PciList(dom.Domid)
 	if err != nil {
 		return err
 	}
@@ -325,9 +331,9 @@ func (m *Migration) detachUnit(p *Plan, dom Domain, u []int) error {
 		if !listed(list, b) {
 			continue
 		}
-		_, err := m.S.Detach(DetachRequest{Domain: dom.String(), Device: single(b)})
+		_, err := m.s.detachLocked(DetachRequest{Domain: dom.String(), Device: single(b)})
 		if errors.Is(err, ErrDetachTimeout) {
-			_, err = m.S.Detach(DetachRequest{Domain: dom.String(), Device: single(b), Force: true})
+			_, err = m.s.detachLocked(DetachRequest{Domain: dom.String(), Device: single(b), Force: true})
 		}
 		errs = append(errs, err)
 	}
@@ -351,7 +357,7 @@ func (m *Migration) detachPartial(p *Plan, dom Domain, u []int, final DeviceStat
 		p.Devices[i].State = StateDetached
 		p.event("settle", p.Devices[i].BDF, "the unit was half attached; detached to attach it whole")
 	}
-	return m.Plans.Save(p)
+	return m.plans.Save(p)
 }
 
 func listed(list []xl.DevicePci, b xl.PciBdf) bool {

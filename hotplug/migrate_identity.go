@@ -91,7 +91,7 @@ func (id Identity) matches(o Identity) bool {
 }
 
 // identityOf reads a function's identity from the host's scan.
-func identityOf(host Host, b xl.PciBdf) (Identity, error) {
+func identityOf(host *pcibind.Host, b xl.PciBdf) (Identity, error) {
 	d, ok := host.Device(b)
 	if !ok {
 		return Identity{}, fmt.Errorf("%w: %s", ErrNoDevice, b)
@@ -159,7 +159,7 @@ func (e *AmbiguousError) Error() string {
 // when it holds the same model, else the one free function with the
 // identity (for a VF, a free VF of the one matching PF).
 type matcher struct {
-	host    Host
+	host    *pcibind.Host
 	all     []*pcibind.Device
 	free    func(xl.PciBdf) bool // not held by a domain
 	mapping map[string]xl.PciBdf // --map OLD=NEW

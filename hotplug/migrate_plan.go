@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/xlpt/xlpt/internal/atomicfile"
@@ -150,14 +151,6 @@ func (d PlanDevice) devicePci(b xl.PciBdf) xl.DevicePci {
 	return x
 }
 
-// PlanStore keeps one plan. FilePlan is the real one.
-type PlanStore interface {
-	// Load returns the plan, or (nil, nil) when there is none yet.
-	Load() (*Plan, error)
-	Save(*Plan) error
-	String() string
-}
-
 // ErrPlan marks a plan that cannot be used (unreadable, another version,
 // another domain).
 var ErrPlan = errors.New("unusable plan")
@@ -168,10 +161,14 @@ var ErrPlan = errors.New("unusable plan")
 type FilePlan struct {
 	Path   string
 	nosync bool // the tests' crashes are simulated: no need to wait for the disk
+	// afterSave, when set (tests), runs after each durable write: a
+	// simulated crash there stops the process between steps.
+	afterSave func()
 }
 
 func (f FilePlan) String() string { return f.Path }
 
+// Load returns the plan, or (nil, nil) when there is none yet.
 func (f FilePlan) Load() (*Plan, error) {
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -190,6 +187,7 @@ func (f FilePlan) Load() (*Plan, error) {
 	return &p, nil
 }
 
+// Save replaces the plan.
 func (f FilePlan) Save(p *Plan) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -198,5 +196,45 @@ func (f FilePlan) Save(p *Plan) error {
 	if err := atomicfile.WriteFile(f.Path, append(b, '\n'), !f.nosync); err != nil {
 		return fmt.Errorf("write plan %s: %w", f.Path, err)
 	}
+	if f.afterSave != nil {
+		f.afterSave()
+	}
 	return nil
+}
+
+// Status says in one line where the plan's domain and devices are:
+// "hvm1 attached: 0000:00:05.0 in_target@06.0, ...".
+func (p *Plan) Status() string {
+	var ds []string
+	for _, d := range p.Devices {
+		slot := d.GuestSlot
+		if d.State == StateInTarget && d.TargetSlot != "" {
+			slot = d.TargetSlot
+		}
+		at := d.BDF
+		if d.State == StateInTarget && d.TargetBDF != d.BDF {
+			at += "->" + d.TargetBDF
+		}
+		ds = append(ds, fmt.Sprintf("%s %s@%s", at, d.State, slot))
+	}
+	if len(ds) == 0 {
+		ds = []string{"no devices"}
+	}
+	return fmt.Sprintf("%s %s: %s", p.Domain, p.Phase, strings.Join(ds, ", "))
+}
+
+// Where says where one of the plan's devices is, in words.
+func (p *Plan) Where(d PlanDevice) string {
+	switch d.State {
+	case StateInSource:
+		return "in " + p.Domain + " (source)"
+	case StateInTarget:
+		if p.Kind == "move" {
+			return fmt.Sprintf("in %s at guest slot %s", p.To, d.TargetSlot)
+		}
+		return fmt.Sprintf("in %s as %s (target)", p.Domain, d.TargetBDF)
+	case StateDetached:
+		return "detached: assignable on " + p.SourceHost
+	}
+	return string(d.State) + " (interrupted: run the command again)"
 }

@@ -64,28 +64,13 @@ func (t crashTS) PciDestroy(id uint32, d xl.DevicePci) error {
 	return err
 }
 
-// crashPlan crashes after each plan write.
-type crashPlan struct {
-	FilePlan
-	c *crashAfter
-}
-
-func (p crashPlan) Save(pl *Plan) error {
-	err := p.FilePlan.Save(pl)
-	if err == nil {
-		p.c.step()
-	}
-	return err
-}
-
 // migration is a Migration over the world whose plan file is path and
 // which crashes after step n.
 func (w *world) migration(path string, n int) (*Migration, *crashAfter) {
 	c := &crashAfter{n: n}
 	svc := *w.svc
-	svc.TS = crashTS{w.ts, c}
-	return &Migration{S: &svc, Plans: crashPlan{FilePlan{Path: path, nosync: true}, c},
-		Devices: func() []*pcibind.Device { return w.host.Devices }, Hostname: "src"}, c
+	svc.ts = crashTS{w.ts, c}
+	return &Migration{s: &svc, plans: FilePlan{Path: path, nosync: true, afterSave: c.step}, hostname: "src"}, c
 }
 
 // run calls f, reporting whether it crashed.

@@ -2,6 +2,8 @@ package hotplug
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/xlpt/xlpt/xl"
 )
@@ -12,26 +14,45 @@ type MoveRequest struct {
 	// Device is the parsed spec: a BDF or BB:DD.*, with the slot wanted
 	// in TO in Vdevfn (0: the slot policy chooses).
 	Device xl.DevicePci
-	Force  bool // detach from FROM without the guest's consent
+	Force  bool   // detach from FROM without the guest's consent
+	Plan   string // the plan file ("": STATE_DIR/moves/FROM-BDF.plan)
+}
+
+// Move is pci-move: the move of req.Device from FROM to TO, recorded in
+// its plan (see Migration.Move).
+func (s *Service) Move(req MoveRequest) (MigrateResult, error) {
+	plan := req.Plan
+	if plan == "" {
+		dir := filepath.Join(s.stateDir, "moves")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return MigrateResult{}, err
+		}
+		plan = filepath.Join(dir, fmt.Sprintf("%s-%s.plan", req.From, req.Device.PciBdf))
+	}
+	return s.Migration(plan).Move(req)
 }
 
 // Move switches devices between two running guests: detach from FROM,
 // attach to TO, and on a failed attach back to FROM in the old slots. The
 // device's same-domain group and a BB:DD.* slot move whole. The plan
-// (m.Plans) records each step, so the same command finishes a move a
+// (m.plans) records each step, so the same command finishes a move a
 // crash interrupted.
 func (m *Migration) Move(req MoveRequest) (MigrateResult, error) {
+	return m.run(req.Device, req.From, func() (MigrateResult, error) { return m.move(req) })
+}
+
+func (m *Migration) move(req MoveRequest) (MigrateResult, error) {
 	var res MigrateResult
-	p, err := m.Plans.Load()
+	p, err := m.plans.Load()
 	if err != nil {
 		return res, err
 	}
-	from, err := m.S.resolve(req.From)
+	from, err := m.s.resolve(req.From)
 	if err != nil {
 		return res, err
 	}
 	res.Domain = from
-	fromList, err := m.S.TS.PciList(from.Domid)
+	fromList, err := m.s.ts.PciList(from.Domid)
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", from, err)
 	}
@@ -48,16 +69,16 @@ func (m *Migration) Move(req MoveRequest) (MigrateResult, error) {
 			return res, err
 		}
 		if p.To != req.To {
-			return res, fmt.Errorf("%w: %s is the move of %s to %s, not to %s", ErrPlan, m.Plans, p.Domain, p.To, req.To)
+			return res, fmt.Errorf("%w: %s is the move of %s to %s, not to %s", ErrPlan, m.plans, p.Domain, p.To, req.To)
 		}
 		m.settle(p, fromList, "source")
 	}
 	res.Plan = p
-	to, err := m.S.resolve(req.To)
+	to, err := m.s.resolve(req.To)
 	if err != nil {
 		return res, err
 	}
-	toList, err := m.S.TS.PciList(to.Domid)
+	toList, err := m.s.ts.PciList(to.Domid)
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", to, err)
 	}
@@ -77,7 +98,7 @@ func (m *Migration) Move(req MoveRequest) (MigrateResult, error) {
 	}
 	p.Phase = PhaseMoved
 	p.event("move", "", "moved from %s to %s", from, to)
-	return res, m.Plans.Save(p)
+	return res, m.plans.Save(p)
 }
 
 // newMove checks the request and writes the plan before any change.
@@ -87,27 +108,27 @@ func (m *Migration) newMove(req MoveRequest, from Domain, list []xl.DevicePci) (
 	}
 	dreq := DetachRequest{Domain: req.From, Device: req.Device, Group: true}
 	dreq.Device.Vdevfn = 0
-	targets, err := m.S.planDetach(from, dreq, list)
+	targets, err := m.s.planDetach(from, dreq, list)
 	if err != nil {
 		return nil, err
 	}
-	to, err := m.S.resolve(req.To)
+	to, err := m.s.resolve(req.To)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.S.preflightDomain(&to); err != nil {
+	if err := m.s.preflightDomain(&to); err != nil {
 		return nil, err
 	}
 	if slot := req.Device.VSlot(); slot != 0 && to.IsHVM() {
-		toList, err := m.S.TS.PciList(to.Domid)
+		toList, err := m.s.ts.PciList(to.Domid)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := chooseSlot(targets[0].PciBdf, slot, m.S.Slots, false, occupants(toList)); err != nil {
+		if _, err := chooseSlot(targets[0].PciBdf, slot, m.s.slots, false, occupants(toList)); err != nil {
 			return nil, fmt.Errorf("%s: %w; nothing was moved", to, err)
 		}
 	}
-	p := &Plan{Version: PlanVersion, Kind: "move", Domain: from.String(), To: req.To, SourceHost: m.Hostname, Force: req.Force, Phase: PhaseMoving}
+	p := &Plan{Version: PlanVersion, Kind: "move", Domain: from.String(), To: req.To, SourceHost: m.hostname, Force: req.Force, Phase: PhaseMoving}
 	if p.Devices, err = m.describe(targets); err != nil {
 		return nil, err
 	}
@@ -115,7 +136,7 @@ func (m *Migration) newMove(req MoveRequest, from Domain, list []xl.DevicePci) (
 		p.Devices[i].TargetBDF = p.Devices[i].BDF
 	}
 	p.event("preflight", "", "move %d device(s) from %s to %s", len(p.Devices), from, req.To)
-	return p, m.Plans.Save(p)
+	return p, m.plans.Save(p)
 }
 
 // moveAttach attaches everything of the plan to TO in one Attach call, so
@@ -143,7 +164,7 @@ func (m *Migration) moveAttach(p *Plan, to Domain, spec xl.DevicePci) error {
 	for i := range p.Devices {
 		p.Devices[i].State, p.Devices[i].AttachTo = StateAttaching, "target"
 	}
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return err
 	}
 	req := AttachRequest{Domain: to.String(), Device: spec, Group: p.Devices[0].Group != ""}
@@ -159,7 +180,7 @@ func (m *Migration) moveAttach(p *Plan, to Domain, spec xl.DevicePci) error {
 		req.Device = named.devicePci(named.bdf())
 		req.Device.Vdevfn = spec.Vdevfn
 	}
-	res, err := m.S.Attach(req)
+	res, err := m.s.attachLocked(req)
 	for i := range p.Devices {
 		d := &p.Devices[i]
 		d.AttachTo, d.State = "", StateDetached
@@ -174,14 +195,14 @@ func (m *Migration) moveAttach(p *Plan, to Domain, spec xl.DevicePci) error {
 		p.event("attach", "", "to %s failed: %v", to, err)
 		return fmt.Errorf("attach to %s: %w", to, err)
 	}
-	return m.Plans.Save(p)
+	return m.plans.Save(p)
 }
 
 // moveBack re-attaches the devices to FROM in their old slots after the
 // attach to TO failed.
 func (m *Migration) moveBack(p *Plan, from, to Domain, cause error) error {
 	p.Phase = PhaseRollingBck
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return fmt.Errorf("%w; and the plan: %w", cause, err)
 	}
 	var in []int // what a crash left in TO
@@ -204,7 +225,7 @@ func (m *Migration) moveBack(p *Plan, from, to Domain, cause error) error {
 	}
 	p.Phase = PhaseRolledBack
 	p.event("rollback", "", "back in %s in the old slots", from)
-	if err := m.Plans.Save(p); err != nil {
+	if err := m.plans.Save(p); err != nil {
 		return fmt.Errorf("%w; and the plan: %w", cause, err)
 	}
 	return fmt.Errorf("%w; the devices are back in %s in their old slots", cause, from)

@@ -63,7 +63,7 @@ func (o Owner) Word() string {
 // once per run.
 type owners struct {
 	ts         Toolstack
-	host       Host
+	host       *pcibind.Host
 	assignable map[xl.PciBdf]bool  // nil until asked
 	assigned   map[xl.PciBdf]Owner // nil until asked
 }
@@ -127,14 +127,14 @@ func (o *owners) loadAssigned() error {
 
 // loadOwners returns the owners of functions, asking libxl only when a
 // question needs it.
-func loadOwners(ts Toolstack, host Host) (*owners, error) {
+func loadOwners(ts Toolstack, host *pcibind.Host) (*owners, error) {
 	return &owners{ts: ts, host: host}, nil
 }
 
 // Owners returns who holds a host function: a domain (from libxl), pciback,
 // or a dom0 driver. libxl is asked only about functions on pciback, once
 // per list; pass a Memo to share its answers with other rules.
-func Owners(ts Toolstack, host Host) func(xl.PciBdf) (Owner, error) {
+func Owners(ts Toolstack, host *pcibind.Host) func(xl.PciBdf) (Owner, error) {
 	o, _ := loadOwners(ts, host)
 	return o.of
 }

@@ -93,6 +93,36 @@ func (e PersistEntry) driverOr() string {
 	return e.Driver
 }
 
+// ErrHostSetup marks a host-setup file that cannot be read as written:
+// nothing was changed when it is returned.
+var ErrHostSetup = errors.New("malformed host setup")
+
+// setupError is a host-setup file that could not be read.
+type setupError struct{ err error }
+
+func (e *setupError) Error() string        { return "host setup: " + e.err.Error() }
+func (e *setupError) Unwrap() error        { return e.err }
+func (e *setupError) Is(target error) bool { return target == ErrHostSetup }
+
+// loadSetup reads the host setup of the service's config directory;
+// a file it cannot read is ErrHostSetup.
+func (s *Service) loadSetup() (*PersistFile, error) {
+	p, err := LoadPersist(s.configDir)
+	if err != nil {
+		return nil, &setupError{err}
+	}
+	return p, nil
+}
+
+// setupIf is loadSetup when persist is asked for (nil else), before
+// anything changes, so a malformed file refuses the command.
+func (s *Service) setupIf(persist bool) (*PersistFile, error) {
+	if !persist {
+		return nil, nil
+	}
+	return s.loadSetup()
+}
+
 // PersistFile is the host-setup file: where it lives and its entries.
 type PersistFile struct {
 	Path    string
@@ -318,14 +348,9 @@ func (p *PersistFile) Save() error {
 	return nil
 }
 
-// IdentityReader reads what a device is. *pcibind.Sysfs satisfies it.
-type IdentityReader interface {
-	Identity(b xl.PciBdf) (pcibind.Identity, error)
-}
-
 // NewPersistEntry records the device at b as it is now: its identity and,
 // for a VF, its PF and index.
-func NewPersistEntry(kind string, b xl.PciBdf, ids IdentityReader) (PersistEntry, error) {
+func NewPersistEntry(kind string, b xl.PciBdf, ids *pcibind.Sysfs) (PersistEntry, error) {
 	id, err := ids.Identity(b)
 	if err != nil {
 		return PersistEntry{}, fmt.Errorf("record %s: %w", b, err)
@@ -359,7 +384,7 @@ func (p *PersistFile) HideCmdlineSet() (set []xl.PciBdf, notes []string) {
 // RecordSRIOV records that pf should have n VFs (autoprobe as given) and,
 // with hidden, that each of vfs should be assignable with driver; entries
 // of VFs that n no longer covers go. n == 0 forgets the PF and its VFs.
-func (p *PersistFile) RecordSRIOV(pf xl.PciBdf, n int, autoprobe bool, vfs []xl.PciBdf, hidden bool, driver string, ids IdentityReader) error {
+func (p *PersistFile) RecordSRIOV(pf xl.PciBdf, n int, autoprobe bool, vfs []xl.PciBdf, hidden bool, driver string, ids *pcibind.Sysfs) error {
 	p.DropVFsOf(pf, n)
 	if n == 0 {
 		p.Drop(PersistSRIOV, pf)
@@ -387,15 +412,57 @@ func (p *PersistFile) RecordSRIOV(pf xl.PciBdf, n int, autoprobe bool, vfs []xl.
 
 // RecordAssignable records that b should be assignable with driver
 // (original is the dom0 driver it had).
-func (p *PersistFile) RecordAssignable(b xl.PciBdf, driver, name, original string, ids IdentityReader) error {
-	e, err := NewPersistEntry(PersistAssignable, b, ids)
+func (p *PersistFile) RecordAssignable(b xl.PciBdf, driver, name, original string, ids *pcibind.Sysfs) error {
+	e, err := newAssignableEntry(b, driver, name, original, ids)
 	if err != nil {
 		return err
+	}
+	p.Set(e)
+	return nil
+}
+
+// newAssignableEntry is the entry that says b should be assignable with
+// driver (original: the dom0 driver it had, kept for the record).
+func newAssignableEntry(b xl.PciBdf, driver, name, original string, ids *pcibind.Sysfs) (PersistEntry, error) {
+	e, err := NewPersistEntry(PersistAssignable, b, ids)
+	if err != nil {
+		return e, err
 	}
 	e.Driver, e.Name, e.Original = driver, name, original
 	if pcibind.IsStub(original) {
 		e.Original = ""
 	}
-	p.Set(e)
-	return nil
+	return e, nil
+}
+
+// SetupEdit is a change to the host setup, written into an operation's
+// journal record before its first change so that recovery can make it
+// when it finishes the operation: entries set (each replacing the entry
+// of its kind and BDF) and assignable entries dropped.
+type SetupEdit struct {
+	Dir  string         `json:"dir"`
+	Set  []PersistEntry `json:"set,omitempty"`
+	Drop []xl.PciBdf    `json:"drop,omitempty"`
+}
+
+// apply makes the edit, atomically (a file it would not change is not
+// written); again, it changes nothing. dropped says which of Drop were
+// in the file.
+func (e *SetupEdit) apply() (p *PersistFile, dropped []bool, err error) {
+	if p, err = LoadPersist(e.Dir); err != nil {
+		return nil, nil, &setupError{err}
+	}
+	changed := len(e.Set) > 0
+	for _, b := range e.Drop {
+		found := p.Drop(PersistAssignable, b)
+		dropped = append(dropped, found)
+		changed = changed || found
+	}
+	for _, x := range e.Set {
+		p.Set(x)
+	}
+	if !changed {
+		return p, dropped, nil
+	}
+	return p, dropped, p.Save()
 }

@@ -117,7 +117,7 @@ func TestRestoreIdempotent(t *testing.T) {
 
 	// The plan changes nothing.
 	writes := len(w.k.Writes)
-	plan := w.svc.Restore(p, w.sys, true)
+	plan := w.restore(t, p, true)
 	if got := outcomes(plan); strings.Count(got, "=would_apply") != 4 || !strings.HasPrefix(got, w.pf.String()) {
 		t.Errorf("plan: %s, want 4 would_apply, the sriov line first", got)
 	}
@@ -125,7 +125,7 @@ func TestRestoreIdempotent(t *testing.T) {
 		t.Errorf("plan %+v; %d writes", plan.Items[0], len(w.k.Writes)-writes)
 	}
 
-	res := w.svc.Restore(p, w.sys, false)
+	res := w.restore(t, p, false)
 	if !res.OK() || strings.Count(outcomes(res), "=applied") != 4 {
 		t.Fatalf("first restore: %+v", res.Items)
 	}
@@ -139,7 +139,7 @@ func TestRestoreIdempotent(t *testing.T) {
 	}
 	writes = len(w.k.Writes)
 	w.rescan(t)
-	again := w.svc.Restore(p, w.sys, false)
+	again := w.restore(t, p, false)
 	if strings.Count(outcomes(again), "=already") != 4 || len(w.k.Writes) != writes {
 		t.Errorf("second restore: %s, %d writes: %v", outcomes(again), len(w.k.Writes)-writes, w.k.Writes[writes:])
 	}
@@ -162,7 +162,7 @@ func TestRestoreRefusals(t *testing.T) {
 		}
 	}
 	p.Set(PersistEntry{Kind: PersistAssignable, BDF: xl.PciBdf{Bus: 0x42}, Vendor: 0x8086, Device: 0x10d3})
-	res := w.svc.Restore(p, w.sys, false)
+	res := w.restore(t, p, false)
 	want := map[xl.PciBdf][2]string{
 		w.pf:                       {RestoreApplied, "sriov_numvfs 0 -> 2"},
 		{Bus: w.pf.Bus, Dev: 0x10}: {RestoreApplied, "hidden from no driver"},
@@ -185,7 +185,7 @@ func TestRestoreRefusals(t *testing.T) {
 
 	// A VF in a guest and a different count wanted: refused, naming it.
 	w2, p2 := restoreWorld(t)
-	if _, err := w2.svc.SetVFs(SRIOVRequest{PF: w2.pf, NumVFs: 3, Assignable: true}, w2.sys, w2.sys); err != nil {
+	if _, err := w2.svc.SetVFs(SRIOVRequest{PF: w2.pf, NumVFs: 3, Assignable: true}); err != nil {
 		t.Fatal(err)
 	}
 	w2.ts.addDomain(7, "db01", xl.DomainTypePV)
@@ -194,7 +194,7 @@ func TestRestoreRefusals(t *testing.T) {
 	w2.ts.domains[7].devs = []xl.DevicePci{d}
 	w2.ts.xsDomid[d.PciBdf] = 7
 	w2.rescan(t)
-	res = w2.svc.Restore(p2, w2.sys, false)
+	res = w2.restore(t, p2, false)
 	if it := res.Items[0]; it.Outcome != RestoreRefused || !strings.Contains(it.Detail, "db01") {
 		t.Errorf("sriov line with a VF in a guest: %+v", it)
 	}
@@ -204,7 +204,7 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	w3.rescan(t)
-	if it := w3.svc.Restore(p3, w3.sys, false).Items[0]; it.Outcome != RestoreRefused || !strings.Contains(it.Detail, "no driver") {
+	if it := w3.restore(t, p3, false).Items[0]; it.Outcome != RestoreRefused || !strings.Contains(it.Detail, "no driver") {
 		t.Errorf("PF without driver: %+v", it)
 	}
 }
@@ -216,4 +216,19 @@ func TestHideCmdlineSet(t *testing.T) {
 	if len(set) != 1 || len(notes) != 3 || !strings.Contains(notes[0], "VF 0") || !strings.Contains(notes[2], "pci-stub") {
 		t.Errorf("set %v notes %q", set, notes)
 	}
+}
+
+// restore writes p where the service keeps the host setup and restores
+// it.
+func (w *sriovWorld) restore(t *testing.T, p *PersistFile, dryRun bool) RestoreResult {
+	t.Helper()
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	w.svc.configDir = filepath.Dir(p.Path)
+	res, err := w.svc.Restore(dryRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

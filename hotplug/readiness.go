@@ -39,11 +39,11 @@ type Readiness struct {
 // about it, its owner, and what dom0 uses (useErr when that could not be
 // read).
 type ReadinessInput struct {
-	Device  *pcibind.Device
-	Checker HideChecker
-	Owner   Owner
-	Uses    []pcibind.Use
-	UseErr  error
+	Device *pcibind.Device
+	Host   *pcibind.Host // the device's host: its rules about the device
+	Owner  Owner
+	Uses   []pcibind.Use
+	UseErr error
 }
 
 // JudgeReadiness applies the readiness rule to one device.
@@ -51,8 +51,8 @@ func JudgeReadiness(in ReadinessInput) Readiness {
 	d := in.Device
 	onStub := pcibind.IsStub(d.Driver)
 	inDomain := in.Owner.Kind == OwnedByDomain
-	r := Readiness{Refusals: in.Checker.Refusals(d.BDF, in.Uses)}
-	for _, w := range in.Checker.Warnings(d.BDF) {
+	r := Readiness{Refusals: in.Host.Refusals(d.BDF, in.Uses)}
+	for _, w := range in.Host.Warnings(d.BDF) {
 		r.Cautions = append(r.Cautions, w.Message)
 	}
 	switch {
@@ -64,8 +64,8 @@ func JudgeReadiness(in ReadinessInput) Readiness {
 	default:
 		r.Refusals = append(r.Refusals, "cannot tell whether dom0 uses it: "+in.UseErr.Error())
 	}
-	if sib := in.Checker.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
-		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", joinBdfs(sib)))
+	if sib := in.Host.SiblingsHeldByDom0(d.BDF); len(sib) > 0 {
+		r.Cautions = append(r.Cautions, fmt.Sprintf("same-domain group: %s still held by dom0 must be hidden with it (pci-assignable-add --group)", xl.JoinBdfs(sib)))
 	}
 	if inDomain {
 		r.Cautions = append([]string{"assigned to a domain now"}, r.Cautions...)
@@ -101,12 +101,4 @@ func (r Readiness) String() string {
 		return "caution: " + strings.Join(r.Reasons, "; ")
 	}
 	return strings.ReplaceAll(string(r.Verdict), "-", " ")
-}
-
-func joinBdfs(bs []xl.PciBdf) string {
-	s := make([]string, len(bs))
-	for i, b := range bs {
-		s[i] = b.String()
-	}
-	return strings.Join(s, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/xlpt/xlpt/internal/undo"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -38,6 +39,12 @@ var ErrRecovery = errors.New("recovery left a device inconsistent")
 // run left, then every inconsistency libxl, QEMU or a killed xl left on
 // its own. dryRun only reports.
 func (s *Service) Recover(dryRun bool) (RecoverReport, error) {
+	if _, err := s.sysfsOnly(); err != nil {
+		return RecoverReport{}, err
+	}
+	if err := s.readHost(); err != nil {
+		return RecoverReport{}, err
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return RecoverReport{}, err
@@ -68,45 +75,66 @@ func (f Repair) Nothing() bool { return strings.HasPrefix(f.Action, "none") && f
 // Advice says the device was left alone for the operator to decide.
 func (f Repair) Advice() bool { return strings.HasPrefix(f.Action, "left alone") }
 
+// Outcome says in one word what became of the device: consistent,
+// left_alone, planned (a dry run), repaired or failed.
+func (f Repair) Outcome(dryRun bool) string {
+	switch {
+	case f.Err != "":
+		return "failed"
+	case f.Nothing():
+		return "consistent"
+	case f.Advice():
+		return "left_alone"
+	case dryRun:
+		return "planned"
+	}
+	return "repaired"
+}
+
 // recoverLocked settles the intent records; sweep also looks for
 // inconsistencies no record explains (xlpt recover does; the implicit
 // recovery at the start of a change does not: on real Xen the sweep's
 // reading of a failed xl pci-attach's leftovers has not been validated,
 // and it must not block an attach that would clear them itself).
 func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
-	r := &recovery{s: s, dry: dryRun, skip: s.skipReconciler}
+	r := &recovery{s: s, dry: dryRun}
 	r.rep.DryRun = dryRun
 	r.rep.Records = []string{}
-	if s.TS == nil {
-		return r.rep, nil
-	}
-	recs, err := s.Journal.Pending()
+	recs, err := s.journal.Pending()
 	if err != nil {
 		return r.rep, err
 	}
-	for _, rec := range recs {
+	// Newest first. Under the lock every record left is of one run that
+	// died (each run settles those before it), and a newer record is an
+	// operation inside an older one (a VF's hide inside sriov enable,
+	// inside restore): the inner one finishes its device first, then the
+	// outer one, run again, finds it done.
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
 		r.rep.Records = append(r.rep.Records, rec.String())
 		if err := r.settle(rec); err != nil {
 			return r.rep, err
 		}
 		if !dryRun {
-			if err := s.Journal.End(rec); err != nil {
+			if err := s.journal.End(rec); err != nil {
 				return r.rep, err
 			}
 			r.rep.settled = append(r.rep.settled, rec)
 		}
 	}
-	if sweep {
+	if sweep && s.ts != nil {
 		if err := r.sweep(); err != nil {
 			return r.rep, err
 		}
 	}
-	if !dryRun && len(r.rep.Repairs) > 0 && s.Rescan != nil {
-		h, err := s.Rescan()
+	if !dryRun && len(r.rep.Repairs) > 0 && s.sysfs != nil {
+		// The whole host: the records finished may name devices the
+		// request does not.
+		h, err := s.sysfs.Scan()
 		if err != nil {
 			return r.rep, fmt.Errorf("read the host again after recovery: %w", err)
 		}
-		s.Host = h
+		s.host = h
 	}
 	for _, f := range r.rep.Repairs {
 		if f.Err != "" {
@@ -130,8 +158,8 @@ type truth struct {
 
 func (s *Service) readTruth() (*truth, error) {
 	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{},
-		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.DM != nil, xen: map[xl.PciBdf]bool{}}
-	doms, err := s.TS.ListDomains()
+		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.dm != nil, xen: map[xl.PciBdf]bool{}}
+	doms, err := s.ts.ListDomains()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
@@ -140,18 +168,18 @@ func (s *Service) readTruth() (*truth, error) {
 			continue
 		}
 		t.names[d.Domid], t.hvm[d.Domid] = d.Name, d.Type == xl.DomainTypeHVM
-		devs, err := s.TS.PciList(d.Domid)
+		devs, err := s.ts.PciList(d.Domid)
 		if err != nil {
 			return nil, fmt.Errorf("list PCI devices of domain %d: %w", d.Domid, err)
 		}
 		for _, x := range devs {
 			t.listed[x.PciBdf] = d.Domid
-			if t.xen[x.PciBdf], err = s.TS.PciXenAssigned(x.PciBdf); err != nil {
+			if t.xen[x.PciBdf], err = s.ts.PciXenAssigned(x.PciBdf); err != nil {
 				return nil, fmt.Errorf("ask Xen about %s: %w", x.PciBdf, err)
 			}
 		}
-		if t.hvm[d.Domid] && s.DM != nil {
-			bs, err := s.DM.Devices(d.Domid)
+		if t.hvm[d.Domid] && s.dm != nil {
+			bs, err := s.dm.Devices(d.Domid)
 			if err != nil {
 				return nil, fmt.Errorf("list the devices in the device model of domain %d: %w", d.Domid, err)
 			}
@@ -160,7 +188,7 @@ func (s *Service) readTruth() (*truth, error) {
 			}
 		}
 	}
-	es, err := s.TS.PciXsEntries()
+	es, err := s.ts.PciXsEntries()
 	if err != nil {
 		return nil, fmt.Errorf("read libxl's device records: %w", err)
 	}
@@ -197,8 +225,6 @@ type recovery struct {
 	dry bool
 	rep RecoverReport
 	rec string // the record being settled
-	// skip names a reconciler to leave out (mutation tests).
-	skip string
 	// evict: an attach being undone takes even consistently attached
 	// functions out of evictDom (all or none).
 	evict    bool
@@ -221,6 +247,29 @@ type recovery struct {
 func (r *recovery) settle(rec *Record) error {
 	r.rec = rec.String()
 	defer func() { r.rec, r.evict = "", false }()
+	var err error
+	switch {
+	case rec.Op == OpSRIOV:
+		err = r.settleSRIOV(rec)
+	case rec.Op == OpRestore:
+		err = r.settleRestore(rec)
+	case rec.Op == OpMigrate:
+		r.settleMigrate(rec)
+	case rec.Stub != "":
+		err = r.settleStub(rec)
+	case r.s.ts == nil:
+		return fmt.Errorf("%w: %s: finishing it needs libxl: %v", ErrRecovery, rec, r.s.tsErr)
+	default:
+		err = r.settleLibxl(rec)
+	}
+	if err != nil || rec.Setup == nil || rec.did(stepSetup) {
+		return err
+	}
+	return r.finishSetup(rec)
+}
+
+// settleLibxl settles an operation libxl carried out.
+func (r *recovery) settleLibxl(rec *Record) error {
 	if rec.Op == OpAttach {
 		t, err := r.s.readTruth()
 		if err != nil {
@@ -289,15 +338,15 @@ func (r *recovery) finishDetach(rec *Record, b xl.PciBdf) error {
 	dev.PciBdf = b
 	problem := fmt.Sprintf("the detach from %s died after asking libxl", rec.domain())
 	return r.do(b, problem, fmt.Sprintf("finish the detach from domain %d through libxl", rec.Domid), func() error {
-		err := r.s.TS.PciRemove(rec.Domid, dev)
+		err := r.s.ts.PciRemove(rec.Domid, dev)
 		if err == nil || isTimeout(err) {
 			return nil // a timed-out guest keeps it, still consistent
 		}
-		if r.s.DM == nil {
+		if r.s.dm == nil {
 			return err
 		}
 		if in, derr := r.s.inDeviceModel(rec.Domid, b); derr == nil && !in {
-			return r.s.TS.PciDestroy(rec.Domid, dev)
+			return r.s.ts.PciDestroy(rec.Domid, dev)
 		}
 		return err
 	})
@@ -393,10 +442,10 @@ func (r *recovery) do(b xl.PciBdf, problem, action string, fn func() error) erro
 }
 
 func (r *recovery) driver(b xl.PciBdf) (string, error) {
-	if r.s.Kernel != nil {
-		return r.s.Kernel.CurrentDriver(b)
+	if r.s.sysfs != nil {
+		return r.s.sysfs.CurrentDriver(b)
 	}
-	if d, ok := r.s.Host.Device(b); ok {
+	if d, ok := r.s.host.Device(b); ok {
 		return d.Driver, nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrNoDevice, b)
@@ -426,9 +475,6 @@ var toAssignable = []struct {
 func (r *recovery) ensureAssignable(t *truth, b xl.PciBdf, orig, problem string) error {
 	before := len(r.rep.Repairs)
 	for _, step := range toAssignable {
-		if step.name == r.skip {
-			continue
-		}
 		n := len(r.rep.Repairs)
 		if err := step.fn(r, t, b, orig, problem); err != nil {
 			return err
@@ -461,7 +507,7 @@ func (r *recovery) dropFromLibxl(t *truth, b xl.PciBdf, _, problem string) error
 		what = fmt.Sprintf("detach it from domain %d through libxl (forced): the attach is all or none", d)
 	}
 	return r.do(b, problem, what, func() error {
-		return r.s.TS.PciDestroy(d, dev)
+		return r.s.ts.PciDestroy(d, dev)
 	})
 }
 
@@ -473,7 +519,7 @@ func (r *recovery) dropFromQemu(t *truth, b xl.PciBdf, _, problem string) error 
 		}
 		d := d
 		if err := r.do(b, problem, fmt.Sprintf("delete it from domain %d's device model (QMP device_del)", d), func() error {
-			return r.s.DM.RemoveStale(d, b)
+			return r.s.dm.RemoveStale(d, b)
 		}); err != nil {
 			return err
 		}
@@ -487,7 +533,7 @@ func (r *recovery) dropFromXen(t *truth, b xl.PciBdf, _, problem string) error {
 	if _, ok := t.listed[b]; ok {
 		return nil
 	}
-	busy, err := r.s.TS.PciXenAssigned(b)
+	busy, err := r.s.ts.PciXenAssigned(b)
 	if err != nil || !busy {
 		return err
 	}
@@ -501,7 +547,7 @@ func (r *recovery) dropFromXen(t *truth, b xl.PciBdf, _, problem string) error {
 		})
 	}
 	return r.do(b, problem, fmt.Sprintf("take it back from domain %d in Xen (xc_deassign_device, back to quarantine)", dom), func() error {
-		return r.s.TS.PciXenDeassign(dom, b)
+		return r.s.ts.PciXenDeassign(dom, b)
 	})
 }
 
@@ -515,7 +561,7 @@ func (r *recovery) dropDomid(t *truth, b xl.PciBdf, _, problem string) error {
 		return nil
 	}
 	return r.do(b, problem, fmt.Sprintf("remove libxl's stale record /libxl/pci/%s/domid (%d)", b, e.Domid), func() error {
-		return r.s.TS.PciXsRemove(b, "domid")
+		return r.s.ts.PciXsRemove(b, "domid")
 	})
 }
 
@@ -538,14 +584,22 @@ func (r *recovery) toPciback(t *truth, b xl.PciBdf, orig, problem string) error 
 		// back: ask again. A refusal is no inconsistency (the device is
 		// on pciback and assignable), so it is reported, not fatal.
 		return r.do(b, problem, "quarantine it through libxl (the hide may have died before Xen's step)", func() error {
-			if err := r.s.TS.PciAssignableAdd(dev, true); err != nil {
+			if err := r.s.ts.PciAssignableAdd(dev, true); err != nil {
 				r.s.log().WithError(err).WithField("device", b).Warn("libxl did not quarantine it again; it stays on pciback, assignable")
 			}
 			return nil
 		})
 	}
-	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", orNone(drv)), func() error {
-		return r.s.TS.PciAssignableAdd(dev, true)
+	return r.do(b, problem, fmt.Sprintf("make it assignable through libxl (it is on %s)", OrNone(drv)), func() error {
+		// A VF of an autoprobe=0 PF binds only with driver_override
+		// set, which the hide that died may not have got to.
+		if r.s.sysfs != nil {
+			var u undo.Stack // recovery's steps are not undone
+			if err := r.s.probeOverride(b, pcibind.DriverPciback, &u); err != nil {
+				return err
+			}
+		}
+		return r.s.ts.PciAssignableAdd(dev, true)
 	})
 }
 
@@ -555,7 +609,7 @@ func (r *recovery) rememberDriver(t *truth, b xl.PciBdf, orig, problem string) e
 	if orig == "" || onPciback(orig) || t.xs[b].DriverPath != "" {
 		return nil
 	}
-	if es, err := r.s.TS.PciXsEntries(); err == nil {
+	if es, err := r.s.ts.PciXsEntries(); err == nil {
 		for _, e := range es {
 			if e.BDF == b && e.DriverPath != "" {
 				return nil // libxl wrote it meanwhile
@@ -563,7 +617,7 @@ func (r *recovery) rememberDriver(t *truth, b xl.PciBdf, orig, problem string) e
 		}
 	}
 	return r.do(b, problem, fmt.Sprintf("record %s as its original driver for pci-assignable-remove -r", orig), func() error {
-		return r.s.TS.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig)
+		return r.s.ts.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig)
 	})
 }
 
@@ -588,15 +642,15 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 	if drv == orig {
 		return r.tidyDom0(t, b, problem)
 	}
-	return r.do(b, problem, fmt.Sprintf("bind it to %s (it is on %s)", orNone(orig), orNone(drv)), func() error {
-		if err := r.s.Kernel.RemoveSlot(b); err != nil {
+	return r.do(b, problem, fmt.Sprintf("bind it to %s (it is on %s)", OrNone(orig), OrNone(drv)), func() error {
+		if err := r.s.sysfs.RemoveSlot(b); err != nil {
 			return err
 		}
-		if err := r.s.Kernel.Rebind(b, orig); err != nil {
+		if err := r.s.sysfs.Rebind(b, orig); err != nil {
 			return err
 		}
 		if t.xs[b].DriverPath != "" {
-			return r.s.TS.PciXsRemove(b, "driver_path")
+			return r.s.ts.PciXsRemove(b, "driver_path")
 		}
 		return nil
 	})
@@ -605,19 +659,19 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 func (r *recovery) releaseFromPciback(t *truth, b xl.PciBdf, orig string, rebind bool, problem string) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf, dev.VfuncMask = b, 1
-	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", orNone(orig)), func() error {
+	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", OrNone(orig)), func() error {
 		if orig != "" && t.xs[b].DriverPath == "" {
-			if err := r.s.TS.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig); err != nil {
+			if err := r.s.ts.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig); err != nil {
 				return err
 			}
 		}
-		if err := r.s.TS.PciAssignableRemove(dev, rebind); err != nil {
+		if err := r.s.ts.PciAssignableRemove(dev, rebind); err != nil {
 			// Not quarantined (an add that died before Xen's step):
 			// quarantine it, then release it.
-			if aerr := r.s.TS.PciAssignableAdd(dev, true); aerr != nil {
+			if aerr := r.s.ts.PciAssignableAdd(dev, true); aerr != nil {
 				return errors.Join(err, aerr)
 			}
-			return r.s.TS.PciAssignableRemove(dev, rebind)
+			return r.s.ts.PciAssignableRemove(dev, rebind)
 		}
 		return nil
 	})
@@ -631,9 +685,9 @@ func (r *recovery) tidyDom0(t *truth, b xl.PciBdf, problem string) error {
 		return nil
 	}
 	return r.do(b, problem, "forget libxl's record of its driver (it is back on it)", func() error {
-		if err := r.s.Kernel.RemoveSlot(b); err != nil {
+		if err := r.s.sysfs.RemoveSlot(b); err != nil {
 			return err
 		}
-		return r.s.TS.PciXsRemove(b, "driver_path")
+		return r.s.ts.PciXsRemove(b, "driver_path")
 	})
 }

@@ -3,6 +3,8 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -32,6 +34,9 @@ type RestoreResult struct {
 	File   string        `json:"file"`
 	DryRun bool          `json:"dry_run"`
 	Items  []RestoreItem `json:"items"`
+	// NoSetup: File does not exist (nothing was ever persisted), as
+	// against a host setup with no entries.
+	NoSetup bool `json:"-"`
 }
 
 // OK reports that no entry was refused or failed.
@@ -44,27 +49,56 @@ func (r RestoreResult) OK() bool {
 	return true
 }
 
-// RestoreHost is what restore reads and changes. *pcibind.Sysfs
-// satisfies it.
-type RestoreHost interface {
-	VFControl
-	IdentityReader
-	Binder
-}
-
 // Restore applies the host-setup file idempotently: sriov entries first
 // (the VFs must exist before they are hidden), then assignable entries,
 // each only after checking that the device at the BDF is still the one
 // recorded. Each entry is applied, already so, or refused with the
 // reason; one entry's refusal does not stop the others. With dryRun
 // nothing is changed and the plan is reported.
-func (s *Service) Restore(p *PersistFile, h RestoreHost, dryRun bool) RestoreResult {
+func (s *Service) Restore(dryRun bool) (RestoreResult, error) {
+	p, err := s.loadSetup()
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	res := RestoreResult{File: p.Path, DryRun: dryRun, Items: []RestoreItem{}}
+	if len(p.Entries) == 0 {
+		_, err := os.Stat(p.Path)
+		res.NoSetup = errors.Is(err, fs.ErrNotExist)
+		return res, nil
+	}
+	if _, err := s.sysfsOnly(); err != nil {
+		return res, err
+	}
+	if dryRun {
+		return s.restore(p, res), nil
+	}
+	// The whole restore under the host lock, journaled: each entry's
+	// change is an operation of its own, and recovery of a restore that
+	// died runs it again (every entry is idempotent).
+	if err := s.readHost(); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	rec := &Record{Op: OpRestore, Dir: s.configDir}
+	if err := s.journal.Begin(rec); err != nil {
+		return res, err
+	}
+	res = s.restore(p, res)
+	return res, s.journal.End(rec)
+}
+
+// restore applies the entries of p.
+func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
+	dryRun := res.DryRun
 	entries := p.sorted()
 	planned := map[xl.PciBdf]bool{} // PFs whose VFs a dry run would create
 	i := 0
 	for ; i < len(entries) && entries[i].Kind == PersistSRIOV; i++ {
-		it := s.restoreSRIOV(entries[i], h, dryRun)
+		it := s.restoreSRIOV(entries[i], dryRun)
 		if it.Outcome == RestoreWouldApply {
 			planned[entries[i].BDF] = true
 		}
@@ -75,17 +109,17 @@ func (s *Service) Restore(p *PersistFile, h RestoreHost, dryRun bool) RestoreRes
 		for _, e := range entries[i:] {
 			want = append(want, e.BDF)
 		}
-		host, err := h.Read(want...)
+		host, err := s.sysfs.Read(want...)
 		if err != nil {
 			for _, e := range entries[i:] {
-				res.Items = append(res.Items, item(e, RestoreFailed, "read the host's PCI devices: "+err.Error()))
+				res.Items = append(res.Items, item(e, RestoreFailed, hostReadErr(err).Error()))
 			}
 			return res
 		}
 		sub := *s
-		sub.Host = host
+		sub.host = host
 		for _, e := range entries[i:] {
-			it := sub.restoreAssignable(e, h, host, dryRun, planned)
+			it := sub.restoreAssignable(e, host, dryRun, planned)
 			res.Items = append(res.Items, it)
 		}
 	}
@@ -97,7 +131,7 @@ func item(e PersistEntry, outcome, detail string) RestoreItem {
 }
 
 // checkIdentity refuses an entry whose device is gone or is another one.
-func checkIdentity(e PersistEntry, ids IdentityReader) (string, bool) {
+func checkIdentity(e PersistEntry, ids *pcibind.Sysfs) (string, bool) {
 	id, err := ids.Identity(e.BDF)
 	if errors.Is(err, pcibind.ErrDeviceGone) {
 		why := fmt.Sprintf("no device at %s now", e.BDF)
@@ -125,11 +159,11 @@ func checkIdentity(e PersistEntry, ids IdentityReader) (string, bool) {
 	return "", true
 }
 
-func (s *Service) restoreSRIOV(e PersistEntry, h RestoreHost, dryRun bool) RestoreItem {
-	if why, ok := checkIdentity(e, h); !ok {
+func (s *Service) restoreSRIOV(e PersistEntry, dryRun bool) RestoreItem {
+	if why, ok := checkIdentity(e, s.sysfs); !ok {
 		return item(e, RestoreRefused, why)
 	}
-	st, err := h.SRIOVState(e.BDF)
+	st, err := s.sysfs.SRIOVState(e.BDF)
 	if err != nil {
 		return item(e, RestoreRefused, err.Error())
 	}
@@ -153,11 +187,11 @@ func (s *Service) restoreSRIOV(e PersistEntry, h RestoreHost, dryRun bool) Resto
 	}
 	// autoprobe first: it decides who probes the VFs about to appear.
 	if !apOK {
-		if err := h.SetAutoprobe(e.BDF, *e.Autoprobe); err != nil {
+		if err := s.sysfs.SetAutoprobe(e.BDF, *e.Autoprobe); err != nil {
 			return item(e, RestoreFailed, err.Error())
 		}
 	}
-	r, err := s.SetVFs(SRIOVRequest{PF: e.BDF, NumVFs: e.VFs}, h, h)
+	r, err := s.setVFsJournaled(SRIOVRequest{PF: e.BDF, NumVFs: e.VFs})
 	switch {
 	case errors.Is(err, ErrVFsAssigned), errors.Is(err, ErrPFHidden), errors.Is(err, pcibind.ErrVFCount):
 		return item(e, RestoreRefused, err.Error())
@@ -166,16 +200,16 @@ func (s *Service) restoreSRIOV(e PersistEntry, h RestoreHost, dryRun bool) Resto
 	}
 	detail := strings.Join(plan, "; ")
 	if r.Changed {
-		detail += fmt.Sprintf("; VFs %s appeared in %.2fs", joinBdfs(r.Change.VFs), r.Change.Waited.Seconds())
+		detail += fmt.Sprintf("; VFs %s appeared in %.2fs", xl.JoinBdfs(r.Change.VFs), r.Change.Waited.Seconds())
 	}
 	return item(e, RestoreApplied, detail)
 }
 
-func (s *Service) restoreAssignable(e PersistEntry, h RestoreHost, host *pcibind.Host, dryRun bool, planned map[xl.PciBdf]bool) RestoreItem {
+func (s *Service) restoreAssignable(e PersistEntry, host *pcibind.Host, dryRun bool, planned map[xl.PciBdf]bool) RestoreItem {
 	if dryRun && e.PF != nil && planned[*e.PF] {
 		return item(e, RestoreWouldApply, fmt.Sprintf("hide with %s once the sriov line has created VF %d of %s", e.driverOr(), e.VFIndex, e.PF))
 	}
-	if why, ok := checkIdentity(e, h); !ok {
+	if why, ok := checkIdentity(e, s.sysfs); !ok {
 		return item(e, RestoreRefused, why)
 	}
 	d, ok := host.Device(e.BDF)
@@ -186,18 +220,18 @@ func (s *Service) restoreAssignable(e PersistEntry, h RestoreHost, host *pcibind
 	if d.Driver == drv || (drv == pcibind.DriverPciback && d.Driver == "xen-pciback") {
 		return item(e, RestoreAlready, "on "+d.Driver)
 	}
-	from := orNone(d.Driver)
+	from := OrNone(d.Driver)
 	if e.Original != "" && e.Original != d.Driver {
 		from += fmt.Sprintf(" (recorded on %s)", e.Original)
 	}
 	how := drv
-	if drv == pcibind.DriverPciback && s.TS != nil {
+	if drv == pcibind.DriverPciback && s.ts != nil {
 		how = "pciback through libxl"
 	}
 	if dryRun {
 		return item(e, RestoreWouldApply, fmt.Sprintf("hide from %s with %s", from, how))
 	}
-	r, err := s.AssignableAdd(AssignableRequest{Device: e.BDF, Name: e.Name, Driver: drv}, h, host)
+	r, err := s.assignableAddLocked(AssignableRequest{Device: e.BDF, Name: e.Name, Driver: drv}, nil)
 	switch {
 	case errors.Is(err, ErrNeedsForce), errors.Is(err, ErrAssignedElsewhere):
 		return item(e, RestoreRefused, err.Error())

@@ -4,52 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
-// Toolstack is what hotplug needs from libxl. *xenlight.Context
-// satisfies it.
-type Toolstack interface {
-	DomainQualifierToID(q string) (uint32, error)
-	DomainInfo(domid uint32) (xl.DomainInfo, error)
-	DomainConfig(domid uint32) (xl.DomainConfig, error)
-	ListDomains() ([]xl.DomainInfo, error)
-	PhysInfo() (xl.PhysInfo, error)
-	PciAdd(domid uint32, d xl.DevicePci) error
-	PciRemove(domid uint32, d xl.DevicePci) error
-	PciDestroy(domid uint32, d xl.DevicePci) error
-	PciList(domid uint32) ([]xl.DevicePci, error)
-	PciAssignableAdd(d xl.DevicePci, rebind bool) error
-	PciAssignableRemove(d xl.DevicePci, rebind bool) error
-	PciAssignableList() ([]xl.DevicePci, error)
-
-	// What recovery reads and repairs beyond libxl's API: libxl's own
-	// xenstore records (/libxl/pci/BDF) and Xen's assignment.
-	PciXsEntries() ([]xl.PciXsEntry, error)
-	PciXsRemove(b xl.PciBdf, key string) error // key: "domid" or "driver_path"
-	PciXsSetDriverPath(b xl.PciBdf, path string) error
-	PciXenAssigned(b xl.PciBdf) (bool, error) // Xen gives b to a guest (not dom0, not quarantine)
-	PciXenDeassign(domid uint32, b xl.PciBdf) error
-}
-
-// Kernel is what recovery reads and repairs in sysfs: driver links,
-// pciback's slots. *pcibind.Sysfs satisfies it.
-type Kernel interface {
-	CurrentDriver(b xl.PciBdf) (string, error)
-	Rebind(b xl.PciBdf, drv string) error
-	RemoveSlot(b xl.PciBdf) error
-}
-
-// Host is the host's PCI view. *pcibind.Host satisfies it.
-type Host interface {
-	Device(xl.PciBdf) (*pcibind.Device, bool)
-	Group(xl.PciBdf) []xl.PciBdf
-	GroupBridge(xl.PciBdf) (xl.PciBdf, bool)
-	Functions(slot xl.PciBdf) []xl.PciBdf
-}
+// Toolstack is libxl as hotplug asks it: xl.Toolstack, the one list of
+// the calls xlpt makes. *xenlight.Context satisfies it.
+type Toolstack = xl.Toolstack
 
 // DeviceModel removes what a failed HVM attach left in the device model:
 // libxl 4.17 leaves the QEMU device behind, and a retry then fails with
@@ -64,48 +24,6 @@ type DeviceModel interface {
 // DeviceCheck is a preflight check of one device going to a domain (RDM,
 // MSI). It returns warnings, or an error to refuse.
 type DeviceCheck func(dom Domain, dev xl.DevicePci) (warnings []string, err error)
-
-// Service makes the decisions; its fields are the world it decides about.
-type Service struct {
-	TS     Toolstack
-	Host   Host
-	Slots  SlotRange
-	Lock   func() (unlock func(), err error) // host-wide lock; nil: none
-	DM     DeviceModel                       // nil: no clean-up of stale DM devices
-	Checks []DeviceCheck
-	Log    logrus.FieldLogger
-
-	// Journal keeps intent records of changes, and with it every change
-	// first reconciles what a dead run (or libxl, QEMU, a killed xl)
-	// left. nil: no records, no recovery (Recover still works).
-	Journal *Journal
-	// Kernel reads and repairs driver bindings for recovery; nil: the
-	// Host snapshot is the only view of drivers.
-	Kernel Kernel
-	// Rescan reads the host again after recovery changed it; nil: keep
-	// Host.
-	Rescan func() (Host, error)
-
-	skipReconciler string // mutation tests: leave one reconciler out
-	// settled are the records of dead runs this run's implicit recovery
-	// settled: a retried command finds its own work there, done by the
-	// run that died or finished by the recovery (issue 22).
-	settled []*Record
-}
-
-func (s *Service) log() logrus.FieldLogger {
-	if s.Log == nil {
-		return logrus.StandardLogger()
-	}
-	return s.Log
-}
-
-func (s *Service) lock() (func(), error) {
-	if s.Lock == nil {
-		return func() {}, nil
-	}
-	return s.Lock()
-}
 
 // Domain is what the decisions need to know of the target domain.
 type Domain struct {
@@ -126,6 +44,9 @@ func (d Domain) IsHVM() bool { return d.Info.Type == xl.DomainTypeHVM }
 
 // Sentinels for refusals callers branch on.
 var (
+	// ErrBadRequest: the request itself cannot be carried out as
+	// written; nothing was read or changed (xlpt exits 2).
+	ErrBadRequest        = errors.New("bad request")
 	ErrNoIOMMU           = errors.New("the IOMMU is off")
 	ErrDomainState       = errors.New("domain cannot take devices now")
 	ErrNoPassthrough     = errors.New("domain was created without PCI passthrough")
@@ -139,11 +60,11 @@ var (
 
 // resolve finds the domain and reads what the checks need.
 func (s *Service) resolve(q string) (Domain, error) {
-	domid, err := s.TS.DomainQualifierToID(q)
+	domid, err := s.ts.DomainQualifierToID(q)
 	if err != nil {
 		return Domain{}, fmt.Errorf("%q is not a domain (give a name or a domid from `xl list`): %w", q, err)
 	}
-	info, err := s.TS.DomainInfo(domid)
+	info, err := s.ts.DomainInfo(domid)
 	if err != nil {
 		return Domain{}, fmt.Errorf("domain %s: %w", q, err)
 	}
@@ -155,7 +76,7 @@ func (s *Service) resolve(q string) (Domain, error) {
 // explains (a killed xl) are for `xlpt recover`.
 func (s *Service) lockAndRecover() (func(), error) {
 	unlock, err := s.lock()
-	if err != nil || s.Journal == nil {
+	if err != nil || s.journal == nil {
 		return unlock, err
 	}
 	rep, err := s.recoverLocked(false, false)
@@ -178,25 +99,10 @@ func (s *Service) lockAndRecover() (func(), error) {
 	return unlock, nil
 }
 
-// lockAndResolve takes the host lock, recovers, then finds the domain:
-// every change to a domain's devices starts here.
-func (s *Service) lockAndResolve(q string) (Domain, func(), error) {
-	unlock, err := s.lockAndRecover()
-	if err != nil {
-		return Domain{}, nil, err
-	}
-	dom, err := s.resolve(q)
-	if err != nil {
-		unlock()
-		return Domain{}, nil, err
-	}
-	return dom, unlock, nil
-}
-
 // preflightDomain refuses domains that cannot take a device, with the
 // true cause where libxl would give a misleading one.
 func (s *Service) preflightDomain(dom *Domain) error {
-	phys, err := s.TS.PhysInfo()
+	phys, err := s.ts.PhysInfo()
 	if err != nil {
 		return fmt.Errorf("read host capabilities: %w", err)
 	}
@@ -212,7 +118,7 @@ func (s *Service) preflightDomain(dom *Domain) error {
 	case st.Has(xl.StateShutdown):
 		return fmt.Errorf("%w: %s is shut down (%s)", ErrDomainState, dom, dom.Info.ShutdownReason)
 	}
-	cfg, err := s.TS.DomainConfig(dom.Domid)
+	cfg, err := s.ts.DomainConfig(dom.Domid)
 	if err != nil {
 		return fmt.Errorf("read the configuration of %s: %w", dom, err)
 	}
@@ -232,13 +138,25 @@ func (s *Service) preflightDomain(dom *Domain) error {
 
 // List returns the devices a domain holds.
 func (s *Service) List(q string) (Domain, []xl.DevicePci, error) {
+	if err := s.needToolstack(); err != nil {
+		return Domain{}, nil, err
+	}
 	dom, err := s.resolve(q)
 	if err != nil {
 		return dom, nil, err
 	}
-	devs, err := s.TS.PciList(dom.Domid)
+	devs, err := s.ts.PciList(dom.Domid)
 	if err != nil {
 		return dom, nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	return dom, devs, nil
 }
+
+// badRequest is a request refused as written; it matches ErrBadRequest
+// and says only what is wrong.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string        { return e.msg }
+func (e *badRequest) Is(target error) bool { return target == ErrBadRequest }
+
+func badRequestf(format string, a ...any) error { return &badRequest{fmt.Sprintf(format, a...)} }

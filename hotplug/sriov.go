@@ -11,16 +11,6 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
-// VFControl reads and changes a PF's SR-IOV state, and reads the named
-// functions again (targeted) once VFs come or go. *pcibind.Sysfs
-// satisfies it.
-type VFControl interface {
-	SRIOVState(pf xl.PciBdf) (pcibind.SRIOVState, error)
-	SetNumVFs(pf xl.PciBdf, n int, wait time.Duration) (pcibind.NumVFsChange, error)
-	SetAutoprobe(pf xl.PciBdf, on bool) error
-	Read(bdfs ...xl.PciBdf) (*pcibind.Host, error)
-}
-
 // SR-IOV refusals callers branch on.
 var (
 	ErrVFsAssigned = errors.New("VFs are assigned to guests")
@@ -48,39 +38,40 @@ type VFInfo struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// PFInfo is one PF in `sriov list`.
+// PFInfo is one PF in `sriov list`: its state, and its VFs with what is
+// known of each (VFs shadows the state's bare list of virtfn links).
 type PFInfo struct {
-	BDF       xl.PciBdf `json:"bdf"`
-	ID        string    `json:"id"`
-	Driver    string    `json:"driver"`
-	TotalVFs  int       `json:"total_vfs"`
-	NumVFs    int       `json:"enabled_vfs"`
-	Offset    int       `json:"vf_offset"`
-	Stride    int       `json:"vf_stride"`
-	Autoprobe bool      `json:"drivers_autoprobe"`
-	VFs       []VFInfo  `json:"vfs"`
+	pcibind.SRIOVState
+	VFs []VFInfo `json:"vfs"`
 }
 
 // SRIOVList lists every PF of the host with its VFs, numbered from the
 // SR-IOV capability and checked against the kernel's virtfn links, with
-// each VF's owner (libxl's domain lists when s.TS is set, else what sysfs
+// each VF's owner (libxl's domain lists when s.ts is set, else what sysfs
 // shows).
-func (s *Service) SRIOVList(host *pcibind.Host, vc VFControl) ([]PFInfo, error) {
+func (s *Service) SRIOVList() ([]PFInfo, error) {
+	if _, err := s.sysfsOnly(); err != nil {
+		return nil, err
+	}
+	// Every PF: the one command here that needs the whole bus.
+	if err := s.scanHost(); err != nil {
+		return nil, err
+	}
+	host := s.host
 	ownerOf := s.ownerFunc(host)
 	out := []PFInfo{}
 	for _, d := range host.Devices {
 		if !d.IsPF() || d.IsVF() {
 			continue
 		}
-		st, err := vc.SRIOVState(d.BDF)
+		st, err := s.sysfs.SRIOVState(d.BDF)
 		if errors.Is(err, pcibind.ErrNotPF) {
 			continue // an SR-IOV capability the kernel does not drive
 		}
 		if err != nil {
 			return nil, err
 		}
-		pf := PFInfo{BDF: d.BDF, ID: fmt.Sprintf("%04x:%04x", d.Vendor, d.Device), Driver: d.Driver,
-			TotalVFs: st.TotalVFs, NumVFs: st.NumVFs, Offset: st.Offset, Stride: st.Stride, Autoprobe: st.Autoprobe, VFs: []VFInfo{}}
+		pf := PFInfo{SRIOVState: st, VFs: []VFInfo{}}
 		slots, err := host.VFSlots(d.BDF)
 		if err != nil {
 			return nil, err
@@ -115,6 +106,7 @@ type SRIOVRequest struct {
 	Assignable bool   // make every VF assignable
 	Driver     string // for Assignable: pciback (default) or pci-stub
 	Wait       time.Duration
+	Persist    bool // also record the count (and the hidden VFs) in the host setup
 }
 
 // SRIOVResult says what changed.
@@ -127,6 +119,8 @@ type SRIOVResult struct {
 	// driver probes the new VFs (they are for guests).
 	AutoprobeOff bool     `json:"autoprobe_off"`
 	Warnings     []string `json:"-"` // for the caller to print (not a result)
+	// Persisted is the host-setup file the change was recorded in.
+	Persisted string `json:"persisted,omitempty"`
 }
 
 // SetVFs sets a PF's VF count as the kernel requires (through 0 when a
@@ -136,70 +130,130 @@ type SRIOVResult struct {
 // no guest are released through libxl first (dequarantined), so neither
 // Xen nor xenstore keeps a device that no longer exists. A failure
 // part-way puts the old count back and gives back what was hidden.
-func (s *Service) SetVFs(req SRIOVRequest, vc VFControl, binder Binder) (res SRIOVResult, retErr error) {
+func (s *Service) SetVFs(req SRIOVRequest) (res SRIOVResult, retErr error) {
+	if req.Persist {
+		if _, err := s.loadSetup(); err != nil {
+			return res, err
+		}
+	}
+	if _, err := s.sysfsOnly(); err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.PF); err != nil {
+		return res, err
+	}
+	unlock, err := s.lockAndRecover()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	return s.setVFsJournaled(req)
+}
+
+// setVFsJournaled is SetVFs under the host lock: one journal record for
+// the whole sequence, undone on failure.
+func (s *Service) setVFsJournaled(req SRIOVRequest) (res SRIOVResult, retErr error) {
+	rec := &Record{Op: OpSRIOV, SRIOV: &req, Dir: s.configDir}
+	if err := s.journal.Begin(rec); err != nil {
+		return res, err
+	}
+	var u undo.Stack
+	defer s.endRecord(rec, &u, &retErr)
+	defer u.RunOnError(&retErr, s.log())
+	return s.setVFsLocked(req, rec, &u)
+}
+
+// setVFsLocked is SetVFs under the host lock, each step journaled in rec
+// and its undo pushed on u. Every step is idempotent: run again on a PF a
+// dead run left half-way, it finishes the job (recovery does so).
+func (s *Service) setVFsLocked(req SRIOVRequest, rec *Record, u *undo.Stack) (res SRIOVResult, retErr error) {
 	if req.Wait == 0 {
 		req.Wait = DefaultVFWait
 	}
-	st, err := vc.SRIOVState(req.PF)
+	st, err := s.sysfs.SRIOVState(req.PF)
 	if err != nil {
 		return res, err
 	}
 	if req.NumVFs < 0 || req.NumVFs > st.TotalVFs {
 		return res, fmt.Errorf("%w: %s has %d VFs at most (sriov_totalvfs), %d asked", pcibind.ErrVFCount, req.PF, st.TotalVFs, req.NumVFs)
 	}
-	own := s.ownerFunc(s.Host)
+	own := s.ownerFunc(s.host)
 	if err := s.sriovPreflight(req, st, own); err != nil {
 		return res, err
 	}
-	var u undo.Stack
-	defer u.RunOnError(&retErr, s.log())
 	if st.NumVFs != req.NumVFs {
-		if err := s.releaseVFs(st, own, binder, &res); err != nil {
+		if err := s.changeVFs(req, st, own, rec, u, &res); err != nil {
 			return res, err
-		}
-		if req.Assignable && st.Autoprobe && req.NumVFs > 0 {
-			if err := vc.SetAutoprobe(req.PF, false); err != nil {
-				return res, fmt.Errorf("%s: keep dom0 drivers off the new VFs: %w", req.PF, err)
-			}
-			res.AutoprobeOff = true
-			u.Push("sriov_drivers_autoprobe 1", func() error { return vc.SetAutoprobe(req.PF, true) })
-		}
-		unlock, err := s.lock()
-		if err != nil {
-			return res, err
-		}
-		ch, err := vc.SetNumVFs(req.PF, req.NumVFs, req.Wait)
-		unlock()
-		res.Change, res.Changed = ch, true
-		if err != nil {
-			return res, err
-		}
-		from := st.NumVFs
-		u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := vc.SetNumVFs(req.PF, from, req.Wait); return err })
-		if ch.Waited > time.Second {
-			what := "appear"
-			if req.NumVFs == 0 {
-				what = "go"
-			}
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
 		}
 	} else {
 		res.Change = pcibind.NumVFsChange{PF: req.PF, From: st.NumVFs, To: st.NumVFs, VFs: st.VFs}
 	}
-	if !req.Assignable || req.NumVFs == 0 {
+	if req.Assignable && req.NumVFs > 0 {
+		if err := s.hideVFs(req, rec, u, &res); err != nil {
+			return res, err
+		}
+	}
+	if !req.Persist {
 		return res, nil
 	}
-	host, err := vc.Read(res.Change.VFs...)
+	p, err := s.loadSetup()
 	if err != nil {
-		return res, fmt.Errorf("read the host's PCI devices after enabling VFs: %w", err)
+		return res, err
+	}
+	if err := s.persistVFs(p, req, &res); err != nil {
+		return res, err
+	}
+	return res, s.journal.Step(rec, stepSetup)
+}
+
+// changeVFs takes the old VFs off their stub driver, keeps dom0 drivers
+// off VFs meant for guests (sriov_drivers_autoprobe 0), and sets the new
+// count, waiting for the VFs.
+func (s *Service) changeVFs(req SRIOVRequest, st pcibind.SRIOVState, own ownerFunc, rec *Record, u *undo.Stack, res *SRIOVResult) error {
+	if err := s.releaseVFs(st, own, rec, res); err != nil {
+		return err
+	}
+	if req.Assignable && st.Autoprobe && req.NumVFs > 0 {
+		if err := s.sysfs.SetAutoprobe(req.PF, false); err != nil {
+			return fmt.Errorf("%s: keep dom0 drivers off the new VFs: %w", req.PF, err)
+		}
+		res.AutoprobeOff = true
+		u.Push("sriov_drivers_autoprobe 1", func() error { return s.sysfs.SetAutoprobe(req.PF, true) })
+		if err := s.journal.Step(rec, "sriov_drivers_autoprobe 0"); err != nil {
+			return err
+		}
+	}
+	ch, err := s.sysfs.SetNumVFs(req.PF, req.NumVFs, req.Wait)
+	res.Change, res.Changed = ch, true
+	if err != nil {
+		return err
+	}
+	from := st.NumVFs
+	u.Push(fmt.Sprintf("sriov_numvfs %d", from), func() error { _, err := s.sysfs.SetNumVFs(req.PF, from, req.Wait); return err })
+	if ch.Waited > time.Second {
+		what := "appear"
+		if req.NumVFs == 0 {
+			what = "go"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
+	}
+	return s.journal.Step(rec, fmt.Sprintf("sriov_numvfs %d", req.NumVFs))
+}
+
+// hideVFs makes every VF of the change assignable, each a hide of its
+// own (journaled, undone on failure).
+func (s *Service) hideVFs(req SRIOVRequest, rec *Record, u *undo.Stack, res *SRIOVResult) error {
+	host, err := s.sysfs.Read(res.Change.VFs...)
+	if err != nil {
+		return fmt.Errorf("read the host's PCI devices after enabling VFs: %w", err)
 	}
 	sub := *s
-	sub.Host = host
+	sub.host = host
 	for _, vf := range res.Change.VFs {
-		r, err := sub.AssignableAdd(AssignableRequest{Device: vf, Driver: req.Driver}, binder, host)
+		r, err := sub.assignableAddLocked(AssignableRequest{Device: vf, Driver: req.Driver}, nil)
 		res.Warnings = append(res.Warnings, r.Warnings...)
 		if err != nil {
-			return res, err
+			return err
 		}
 		for _, h := range r.Hidden {
 			h := h
@@ -207,12 +261,32 @@ func (s *Service) SetVFs(req SRIOVRequest, vc VFControl, binder Binder) (res SRI
 			u.Push("give back "+h.BDF.String(), func() error {
 				d := xl.NewDevicePci()
 				d.PciBdf, d.VfuncMask = h.BDF, 1
-				_, err := sub.AssignableRemove(d, true, binder)
+				_, err := sub.releaseLocked(d, true, nil)
 				return err
 			})
 		}
+		if err := s.journal.Step(rec, "hidden "+vf.String()); err != nil {
+			return err
+		}
 	}
-	return res, nil
+	return nil
+}
+
+// persistVFs records the PF's count, its autoprobe as it is now and,
+// for --assignable, its VFs as assignable, in the host setup.
+func (s *Service) persistVFs(p *PersistFile, req SRIOVRequest, res *SRIOVResult) error {
+	st, err := s.sysfs.SRIOVState(req.PF)
+	if err != nil {
+		return err
+	}
+	if err := p.RecordSRIOV(req.PF, req.NumVFs, st.Autoprobe, res.Change.VFs, req.Assignable, req.Driver, s.sysfs); err != nil {
+		return err
+	}
+	if err := p.Save(); err != nil {
+		return err
+	}
+	res.Persisted = p.Path
+	return nil
 }
 
 // ownerFunc says who holds a function.
@@ -220,9 +294,9 @@ type ownerFunc func(xl.PciBdf) (Owner, error)
 
 // ownerFunc is libxl's answer when there is libxl, else what sysfs shows
 // (a function on pciback is then "assignable").
-func (s *Service) ownerFunc(host Host) ownerFunc {
-	if s.TS != nil {
-		return Owners(s.TS, host)
+func (s *Service) ownerFunc(host *pcibind.Host) ownerFunc {
+	if s.ts != nil {
+		return Owners(s.ts, host)
 	}
 	return func(b xl.PciBdf) (Owner, error) {
 		d, ok := host.Device(b)
@@ -278,30 +352,33 @@ func (s *Service) sriovPreflight(req SRIOVRequest, st pcibind.SRIOVState, own ow
 
 // releaseVFs takes the PF's VFs off their stub driver before the kernel
 // removes them.
-func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, binder Binder, res *SRIOVResult) error {
+func (s *Service) releaseVFs(st pcibind.SRIOVState, own ownerFunc, rec *Record, res *SRIOVResult) error {
 	for _, vf := range st.VFs {
 		o, err := own(vf)
 		if err != nil {
 			return err
 		}
 		if o.Kind != OwnedByPciback {
-			if d, ok := s.Host.Device(vf); !ok || d.Driver != pcibind.DriverPciStub {
+			if d, ok := s.host.Device(vf); !ok || d.Driver != pcibind.DriverPciStub {
 				continue
 			}
 		}
 		d := xl.NewDevicePci()
 		d.PciBdf, d.VfuncMask = vf, 1
-		if _, err := s.AssignableRemove(d, false, binder); err != nil {
+		if _, err := s.releaseLocked(d, false, nil); err != nil {
 			return fmt.Errorf("release %s before removing it: %w", vf, err)
 		}
 		res.Released = append(res.Released, vf)
+		if err := s.journal.Step(rec, "released "+vf.String()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // SRIOVCheck refuses to pass through a PF whose VFs are enabled: its
 // driver in dom0 manages them (assign the VFs instead).
-func SRIOVCheck(host Host) DeviceCheck {
+func SRIOVCheck(host *pcibind.Host) DeviceCheck {
 	return func(dom Domain, dev xl.DevicePci) ([]string, error) {
 		if d, ok := host.Device(dev.PciBdf); ok && d.NumVFs > 0 {
 			return nil, fmt.Errorf("%w: %s has %d VFs enabled, managed by its dom0 driver; pass a VF through instead, or disable them first (xlpt sriov disable %s)",
@@ -311,26 +388,16 @@ func SRIOVCheck(host Host) DeviceCheck {
 	}
 }
 
-// probeOverrider is the optional part of a Binder that lets a stub driver
-// bind a VF whose PF has sriov_drivers_autoprobe=0 (the kernel then
-// probes a VF only when its driver_override is set, and libxl's pciback
-// bind fails with ENODEV). *pcibind.Sysfs has it.
-type probeOverrider interface {
-	ProbeOverride(b xl.PciBdf, driver string) (changed bool, undo func() error, err error)
-	DropProbeOverride(b xl.PciBdf, driver string) error
-}
-
-// probeOverride is the small step before a hide (libxl's or xlpt's own):
-// for such a VF it sets driver_override to the stub driver, and pushes the
-// undo. libxl then records no original driver (the VF has none), which is
-// right: after pci-assignable-remove the VF is driverless again, and
-// dropProbeOverride clears the override so it is exactly as before.
-func probeOverride(binder Binder, b xl.PciBdf, driver string, u *undo.Stack) error {
-	po, ok := binder.(probeOverrider)
-	if !ok {
-		return nil
-	}
-	changed, restore, err := po.ProbeOverride(b, driver)
+// probeOverride is the small step before a hide (libxl's or xlpt's own)
+// of a VF whose PF has sriov_drivers_autoprobe=0: the kernel then probes
+// such a VF only when its driver_override is set, and libxl's pciback
+// bind fails with ENODEV. It sets driver_override to the stub driver and
+// pushes the undo. libxl then records no original driver (the VF has
+// none), which is right: after pci-assignable-remove the VF is driverless
+// again, and dropProbeOverride clears the override so it is exactly as
+// before.
+func (s *Service) probeOverride(b xl.PciBdf, driver string, u *undo.Stack) error {
+	changed, restore, err := s.sysfs.ProbeOverride(b, driver)
 	if err != nil {
 		return err
 	}
@@ -343,14 +410,10 @@ func probeOverride(binder Binder, b xl.PciBdf, driver string, u *undo.Stack) err
 // dropProbeOverride clears the override probeOverride set, once the
 // device has left the stub driver; a failure only warns (the device is
 // released, and the override only steers future probes).
-func dropProbeOverride(binder Binder, b xl.PciBdf, log interface{ Warnf(string, ...any) }) {
-	po, ok := binder.(probeOverrider)
-	if !ok {
-		return
-	}
+func (s *Service) dropProbeOverride(b xl.PciBdf) {
 	for _, drv := range []string{pcibind.DriverPciback, pcibind.DriverPciStub} {
-		if err := po.DropProbeOverride(b, drv); err != nil {
-			log.Warnf("%s: clear driver_override %s: %v", b, drv, err)
+		if err := s.sysfs.DropProbeOverride(b, drv); err != nil {
+			s.log().Warnf("%s: clear driver_override %s: %v", b, drv, err)
 		}
 	}
 }

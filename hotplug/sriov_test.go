@@ -52,7 +52,7 @@ func newSRIOVWorld(t *testing.T) *sriovWorld {
 		}
 	}
 	w.ts = &libxlOnKernel{fakeToolstack: newFake(), w: w, orig: map[xl.PciBdf]string{}}
-	w.svc = &Service{TS: w.ts, Slots: DefaultSlots}
+	w.svc = &Service{ts: w.ts, sysfs: w.sys, slots: DefaultSlots}
 	w.rescan(t)
 	return w
 }
@@ -63,7 +63,7 @@ func (w *sriovWorld) rescan(t *testing.T) *pcibind.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc.Host = h
+	w.svc.host = h
 	return h
 }
 
@@ -134,7 +134,7 @@ func numvfsWrites(k *pcitest.Kernel) []string {
 // guest), and after detach disable releases the assignable VFs first.
 func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	w := newSRIOVWorld(t)
-	res, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2, Assignable: true}, w.sys, w.sys)
+	res, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2, Assignable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +157,11 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	w.ts.domains[5].devs = append(w.ts.domains[5].devs, d)
 	w.ts.xsDomid[vf0] = 5
 
-	host := w.rescan(t)
-	pfs, err := w.svc.SRIOVList(host, w.sys)
+	pfs, err := w.svc.SRIOVList()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pfs) != 1 || pfs[0].BDF != w.pf || pfs[0].TotalVFs != 8 || pfs[0].NumVFs != 2 || pfs[0].Autoprobe || len(pfs[0].VFs) != 2 {
+	if len(pfs) != 1 || pfs[0].PF != w.pf || pfs[0].TotalVFs != 8 || pfs[0].NumVFs != 2 || pfs[0].Autoprobe || len(pfs[0].VFs) != 2 {
 		t.Fatalf("list: %+v", pfs)
 	}
 	v0, v1 := pfs[0].VFs[0], pfs[0].VFs[1]
@@ -174,22 +173,22 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 	}
 
 	before := len(w.k.Writes)
-	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0}, w.sys, w.sys)
+	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0})
 	mustFail(t, err, ErrVFsAssigned, vf0.String(), "web01", "pci-detach")
-	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 4}, w.sys, w.sys)
+	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 4})
 	mustFail(t, err, ErrVFsAssigned, "from 2 to 4", "web01")
 	if len(w.k.Writes) != before {
 		t.Errorf("a refused change wrote %v", w.k.Writes[before:])
 	}
 	// The same count is no change: allowed.
-	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2}, w.sys, w.sys); err != nil {
+	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2}); err != nil {
 		t.Errorf("same count with a VF in a guest: %v", err)
 	}
 
 	w.ts.domains[5].devs = nil // detached
 	delete(w.ts.xsDomid, vf0)
 	w.rescan(t)
-	res, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0}, w.sys, w.sys)
+	res, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +204,7 @@ func TestSRIOVEnableAssignableListAndDisable(t *testing.T) {
 // old count; a hidden PF cannot make VFs.
 func TestSRIOVChangeThroughZeroAndRefusals(t *testing.T) {
 	w := newSRIOVWorld(t)
-	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 3}, w.sys, w.sys); err != nil {
+	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 3}); err != nil {
 		t.Fatal(err)
 	}
 	w.rescan(t)
@@ -214,27 +213,27 @@ func TestSRIOVChangeThroughZeroAndRefusals(t *testing.T) {
 	if d := w.k.Driver(st.VFs[0]); d != "igbvf" {
 		t.Errorf("autoprobe 1: VF on %q, want igbvf", d)
 	}
-	res, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 5}, w.sys, w.sys)
+	res, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 5})
 	if err != nil || !res.Change.ThroughZero {
 		t.Fatalf("3 -> 5: %+v %v", res, err)
 	}
 	w.rescan(t)
 	w.k.FailNth(len(w.k.Writes)+1, pcitest.Fault{Err: syscall.ENOSPC})
-	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 7}, w.sys, w.sys)
+	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 7})
 	mustFail(t, err, syscall.ENOSPC, "set 7 VFs")
 	if st, _ := w.sys.SRIOVState(w.pf); st.NumVFs != 5 {
 		t.Errorf("after a refused write: %d VFs, want the 5 back", st.NumVFs)
 	}
-	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 9}, w.sys, w.sys)
+	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 9})
 	mustFail(t, err, pcibind.ErrVFCount, "8 VFs at most")
-	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0}, w.sys, w.sys); err != nil {
+	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.write("bus/pci/drivers/igb/unbind", w.pf.String()); err != nil {
 		t.Fatal(err)
 	}
 	w.rescan(t)
-	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2}, w.sys, w.sys)
+	_, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2})
 	mustFail(t, err, ErrPFHidden, "has no driver")
 }
 
@@ -242,11 +241,11 @@ func TestSRIOVChangeThroughZeroAndRefusals(t *testing.T) {
 // through.
 func TestSRIOVPFWithVFsRefused(t *testing.T) {
 	w := newSRIOVWorld(t)
-	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 1}, w.sys, w.sys); err != nil {
+	if _, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 1}); err != nil {
 		t.Fatal(err)
 	}
 	host := w.rescan(t)
-	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.pf}, w.sys, host)
+	_, err := w.svc.AssignableAdd(AssignableRequest{Device: w.pf})
 	mustFail(t, err, ErrNeedsForce, "SR-IOV PF with 1 VFs enabled")
 	_, err = SRIOVCheck(host)(Domain{Name: "web01"}, xl.DevicePci{PciBdf: w.pf})
 	mustFail(t, err, ErrPFHasVFs, "sriov disable "+w.pf.String())
@@ -268,7 +267,7 @@ func TestAssignableAddAutoprobeOffVF(t *testing.T) {
 	if err := w.write("bus/pci/devices/"+w.pf.String()+"/sriov_numvfs", "2"); err != nil {
 		t.Fatal(err)
 	}
-	host := w.rescan(t)
+	w.rescan(t)
 	st, _ := w.sys.SRIOVState(w.pf)
 	vf, vf2 := st.VFs[0], st.VFs[1]
 	// What libxl alone gets (the testbed's "no such device").
@@ -279,7 +278,7 @@ func TestAssignableAddAutoprobeOffVF(t *testing.T) {
 	}
 	_ = w.write("bus/pci/drivers/pciback/remove_slot", vf.String())
 
-	res, err := w.svc.AssignableAdd(AssignableRequest{Device: vf}, w.sys, host)
+	res, err := w.svc.AssignableAdd(AssignableRequest{Device: vf})
 	if err != nil || len(res.Hidden) != 1 {
 		t.Fatalf("assignable-add: %+v %v", res, err)
 	}
@@ -289,7 +288,7 @@ func TestAssignableAddAutoprobeOffVF(t *testing.T) {
 	if _, recorded := w.ts.orig[vf]; recorded {
 		t.Errorf("libxl recorded an original driver for a driverless VF: %v", w.ts.orig)
 	}
-	if _, err := w.svc.AssignableRemove(d, true, w.sys); err != nil {
+	if _, err := w.svc.AssignableRemove(ReleaseRequest{Device: d, Rebind: true}); err != nil {
 		t.Fatal(err)
 	}
 	if w.k.Driver(vf) != "" || w.k.Override(vf) != "" {
@@ -297,11 +296,11 @@ func TestAssignableAddAutoprobeOffVF(t *testing.T) {
 	}
 
 	// pci-stub through sysfs, and a failed libxl add undoes the override.
-	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: vf2, Driver: pcibind.DriverPciStub}, w.sys, host); err != nil || w.k.Driver(vf2) != pcibind.DriverPciStub {
+	if _, err := w.svc.AssignableAdd(AssignableRequest{Device: vf2, Driver: pcibind.DriverPciStub}); err != nil || w.k.Driver(vf2) != pcibind.DriverPciStub {
 		t.Fatalf("pci-stub: %v, driver %q", err, w.k.Driver(vf2))
 	}
 	w.ts.fail["assignable-add "+vf.String()] = errors.New("failed to quarantine")
-	_, err = w.svc.AssignableAdd(AssignableRequest{Device: vf}, w.sys, host)
+	_, err = w.svc.AssignableAdd(AssignableRequest{Device: vf})
 	mustFail(t, err, nil, "quarantine")
 	if w.k.Override(vf) != "" {
 		t.Errorf("failed add left override %q", w.k.Override(vf))
@@ -314,7 +313,7 @@ func TestSRIOVEnableAssignableFailureUndoes(t *testing.T) {
 	w := newSRIOVWorld(t)
 	vf1 := xl.PciBdf{Bus: w.pf.Bus, Dev: 0x10, Func: 1}
 	w.ts.fail["assignable-add "+vf1.String()] = errors.New("failed to quarantine")
-	_, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2, Assignable: true}, w.sys, w.sys)
+	_, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2, Assignable: true})
 	mustFail(t, err, nil, "quarantine")
 	st, _ := w.sys.SRIOVState(w.pf)
 	// (pciback's slots keep the failed VF's entry: libxl's half-done add

@@ -64,6 +64,11 @@ type Record struct {
 	Target   string    `json:"target"`   // the stub driver
 	Method   Method    `json:"method"`
 	Time     time.Time `json:"time"`
+	// AddedID is the dynamic ID ("vvvv dddd") this hide gives the stub
+	// (new_id), recorded before it is written: a hide that dies before
+	// taking it out again leaves it for the next Hide to remove. ""
+	// when the ID is the admin's (pci-stub.ids=) or none was added.
+	AddedID string `json:"added_id,omitempty"`
 }
 
 func (s *Sysfs) recordPath(b xl.PciBdf) string {
@@ -231,7 +236,9 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 		return err
 	}
 	if cur == target {
-		return nil // idempotent, as libxl's "already assigned to pciback"
+		// Idempotent, as libxl's "already assigned to pciback"; a hide
+		// that died on the last step left its dynamic ID.
+		return s.dropAddedID(b, func(rec Record) bool { return rec.Target != target })
 	}
 	if m == "" && target != DriverPciback && s.hasOverride(b) {
 		// As driverctl does: driver_override binds exactly this device,
@@ -242,13 +249,20 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 	if m, err = hideMethod(target, m); err != nil {
 		return err
 	}
+	// A hide by new_id that died left its dynamic ID (the record names
+	// it); a hide that will not add that same ID again, driver_override's
+	// above all, takes it out first, or the stub would keep catching
+	// every unbound device of that vendor:device.
+	if err := s.dropAddedID(b, func(rec Record) bool { return m == MethodNewID && rec.Target == target }); err != nil {
+		return err
+	}
 	var u undo.Stack
 	defer u.RunOnError(&retErr, nil)
 	rec, err := s.saveHideRecord(&u, b, cur, target, m)
 	if err != nil {
 		return err
 	}
-	id, err := s.openTarget(&u, b, target, m, rec.Override)
+	id, err := s.openTarget(&u, &rec, target, m)
 	if err != nil {
 		return err
 	}
@@ -268,6 +282,8 @@ func (s *Sysfs) Hide(b xl.PciBdf, target string, m Method) (retErr error) {
 		if err := s.removeID(target, id); err != nil {
 			return err
 		}
+		rec.AddedID = ""
+		return s.saveRecord(rec)
 	}
 	return nil
 }
@@ -305,7 +321,7 @@ func (s *Sysfs) saveHideRecord(u *undo.Stack, b xl.PciBdf, cur, target string, m
 	old, err := s.LoadRecord(b)
 	hadRecord := err == nil
 	if hadRecord {
-		rec.Driver, rec.Override = old.Driver, old.Override
+		rec.Driver, rec.Override, rec.AddedID = old.Driver, old.Override, old.AddedID
 	}
 	if err := s.saveRecord(rec); err != nil {
 		return rec, fmt.Errorf("save original driver: %w", err)
@@ -321,7 +337,8 @@ func (s *Sysfs) saveHideRecord(u *undo.Stack, b xl.PciBdf, cur, target string, m
 
 // openTarget is step 2: make the target willing to take this device. It
 // returns the dynamic ID it added (new_id), which the caller removes.
-func (s *Sysfs) openTarget(u *undo.Stack, b xl.PciBdf, target string, m Method, override string) (string, error) {
+func (s *Sysfs) openTarget(u *undo.Stack, rec *Record, target string, m Method) (string, error) {
+	b, override := rec.BDF, rec.Override
 	switch m {
 	case MethodSlot:
 		in, err := s.inSlots(b)
@@ -339,6 +356,13 @@ func (s *Sysfs) openTarget(u *undo.Stack, b xl.PciBdf, target string, m Method, 
 	if err != nil {
 		return "", err
 	}
+	ours := rec.AddedID == id // a hide of this device that died added it
+	if !ours {
+		rec.AddedID = id
+		if err := s.saveRecord(*rec); err != nil {
+			return "", fmt.Errorf("save original driver: %w", err)
+		}
+	}
 	added := true
 	u.Push("remove_id", func() error {
 		if !added {
@@ -347,11 +371,30 @@ func (s *Sysfs) openTarget(u *undo.Stack, b xl.PciBdf, target string, m Method, 
 		return s.removeID(target, id)
 	})
 	err = s.writeAttr("bus/pci/drivers/"+target+"/new_id", id)
-	if errors.Is(err, fs.ErrExist) {
+	if errors.Is(err, fs.ErrExist) && !ours {
 		added = false // the admin's ID (pci-stub.ids=): leave it alone
-		return "", nil
+		rec.AddedID = ""
+		return "", s.saveRecord(*rec)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		err = nil
 	}
 	return id, err
+}
+
+// dropAddedID takes out the dynamic ID a hide of b that died added to
+// its record's target, if the record names one and keep does not say to
+// leave it.
+func (s *Sysfs) dropAddedID(b xl.PciBdf, keep func(Record) bool) error {
+	rec, err := s.LoadRecord(b)
+	if err != nil || rec.AddedID == "" || keep(rec) {
+		return nil
+	}
+	if err := s.removeID(rec.Target, rec.AddedID); err != nil {
+		return err
+	}
+	rec.AddedID = ""
+	return s.saveRecord(rec)
 }
 
 // unbindCurrent is step 3: unbind from the current driver. new_id may

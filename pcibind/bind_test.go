@@ -286,3 +286,75 @@ func TestPciStubPrefersDriverOverride(t *testing.T) {
 		t.Errorf("without driver_override: on %q, new_id written %v, IDs left %v", d, newID, f.k.DynIDs(pcibind.DriverPciStub))
 	}
 }
+
+// killer is the simulated kernel with a process that dies (panics)
+// before the write whose path ends in at.
+type killer struct {
+	k  *pcitest.Kernel
+	at string
+}
+
+func (w killer) WriteAttr(p, v string) error {
+	if strings.HasSuffix(p, w.at) {
+		panic("killed before " + p)
+	}
+	return w.k.WriteAttr(p, v)
+}
+
+// hideKilled runs a hide that dies before the write to at.
+func hideKilled(t *testing.T, f *bfix, b xl.PciBdf, m pcibind.Method, at string) {
+	t.Helper()
+	s := pcibind.New(f.tree.Root, pcibind.WithWriter(killer{f.k, at}), pcibind.WithStateDir(f.state))
+	defer func() {
+		if recover() == nil {
+			t.Fatalf("the hide did not reach %s", at)
+		}
+	}()
+	s.Hide(b, pcibind.DriverPciStub, m)
+}
+
+// A pci-stub hide by new_id that died leaves its dynamic ID named in
+// xlpt's record (AddedID); the next hide takes it out, whether it adds
+// the ID again (new_id: a kernel without driver_override, or the method
+// asked for) or binds by driver_override, which adds none. The give-back
+// then leaves the host as it was.
+func TestLeftoverDynamicIDTakenOut(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		noOverride bool
+		first      pcibind.Method
+	}{
+		{"new_id then new_id (no driver_override)", true, ""},
+		{"new_id then driver_override", false, pcibind.MethodNewID},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newBfix(t)
+			b := f.dev(t, "e1000e")
+			if c.noOverride {
+				if err := os.Remove(filepath.Join(f.tree.Root, "bus/pci/devices", b.String(), "driver_override")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := f.snap()
+			hideKilled(t, f, b, c.first, "/unbind")
+			rec, err := f.s.LoadRecord(b)
+			if err != nil || rec.AddedID == "" || len(f.k.DynIDs(pcibind.DriverPciStub)) != 1 {
+				t.Fatalf("after the kill: record %+v (%v), pci-stub's IDs %v; want the added ID in both", rec, err, f.k.DynIDs(pcibind.DriverPciStub))
+			}
+			if err := f.s.Hide(b, pcibind.DriverPciStub, ""); err != nil {
+				t.Fatal(err)
+			}
+			rec, err = f.s.LoadRecord(b)
+			if d := f.k.Driver(b); d != pcibind.DriverPciStub || len(f.k.DynIDs(pcibind.DriverPciStub)) != 0 || err != nil || rec.AddedID != "" || rec.Driver != "e1000e" {
+				t.Errorf("after the retry: on %q, pci-stub's IDs %v, record %+v (%v); want pci-stub, no ID, the original e1000e",
+					d, f.k.DynIDs(pcibind.DriverPciStub), rec, err)
+			}
+			if err := f.s.GiveBack(b); err != nil {
+				t.Fatal(err)
+			}
+			if after := f.snap(); !reflect.DeepEqual(after, before) {
+				t.Errorf("after give-back:\n%+v\nwant\n%+v", after, before)
+			}
+		})
+	}
+}

@@ -26,10 +26,12 @@ var (
 // SRIOVState is a PF's SR-IOV state as sysfs shows it now, read with a
 // few targeted reads (no scan).
 type SRIOVState struct {
-	PF       xl.PciBdf `json:"pf"`
-	Driver   string    `json:"driver"`
-	TotalVFs int       `json:"total_vfs"`
-	NumVFs   int       `json:"enabled_vfs"`
+	PF xl.PciBdf `json:"bdf"`
+	// ID is the PF's "vendor:device", as lspci -n prints it.
+	ID       string `json:"id"`
+	Driver   string `json:"driver"`
+	TotalVFs int    `json:"total_vfs"`
+	NumVFs   int    `json:"enabled_vfs"`
 	// Offset and Stride are First VF Offset and VF Stride (the kernel's
 	// sriov_offset, sriov_stride; valid while VFs are enabled or, on most
 	// PFs, always).
@@ -38,8 +40,9 @@ type SRIOVState struct {
 	// Autoprobe is sriov_drivers_autoprobe: false means the kernel binds
 	// a new VF to no driver unless its driver_override names one.
 	Autoprobe bool `json:"drivers_autoprobe"`
-	// VFs are the targets of virtfn0..NumVFs-1, in index order.
-	VFs []xl.PciBdf `json:"virtfns"`
+	// VFs are the targets of virtfn0..NumVFs-1, in index order (not in
+	// JSON: a report lists the VFs with what it knows of each).
+	VFs []xl.PciBdf `json:"-"`
 }
 
 // SRIOVState reads a PF's state; ErrNotPF when b has no SR-IOV files.
@@ -57,6 +60,11 @@ func (s *Sysfs) SRIOVState(pf xl.PciBdf) (SRIOVState, error) {
 		return st, err
 	}
 	st.TotalVFs = total
+	vendor, device, err := s.ids(pf)
+	if err != nil {
+		return st, err
+	}
+	st.ID = fmt.Sprintf("%04x:%04x", vendor, device)
 	if st.NumVFs, err = s.readInt(dev + "/sriov_numvfs"); err != nil {
 		return st, err
 	}

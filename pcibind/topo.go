@@ -139,18 +139,10 @@ func (h *Host) Functions(slot xl.PciBdf) []xl.PciBdf {
 
 func (h *Host) functions(slot xl.PciBdf) []xl.PciBdf {
 	if h.lazy != nil {
-		var fs []xl.PciBdf
-		for f := uint8(0); f < 8; f++ {
-			b := slot
-			b.Func = f
-			fs = append(fs, b)
-		}
-		h.load(fs...)
+		h.load(slot.Functions()...)
 	}
 	var out []xl.PciBdf
-	for f := uint8(0); f < 8; f++ {
-		b := slot
-		b.Func = f
+	for _, b := range slot.Functions() {
 		if d, ok := h.byBDF[b]; ok && !d.IsVF() {
 			out = append(out, b)
 		}

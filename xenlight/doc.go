@@ -13,7 +13,9 @@
 //
 //	errors.go    ErrNoLibxl, ErrClosed (the binding's own errors)
 //	probe.go     the dom0 check that names why libxl cannot be opened
-//	api.go       the method set both builds must have
+//	api.go       the method set both builds must have: xl.Toolstack and Close
+//	timed.go     Timed: each libxl call's time at debug level (-vv)
+//	lazy.go      Lazy: libxl opened on first use, once (what the command line hands down)
 //	context.go, domain.go, host.go, pci.go, convert.go
 //	             the cgo binding (linux && cgo)
 //	xc.go        libxenctrl: reserved device memory, PoD target
@@ -21,5 +23,7 @@
 //	             xentoollog messages into logrus, and per-call error capture
 //	sigchld.go   SIGCHLD forwarding (libxl's main-loop mode)
 //	context_stub.go  the build without cgo: every call fails with ErrNoLibxl
+//	testhooks.go C helpers for the package's tests only (left out by the
+//	             xlpt_release tag the Makefile builds with)
 //	qmp/         the QMP clean-up libxl 4.17 leaves undone after a failed attach
 package xenlight

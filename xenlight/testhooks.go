@@ -1,9 +1,10 @@
-//go:build linux && cgo
+//go:build linux && cgo && !xlpt_release
 
 package xenlight
 
 // Helpers for the package's tests, which cannot use cgo themselves
-// (_test.go files cannot import "C"). Nothing here is exported.
+// (_test.go files cannot import "C"). Nothing here is exported, and the
+// shipped binary leaves it out: the Makefile builds with xlpt_release.
 
 /*
 #cgo pkg-config: xenlight xentoollog

@@ -1,4 +1,4 @@
-//go:build xen && linux && cgo
+//go:build xen && linux && cgo && !xlpt_release
 
 package xenlight
 

@@ -94,6 +94,7 @@ type specParser struct {
 	d        DevicePci
 	misreads []Misread
 	seen     map[string]bool
+	items    map[string]string // when set, each key=value item read (SpecKeys)
 }
 
 func (p *specParser) fail(format string, a ...any) error {
@@ -189,6 +190,9 @@ func (p *specParser) keyValues(rest string, bdfPresent, namePresent *bool) error
 }
 
 func (p *specParser) option(key, val string, bdfPresent, namePresent *bool) error {
+	if p.items != nil {
+		p.items[key] = key + "=" + val
+	}
 	switch key {
 	case "bdf":
 		b, tail, ok := p.bdf(val)

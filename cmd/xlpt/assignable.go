@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -62,23 +61,17 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		p, err := loadPersistIf(c)
-		if err != nil {
-			return err
-		}
-		svc, sys, host, err := newBindService(c, bdf)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
 		res, err := svc.AssignableAdd(hotplug.AssignableRequest{Device: bdf, Name: c.String("name"), Driver: drv,
-			Group: c.Bool("group"), Force: c.Bool("force")}, sys, host)
+			Group: c.Bool("group"), Force: c.Bool("force"), Persist: c.Bool("persist")})
 		o.warn(res.Warnings...)
 		if err != nil {
 			return err
 		}
-		if err := persistAssignable(c, o, p, bdf, drv, res, host, sys); err != nil {
-			return err
-		}
+		o.note(res.Notes...)
 		return o.emit(assignableAddDoc(res), func(w io.Writer) {
 			for _, h := range res.Hidden {
 				from := h.From
@@ -133,38 +126,23 @@ Example:
 			return err
 		}
 		arg := c.Args().First()
-		d := xl.NewDevicePci()
-		// As xl: a BDF if it parses as one, else a name.
-		bdf, all, err := xl.ParseBdf(arg)
-		switch {
-		case err == nil && all:
-			return usagef("%q: name one function", arg)
-		case err == nil:
-			d.PciBdf, d.VfuncMask = bdf, 1
-		case errors.Is(err, xl.ErrMalformedSpec) && looksLikeBdf(arg):
+		d, err := xl.ParseDeviceArg(arg)
+		if err != nil {
 			return err
-		default:
-			d.Name = arg
 		}
 		o := newOutput(c)
 		defer o.flush()
-		p, err := loadPersistIf(c)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		svc, sys, _, err := newBindService(c, d.PciBdf)
+		res, err := svc.AssignableRemove(hotplug.ReleaseRequest{Device: d, Rebind: c.Bool("rebind"), Persist: c.Bool("persist")})
+		o.note(res.Notes...)
 		if err != nil {
 			return err
 		}
-		msg, err := svc.AssignableRemove(d, c.Bool("rebind"), sys)
-		if err != nil {
-			return err
-		}
-		if err := unpersistAssignable(o, p, d); err != nil {
-			return err
-		}
-		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: msg},
-			func(w io.Writer) { fmt.Fprintln(w, msg) })
+		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: res.Message},
+			func(w io.Writer) { fmt.Fprintln(w, res.Message) })
 	},
 }
 
@@ -175,16 +153,6 @@ type releaseDoc struct {
 	Device  string `json:"device"`  // as given: BDF or name
 	Rebind  bool   `json:"rebind"`
 	Message string `json:"message"`
-}
-
-// looksLikeBdf tells a mistyped BDF from a device name: names have no ':'.
-func looksLikeBdf(s string) bool {
-	for _, r := range s {
-		if r == ':' {
-			return true
-		}
-	}
-	return false
 }
 
 var pciAssignableListCommand = &cli.Command{
@@ -223,67 +191,4 @@ var pciAssignableListCommand = &cli.Command{
 type devicesDoc struct {
 	envelope
 	Devices []xl.DevicePci `json:"devices"`
-}
-
-// loadPersistIf loads the host setup when --persist is given (nil else),
-// before anything changes, so a malformed file refuses the command.
-func loadPersistIf(c *cli.Context) (*hotplug.PersistFile, error) {
-	if !c.Bool("persist") {
-		return nil, nil
-	}
-	p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
-	if err != nil {
-		return nil, usagef("host setup: %w", err)
-	}
-	return p, nil
-}
-
-// persistAssignable records the requested device and everything hidden
-// with it (--group) as assignable in the host setup.
-func persistAssignable(c *cli.Context, o *output, p *hotplug.PersistFile, bdf xl.PciBdf, drv string, res hotplug.AssignableResult, host *pcibind.Host, sys *pcibind.Sysfs) error {
-	if p == nil {
-		return nil
-	}
-	from := map[xl.PciBdf]string{}
-	for _, h := range res.Hidden {
-		from[h.BDF] = h.From
-	}
-	if _, ok := from[bdf]; !ok {
-		if d, ok := host.Device(bdf); ok {
-			from[bdf] = d.Driver
-		}
-	}
-	for b, orig := range from {
-		name := ""
-		if b == bdf {
-			name = c.String("name")
-		}
-		if err := p.RecordAssignable(b, drv, name, orig, sys); err != nil {
-			return err
-		}
-	}
-	if err := p.Save(); err != nil {
-		return err
-	}
-	o.note("recorded in " + p.Path)
-	return nil
-}
-
-// unpersistAssignable forgets a released device in the host setup.
-func unpersistAssignable(o *output, p *hotplug.PersistFile, d xl.DevicePci) error {
-	if p == nil {
-		return nil
-	}
-	if e, ok := p.ByName(d.Name); ok && d.Name != "" {
-		d.PciBdf = e.BDF
-	}
-	if !p.Drop(hotplug.PersistAssignable, d.PciBdf) {
-		o.note(fmt.Sprintf("%s was not in %s", d.PciBdf, p.Path))
-		return nil
-	}
-	if err := p.Save(); err != nil {
-		return err
-	}
-	o.note(fmt.Sprintf("%s removed from %s", d.PciBdf, p.Path))
-	return nil
 }

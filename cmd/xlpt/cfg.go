@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/rdm"
-	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
 )
 
@@ -69,47 +65,17 @@ refused.`,
 // checkGuestFile is cfg check on one xl.cfg: the report, and its --json
 // document.
 func checkGuestFile(c *cli.Context, o *output, path string) (*cfgCheck, error) {
-	f, err := readCfg(path)
+	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return nil, err
 	}
-	e := envOf(c)
-	g, pre := hotplug.ReadGuestConfig(f)
-	check := hotplug.GuestCheck{}
-	host, err := e.sysfsNamed(false).Read() // what the entries name, on demand
-	var xen rdm.XenSource
-	if err == nil {
-		check.Host = host
-		if ctx, err := e.toolstack(); err == nil {
-			xen = ctx
-			check.Owner = ownersOrSysfs(hotplug.Owners(hotplug.Memo(ctx), host), func(err error) {
-				o.warn(fmt.Sprintf("cannot ask libxl which domain holds which device: %v", err))
-			})
-		} else {
-			pre = append(pre, hotplug.Finding{Level: "warn", Subject: "owners", Message: fmt.Sprintf("%v: device owners are read from sysfs drivers only", err)})
-		}
-	} else {
-		pre = append(pre, hotplug.Finding{Level: "warn", Subject: "host", Message: fmt.Sprintf("host PCI devices not read (%v): devices and groups not checked", err)})
+	rep, err := svc.CheckGuestFile(path, regionSources(c))
+	o.note(rep.Notes...)
+	o.warn(rep.Warnings...)
+	if err != nil {
+		return nil, err
 	}
-	if g.Type == xl.DomainTypeHVM {
-		var bdfs []xl.PciBdf
-		for _, e := range g.Entries {
-			if e.Err == nil && e.Dev.VfuncMask != 0 {
-				bdfs = append(bdfs, e.Dev.PciBdf)
-			}
-		}
-		regions, notes, err := regionFinder(c, xen).Regions(bdfs)
-		if errors.Is(err, rdm.ErrMalformedRMRR) {
-			return nil, usageError{err}
-		}
-		if err != nil {
-			return nil, err
-		}
-		o.note(notes...)
-		check.Regions = regions
-	}
-	r := check.CheckGuestConfig(g, pre)
-	return toCfgCheck(path, r), nil
+	return toCfgCheck(path, rep.GuestReport), nil
 }
 
 // cfgCheckDoc is cfg check's --json document.
@@ -161,18 +127,6 @@ func toCfgCheck(path string, r hotplug.GuestReport) *cfgCheck {
 	return doc
 }
 
-func readCfg(path string) (*xlcfg.File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the guest's xl.cfg: %w", err)
-	}
-	f, err := xlcfg.Parse(string(b))
-	if err != nil {
-		return nil, usagef("%s: %w (xl would refuse this file)", path, err)
-	}
-	return f, nil
-}
-
 func printReport(w io.Writer, path string, r hotplug.GuestReport) {
 	g := r.Config
 	name := g.Name
@@ -210,16 +164,7 @@ then the guest is checked as by xlpt cfg check.`,
 			return err
 		}
 		path, spec := c.Args().Get(0), c.Args().Get(1)
-		d, list, err := specAndPciList(path, spec)
-		if err != nil {
-			return err
-		}
-		for _, s := range list {
-			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
-				return fmt.Errorf("%s: %s is already in pci as %q", path, describe(d), s)
-			}
-		}
-		if err := xlcfg.WriteList(path, "pci", append(list, spec)); err != nil {
+		if err := xlcfg.AddPci(path, spec); err != nil {
 			return err
 		}
 		return editDone(c, path, &cfgEditDoc{Outcome: "added", File: path, Spec: spec},
@@ -274,56 +219,11 @@ the guest is checked as by xlpt cfg check.`,
 			return err
 		}
 		path := c.Args().Get(0)
-		d, list, err := specAndPciList(path, c.Args().Get(1))
+		removed, d, err := xlcfg.RemovePci(path, c.Args().Get(1))
 		if err != nil {
 			return err
 		}
-		var keep, removed []string
-		for _, s := range list {
-			if e, err := xl.ParseSpec(s); err == nil && sameDevice(e, d) {
-				removed = append(removed, s)
-				continue
-			}
-			keep = append(keep, s)
-		}
-		if len(keep) == len(list) {
-			return fmt.Errorf("%s: %s is not in pci (%d entries)", path, describe(d), len(list))
-		}
-		if err := xlcfg.WriteList(path, "pci", keep); err != nil {
-			return err
-		}
 		return editDone(c, path, &cfgEditDoc{Outcome: "removed", File: path, Removed: removed},
-			fmt.Sprintf("%s: removed %s from pci", path, describe(d)))
+			fmt.Sprintf("%s: removed %s from pci", path, d.Describe()))
 	},
-}
-
-// specAndPciList parses the spec argument, then the file's pci list.
-func specAndPciList(path, spec string) (xl.DevicePci, []string, error) {
-	d, err := xl.ParseSpec(spec)
-	if err != nil {
-		return d, nil, err
-	}
-	f, err := readCfg(path)
-	if err != nil {
-		return d, nil, err
-	}
-	list, _, err := f.StringList("pci")
-	return d, list, err
-}
-
-func sameDevice(a, b xl.DevicePci) bool {
-	if a.VfuncMask == 0 || b.VfuncMask == 0 {
-		return a.VfuncMask == b.VfuncMask && a.Name == b.Name
-	}
-	if a.AllFuncs() || b.AllFuncs() {
-		return a.PciBdf.Slot() == b.PciBdf.Slot()
-	}
-	return a.PciBdf == b.PciBdf
-}
-
-func describe(d xl.DevicePci) string {
-	if d.VfuncMask == 0 {
-		return fmt.Sprintf("the device named %q", d.Name)
-	}
-	return d.PciBdf.String()
 }

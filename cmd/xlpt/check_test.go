@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -59,14 +56,14 @@ func TestCheckJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep checkReport
+	var rep checkDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if len(rep.Devices) != len(tr.Funcs) || rep.Hypervisor {
 		t.Fatalf("%d devices (want %d), hypervisor %v", len(rep.Devices), len(tr.Funcs), rep.Hypervisor)
 	}
-	byBDF := map[xl.PciBdf]checkDevice{}
+	byBDF := map[xl.PciBdf]hotplug.DeviceReport{}
 	for _, d := range rep.Devices {
 		byBDF[d.BDF] = d
 	}
@@ -218,50 +215,6 @@ func TestCheckSegmentAboveFFFF(t *testing.T) {
 	}
 }
 
-// writeCheckJSON writes what printJSON writes, byte for byte.
-func TestCheckJSONParallelSameBytes(t *testing.T) {
-	for _, topo := range []pcitest.Topology{pcitest.Sample(), pcitest.Wide(200)} {
-		tr, err := pcitest.Generate(pcitest.TempDir(t), topo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys := pcibind.New(tr.Root)
-		host, err := sys.Scan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, useErr := range []error{nil, errors.New(`no /proc/mounts <&>`)} {
-			rep := checkHost(sys, host, nil, nil, nil, useErr)
-			// What only some reports have: a named device missing, an
-			// open intent record, an unknown bus and NUMA node.
-			rep.Devices = append(rep.Devices, checkHost(sys, host, []xl.PciBdf{{Bus: 0x7f}}, nil, nil, nil).Devices...)
-			rep.Devices[0].OpenOperation = &openOperation{Op: "hide", PID: 42, Time: "2026-01-02T03:04:05Z", Command: "xlpt <x>", Text: "make it assignable"}
-			rep.Devices[1].Bus, rep.Devices[1].NUMANode = "", -1
-			rep.Summary = summarize(rep.Devices)
-			var want, got bytes.Buffer
-			if err := printJSON(&want, rep); err != nil {
-				t.Fatal(err)
-			}
-			if err := writeCheckJSON(&got, rep); err != nil {
-				t.Fatal(err)
-			}
-			if got.String() != want.String() {
-				t.Fatalf("writeCheckJSON differs from printJSON (%d vs %d bytes)", got.Len(), want.Len())
-			}
-			if len(rep.Devices) != len(host.Devices)+1 {
-				t.Fatalf("%d devices judged of %d", len(rep.Devices)-1, len(host.Devices))
-			}
-		}
-		rep := checkReport{Devices: []checkDevice{}}
-		var want, got bytes.Buffer
-		printJSON(&want, rep)
-		writeCheckJSON(&got, rep)
-		if got.String() != want.String() {
-			t.Fatalf("empty report: %q vs %q", got.String(), want.String())
-		}
-	}
-}
-
 // fullScanGC turns the collector off and puts it back (tests run many
 // commands in one process); GOGC set by the user wins.
 func TestFullScanGC(t *testing.T) {
@@ -297,7 +250,7 @@ func TestCheckRecordedTreeWithoutProc(t *testing.T) {
 		t.Fatal("the sample has a proc/")
 	}
 	out, errs, code := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
-	var rep checkReport
+	var rep checkDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v, stderr %q", code, err, errs)
 	}
@@ -340,10 +293,10 @@ func TestCheckNamesOpenIntentRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc := argv[len(argv)-1]
-	check := func() checkDevice {
+	check := func() hotplug.DeviceReport {
 		t.Helper()
 		out, errs, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--state-dir", state, nic)...)
-		var rep checkReport
+		var rep checkDoc
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Devices) != 1 {
 			t.Fatalf("exit %d, %v, %s", code, err, errs)
 		}
@@ -351,13 +304,13 @@ func TestCheckNamesOpenIntentRecords(t *testing.T) {
 	}
 	d := check()
 	op := d.OpenOperation
-	if d.Verdict != verdictInconsistent || op == nil || op.Op != "hide" || op.PID != os.Getpid() || op.Running ||
+	if d.Verdict != hotplug.VerdictInconsistent || op == nil || op.Op != "hide" || op.PID != os.Getpid() || op.Running ||
 		op.Time != rec.Time.UTC().Format(time.RFC3339) || !strings.Contains(d.Message, "xlpt recover") ||
 		!strings.Contains(d.Message, fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Errorf("dead run's record: %+v (open %+v); want inconsistent naming hide, the pid, the time and xlpt recover", d, op)
 	}
 	os.MkdirAll(filepath.Join(proc, strconv.Itoa(os.Getpid())), 0o755)
-	if d := check(); d.Verdict != verdictBusy || d.OpenOperation == nil || !d.OpenOperation.Running {
+	if d := check(); d.Verdict != hotplug.VerdictBusy || d.OpenOperation == nil || !d.OpenOperation.Running {
 		t.Errorf("live run's record: %+v; want busy", d)
 	}
 	out, _, _ := run(t, cmdArgs(argv, "check", "--no-libxl", "--state-dir", state, nic)...)
@@ -371,7 +324,7 @@ func TestCheckNamesOpenIntentRecords(t *testing.T) {
 func TestCheckSummaryOnelineAndFilter(t *testing.T) {
 	tr, argv := checkTree(t)
 	out, _, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl")...)
-	var rep checkReport
+	var rep checkDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatal(err)
 	}
@@ -399,7 +352,7 @@ func TestCheckSummaryOnelineAndFilter(t *testing.T) {
 		}
 	}
 	out, _, _ = run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--verdict", "needs_hiding,caution")...)
-	rep = checkReport{}
+	rep = checkDoc{}
 	json.Unmarshal([]byte(out), &rep)
 	if len(rep.Devices) == 0 || rep.Summary.Devices != len(rep.Devices) || rep.Summary.ByVerdict["refused"] != 0 {
 		t.Errorf("--verdict needs_hiding,caution: %d devices, summary %+v", len(rep.Devices), rep.Summary)

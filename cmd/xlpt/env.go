@@ -9,8 +9,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xenlight"
+	"github.com/xlpt/xlpt/xenlight/qmp"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -31,20 +33,19 @@ type env struct {
 	PciIDs    string // "" means the usual places
 	ConfigDir string // the persisted host setup (devices.conf)
 	Recorded  bool
-	Config    hostConfig
+	Config    hotplug.HostConfig
 	configErr error
 
 	// writer, when set, takes every sysfs write: tests put the simulated
 	// kernel here through the app's Metadata["sysfs-writer"].
 	writer pcibind.AttrWriter
 
-	// out is the running command's output road, for what must be said
-	// while it runs (a wait for the host lock).
+	// out is the running command's output, whose road the service's
+	// logger says things on while the command runs (a wait for the host
+	// lock).
 	out *output
 
-	ts     *xenlight.Context
-	tsErr  error
-	tsDone bool
+	libxl *xenlight.Lazy // opened on first use; nil for a recorded host
 }
 
 const (
@@ -87,7 +88,7 @@ func newEnv(c *cli.Context) *env {
 	if config == "" {
 		config = filepath.Join(root, defaultHostConfig)
 	}
-	e.Config, e.configErr = loadHostConfig(config)
+	e.Config, e.configErr = hotplug.LoadHostConfig(config)
 	e.ConfigDir = c.String("config-dir")
 	if e.ConfigDir == "" {
 		e.ConfigDir = filepath.Join(root, "etc/xlpt")
@@ -120,16 +121,11 @@ func envOf(c *cli.Context) *env {
 }
 
 // hostConfig is the host config, or a usage error naming what is wrong.
-func (e *env) hostConfig() (hostConfig, error) {
+func (e *env) hostConfig() (hotplug.HostConfig, error) {
 	if e.configErr != nil {
 		return e.Config, usagef("host config: %w", e.configErr)
 	}
 	return e.Config, nil
-}
-
-// sysfs is the host's PCI world under this run's roots.
-func (e *env) sysfs() *pcibind.Sysfs {
-	return e.sysfsNamed(true)
 }
 
 // sysfsNamed is sysfs, without pci.ids names for commands that print none.
@@ -146,41 +142,62 @@ func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
 	return pcibind.New(e.SysfsRoot, opts...)
 }
 
-// lock takes the host lock in this run's state directory, waiting as
-// long as the host config says; a wait over a second is said once,
-// naming the holder.
-func (e *env) lock() (func(), error) {
-	return pcibind.LockWith(e.StateDir, pcibind.LockOptions{Timeout: e.Config.LockTimeout, OnWait: func(holder string) {
-		msg := fmt.Sprintf("waiting up to %v for the host lock, held by %s", e.Config.LockTimeout, holder)
-		if e.out == nil {
-			logrus.Warn(msg)
-			return
-		}
-		// said now, not when the command ends: the wait is now
-		e.out.note(msg)
-		e.out.flush()
-	}})
-}
-
-// toolstack opens libxl on first use; every later call gets the same
-// context (or the same error). close releases it.
-func (e *env) toolstack() (*xenlight.Context, error) {
-	if !e.tsDone {
-		e.tsDone = true
-		if e.Recorded {
-			e.tsErr = fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
-		} else {
-			e.ts, e.tsErr = timed("libxl open", func() (*xenlight.Context, error) { return xenlight.Open() })
+// service is the run's one Service, built from the env: the roots, the
+// host config (the hot-plug slots; --slots where the command has it),
+// libxl (timed at -vv) or why there is none, QEMU's QMP, and the
+// command's road beside logrus as its logger. names: read pci.ids names
+// (for commands that print them).
+func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
+	cfg, err := e.hostConfig()
+	if err != nil {
+		return nil, err
+	}
+	slots := cfg.Slots
+	if c.IsSet("slots") {
+		if slots, err = hotplug.ParseSlotRange(c.String("slots")); err != nil {
+			return nil, usageError{err}
 		}
 	}
-	return e.ts, e.tsErr
+	env := hotplug.Env{Sysfs: e.sysfsNamed(names), DeviceModel: qmp.DeviceModel{},
+		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout}
+	if lazy, err := e.lazyLibxl(); err != nil {
+		env.ToolstackErr = err
+	} else {
+		env.OpenToolstack = lazy.Open // libxl opened when a request needs it
+	}
+	if e.out != nil {
+		env.Log = e.out.road.Logger(logger())
+	}
+	return hotplug.New(env), nil
 }
+
+// lazyLibxl is libxl, opened on first use: the real host's, never a
+// recorded host's (libxl acts on the real one).
+func (e *env) lazyLibxl() (*xenlight.Lazy, error) {
+	if e.Recorded {
+		return nil, fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
+	}
+	if e.libxl == nil {
+		e.libxl = xenlight.NewLazy(logger())
+	}
+	return e.libxl, nil
+}
+
+// toolstack is libxl, opened now if it is not yet.
+func (e *env) toolstack() (xl.Toolstack, error) {
+	lazy, err := e.lazyLibxl()
+	if err != nil {
+		return nil, err
+	}
+	return lazy.Open()
+}
+
+// logger is logrus's standard logger, which setupLogging set up.
+func logger() *logrus.Logger { return logrus.StandardLogger() }
 
 func (e *env) close() {
-	if e.ts != nil {
-		e.ts.Close()
-		e.ts = nil
-	}
+	e.libxl.Close()
+	e.libxl = nil
 }
 
 // pciIDsPaths are where distributions put pci.ids: Debian's

@@ -44,7 +44,7 @@ func TestRecordedHostLeavesRealHostAlone(t *testing.T) {
 	// check reads the tree's /proc: the NVMe holding "/" is refused, which
 	// the real /proc of this machine cannot say about a simulated device.
 	out, errs, _ := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
-	var rep checkReport
+	var rep checkDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s %s", err, out, errs)
 	}

@@ -72,26 +72,8 @@ func TestXlFormsParse(t *testing.T) {
 	}
 }
 
+// xl.MergeOptions has the table; here the command's exit status.
 func TestOptionsMerge(t *testing.T) {
-	for _, c := range []struct {
-		spec, opts, want, err string
-	}{
-		{"0:2:0.0", "msitranslate=0", "0:2:0.0,msitranslate=0", ""},
-		{"0:2:0.0@7", "msitranslate=1,power_mgmt=1", "0:2:0.0@7,msitranslate=1,power_mgmt=1", ""},
-		{"0:2:0.0", "", "0:2:0.0", ""},
-		{"0:2:0.0,msitranslate=1", "msitranslate=0", "", `msitranslate given twice: "msitranslate=1" in the spec "0:2:0.0,msitranslate=1" and "msitranslate=0" in -o`},
-		{"0:2:0.0", "msitranslate", "", "options are KEY=VALUE"},
-		{"0:2:0.0", "bogus=1", "", `unknown option "bogus"`},
-		{"0:2:0.0", "permissive=yes", "", "permissive=0"},
-	} {
-		got, err := mergeOptions(c.spec, c.opts)
-		if c.err == "" && (err != nil || got != c.want) || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("mergeOptions(%q, %q) = %q, %v; want %q, error %q", c.spec, c.opts, got, err, c.want, c.err)
-		}
-		if err != nil && exitCode(err) != exitUsage {
-			t.Errorf("mergeOptions(%q, %q): %v exits %d, want 2", c.spec, c.opts, err, exitCode(err))
-		}
-	}
 	_, errs, code := run(t, "pci-attach", "dom", "0:2:0.0,msitranslate=1", "-o", "msitranslate=0")
 	if code != 2 || !strings.Contains(errs, "given twice") {
 		t.Errorf("key both ways: exit %d, %q", code, errs)

@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -35,75 +34,24 @@ Examples:
 	Action: func(c *cli.Context) error {
 		o := newOutput(c)
 		defer o.flush()
-		argv := c.Args().Slice()
 		if c.Bool("persisted") {
-			set, err := persistedHideSet(c, o)
-			if err != nil {
-				return err
+			if err := args(c, 0, 0); err != nil {
+				return usagef("--persisted takes no BDF: %w", err)
 			}
-			argv = set
 		} else if err := args(c, 1, -1); err != nil {
 			return err
 		}
-		type arg struct {
-			b   xl.PciBdf
-			all bool
-			s   string
-		}
-		var as []arg
-		for _, a := range argv {
-			b, all, err := xl.ParseBdf(a)
-			if err != nil {
-				return usageError{err}
-			}
-			as = append(as, arg{b, all, a})
-		}
-		sys := envOf(c).sysfsNamed(false)
-		var named []xl.PciBdf
-		for _, a := range as {
-			if !a.all {
-				named = append(named, a.b)
-			}
-		}
-		host, err := sys.Read(named...)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
+			return err
 		}
-		var set []xl.PciBdf
-		for _, a := range as {
-			if a.all {
-				fns := host.Functions(a.b.Slot())
-				if len(fns) == 0 {
-					// A slot of SR-IOV VFs: pciback claims each VF listed
-					// when its PF's driver creates it.
-					fns = slotVFs(host, a.b.Slot())
-					if len(fns) > 0 {
-						o.note(fmt.Sprintf("%s: SR-IOV VFs; they exist once their PF's driver creates them (sriov_numvfs), and pciback claims them then", a.s))
-					}
-				}
-				if len(fns) == 0 {
-					return fmt.Errorf("%q: no such device on this host", a.s)
-				}
-				set = append(set, fns...)
-				continue
-			}
-			if _, ok := host.Device(a.b); !ok {
-				return fmt.Errorf("%q: no such device on this host", a.s)
-			}
-			set = append(set, a.b)
-		}
-		uses, err := sys.InUse()
+		res, err := svc.HideCmdline(hotplug.HideCmdlineRequest{Specs: c.Args().Slice(), Persisted: c.Bool("persisted")})
+		o.note(res.Notes...)
 		if err != nil {
-			o.warn(useWarning(err))
+			return err
 		}
-		for _, b := range set {
-			for _, r := range host.Refusals(b, uses) {
-				o.warn(fmt.Sprintf("%s: %s", b, r))
-			}
-		}
-		o.warn(host.SplitGroups(set)...)
-		line := pcibind.HideCmdline(set)
-		return o.emit(&hideDoc{Cmdline: line, Devices: set}, func(w io.Writer) { fmt.Fprintln(w, line) })
+		o.warn(res.Warnings...)
+		return o.emit(&hideDoc{Cmdline: res.Cmdline, Devices: res.Devices}, func(w io.Writer) { fmt.Fprintln(w, res.Cmdline) })
 	},
 }
 
@@ -112,40 +60,4 @@ type hideDoc struct {
 	envelope
 	Cmdline string      `json:"cmdline"`
 	Devices []xl.PciBdf `json:"devices"`
-}
-
-// slotVFs is every SR-IOV VF in a slot (Functions leaves VFs out: they are
-// not functions of one multi-function device).
-func slotVFs(host *pcibind.Host, slot xl.PciBdf) []xl.PciBdf {
-	var out []xl.PciBdf
-	for f := uint8(0); f < 8; f++ {
-		b := slot
-		b.Func = f
-		if d, ok := host.Device(b); ok && d.IsVF() {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-// persistedHideSet is --persisted's device list: the host setup's pciback
-// devices; what boot-time hiding cannot take is said in notes.
-func persistedHideSet(c *cli.Context, o *output) ([]string, error) {
-	if err := args(c, 0, 0); err != nil {
-		return nil, usagef("--persisted takes no BDF: %w", err)
-	}
-	p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
-	if err != nil {
-		return nil, usagef("host setup: %w", err)
-	}
-	set, notes := p.HideCmdlineSet()
-	o.note(notes...)
-	if len(set) == 0 {
-		return nil, fmt.Errorf("%s lists no device for pciback to hide at boot (pci-assignable-add --persist records one)", p.Path)
-	}
-	out := make([]string, len(set))
-	for i, b := range set {
-		out[i] = b.String()
-	}
-	return out, nil
 }

@@ -3,12 +3,16 @@
 // what Xen and libxl would get wrong. See `xlpt help`.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/xlpt/xlpt/internal/timing"
+)
 
 func main() {
 	app := newApp()
 	err := runApp(app, os.Args)
-	timing("run", runStart)
+	timing.Log(logger(), "run", timing.Start())
 	if err != nil {
 		printError(errWriter(app), err, jsonLogFormat(app, os.Args))
 		os.Exit(exitCode(err))

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -100,30 +99,6 @@ func TestWithoutHypervisorOneLineExit1(t *testing.T) {
 		if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "no Xen hypervisor") || !strings.Contains(errs, "not a Xen dom0") {
 			t.Errorf("xlpt %v: exit %d, stderr %q; want exit 1 and one line naming the cause", args, code, errs)
 		}
-	}
-}
-
-func TestHostConfig(t *testing.T) {
-	p := t.TempDir() + "/xlpt.conf"
-	os.WriteFile(p, []byte("# slots for hot-plug\nhotplug_slots = 10-12\n"), 0o644)
-	cfg, err := loadHostConfig(p)
-	if err != nil || cfg.HotplugSlots != "10-12" {
-		t.Errorf("%+v, %v", cfg, err)
-	}
-	os.WriteFile(p, []byte("hotplug_slot = 6\n"), 0o644)
-	if _, err := loadHostConfig(p); err == nil || !strings.Contains(err.Error(), "unknown setting") {
-		t.Errorf("typo accepted: %v", err)
-	}
-	if cfg, err := loadHostConfig(p + ".missing"); err != nil || cfg.HotplugSlots != "6-7" || cfg.LockTimeout != 30*time.Second {
-		t.Errorf("missing file: %+v, %v", cfg, err)
-	}
-	os.WriteFile(p, []byte("lock_timeout = 2.5\n"), 0o644)
-	if cfg, err := loadHostConfig(p); err != nil || cfg.LockTimeout != 2500*time.Millisecond {
-		t.Errorf("lock_timeout: %+v, %v", cfg, err)
-	}
-	os.WriteFile(p, []byte("lock_timeout = soon\n"), 0o644)
-	if _, err := loadHostConfig(p); err == nil || !strings.Contains(err.Error(), "give seconds") {
-		t.Errorf("bad lock_timeout accepted: %v", err)
 	}
 }
 

@@ -3,15 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -130,26 +127,7 @@ is and its guest slot, e.g.
 		if p == nil {
 			return fmt.Errorf("no plan at %s", c.String("plan"))
 		}
-		if wantJSON(c) {
-			return newOutput(c).emit(&planDoc{Plan: p}, nil)
-		}
-		var ds []string
-		for _, d := range p.Devices {
-			slot := d.GuestSlot
-			if d.State == hotplug.StateInTarget && d.TargetSlot != "" {
-				slot = d.TargetSlot
-			}
-			at := d.BDF
-			if d.State == hotplug.StateInTarget && d.TargetBDF != d.BDF {
-				at += "->" + d.TargetBDF
-			}
-			ds = append(ds, fmt.Sprintf("%s %s@%s", at, d.State, slot))
-		}
-		if len(ds) == 0 {
-			ds = []string{"no devices"}
-		}
-		fmt.Fprintf(c.App.Writer, "%s %s: %s\n", p.Domain, p.Phase, strings.Join(ds, ", "))
-		return nil
+		return newOutput(c).emit(&planDoc{Plan: p}, func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
 	},
 }
 
@@ -168,29 +146,13 @@ func parseMap(pairs []string) (map[string]xl.PciBdf, error) {
 	return out, nil
 }
 
-// newMigration sets up the service and the plan file. Matching by
-// identity needs every host function: that list is a full scan, made
-// only when a device is not at its BDF.
-func newMigration(c *cli.Context, plan string, want ...xl.PciBdf) (*hotplug.Migration, error) {
-	svc, err := newService(c, want...)
+// newMigration is the migration whose plan is the file at plan.
+func newMigration(c *cli.Context, plan string) (*hotplug.Migration, error) {
+	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return nil, err
 	}
-	sys := envOf(c).sysfsNamed(false)
-	name, _ := os.Hostname()
-	if name == "" || name == "(none)" { // the kernel's default: no name set
-		name = "this host"
-	}
-	return &hotplug.Migration{S: svc, Plans: hotplug.FilePlan{Path: plan}, Hostname: name,
-		Devices: func() []*pcibind.Device {
-			h, err := sys.Scan()
-			if err != nil {
-				logrus.Warnf("read every host PCI device to match by identity: %v", err)
-				return nil
-			}
-			return h.Devices
-		},
-		Records: sys.LoadRecord}, nil
+	return svc.Migration(plan), nil
 }
 
 // planDoc is the --json document of the migrate commands and pci-move.
@@ -226,22 +188,7 @@ func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateRe
 // printPlan says where every device is, one line each, then the phase.
 func printPlan(w io.Writer, path string, p *hotplug.Plan) {
 	for _, d := range p.Devices {
-		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, where(p, d))
+		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, p.Where(d))
 	}
 	fmt.Fprintf(w, "plan %s: %s %s\n", path, p.Domain, p.Phase)
-}
-
-func where(p *hotplug.Plan, d hotplug.PlanDevice) string {
-	switch d.State {
-	case hotplug.StateInSource:
-		return "in " + p.Domain + " (source)"
-	case hotplug.StateInTarget:
-		if p.Kind == "move" {
-			return fmt.Sprintf("in %s at guest slot %s", p.To, d.TargetSlot)
-		}
-		return fmt.Sprintf("in %s as %s (target)", p.Domain, d.TargetBDF)
-	case hotplug.StateDetached:
-		return "detached: assignable on " + p.SourceHost
-	}
-	return string(d.State) + " (interrupted: run the command again)"
 }

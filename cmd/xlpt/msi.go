@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -37,19 +37,13 @@ Examples:
 		if err := args(c, 1, -1); err != nil {
 			return err
 		}
-		g := c.Int("pci-msitranslate")
-		if g != 0 && g != 1 {
+		req := hotplug.MSIRequest{Msitranslate: c.Int("pci-msitranslate") == 1, DeviceModel: c.String("device-model"), PV: c.Bool("pv")}
+		if g := c.Int("pci-msitranslate"); g != 0 && g != 1 {
 			return usagef("--pci-msitranslate %d: 0 or 1", g)
 		}
 		if dm := c.String("device-model"); dm != msi.QemuXen && dm != msi.QemuXenTraditional {
 			return usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
 		}
-		type item struct {
-			spec string
-			dev  xl.DevicePci
-			set  *bool
-		}
-		var items []item
 		for _, s := range c.Args().Slice() {
 			d, err := xl.ParseSpec(s)
 			if err != nil {
@@ -58,49 +52,33 @@ Examples:
 			if d.VfuncMask == 0 || d.AllFuncs() {
 				return usagef("%q: give one function's BDF", s)
 			}
-			it := item{spec: s, dev: d}
-			if specHasKey(s, "msitranslate") {
-				v := d.Msitranslate
-				it.set = &v
+			it := hotplug.MSIDeviceRequest{BDF: d.PciBdf}
+			if set, _ := xl.SpecKeys(s); set["msitranslate"] != "" {
+				it.Msitranslate = &d.Msitranslate
 			}
-			items = append(items, it)
+			req.Devices = append(req.Devices, it)
 		}
 		o := newOutput(c)
 		defer o.flush()
-		var named []xl.PciBdf
-		for _, it := range items {
-			named = append(named, it.dev.PciBdf)
-		}
-		host, err := envOf(c).sysfsNamed(false).Read(named...)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
+			return err
 		}
-		doc := &msiDoc{Devices: []msiJSON{}}
-		missing := 0
-		for _, it := range items {
-			d, ok := host.Device(it.dev.PciBdf)
-			if !ok {
-				fmt.Fprintf(c.App.ErrWriter, "xlpt: msi: no PCI device %s\n", it.dev.PciBdf)
-				missing++
-				continue
-			}
-			caps := msi.Decode(d.Config)
-			r := msiJSON{BDF: d.BDF, MSI: caps.MSI, MSIX: caps.MSIX, IsVF: d.IsVF(), Incomplete: d.Unread}
-			if caps.MSIX != nil {
-				r.Problems = caps.MSIX.Problems()
-			}
-			r.Translation = msi.Resolve(msi.TranslateInput{Global: g == 1, Device: it.set, HVM: !c.Bool("pv"),
-				DeviceModel: c.String("device-model"), Caps: caps, IsVF: d.IsVF()})
-			doc.Devices = append(doc.Devices, r)
+		rep, err := svc.MSI(req)
+		if err != nil {
+			return err
 		}
-		if err := o.emit(doc, func(w io.Writer) {
-			for _, r := range doc.Devices {
-				printMSI(w, r.BDF, r.MSI, r.MSIX, r.Incomplete, r.Problems, r.Translation)
+		for _, b := range rep.Missing {
+			fmt.Fprintf(c.App.ErrWriter, "xlpt: msi: no PCI device %s\n", b)
+		}
+		if err := o.emit(&msiDoc{MSIReport: rep}, func(w io.Writer) {
+			for _, r := range rep.Devices {
+				printMSI(w, r)
 			}
 		}); err != nil {
 			return err
 		}
-		if missing > 0 {
+		if len(rep.Missing) > 0 {
 			return exitStatus(exitFailed)
 		}
 		return nil
@@ -110,33 +88,7 @@ Examples:
 // msiDoc is msi's --json document.
 type msiDoc struct {
 	envelope
-	Devices []msiJSON `json:"devices"`
-}
-
-type msiJSON struct {
-	BDF         xl.PciBdf       `json:"bdf"`
-	MSI         *msi.MSI        `json:"msi"`
-	MSIX        *msi.MSIX       `json:"msix"`
-	IsVF        bool            `json:"sriov_vf"`
-	Incomplete  []string        `json:"config_unread,omitempty"`
-	Problems    []string        `json:"problems,omitempty"`
-	Translation msi.Translation `json:"msitranslate"`
-}
-
-// specHasKey reports whether a PCI_SPEC_STRING sets key= itself.
-func specHasKey(spec, key string) bool {
-	_, ok := specKey(spec, key)
-	return ok
-}
-
-// specKey returns the key=value item of a PCI_SPEC_STRING that sets key.
-func specKey(spec, key string) (string, bool) {
-	for _, kv := range strings.Split(spec, ",") {
-		if strings.HasPrefix(kv, key+"=") {
-			return kv, true
-		}
-	}
-	return "", false
+	hotplug.MSIReport
 }
 
 func pm(b bool) string {
@@ -146,7 +98,8 @@ func pm(b bool) string {
 	return "-"
 }
 
-func printMSI(w io.Writer, b xl.PciBdf, m *msi.MSI, x *msi.MSIX, unread, problems []string, t msi.Translation) {
+func printMSI(w io.Writer, r hotplug.MSIDevice) {
+	b, m, x, unread, problems, t := r.BDF, r.MSI, r.MSIX, r.Incomplete, r.Problems, r.Translation
 	fmt.Fprintf(w, "%s\n", b)
 	for _, u := range unread {
 		fmt.Fprintf(w, "  (incomplete: %s)\n", u)

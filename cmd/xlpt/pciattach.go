@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -158,19 +157,15 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	if err := args(c, 2, maxArgs); err != nil {
 		return xl.DevicePci{}, nil, err
 	}
-	spec, err := mergeOptions(c.Args().Get(1), c.String("options"))
+	spec, err := xl.MergeOptions(c.Args().Get(1), c.String("options"))
 	if err != nil {
 		return xl.DevicePci{}, nil, err
 	}
-	dev, err := parseSpecArg(spec, c.Args().Get(2))
+	dev, err := xl.ParseSpecSlot(spec, c.Args().Get(2))
 	if err != nil {
 		return dev, nil, err
 	}
-	var want []xl.PciBdf
-	if dev.VfuncMask != 0 && !dev.AllFuncs() {
-		want = append(want, dev.PciBdf)
-	}
-	svc, err := newService(c, want...)
+	svc, err := envOf(c).service(c, false)
 	return dev, svc, err
 }
 
@@ -179,28 +174,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// mergeOptions appends xm's -o KEY=VALUE[,...] to a spec; a key given in
-// both is refused naming both, since which one wins would be a guess.
-func mergeOptions(spec, opts string) (string, error) {
-	if opts == "" {
-		return spec, nil
-	}
-	if _, err := xl.ParseSpec(spec); err != nil {
-		return "", err
-	}
-	for _, kv := range strings.Split(opts, ",") {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return "", usagef("-o %q: options are KEY=VALUE[,KEY=VALUE...]", opts)
-		}
-		if given, ok := specKey(spec, k); ok {
-			return "", usagef("%s given twice: %q in the spec %q and %q in -o", k, given, spec, kv)
-		}
-	}
-	if _, err := xl.ParseSpec(spec + "," + opts); err != nil {
-		return "", usagef("-o %q: %w", opts, err)
-	}
-	return spec + "," + opts, nil
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -35,11 +34,10 @@ Example:
 		if format != "table" && format != "xl" {
 			return usagef("--format %q: use table or xl", format)
 		}
-		ctx, err := envOf(c).toolstack()
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		svc := hotplug.Service{TS: ctx}
 		dom, devs, err := svc.List(c.Args().First())
 		if err != nil {
 			return err

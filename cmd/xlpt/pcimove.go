@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,39 +36,24 @@ Examples:
 			return err
 		}
 		from, to := c.Args().Get(0), c.Args().Get(1)
-		dev, err := parseSpecArg(c.Args().Get(2), c.Args().Get(3))
+		dev, err := xl.ParseSpecSlot(c.Args().Get(2), c.Args().Get(3))
 		if err != nil {
 			return err
 		}
 		if dev.VfuncMask == 0 {
 			return usagef("pci-move takes a BDF or BB:DD.*, not a name (%q)", c.Args().Get(2))
 		}
-		plan := c.String("plan")
-		if plan == "" {
-			if _, err := envOf(c).hostConfig(); err != nil {
-				return err
-			}
-			dir := filepath.Join(envOf(c).StateDir, "moves")
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			plan = filepath.Join(dir, fmt.Sprintf("%s-%s.plan", from, dev.PciBdf))
-		}
 		o := newOutput(c)
 		defer o.flush()
-		want := []xl.PciBdf{dev.PciBdf}
-		if dev.AllFuncs() {
-			want = nil
-		}
-		m, err := newMigration(c, plan, want...)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		res, err := m.Move(hotplug.MoveRequest{From: from, To: to, Device: dev, Force: c.Bool("force")})
+		res, err := svc.Move(hotplug.MoveRequest{From: from, To: to, Device: dev, Force: c.Bool("force"), Plan: c.String("plan")})
 		if res.Plan != nil {
 			if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) {
 				for _, d := range res.Plan.Devices {
-					fmt.Fprintf(w, "%s  %s\n", d.BDF, where(res.Plan, d))
+					fmt.Fprintf(w, "%s  %s\n", d.BDF, res.Plan.Where(d))
 				}
 			}); eerr != nil {
 				return eerr

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,25 +58,17 @@ assign such a device under rdm_policy=strict.`,
 			}
 			want = append(want, b)
 		}
-		regs, notes, err := gatherRegions(c, want)
+		o := newOutput(c)
+		defer o.flush()
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		if len(want) > 0 {
-			var sel []rdm.Region
-			for _, r := range regs {
-				for _, b := range want {
-					if r.Has(b) {
-						sel = append(sel, r)
-						break
-					}
-				}
-			}
-			regs = sel
-		}
-		o := newOutput(c)
-		defer o.flush()
+		regs, notes, err := svc.ListRegions(regionSources(c), want)
 		o.warn(notes...)
+		if err != nil {
+			return err
+		}
 		doc := &regionsDoc{Regions: make([]regionJSON, 0, len(regs))}
 		for _, r := range regs {
 			doc.Regions = append(doc.Regions, toRegionJSON(r))
@@ -140,32 +131,10 @@ func sources(r rdm.Region) string {
 	return strings.Join(s, ",")
 }
 
-// gatherRegions collects the host's regions from the sources the rdm
-// flags allow; Xen is asked unless --no-xen (a host where libxl cannot be
-// opened gets a note and the other sources).
-func gatherRegions(c *cli.Context, devices []xl.PciBdf) ([]rdm.Region, []string, error) {
-	var xen rdm.XenSource
-	var notes []string
-	if !c.Bool("no-xen") {
-		ctx, err := envOf(c).toolstack()
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("regions from Xen not read: %v", err))
-		} else {
-			xen = ctx
-		}
-	}
-	regions, more, err := regionFinder(c, xen).Regions(devices)
-	if errors.Is(err, rdm.ErrMalformedRMRR) {
-		return nil, nil, usageError{err}
-	}
-	return regions, append(notes, more...), err
-}
-
-// regionFinder is where the regions come from, for commands with and
-// without the rdm source flags (pci-attach has none: DMAR and Xen).
-func regionFinder(c *cli.Context, xen rdm.XenSource) *rdm.Finder {
-	return &rdm.Finder{SysfsRoot: envOf(c).SysfsRoot, NoDMAR: c.Bool("no-dmar"), Xen: xen,
-		RMRR: values(c, "rmrr"), XenCmdline: c.String("xen-cmdline")}
+// regionSources is where regions come from, as the rdm flags say.
+func regionSources(c *cli.Context) hotplug.RegionSources {
+	return hotplug.RegionSources{NoXen: c.Bool("no-xen"), NoDMAR: c.Bool("no-dmar"), RMRR: values(c, "rmrr"),
+		XenCmdline: c.String("xen-cmdline")}
 }
 
 // repeated is a repeatable string flag that, unlike StringSliceFlag, does
@@ -232,51 +201,23 @@ Examples:
 		if err := args(c, 0, 0); err != nil {
 			return err
 		}
-		var g rdm.Guest
-		var warnings []string
 		o := newOutput(c)
 		defer o.flush()
-		if path := c.String("guest-cfg"); path != "" {
-			f, err := readCfg(path)
-			if err != nil {
-				return err
-			}
-			gc, findings := hotplug.ReadGuestConfig(f)
-			for _, fd := range findings {
-				warnings = append(warnings, fd.Subject+": "+fd.Message)
-			}
-			for _, e := range gc.Entries {
-				if e.Err != nil {
-					return e.Err
-				}
-			}
-			if gc.Type != xl.DomainTypeHVM {
-				return usagef("%s: type %s: reserved device memory only matters to HVM guests", path, gc.Type)
-			}
-			g = gc.RdmGuest()
-		} else {
-			if !c.IsSet("memory") {
-				return usagef("give --guest-cfg FILE, or the guest with --memory (and --pci, --rdm ...)")
-			}
-			var err error
-			if g, warnings, err = guestFromFlags(c); err != nil {
-				return err
-			}
-		}
-		var bdfs []xl.PciBdf
-		for _, d := range g.Devices {
-			bdfs = append(bdfs, d.PciBdf)
-		}
-		host, notes, err := gatherRegions(c, bdfs)
+		g, warnings, err := rdmGuest(c)
 		if err != nil {
 			return err
 		}
-		o.warn(append(warnings, notes...)...)
-		res, err := rdm.Check(g, host)
+		o.warn(warnings...)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
-		if err := o.emit(checkJSON(g, res), func(w io.Writer) { printCheck(w, g, res) }); err != nil {
+		res, notes, err := svc.CheckRdm(g, regionSources(c))
+		o.warn(notes...)
+		if err != nil {
+			return err
+		}
+		if err := o.emit(newRdmCheckDoc(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
 			return err
 		}
 		if res.Fails {
@@ -286,73 +227,59 @@ Examples:
 	},
 }
 
-// guestFromFlags builds the guest as xl would from the same xl.cfg keys.
-func guestFromFlags(c *cli.Context) (rdm.Guest, []string, error) {
-	var warnings []string
-	g := rdm.Guest{
-		MemoryMiB: c.Uint64("memory"), MaxMemMiB: c.Uint64("maxmem"), MMIOHoleMiB: c.Uint64("mmio-hole"),
-		HAP: c.Bool("hap"), MemBoundaryMiB: c.Uint64("rdm-mem-boundary"),
-		Rdm: xl.RdmReserve{Strategy: xl.RdmStrategyIgnore, Policy: xl.RdmPolicyInvalid},
+// rdmGuest is the guest of rdm check: from --guest-cfg, else from the
+// flags that give its xl.cfg keys one by one.
+func rdmGuest(c *cli.Context) (rdm.Guest, []string, error) {
+	if path := c.String("guest-cfg"); path != "" {
+		return hotplug.RdmGuestFile(path)
 	}
+	if !c.IsSet("memory") {
+		return rdm.Guest{}, nil, usagef("give --guest-cfg FILE, or the guest with --memory (and --pci, --rdm ...)")
+	}
+	s := rdm.Settings{MemoryMiB: c.Uint64("memory"), MaxMemMiB: c.Uint64("maxmem"), MMIOHoleMiB: c.Uint64("mmio-hole"),
+		HAP: c.Bool("hap"), MemBoundaryMiB: c.Uint64("rdm-mem-boundary"), Rdm: c.String("rdm"), RdmSet: c.IsSet("rdm")}
 	dm := c.String("device-model")
 	if dm != "qemu-xen" && dm != "qemu-xen-traditional" {
-		return g, nil, usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
+		return rdm.Guest{}, nil, usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
 	}
-	if c.IsSet("videoram") {
-		g.VideoMiB = c.Uint64("videoram")
-	} else {
+	s.VideoMiB = c.Uint64("videoram")
+	if !c.IsSet("videoram") {
 		v, err := rdm.DefaultVideoMiB(c.String("vga"), dm == "qemu-xen-traditional")
 		if err != nil {
-			return g, nil, usagef("--vga: %v", err)
+			return rdm.Guest{}, nil, usagef("--vga: %v", err)
 		}
-		g.VideoMiB = v
+		s.VideoMiB = v
 	}
-	as := c.String("as")
-	if as != "xl" && as != "libxl" {
-		return g, nil, usagef("--as %q: xl or libxl", as)
+	switch as := c.String("as"); as {
+	case "xl", "libxl":
+		s.AsXL = as == "xl"
+	default:
+		return rdm.Guest{}, nil, usagef("--as %q: xl or libxl", as)
 	}
-	if c.IsSet("rdm") {
-		v := c.String("rdm")
-		set, err := rdm.ParseRdm(v)
+	for _, spec := range values(c, "pci") {
+		d, err := xl.ParseSpec(spec)
 		if err != nil {
-			return g, nil, usageError{err}
-		}
-		g.Rdm = set.Reserve
-		if w := rdm.Xl417Warning(v); w != "" {
-			warnings = append(warnings, w)
-			if x := rdm.Xl417Rdm(v); as == "xl" && !x.Applied {
-				g.Rdm = xl.RdmReserve{Strategy: x.Strategy, Policy: x.Policy}
-				warnings = append(warnings, "predicting xl create, which drops the setting (--as libxl for the setting as written)")
-			} else if as == "xl" && x.PolicyUninit {
-				warnings = append(warnings, "predicting with the policy as written: xl's actual value is undefined")
-			}
-		}
-	}
-	for _, s := range values(c, "pci") {
-		d, err := xl.ParseSpec(s)
-		if err != nil {
-			return g, nil, err
+			return rdm.Guest{}, nil, err
 		}
 		if d.VfuncMask == 0 {
-			return g, nil, usagef("--pci %q: name= specs need the assignable list; give the BDF", s)
+			return rdm.Guest{}, nil, usagef("--pci %q: name= specs need the assignable list; give the BDF", spec)
 		}
-		// xl copies the global policy into every entry before parsing it;
-		// an rdm_policy= in the spec replaces it.
-		if d.RdmPolicy == xl.RdmPolicyInvalid {
-			d.RdmPolicy = rdm.XlDevice(g.Rdm).RdmPolicy
-		}
-		g.Devices = append(g.Devices, d)
+		s.Devices = append(s.Devices, d)
+	}
+	g, warnings, err := s.Guest()
+	if err != nil {
+		return g, warnings, usageError{err}
 	}
 	return g, warnings, nil
 }
 
-func printCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
+func printRdmCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	fmt.Fprintf(w, "guest memory: %d MiB of RAM (maxmem %d MiB less %d MiB video)\n", res.Initial.MemSize/rdm.MiB, (res.Initial.MemSize/rdm.MiB)+g.VideoMiB, g.VideoMiB)
 	fmt.Fprintf(w, "  layout before RDM: %s\n", res.Initial)
 	if res.Final != res.Initial {
 		fmt.Fprintf(w, "  layout after RDM:  %s\n", res.Final)
 	}
-	fmt.Fprintf(w, "rdm: strategy=%v, global policy %v, boundary %d MiB\n", g.Rdm.Strategy, effective(g.Rdm.Policy), boundaryMiB(g))
+	fmt.Fprintf(w, "rdm: strategy=%v, global policy %v, boundary %d MiB\n", g.Rdm.Strategy, g.EffectivePolicy(), g.BoundaryMiB())
 	if len(res.Regions) == 0 {
 		fmt.Fprintln(w, "regions: none considered (strategy=ignore and no guest device has one)")
 	} else {
@@ -386,20 +313,6 @@ func printCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	} else {
 		fmt.Fprintln(w, "verdict: the guest would start")
 	}
-}
-
-func effective(p xl.RdmPolicy) xl.RdmPolicy {
-	if p == xl.RdmPolicyInvalid {
-		return xl.RdmPolicyRelaxed
-	}
-	return p
-}
-
-func boundaryMiB(g rdm.Guest) uint64 {
-	if g.MemBoundaryMiB == 0 {
-		return rdm.DefaultMemBoundaryMiB
-	}
-	return g.MemBoundaryMiB
 }
 
 type layoutJSON struct {
@@ -456,10 +369,10 @@ func toRdmCheckJSON(g rdm.Guest, res rdm.Result) rdmCheckJSON {
 	if res.Fails {
 		v, m = "fails", "the guest would fail to start"
 	}
-	return rdmCheckJSON{g.Rdm.Strategy.String(), effective(g.Rdm.Policy).String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
+	return rdmCheckJSON{g.Rdm.Strategy.String(), g.EffectivePolicy().String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
 		regs, nonNil(res.Errors), nonNil(res.Warnings), v, m}
 }
 
-func checkJSON(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
+func newRdmCheckDoc(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
 	return &rdmCheckDoc{rdmCheckJSON: toRdmCheckJSON(g, res)}
 }

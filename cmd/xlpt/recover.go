@@ -39,7 +39,7 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, err := newService(c)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
@@ -71,18 +71,7 @@ type repairJSON struct {
 func toRecoverDoc(rep hotplug.RecoverReport) *recoverDoc {
 	doc := &recoverDoc{Records: nonNil(rep.Records), Repairs: []repairJSON{}, DryRun: rep.DryRun}
 	for _, r := range rep.Repairs {
-		out := "repaired"
-		switch {
-		case r.Err != "":
-			out = "failed"
-		case r.Nothing():
-			out = "consistent"
-		case r.Advice():
-			out = "left_alone"
-		case rep.DryRun:
-			out = "planned"
-		}
-		doc.Repairs = append(doc.Repairs, repairJSON{r, out})
+		doc.Repairs = append(doc.Repairs, repairJSON{r, r.Outcome(rep.DryRun)})
 	}
 	return doc
 }

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strings"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/road"
 )
 
 // schemaVersion marks every --json document; a change that breaks a
@@ -35,16 +35,12 @@ type fastJSON interface{ writeJSON(io.Writer) error }
 // log level, as "xlpt: CMD: warning: ..." lines or, under --log-format
 // json, as JSON records. logrus carries diagnostics only.
 type output struct {
-	c        *cli.Context
-	name     string
-	warnings []string
-	notes    []string
-	flushed  int // warnings and notes already on stderr
-	nflushed int
+	c    *cli.Context
+	road *road.Road
 }
 
 func newOutput(c *cli.Context) *output {
-	o := &output{c: c, name: commandName(c)}
+	o := &output{c: c, road: road.New(c.App.ErrWriter, commandName(c), c.String("log-format") == "json")}
 	if e, ok := c.App.Metadata["env"].(*env); ok {
 		e.out = o
 	}
@@ -62,38 +58,19 @@ func commandName(c *cli.Context) string {
 	return strings.Join(names, " ")
 }
 
-func (o *output) warn(ws ...string) { o.warnings = append(o.warnings, ws...) }
-func (o *output) note(ns ...string) { o.notes = append(o.notes, ns...) }
+func (o *output) warn(ws ...string) { o.road.Warn(ws...) }
+func (o *output) note(ns ...string) { o.road.Note(ns...) }
 
 // flush puts the warnings and notes not yet printed on stderr. Commands
 // defer it, so that they come out also when the command fails.
-func (o *output) flush() {
-	w := o.c.App.ErrWriter
-	if o.c.String("log-format") == "json" {
-		l := &logrus.Logger{Out: w, Formatter: &logrus.JSONFormatter{}, Level: logrus.TraceLevel, Hooks: logrus.LevelHooks{}}
-		for _, s := range o.warnings[o.flushed:] {
-			l.WithField("command", o.name).Warn(s)
-		}
-		for _, s := range o.notes[o.nflushed:] {
-			l.WithField("command", o.name).Info(s)
-		}
-	} else {
-		for _, s := range o.warnings[o.flushed:] {
-			fmt.Fprintf(w, "xlpt: %s: warning: %s\n", o.name, s)
-		}
-		for _, s := range o.notes[o.nflushed:] {
-			fmt.Fprintf(w, "xlpt: %s: note: %s\n", o.name, s)
-		}
-	}
-	o.flushed, o.nflushed = len(o.warnings), len(o.notes)
-}
+func (o *output) flush() { o.road.Flush() }
 
 // emit prints the result: doc as JSON under --json (with the schema
 // marker, warnings and notes filled in), else text.
 func (o *output) emit(doc document, text func(io.Writer)) error {
 	if wantJSON(o.c) {
 		h := doc.head()
-		h.Schema, h.Warnings, h.Notes = schemaVersion, nonNil(o.warnings), nonNil(o.notes)
+		h.Schema, h.Warnings, h.Notes = schemaVersion, nonNil(o.road.Warnings()), nonNil(o.road.Notes())
 		if fw, ok := doc.(fastJSON); ok {
 			return fw.writeJSON(o.c.App.Writer)
 		}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -41,21 +38,17 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		p, err := hotplug.LoadPersist(envOf(c).ConfigDir)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
-			return usagef("host setup: %w", err)
-		}
-		if _, err := os.Stat(p.Path); errors.Is(err, fs.ErrNotExist) && wantJSON(c) {
-			o.note(noSetup(p.Path)) // the text says it on stdout
+			return err
 		}
 		start := time.Now()
-		res := hotplug.RestoreResult{File: p.Path, DryRun: c.Bool("dry-run"), Items: []hotplug.RestoreItem{}}
-		if len(p.Entries) > 0 {
-			svc, sys, _, err := newBindService(c)
-			if err != nil {
-				return err
-			}
-			res = svc.Restore(p, sys, c.Bool("dry-run"))
+		res, err := svc.Restore(c.Bool("dry-run"))
+		if err != nil {
+			return err
+		}
+		if res.NoSetup && wantJSON(c) {
+			o.note(noSetup(res.File)) // the text says it on stdout
 		}
 		took := time.Since(start)
 		err = o.emit(&restoreDoc{RestoreResult: res, ElapsedNs: took.Nanoseconds()}, func(w io.Writer) { printRestore(w, res, took) })
@@ -75,7 +68,7 @@ type restoreDoc struct {
 
 func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {
 	if len(res.Items) == 0 {
-		if _, err := os.Stat(res.File); errors.Is(err, fs.ErrNotExist) {
+		if res.NoSetup {
 			fmt.Fprintln(w, noSetup(res.File))
 		} else {
 			fmt.Fprintf(w, "nothing to restore: %s has no entries\n", res.File)

@@ -45,17 +45,11 @@ assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
 		}
 		o := newOutput(c)
 		defer o.flush()
-		svc, sys, _, err := newBindService(c)
+		svc, err := envOf(c).service(c, false)
 		if err != nil {
 			return err
 		}
-		// Every PF: the one command here that needs the whole bus.
-		host, err := sys.Scan()
-		if err != nil {
-			return fmt.Errorf("read the host's PCI devices: %w", err)
-		}
-		svc.Host = host
-		pfs, err := svc.SRIOVList(host, sys)
+		pfs, err := svc.SRIOVList()
 		if err != nil {
 			return err
 		}
@@ -86,7 +80,7 @@ type pfJSON struct {
 func toSRIOVListDoc(pfs []hotplug.PFInfo) *sriovListDoc {
 	doc := &sriovListDoc{PFs: []pfJSON{}}
 	for _, pf := range pfs {
-		j := pfJSON{BDF: pf.BDF, ID: pf.ID, Driver: pf.Driver, TotalVFs: pf.TotalVFs, NumVFs: pf.NumVFs,
+		j := pfJSON{BDF: pf.PF, ID: pf.ID, Driver: pf.Driver, TotalVFs: pf.TotalVFs, NumVFs: pf.NumVFs,
 			Autoprobe: pf.Autoprobe, VFs: pf.VFs}
 		if pf.Offset != 0 {
 			off, stride := pf.Offset, pf.Stride
@@ -110,7 +104,7 @@ func printSRIOVList(w io.Writer, pfs []hotplug.PFInfo) {
 			numbering = "offset and stride not reported"
 		}
 		fmt.Fprintf(w, "PF %s %s %s: %d of %d VFs enabled (%s, drivers_autoprobe %d)\n",
-			pf.BDF, pf.ID, orDash(pf.Driver), pf.NumVFs, pf.TotalVFs, numbering, b2i(pf.Autoprobe))
+			pf.PF, pf.ID, orDash(pf.Driver), pf.NumVFs, pf.TotalVFs, numbering, b2i(pf.Autoprobe))
 		for _, v := range pf.VFs {
 			irq := []string{}
 			if v.MSI {
@@ -166,7 +160,7 @@ Examples:
 		if err := args(c, 2, 2); err != nil {
 			return err
 		}
-		pf, err := oneBdf(c.Args().Get(0))
+		pf, err := xl.ParseFunction(c.Args().Get(0))
 		if err != nil {
 			return err
 		}
@@ -195,7 +189,7 @@ VFs in the host setup.`,
 		if err := args(c, 1, 1); err != nil {
 			return err
 		}
-		pf, err := oneBdf(c.Args().First())
+		pf, err := xl.ParseFunction(c.Args().First())
 		if err != nil {
 			return err
 		}
@@ -203,53 +197,22 @@ VFs in the host setup.`,
 	},
 }
 
-func oneBdf(arg string) (xl.PciBdf, error) {
-	b, all, err := xl.ParseBdf(arg)
-	if err != nil {
-		return b, err
-	}
-	if all {
-		return b, usagef("%q: name one function", arg)
-	}
-	return b, nil
-}
-
 func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
 	o := newOutput(c)
 	defer o.flush()
-	var p *hotplug.PersistFile
-	if c.Bool("persist") {
-		var err error
-		if p, err = hotplug.LoadPersist(envOf(c).ConfigDir); err != nil {
-			return usagef("host setup: %w", err)
-		}
-	}
-	svc, sys, _, err := newBindService(c, req.PF)
+	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, err := svc.SetVFs(req, sys, sys)
+	req.Persist = c.Bool("persist")
+	res, err := svc.SetVFs(req)
 	o.warn(res.Warnings...)
 	if err != nil {
 		return err
 	}
-	persisted := ""
-	if p != nil {
-		st, err := sys.SRIOVState(req.PF)
-		if err != nil {
-			return err
-		}
-		if err := p.RecordSRIOV(req.PF, req.NumVFs, st.Autoprobe, res.Change.VFs, req.Assignable, req.Driver, sys); err != nil {
-			return err
-		}
-		if err := p.Save(); err != nil {
-			return err
-		}
-		persisted = p.Path
-	}
-	doc := toSRIOVSetDoc(res, persisted, time.Since(start))
-	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res, persisted) })
+	doc := toSRIOVSetDoc(res, res.Persisted, time.Since(start))
+	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res) })
 }
 
 // sriovSetDoc is sriov enable/disable's --json document. Durations are
@@ -296,7 +259,7 @@ func nonNilBdfs(bs []xl.PciBdf) []xl.PciBdf {
 	return bs
 }
 
-func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult, persisted string) {
+func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult) {
 	for _, vf := range res.Released {
 		fmt.Fprintf(w, "%s released from pciback before its removal\n", vf)
 	}
@@ -311,30 +274,15 @@ func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult,
 		if ch.ThroughZero {
 			via = fmt.Sprintf(", through 0 from %d", ch.From)
 		}
-		fmt.Fprintf(w, "%s: %d VFs enabled (%s) in %.2fs%s\n", req.PF, ch.To, joinBdfList(ch.VFs), ch.Waited.Seconds(), via)
+		fmt.Fprintf(w, "%s: %d VFs enabled (%s) in %.2fs%s\n", req.PF, ch.To, xl.JoinBdfs(ch.VFs), ch.Waited.Seconds(), via)
 	}
 	if res.AutoprobeOff {
 		fmt.Fprintf(w, "%s: sriov_drivers_autoprobe set to 0 (no dom0 driver probes its VFs)\n", req.PF)
 	}
 	for _, h := range res.Hidden {
-		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, orNoDriver(h.From))
+		fmt.Fprintf(w, "%s is assignable (on %s, was %s)\n", h.BDF, h.To, hotplug.OrNone(h.From))
 	}
-	if persisted != "" {
-		fmt.Fprintf(w, "recorded in %s\n", persisted)
+	if res.Persisted != "" {
+		fmt.Fprintf(w, "recorded in %s\n", res.Persisted)
 	}
-}
-
-func joinBdfList(bs []xl.PciBdf) string {
-	s := make([]string, len(bs))
-	for i, b := range bs {
-		s[i] = b.String()
-	}
-	return strings.Join(s, ", ")
-}
-
-func orNoDriver(d string) string {
-	if d == "" {
-		return "no driver"
-	}
-	return d
 }

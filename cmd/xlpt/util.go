@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/xenlight/qmp"
+	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 // Exit codes, as xl's: 0 done, 1 the operation failed, 2 malformed input.
@@ -44,7 +41,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &es):
 		return int(es)
-	case errors.As(err, &ue), errors.Is(err, xl.ErrMalformedSpec):
+	case errors.As(err, &ue), errors.Is(err, xl.ErrMalformedSpec), errors.Is(err, hotplug.ErrBadRequest),
+		errors.Is(err, hotplug.ErrHostSetup), errors.Is(err, xlcfg.ErrSyntax), errors.Is(err, rdm.ErrMalformedRMRR):
 		return exitUsage
 	}
 	return exitFailed
@@ -80,109 +78,4 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// newService sets up the decisions: libxl, the host's PCI devices as
-// sysfs shows them now, the slot policy and the host lock.
-func newService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, error) {
-	e := envOf(c)
-	cfg, err := e.hostConfig()
-	if err != nil {
-		return nil, err
-	}
-	slots := cfg.HotplugSlots
-	if c.IsSet("slots") {
-		slots = c.String("slots")
-	}
-	r, err := hotplug.ParseSlotRange(slots)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	ctx, err := e.toolstack()
-	if err != nil {
-		return nil, err
-	}
-	// Only what the rules about the named devices need, read on demand;
-	// no pci.ids names (nothing here prints them).
-	sys := e.sysfsNamed(false)
-	host, err := timed("host read", func() (*pcibind.Host, error) { return sys.Read(want...) })
-	if err != nil {
-		return nil, fmt.Errorf("read the host's PCI devices: %w", err)
-	}
-	return &hotplug.Service{
-		TS: hotplug.Memo(withTiming(ctx)), Host: host, Slots: r, Log: logrus.StandardLogger(),
-		Lock:    timedLock(e.lock),
-		DM:      timedDM{qmp.DeviceModel{}},
-		Journal: hotplug.NewJournal(e.StateDir),
-		Kernel:  sys,
-		// After a recovery changed drivers: the whole host, since the
-		// records it finished may name devices the request does not.
-		Rescan: func() (hotplug.Host, error) {
-			h, err := sys.Scan()
-			if err == nil {
-				*host = *h // the checks hold host
-			}
-			return host, err
-		},
-		Checks: []hotplug.DeviceCheck{
-			timedCheck("rdm check", hotplug.RdmCheck(regionFinder(c, ctx))),
-			timedCheck("msi check", hotplug.MsiCheck(host)),
-			timedCheck("sriov check", hotplug.SRIOVCheck(host)),
-		},
-	}, nil
-}
-
-// newBindService is newService for assignable-add/remove: libxl when this
-// is a dom0, and sysfs binding (pcibind) for pci-stub or without libxl.
-func newBindService(c *cli.Context, want ...xl.PciBdf) (*hotplug.Service, *pcibind.Sysfs, *pcibind.Host, error) {
-	e := envOf(c)
-	if _, err := e.hostConfig(); err != nil {
-		return nil, nil, nil, err
-	}
-	sys := e.sysfsNamed(false)
-	host, err := timed("host read", func() (*pcibind.Host, error) { return sys.Read(want...) })
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read the host's PCI devices: %w", err)
-	}
-	svc := &hotplug.Service{Host: host, Log: logrus.StandardLogger(), Lock: timedLock(e.lock),
-		Journal: hotplug.NewJournal(e.StateDir), Kernel: sys, DM: qmp.DeviceModel{}}
-	svc.Rescan = func() (hotplug.Host, error) {
-		h, err := sys.Scan()
-		if err == nil {
-			*host = *h // the caller's checker holds host
-		}
-		return host, err
-	}
-	ctx, err := e.toolstack()
-	switch {
-	case err == nil:
-		svc.TS = hotplug.Memo(withTiming(ctx))
-	case errors.Is(err, xl.ErrNoHypervisor):
-		logrus.Infof("%v: binding through sysfs only", err)
-	default:
-		return nil, nil, nil, err
-	}
-	return svc, sys, host, nil
-}
-
-// parseSpecArg parses a PCI_SPEC_STRING argument with an optional xl-style
-// VSLOT argument after it (hex, as xl's @VSLOT).
-func parseSpecArg(spec, vslot string) (xl.DevicePci, error) {
-	d, err := xl.ParseSpec(spec)
-	if err != nil {
-		return d, err
-	}
-	if vslot != "" {
-		// hex, as xl's @VSLOT: "7", "07" and "0x7" are slot 7
-		digits := strings.TrimPrefix(strings.TrimPrefix(vslot, "0x"), "0X")
-		if d.VSlot() != 0 && !strings.EqualFold(fmt.Sprintf("%x", d.VSlot()), strings.TrimLeft(digits, "0")) {
-			return d, usagef("virtual slot given twice: %q in the spec and %q as VSLOT", spec, vslot)
-		}
-		slot, err := strconv.ParseUint(digits, 16, 8)
-		if err != nil || slot == 0 || slot > 0x1f {
-			return d, usagef("VSLOT %q: a guest slot is hex 1-1f (as xl's @VSLOT)", vslot)
-		}
-		d.Vdevfn = xl.Vdevfn(uint8(slot), 0)
-	}
-	return d, nil
 }

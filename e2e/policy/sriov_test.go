@@ -156,3 +156,46 @@ func TestSRIOV(t *testing.T) {
 		t.Errorf("libxl still lists a VF after disable:\n%s", xl)
 	}
 }
+
+// TestSRIOVKilledRecovers: `sriov enable --assignable --persist` killed
+// once the kernel has made the VFs and before both are hidden (the kill
+// point of the unit crash matrix that real libxl and the real kernel
+// make interesting): `xlpt recover` finishes it forward, every VF
+// assignable, autoprobe off, the host setup recorded, no intent record
+// left.
+func TestSRIOVKilledRecovers(t *testing.T) {
+	pf := "/sys/bus/pci/devices/" + nvmePF
+	conf := "/tmp/xlpt-kill-conf"
+	ok(t, "echo 1 > "+pf+"/sriov_drivers_autoprobe; rm -rf "+conf)
+	t.Cleanup(func() {
+		sh(t, "xlpt recover; xlpt sriov disable "+nvmePF+"; echo 1 > "+pf+"/sriov_drivers_autoprobe; rm -rf "+conf)
+	})
+	made := phase{"VFs made, not all hidden", fmt.Sprintf(`[ "$(cat %s/sriov_numvfs)" = 2 ]`, pf)}
+	if !killAt(t, "xlpt -vvv --config-dir "+conf+" sriov enable --assignable --persist "+nvmePF+" 2", made) {
+		t.Skip("the enable finished before the kill point")
+	}
+	if n := strings.TrimSpace(ok(t, "ls "+journal+" | grep -c json || true").out); n == "0" {
+		t.Errorf("killed half-way, the enable left no intent record")
+	}
+	out := ok(t, "xlpt recover").out
+	if !strings.Contains(out, "set 2 VFs on "+nvmePF) {
+		t.Errorf("recover does not name the enable it finished:\n%s", out)
+	}
+	for _, vf := range []string{nvmeVF1, nvmeVF2} {
+		if d := dom0Driver(t, vf); d != "pciback" {
+			t.Errorf("%s after recover: dom0 driver %q, want pciback", vf, d)
+		}
+	}
+	if xl := ok(t, "xl pci-assignable-list").out; !strings.Contains(xl, nvmeVF1) || !strings.Contains(xl, nvmeVF2) {
+		t.Errorf("after recover, xl pci-assignable-list lacks a VF:\n%s", xl)
+	}
+	if p := sriovList(t).PFs[0]; p.NumVFs != 2 || p.Autoprobe {
+		t.Errorf("after recover: %d VFs, autoprobe %v; want 2, off", p.NumVFs, p.Autoprobe)
+	}
+	if setup := ok(t, "cat "+conf+"/devices.conf").out; !strings.Contains(setup, "sriov       "+nvmePF) || !strings.Contains(setup, nvmeVF2) {
+		t.Errorf("after recover, the host setup lacks the enable:\n%s", setup)
+	}
+	if n := strings.TrimSpace(ok(t, "ls "+journal+" | grep -c json || true").out); n != "0" {
+		t.Errorf("after recover, %s intent records are left", n)
+	}
+}

@@ -29,7 +29,7 @@ command -v lspci >/dev/null || { echo "scan.sh: lspci not installed" >&2; exit 1
 # xlpt is built with the build tags `make build` uses (GOTAGS, default
 # urfave_cli_no_docs: no blackfriday, ~0.7 ms of package init a run), so
 # the bench times the binary that ships.
-(cd "$repo" && go build -tags "${GOTAGS-urfave_cli_no_docs}" -o "$work/xlpt" ./cmd/xlpt && go build -o "$work/gentree" ./pcibind/pcitest/gentree &&
+(cd "$repo" && go build -tags "${GOTAGS-urfave_cli_no_docs,xlpt_release}" -o "$work/xlpt" ./cmd/xlpt && go build -o "$work/gentree" ./pcibind/pcitest/gentree &&
 	go build -o "$work/floor" ./scripts/bench/floor)
 
 # An empty /proc: nothing mounted, no default route, so check does the

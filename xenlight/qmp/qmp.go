@@ -17,6 +17,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/xlpt/xlpt/internal/timing"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -27,6 +30,9 @@ type DeviceModel struct {
 	// Timeout bounds the whole clean-up (default 10 s, libxl's own
 	// LIBXL_QMP_CMD_TIMEOUT for a device_del).
 	Timeout time.Duration
+	// Log takes the clean-up's time at debug level (nil: logrus's
+	// standard logger).
+	Log logrus.FieldLogger
 }
 
 // QdevID is the id libxl gives a passed-through device in QEMU.
@@ -37,6 +43,11 @@ func QdevID(b xl.PciBdf) string {
 // RemoveStale removes the passthrough device for b from domid's QEMU if
 // it is there. No device model (a PV guest) or no such device is fine.
 func (m DeviceModel) RemoveStale(domid uint32, b xl.PciBdf) error {
+	log := m.Log
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	defer timing.Log(log, "qmp remove stale", time.Now())
 	c, timeout, err := m.open(domid)
 	if c == nil || err != nil {
 		return err

@@ -1,9 +1,10 @@
-package main
+package hotplug
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"runtime"
 	"strconv"
@@ -17,33 +18,33 @@ import (
 // reflection, its check of what MarshalJSON returns and MarshalIndent's
 // second pass cost more than the scan's reads (and a whole report in
 // memory costs its page faults). The bytes are encoding/json's: the
-// tests compare the two on every field of checkDevice.
+// tests compare the two on every field of DeviceReport.
 
-// writeJSON is the report's fast road out (output.emit takes it).
-func (r *checkReport) writeJSON(w io.Writer) error { return writeCheckJSON(w, *r) }
-
-// writeCheckJSON writes what printJSON would, byte for byte: the report
-// around the devices by encoding/json, the devices by appendCheckDevice.
-func writeCheckJSON(w io.Writer, rep checkReport) error {
-	devs := rep.Devices
-	rep.Devices = []checkDevice{}
-	head, err := json.MarshalIndent(rep, "", "  ")
+// WriteReportJSON writes doc as json.MarshalIndent(doc, "", "  ") and a
+// newline would, byte for byte, with devs in its "devices" member: doc
+// holds the report with no devices (an empty list), and the devices are
+// written by appendDevice.
+func WriteReportJSON(w io.Writer, doc any, devs []DeviceReport) error {
+	head, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
 	const empty = `"devices": []`
 	at := bytes.LastIndex(head, []byte(empty))
-	if at < 0 || len(devs) == 0 {
-		rep.Devices = devs
-		return printJSON(w, rep)
+	if at < 0 {
+		return errors.New("check's report has no empty devices list to fill")
 	}
 	// bufio keeps the first write error and Flush returns it.
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(head[:at+len(empty)-1])
-	bw.WriteString("\n")
-	writeCheckDevices(bw, devs)
-	bw.WriteString("  ]")
-	bw.Write(head[at+len(empty):])
+	if len(devs) == 0 {
+		bw.Write(head)
+	} else {
+		bw.Write(head[:at+len(empty)-1])
+		bw.WriteString("\n")
+		writeDevices(bw, devs)
+		bw.WriteString("  ]")
+		bw.Write(head[at+len(empty):])
+	}
 	bw.WriteString("\n")
 	return bw.Flush()
 }
@@ -57,7 +58,7 @@ const renderChunk = 64
 // parallel: on a full scan the rendering was a serial 4 ms or so after
 // the (parallel) rules. Each round renders one chunk per CPU, each into
 // its own reused buffer, then writes them in order.
-func writeCheckDevices(w io.Writer, devs []checkDevice) {
+func writeDevices(w io.Writer, devs []DeviceReport) {
 	workers := runtime.GOMAXPROCS(0)
 	bufs := make([][]byte, workers)
 	for lo := 0; lo < len(devs); lo += workers * renderChunk {
@@ -71,7 +72,7 @@ func writeCheckDevices(w io.Writer, devs []checkDevice) {
 			wg.Add(1)
 			go func(k, from int) {
 				defer wg.Done()
-				bufs[k] = appendCheckDevices(bufs[k][:0], devs, from, min(from+renderChunk, len(devs)))
+				bufs[k] = appendDevices(bufs[k][:0], devs, from, min(from+renderChunk, len(devs)))
 			}(k, from)
 		}
 		wg.Wait()
@@ -81,12 +82,12 @@ func writeCheckDevices(w io.Writer, devs []checkDevice) {
 	}
 }
 
-// appendCheckDevices appends devs[from:to] as array members: indented,
+// appendDevices appends devs[from:to] as array members: indented,
 // one a line, a comma after all but the report's last.
-func appendCheckDevices(b []byte, devs []checkDevice, from, to int) []byte {
+func appendDevices(b []byte, devs []DeviceReport, from, to int) []byte {
 	for i := from; i < to; i++ {
 		b = append(b, "    "...)
-		b = appendCheckDevice(b, &devs[i])
+		b = appendDevice(b, &devs[i])
 		if i < len(devs)-1 {
 			b = append(b, ',')
 		}
@@ -95,8 +96,8 @@ func appendCheckDevices(b []byte, devs []checkDevice, from, to int) []byte {
 	return b
 }
 
-// appendCheckDevice appends json.MarshalIndent(d, "    ", "  ").
-func appendCheckDevice(b []byte, d *checkDevice) []byte {
+// appendDevice appends json.MarshalIndent(d, "    ", "  ").
+func appendDevice(b []byte, d *DeviceReport) []byte {
 	if !d.Present && d.sysfsName == "" {
 		// A named device that is not there: rare, through encoding/json.
 		m, _ := json.MarshalIndent(d, "    ", "  ")
@@ -132,7 +133,7 @@ func appendCheckDevice(b []byte, d *checkDevice) []byte {
 	o.bool("msix", d.MSIX)
 	if d.SRIOV != nil {
 		o.key("sriov")
-		o.b = appendCheckSRIOV(o.b, d.SRIOV)
+		o.b = appendSRIOVRole(o.b, d.SRIOV)
 	}
 	if d.NUMANode < 0 {
 		o.null("numa_node")
@@ -153,8 +154,8 @@ func appendCheckDevice(b []byte, d *checkDevice) []byte {
 	return o.end()
 }
 
-// appendCheckSRIOV appends a device's "sriov" object, one level deeper.
-func appendCheckSRIOV(b []byte, s *checkSRIOV) []byte {
+// appendSRIOVRole appends a device's "sriov" object, one level deeper.
+func appendSRIOVRole(b []byte, s *SRIOVRole) []byte {
 	o := jsonObject{b: b, indent: "        "}
 	o.str("role", s.Role)
 	if s.Total != 0 {

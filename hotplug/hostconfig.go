@@ -1,4 +1,4 @@
-package main
+package hotplug
 
 import (
 	"bufio"
@@ -13,16 +13,20 @@ import (
 	"github.com/xlpt/xlpt/pcibind"
 )
 
-// hostConfig is /etc/xlpt/xlpt.conf: "key = value" lines, # comments.
-// It holds the host's policy so every operator and script gets the same.
-type hostConfig struct {
+// HostConfig is the host config, /etc/xlpt/xlpt.conf: "key = value"
+// lines, # comments. It holds the host's policy so every operator and
+// script gets the same.
+type HostConfig struct {
 	HotplugSlots string        // e.g. "6-7"
-	StateDir     string        // "": the run's default (see env)
+	Slots        SlotRange     // HotplugSlots, read
+	StateDir     string        // "": the program's default
 	LockTimeout  time.Duration // how long to wait for another run's host lock
 }
 
-func loadHostConfig(path string) (hostConfig, error) {
-	cfg := hostConfig{HotplugSlots: "6-7", LockTimeout: pcibind.DefaultLockTimeout}
+// LoadHostConfig reads the host config at path; a missing file is the
+// defaults. Errors name the file and line.
+func LoadHostConfig(path string) (HostConfig, error) {
+	cfg := HostConfig{HotplugSlots: "6-7", Slots: DefaultSlots, LockTimeout: pcibind.DefaultLockTimeout}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
@@ -43,7 +47,11 @@ func loadHostConfig(path string) (hostConfig, error) {
 		case !ok:
 			return cfg, fmt.Errorf("%s:%d: %q is not key = value", path, n, line)
 		case k == "hotplug_slots":
-			cfg.HotplugSlots = v
+			r, err := ParseSlotRange(v)
+			if err != nil {
+				return cfg, fmt.Errorf("%s:%d: hotplug_slots: %w", path, n, err)
+			}
+			cfg.HotplugSlots, cfg.Slots = v, r
 		case k == "state_dir":
 			cfg.StateDir = v
 		case k == "lock_timeout":
