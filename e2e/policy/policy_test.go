@@ -71,7 +71,7 @@ func sh(t *testing.T, cmd string) result {
 	t0 := time.Now()
 	out, errs, code, err := tb.Run(ctx, cmd)
 	if err != nil {
-		t.Fatalf("%s: control channel: %v", cmd, err)
+		fatalf(t, "%s: control channel: %v", cmd, err)
 	}
 	t.Logf("$ %s   [exit %d, %.2fs]\n%s%s", cmd, code, time.Since(t0).Seconds(), testbed.Indent(out), testbed.Indent(errs))
 	if err := testbed.CheckJSON(cmd, out); err != nil {
@@ -85,7 +85,7 @@ func ok(t *testing.T, cmd string) result {
 	t.Helper()
 	r := sh(t, cmd)
 	if r.code != 0 {
-		t.Fatalf("%s: exit %d\n%s%s", cmd, r.code, r.out, r.err)
+		fatalf(t, "%s: exit %d\n%s%s", cmd, r.code, r.out, r.err)
 	}
 	return r
 }
@@ -95,11 +95,11 @@ func refused(t *testing.T, cmd string, fragments ...string) result {
 	t.Helper()
 	r := sh(t, cmd)
 	if r.code != 1 {
-		t.Errorf("%s: exit %d; want 1 (refused)", cmd, r.code)
+		errorf(t, "%s: exit %d; want 1 (refused)", cmd, r.code)
 	}
 	for _, f := range fragments {
 		if !strings.Contains(r.out+r.err, f) {
-			t.Errorf("%s: output does not mention %q:\n%s%s", cmd, f, r.out, r.err)
+			errorf(t, "%s: output does not mention %q:\n%s%s", cmd, f, r.out, r.err)
 		}
 	}
 	return r
@@ -121,7 +121,7 @@ func slots(t *testing.T, dom string) map[string]int {
 	r := ok(t, "xlpt pci-list --json "+dom)
 	var l pciList
 	if err := json.Unmarshal([]byte(r.out), &l); err != nil {
-		t.Fatalf("pci-list --json: %v\n%s", err, r.out)
+		fatalf(t, "pci-list --json: %v\n%s", err, r.out)
 	}
 	m := map[string]int{}
 	for _, d := range l.Devices {
@@ -167,7 +167,7 @@ func waitGuest(t *testing.T, what string, secs int, cond func(map[string]string)
 		}
 		time.Sleep(2 * time.Second)
 	}
-	t.Fatalf("guest: not %s after %ds; it shows %v", what, secs, guestPCI(t))
+	fatalf(t, "guest: not %s after %ds; it shows %v", what, secs, guestPCI(t))
 }
 
 // waitGuestLine polls the guest's latest device list for a whole line
@@ -183,7 +183,7 @@ func waitGuestLine(t *testing.T, line string, secs int) {
 		}
 		time.Sleep(2 * time.Second)
 	}
-	t.Errorf("guest: no %q after %ds", line, secs)
+	errorf(t, "guest: no %q after %ds", line, secs)
 }
 
 // TestPolicy runs the scenarios in order: they share the host and hvm1.
@@ -195,13 +195,13 @@ func TestPolicy(t *testing.T) {
 		r := ok(t, "xlpt pci-assignable-add --group "+old1)
 		for _, b := range []string{old1, old2} {
 			if !strings.Contains(r.out, b+" is assignable") {
-				t.Errorf("--group did not hide %s", b)
+				errorf(t, "--group did not hide %s", b)
 			}
 		}
 		r = ok(t, "xlpt pci-assignable-list")
 		for _, b := range []string{nic5, nic6, nic7, nic8, old1, old2} {
 			if !strings.Contains(r.out, b) {
-				t.Errorf("%s not assignable", b)
+				errorf(t, "%s not assignable", b)
 			}
 		}
 	})
@@ -211,25 +211,25 @@ func TestPolicy(t *testing.T) {
 
 	t.Run("hvm-boot", bootHVM)
 
-	t.Run("slots", func(t *testing.T) {
+	resumable(t, "slots", nil, func(t *testing.T) {
 		// A refusal from libxl and QEMU, surfaced by xlpt: slot 2 holds
 		// the Xen platform device, which xlpt's slot bookkeeping does not
 		// know (QEMU's words are checked on 4.17, where they are known).
 		r := refused(t, "xlpt pci-attach --any-slot hvm1 "+nic7+" 2")
 		if !strings.Contains(r.err, "xen-platform") && strings.Contains(ok(t, "xl info | grep ^xen_version").out, ": 4.17") {
-			t.Errorf("attach to slot 2: stderr %q lacks QEMU's refusal relayed by libxl (in use by xen-platform)", r.err)
+			errorf(t, "attach to slot 2: stderr %q lacks QEMU's refusal relayed by libxl (in use by xen-platform)", r.err)
 		}
 		if s := slots(t, "hvm1"); len(s) != 0 {
-			t.Errorf("after a refused attach hvm1 holds %v", s)
+			errorf(t, "after a refused attach hvm1 holds %v", s)
 		}
 		r = ok(t, "xlpt pci-attach hvm1 "+nic5)
 		if !strings.Contains(r.out, "guest slot 06.0") {
-			t.Errorf("no slot given: want the lowest free hot-plug slot, 6; got %q", r.out)
+			errorf(t, "no slot given: want the lowest free hot-plug slot, 6; got %q", r.out)
 		}
 		ok(t, "xlpt pci-attach hvm1 "+nic6+" 7")
 		s := slots(t, "hvm1")
 		if s[nic5] != 6 || s[nic6] != 7 {
-			t.Fatalf("libxl placed %v; want %s in 6 and %s in 7", s, nic5, nic6)
+			fatalf(t, "libxl placed %v; want %s in 6 and %s in 7", s, nic5, nic6)
 		}
 		waitGuest(t, "showing 00:06.0 and 00:07.0", 120, func(g map[string]string) bool {
 			return g["0000:00:06.0"] == "0x8086:0x10d3" && g["0000:00:07.0"] == "0x8086:0x10d3"
@@ -237,11 +237,11 @@ func TestPolicy(t *testing.T) {
 		r = ok(t, "xlpt pci-list hvm1")
 		for _, row := range []string{"VSlt domain bus  slot func", "0x06 0x0000 0x00 0x05 0x0", "0x07 0x0000 0x00 0x06 0x0"} {
 			if !strings.Contains(r.out, row) {
-				t.Errorf("pci-list lacks %q", row)
+				errorf(t, "pci-list lacks %q", row)
 			}
 		}
 		if xl := ok(t, "xl pci-list hvm1").out; !strings.Contains(xl, "06.0 "+nic5) || !strings.Contains(xl, "07.0 "+nic6) {
-			t.Errorf("xl pci-list hvm1 disagrees:\n%s", xl)
+			errorf(t, "xl pci-list hvm1 disagrees:\n%s", xl)
 		}
 		// The guest's own driver took the NIC (ACPI hot-plug, then probe).
 		waitGuestLine(t, "0000:00:07.0 0x8086:0x10d3 class=0x020000 driver=e1000e", 60)
@@ -250,39 +250,47 @@ func TestPolicy(t *testing.T) {
 		refused(t, "xlpt pci-attach hvm1 "+nic7+" 3", "outside the hot-plug slots 6-7", "--any-slot")
 	})
 
-	t.Run("detach", func(t *testing.T) {
+	// After a resume, detach starts from what slots leaves.
+	reattach := func(t *testing.T) {
+		ok(t, "xlpt pci-attach hvm1 "+nic5+" 6")
+		ok(t, "xlpt pci-attach hvm1 "+nic6+" 7")
+		waitGuest(t, "showing 00:06.0 and 00:07.0", 120, func(g map[string]string) bool {
+			return g["0000:00:06.0"] != "" && g["0000:00:07.0"] != ""
+		})
+	}
+	resumable(t, "detach", reattach, func(t *testing.T) {
 		for _, b := range []string{nic5, nic6} {
 			r := ok(t, "xlpt pci-detach hvm1 "+b)
 			if !strings.Contains(r.out, b+" detached from hvm1") || !strings.Contains(r.err, "pci-assignable-remove -r "+b) {
-				t.Errorf("detach %s: %q %q", b, r.out, r.err)
+				errorf(t, "detach %s: %q %q", b, r.out, r.err)
 			}
 		}
 		if s := slots(t, "hvm1"); len(s) != 0 {
-			t.Errorf("hvm1 still holds %v", s)
+			errorf(t, "hvm1 still holds %v", s)
 		}
 		waitGuest(t, "without 00:06.0 and 00:07.0", 90, func(g map[string]string) bool {
 			return g["0000:00:06.0"] == "" && g["0000:00:07.0"] == ""
 		})
 		r := ok(t, "xlpt pci-assignable-list")
 		if !strings.Contains(r.out, nic5) || !strings.Contains(r.out, nic6) {
-			t.Errorf("detached devices not assignable again:\n%s", r.out)
+			errorf(t, "detached devices not assignable again:\n%s", r.out)
 		}
 	})
 
-	t.Run("same-domain", func(t *testing.T) {
+	resumable(t, "same-domain", nil, func(t *testing.T) {
 		refused(t, "xlpt pci-attach hvm1 "+old1, old1+" is conventional PCI behind bridge 0000:00:04.0",
 			old2+" is held by pciback (assignable, in no domain)", "--group")
 		ok(t, "xlpt pci-attach --group hvm1 "+old1)
 		s := slots(t, "hvm1")
 		if s[old1] != 6 || s[old2] != 7 {
-			t.Fatalf("group placed %v; want %s in 6, %s in 7", s, old1, old2)
+			fatalf(t, "group placed %v; want %s in 6, %s in 7", s, old1, old2)
 		}
 		waitGuest(t, "showing both e1000 NICs", 120, func(g map[string]string) bool {
 			return g["0000:00:06.0"] == "0x8086:0x100e" && g["0000:00:07.0"] == "0x8086:0x100e"
 		})
 		ok(t, "xlpt pci-detach --group hvm1 "+old1)
 		if s := slots(t, "hvm1"); len(s) != 0 {
-			t.Errorf("after detach --group hvm1 holds %v", s)
+			errorf(t, "after detach --group hvm1 holds %v", s)
 		}
 		// Xen and libxl accept a split group without a word; xlpt does not.
 		ok(t, `tb-cfg pv pv1 "'`+old2+`'"`)
@@ -291,7 +299,7 @@ func TestPolicy(t *testing.T) {
 		ok(t, "xl destroy pv1")
 	})
 
-	t.Run("rdm-hotplug-and-stale-cleanup", func(t *testing.T) {
+	resumable(t, "rdm-hotplug-and-stale-cleanup", nil, func(t *testing.T) {
 		waitGuest(t, "without hot-plugged devices", 90, func(g map[string]string) bool {
 			return g["0000:00:06.0"] == "" && g["0000:00:07.0"] == ""
 		})
@@ -300,7 +308,7 @@ func TestPolicy(t *testing.T) {
 		// and libxl 4.17 leaves the device in QEMU.
 		r := sh(t, "xl pci-attach hvm1 "+nic8+"@6")
 		if r.code == 0 {
-			t.Fatalf("xl attached %s under strict; Xen should refuse", nic8)
+			fatalf(t, "xl attached %s under strict; Xen should refuse", nic8)
 		}
 		r = sh(t, "xl pci-attach hvm1 "+nic8+"@6,rdm_policy=relaxed")
 		leftover := r.code != 0 && strings.Contains(r.err, "Duplicate device ID")
@@ -314,13 +322,13 @@ func TestPolicy(t *testing.T) {
 		// under relaxed, warning (-v: the clean-up is said at info).
 		r = ok(t, "xlpt -v pci-attach hvm1 '"+nic8+",rdm_policy=relaxed' 6")
 		if leftover && !strings.Contains(r.err, "QEMU still has the device from an earlier failed attach") {
-			t.Errorf("xlpt attached over xl's leftover without clearing it first? stderr: %q", r.err)
+			errorf(t, "xlpt attached over xl's leftover without clearing it first? stderr: %q", r.err)
 		}
 		if !strings.Contains(r.err, "Cannot setup identity map") && !strings.Contains(strings.ToLower(r.err), "relaxed") {
-			t.Errorf("relaxed hot-plug of a device with an RMRR in guest RAM gave no warning: %q", r.err)
+			errorf(t, "relaxed hot-plug of a device with an RMRR in guest RAM gave no warning: %q", r.err)
 		}
 		if s := slots(t, "hvm1"); s[nic8] != 6 {
-			t.Errorf("%s not in slot 6: %v", nic8, s)
+			errorf(t, "%s not in slot 6: %v", nic8, s)
 		}
 		ok(t, "xlpt pci-detach hvm1 "+nic8)
 	})
@@ -328,7 +336,7 @@ func TestPolicy(t *testing.T) {
 	// A guest that does not answer the ACPI eject (here: paused) leaves
 	// the device attached after libxl's timeout; xlpt says so and -f
 	// removes it without the guest.
-	t.Run("detach-timeout-then-force", func(t *testing.T) {
+	resumable(t, "detach-timeout-then-force", nil, func(t *testing.T) {
 		// xm's -o form (the VT-d howto's) and flags after the positional
 		// arguments, as xl's getopt allows; the JSON carries the schema.
 		r := ok(t, "xlpt pci-attach -o msitranslate=0 hvm1 "+nic5+" 6 --json")
@@ -338,21 +346,21 @@ func TestPolicy(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(r.out), &doc); err != nil || doc.Schema != "xlpt/1" || doc.Outcome != "attached" ||
 			len(doc.Devices) != 1 || doc.Devices[0].Vdevfn != 0x30 {
-			t.Errorf("pci-attach -o msitranslate=0 ... --json: %v\n%s", err, r.out)
+			errorf(t, "pci-attach -o msitranslate=0 ... --json: %v\n%s", err, r.out)
 		}
 		waitGuest(t, "showing 00:06.0", 90, func(g map[string]string) bool { return g["0000:00:06.0"] != "" })
 		ok(t, "xl pause hvm1")
 		refused(t, "xlpt pci-detach hvm1 "+nic5, "did not acknowledge the eject", "still attached", "xlpt pci-detach -f hvm1 "+nic5)
 		if s := slots(t, "hvm1"); s[nic5] != 6 {
-			t.Errorf("after the timed-out detach libxl lists %v; want %s still in slot 6", s, nic5)
+			errorf(t, "after the timed-out detach libxl lists %v; want %s still in slot 6", s, nic5)
 		}
 		ok(t, "xlpt pci-detach hvm1 "+nic5+" -f") // -f after the arguments, as xl takes it
 		ok(t, "xl unpause hvm1")
 		if s := slots(t, "hvm1"); len(s) != 0 {
-			t.Errorf("after detach -f hvm1 holds %v", s)
+			errorf(t, "after detach -f hvm1 holds %v", s)
 		}
 		if r := ok(t, "xlpt pci-assignable-list"); !strings.Contains(r.out, nic5) {
-			t.Errorf("%s not assignable after the forced detach:\n%s", nic5, r.out)
+			errorf(t, "%s not assignable after the forced detach:\n%s", nic5, r.out)
 		}
 	})
 }
@@ -378,7 +386,7 @@ func bootHVM(t *testing.T) {
 			return
 		}
 		if fault == "" || attempt == 3 {
-			t.Fatalf("hvm1 did not boot (attempt %d): %q\n%s", attempt, fault, ok(t, "tail -n 30 "+serial).out)
+			fatalf(t, "hvm1 did not boot (attempt %d): %q\n%s", attempt, fault, ok(t, "tail -n 30 "+serial).out)
 		}
 		t.Logf("hvm1 triple-faulted under QEMU's emulated SVM (%q); creating it again", fault)
 		sh(t, "xl destroy hvm1")
@@ -391,7 +399,7 @@ func bootHVM(t *testing.T) {
 func testRdm(t *testing.T) {
 	r := ok(t, "xlpt rdm list "+nic8)
 	if !strings.Contains(r.out, "f0000") {
-		t.Errorf("rdm list does not show the region at 0xf0000:\n%s", r.out)
+		errorf(t, "rdm list does not show the region at 0xf0000:\n%s", r.out)
 	}
 	ok(t, `tb-cfg hvm rstrict "'`+nic8+`'" 'rdm = "strategy=host,policy=strict"'`)
 	ok(t, `tb-cfg hvm rrelax "'`+nic8+`,rdm_policy=relaxed'" 'rdm = "strategy=host,policy=relaxed"'`)
@@ -403,16 +411,16 @@ func testRdm(t *testing.T) {
 		t.Fatal("xl create succeeded where xlpt predicted an RDM conflict under strict")
 	}
 	if !strings.Contains(r.err, "RDM conflict at 0xf0000") {
-		t.Errorf("xl create failed, but not with libxl's RDM conflict: %q", r.err)
+		errorf(t, "xl create failed, but not with libxl's RDM conflict: %q", r.err)
 	}
 
 	r = ok(t, "xlpt cfg check /etc/xen/rrelax.cfg")
 	if !strings.Contains(r.out, "Ignoring RDM conflict at 0xf0000") {
-		t.Errorf("cfg check does not predict libxl's warning:\n%s", r.out)
+		errorf(t, "cfg check does not predict libxl's warning:\n%s", r.out)
 	}
 	r = ok(t, "xl create /etc/xen/rrelax.cfg")
 	if !strings.Contains(r.err, "Ignoring RDM conflict at 0xf0000") {
-		t.Errorf("xl create started the guest without libxl's warning: %q", r.err)
+		errorf(t, "xl create started the guest without libxl's warning: %q", r.err)
 	}
 	ok(t, "xl destroy rrelax")
 }
@@ -454,7 +462,7 @@ func testMSI(t *testing.T) {
 	err := json.Unmarshal([]byte(r.out), &doc)
 	got := doc.Devices
 	if err != nil || doc.Schema != "xlpt/1" || len(got) != len(devices) {
-		t.Fatalf("xlpt msi --json: %v\n%s", err, r.out)
+		fatalf(t, "xlpt msi --json: %v\n%s", err, r.out)
 	}
 	pm := func(b bool) string {
 		if b {
@@ -467,19 +475,19 @@ func testMSI(t *testing.T) {
 		l := ok(t, "lspci -vvv -s "+d.BDF).out
 		if m := lspciMSI.FindStringSubmatch(l); m != nil || d.MSI != nil {
 			if m == nil || d.MSI == nil {
-				t.Errorf("%s: MSI presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSI != nil)
+				errorf(t, "%s: MSI presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSI != nil)
 				continue
 			}
 			want := fmt.Sprintf("%s %d/%d %s %s", m[1], atoi(m[2]), atoi(m[3]), m[4], m[5])
 			have := fmt.Sprintf("%s %d/%d %s %s", pm(d.MSI.Enabled), d.MSI.Allocated, d.MSI.Capable, pm(d.MSI.Mask), pm(d.MSI.Is64Bit))
 			if want != have {
-				t.Errorf("%s MSI: lspci %q, xlpt %q", d.BDF, want, have)
+				errorf(t, "%s MSI: lspci %q, xlpt %q", d.BDF, want, have)
 			}
 			compared++
 		}
 		if m := lspciMSIX.FindStringSubmatch(l); m != nil || d.MSIX != nil {
 			if m == nil || d.MSIX == nil {
-				t.Errorf("%s: MSI-X presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSIX != nil)
+				errorf(t, "%s: MSI-X presence differs: lspci %v, xlpt %v", d.BDF, m != nil, d.MSIX != nil)
 				continue
 			}
 			tb, pb := lspciTable.FindStringSubmatch(l), lspciPBA.FindStringSubmatch(l)
@@ -487,13 +495,13 @@ func testMSI(t *testing.T) {
 			have := fmt.Sprintf("%s %d %s table %d/%08x pba %d/%08x", pm(d.MSIX.Enabled), d.MSIX.Size, pm(d.MSIX.Masked),
 				d.MSIX.TableBar, d.MSIX.TableOffset, d.MSIX.PBABar, d.MSIX.PBAOffset)
 			if want != have {
-				t.Errorf("%s MSI-X: lspci %q, xlpt %q", d.BDF, want, have)
+				errorf(t, "%s MSI-X: lspci %q, xlpt %q", d.BDF, want, have)
 			}
 			compared++
 		}
 	}
 	if compared < 3 {
-		t.Errorf("only %d capabilities compared", compared)
+		errorf(t, "only %d capabilities compared", compared)
 	}
 }
 

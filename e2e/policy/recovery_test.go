@@ -111,12 +111,12 @@ func settled(t *testing.T, dom, bdf, driver string) string {
 	t.Helper()
 	st, why := where(t, dom, bdf, driver, true)
 	if st == "" {
-		t.Errorf("%s inconsistent: %s", bdf, why)
+		errorf(t, "%s inconsistent: %s", bdf, why)
 		return ""
 	}
 	r := ok(t, "xlpt recover --dry-run")
 	if !strings.Contains(r.out, "every device is consistent") {
-		t.Errorf("recover --dry-run still finds work after recovery:\n%s", r.out)
+		errorf(t, "recover --dry-run still finds work after recovery:\n%s", r.out)
 	}
 	if bdf == nic6 && dom == "hvm1" {
 		guestAgrees(t, "0000:00:07.0", st == "hvm1")
@@ -170,7 +170,7 @@ func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string,
 		if i == retryPhase {
 			heal = "retry"
 		}
-		passed := t.Run(strings.ReplaceAll(p.name, " ", "-")+"/"+heal, func(t *testing.T) {
+		passed := resumable(t, strings.ReplaceAll(p.name, " ", "-")+"/"+heal, reset, func(t *testing.T) {
 			// Even after a failure: the next kill point starts clean.
 			defer reset(t)
 			if !killAt(t, cmd, p) {
@@ -190,11 +190,11 @@ func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string,
 				// recovery finished, reports success (issue 22: pci-detach
 				// killed after QEMU's device_del, then retried, exited 1).
 				if r.code != 0 {
-					t.Errorf("the plain retry after the kill at %s exited %d: %s", p.name, r.code, r.err)
+					errorf(t, "the plain retry after the kill at %s exited %d: %s", p.name, r.code, r.err)
 				}
 			}
 			if st := settled(t, dom, bdf, driver); st != want {
-				t.Errorf("after %s and the command again, %s is %q; want %q (the command said %q)", heal, bdf, st, want, r.err)
+				errorf(t, "after %s and the command again, %s is %q; want %q (the command said %q)", heal, bdf, st, want, r.err)
 			}
 			tl.add(name, p.name, heal, before, after)
 		})
@@ -204,16 +204,16 @@ func scenario(t *testing.T, tl *tally, name, dom, cmd, bdf, driver, want string,
 	}
 }
 
-// stopIfDied ends the test when dom is gone: TCG's emulated SVM now and
-// then triple-faults an HVM guest (scripts/e2e-run runs the test again on
-// a fresh boot when so), and every later kill point would fail for it.
+// stopIfDied ends the test when dom is gone after a step that failed for
+// good (a death under the emulator is resumed at its step: resumable):
+// every later kill point would fail for it.
 func stopIfDied(t *testing.T, dom string) {
 	t.Helper()
 	if sh(t, "xl domid "+dom).code == 0 {
 		return
 	}
 	fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'Triple fault' | tail -n 1").out)
-	t.Fatalf("%s is gone (Xen: %q): the kill points after this one cannot run", dom, fault)
+	fatalf(t, "%s is gone (Xen: %q): the kill points after this one cannot run", dom, fault)
 }
 
 // runOrStop runs one command's kill points, and stops the test there if
@@ -312,7 +312,7 @@ func TestRecovery(t *testing.T) {
 	// xl itself killed: no journal, the same repair.
 	runOrStop(t, "xl-pci-attach", func(t *testing.T) {
 		for _, p := range attachPhases[1:] {
-			t.Run(strings.ReplaceAll(p.name, " ", "-"), func(t *testing.T) {
+			resumable(t, strings.ReplaceAll(p.name, " ", "-"), nil, func(t *testing.T) {
 				defer detach(t)
 				if !killAt(t, "xl -vvv pci-attach hvm1 "+nic6+"@7", p) {
 					tl.add("xl pci-attach hvm1", p.name, "recover", "not reached (command finished)", "")
@@ -323,7 +323,7 @@ func TestRecovery(t *testing.T) {
 				settled(t, "hvm1", nic6, "e1000e")
 				ok(t, "xlpt pci-attach hvm1 "+nic6+" 7")
 				if st := settled(t, "hvm1", nic6, "e1000e"); st != "hvm1" {
-					t.Errorf("after recover and xlpt pci-attach, %s is %q", nic6, st)
+					errorf(t, "after recover and xlpt pci-attach, %s is %q", nic6, st)
 				}
 				tl.add("xl pci-attach hvm1", p.name, "recover", before, after)
 			})

@@ -30,6 +30,13 @@ type Options struct {
 	// Dom0Overlay is a directory whose files are added to dom0's root
 	// (e.g. an /etc/xlpt carried from an earlier boot).
 	Dom0Overlay string
+	// Disk boots the systemd dom0 (scripts/testbed/dom0-disk) from this
+	// qcow2 overlay of its image (made when missing); the machine then
+	// reboots when dom0 does (see Reboot).
+	Disk string
+	// Share is a host directory dom0 can mount read-only (9p, tag
+	// xlpt.share).
+	Share string
 	// Timeout bounds QEMU's whole run (default 40 minutes).
 	Timeout time.Duration
 	// Output receives the run script's own output (default: discarded).
@@ -48,6 +55,7 @@ type Testbed struct {
 
 	cmd    *exec.Cmd
 	dir    string        // temporary directory holding the socket
+	sock   string        // the control socket
 	exited chan struct{} // closed when the run script exits
 	runErr error
 }
@@ -97,6 +105,18 @@ func Build(repo string, out io.Writer) error {
 	return nil
 }
 
+// BuildDisk makes (or finds up to date) the systemd dom0's disk image of
+// the testbed in Dir(repo): scripts/testbed/dom0-disk, cached by its inputs.
+func BuildDisk(repo string, out io.Writer) error {
+	cmd := exec.Command(filepath.Join(repo, "scripts", "testbed", "dom0-disk"))
+	cmd.Dir, cmd.Stdout, cmd.Stderr = repo, out, out
+	cmd.Env = append(os.Environ(), "TESTBED_DIR="+Dir(repo))
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("testbed: the systemd dom0's disk (%s): %w", cmd.String(), err)
+	}
+	return nil
+}
+
 func (o *Options) setDefaults() error {
 	if o.Repo == "" {
 		wd, err := os.Getwd()
@@ -138,6 +158,12 @@ func (o *Options) runArgs(sock string) []string {
 	}
 	if o.Dom0Overlay != "" {
 		args = append(args, "--dom0-overlay", o.Dom0Overlay)
+	}
+	if o.Disk != "" {
+		args = append(args, "--disk", o.Disk)
+	}
+	if o.Share != "" {
+		args = append(args, "--share", o.Share)
 	}
 	return args
 }
@@ -214,7 +240,7 @@ func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("testbed: start %s: %w", cmd.Path, err)
 	}
-	tb := &Testbed{Log: o.Log, cmd: cmd, dir: dir, exited: make(chan struct{})}
+	tb := &Testbed{Log: o.Log, cmd: cmd, dir: dir, sock: sock, exited: make(chan struct{})}
 	go func() {
 		tb.runErr = cmd.Wait()
 		close(tb.exited)
@@ -260,13 +286,13 @@ func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 // LogTail returns the last n lines of the serial log.
 func (tb *Testbed) LogTail(n int) string { return tail(tb.Log, n) }
 
-// Close reboots dom0 (QEMU runs with -no-reboot, so it exits) and waits
-// for QEMU; after 60 s it kills the run script's process group.
+// Close powers dom0 off (QEMU exits) and waits for QEMU; after 60 s it
+// kills the run script's process group.
 func (tb *Testbed) Close() error {
 	if tb.Client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		// The agent answers, then the background job reboots dom0.
-		_, _, _, _ = tb.Run(ctx, "(sleep 1; sync; reboot -f) >/dev/null 2>&1 &")
+		// The agent answers, then the background job powers dom0 off.
+		_, _, _, _ = tb.Run(ctx, "(sleep 1; sync; poweroff -f) >/dev/null 2>&1 &")
 		cancel()
 		tb.Client.Close()
 	}
@@ -313,4 +339,42 @@ func (tb *Testbed) RunResult(ctx context.Context, cmd string) (Result, error) {
 		}
 	}
 	return r, err
+}
+
+// Reboot reboots dom0 with cmd (e.g. "systemctl reboot"; the testbed must
+// have been booted with Disk, else QEMU exits) and waits, until ctx ends,
+// for the agent of the next boot: a new connection (the old one may hold
+// requests the next agent would run) whose dom0 has another boot id.
+func (tb *Testbed) Reboot(ctx context.Context, cmd string) error {
+	before, _, _, err := tb.Run(ctx, "cat /proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := tb.Run(ctx, "("+cmd+") >/dev/null 2>&1 </dev/null &"); err != nil {
+		return err
+	}
+	tb.Client.Close()
+	tb.Client = nil
+	for {
+		select {
+		case <-tb.exited:
+			return fmt.Errorf("testbed: %w during the reboot (%v)\n%s", ErrQEMUExited, tb.runErr, tb.LogTail(30))
+		case <-ctx.Done():
+			return fmt.Errorf("testbed: waiting for dom0 to come back from the reboot: %w\n%s", ctx.Err(), tb.LogTail(30))
+		case <-time.After(2 * time.Second):
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := Dial(dctx, tb.sock)
+		if err != nil {
+			cancel()
+			continue
+		}
+		r, err := c.RunResult(dctx, "cat /proc/sys/kernel/random/boot_id")
+		cancel()
+		if err == nil && r.Exit == 0 && r.Stdout != before {
+			tb.Client = c
+			return nil
+		}
+		c.Close()
+	}
 }
