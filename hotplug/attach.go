@@ -165,7 +165,7 @@ func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
 	if s.journal == nil {
 		return nil, nil
 	}
-	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, DomUUID: uuidString(dom.Info), HVM: dom.IsHVM()}
 	for _, st := range steps {
 		in := Intent{BDF: st.dev.PciBdf, Assign: st.assign, Vdevfn: st.dev.Vdevfn}
 		if st.assign {

@@ -181,7 +181,7 @@ func (s *Service) beginDetach(dom Domain, targets []xl.DevicePci) (*Record, erro
 	if s.journal == nil {
 		return nil, nil
 	}
-	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, DomUUID: uuidString(dom.Info), HVM: dom.IsHVM()}
 	for _, d := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: d.PciBdf, Vdevfn: d.Vdevfn})
 	}

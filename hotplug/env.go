@@ -125,6 +125,9 @@ func New(env Env) *Service {
 	if s.stateDir != "" {
 		s.journal = NewJournal(s.stateDir)
 		s.journal.clock = s.clock
+		if s.sysfs != nil {
+			s.journal.ProcRoot = s.sysfs.ProcRoot()
+		}
 	}
 	return s
 }

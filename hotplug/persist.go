@@ -231,8 +231,14 @@ func (e *PersistEntry) setKey(k, val string) error {
 		}
 		e.Driver = val
 	case e.Kind == PersistAssignable && k == "name":
+		if err := CheckName(val); err != nil {
+			return err
+		}
 		e.Name = val
 	case e.Kind == PersistAssignable && k == "original":
+		if !pcibind.ValidDriverName(val) {
+			return fmt.Errorf("original=%s: not a driver's name (as under /sys/bus/pci/drivers)", val)
+		}
 		e.Original = val
 	case e.Kind == PersistAssignable && k == "vf":
 		p, i, ok := strings.Cut(val, "/")
@@ -244,6 +250,49 @@ func (e *PersistEntry) setKey(k, val string) error {
 		e.PF, e.VFIndex = &b, idx
 	default:
 		return fmt.Errorf("%s=: not a setting of %s lines (see the comment at the top of the file)", k, e.Kind)
+	}
+	return nil
+}
+
+// maxNameLen bounds a device's name (-n NAME, name=).
+const maxNameLen = 64
+
+// CheckName refuses a device name that the host setup could not keep as
+// one word of one line: names are letters, digits and "_-.:+", up to 64
+// (a newline in -n NAME once wrote a line of its own, and '#' began a
+// comment).
+func CheckName(name string) error {
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Errorf("name %q: give 1 to %d characters", name, maxNameLen)
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("_-.:+", c):
+		default:
+			return fmt.Errorf("name %q: %q is not allowed; use letters, digits and _ - . : + (e.g. web-nic1)", name, c)
+		}
+	}
+	return nil
+}
+
+// check refuses an entry that read from elsewhere than the file (a
+// journal record's host-setup edit) would not be one of the file's lines.
+func (e PersistEntry) check() error {
+	switch {
+	case e.Kind == PersistSRIOV && (e.VFs < 1 || e.VFs > 0xffff):
+		return fmt.Errorf("sriov %s: vfs=%d is out of range", e.BDF, e.VFs)
+	case e.Kind == PersistSRIOV:
+	case e.Kind != PersistAssignable:
+		return fmt.Errorf("kind %q: use sriov or assignable", e.Kind)
+	case e.Driver != "" && e.Driver != pcibind.DriverPciback && e.Driver != pcibind.DriverPciStub:
+		return fmt.Errorf("%s: driver=%s: use pciback or pci-stub", e.BDF, e.Driver)
+	case e.Original != "" && !pcibind.ValidDriverName(e.Original):
+		return fmt.Errorf("%s: original=%s: not a driver's name", e.BDF, e.Original)
+	case e.VFIndex < 0 || e.VFIndex > 0xffff:
+		return fmt.Errorf("%s: VF index %d is out of range", e.BDF, e.VFIndex)
+	}
+	if e.Name != "" {
+		return CheckName(e.Name)
 	}
 	return nil
 }

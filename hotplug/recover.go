@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -100,9 +101,19 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	r := &recovery{s: s, dry: dryRun}
 	r.rep.DryRun = dryRun
 	r.rep.Records = []string{}
-	recs, err := s.journal.Pending()
+	recs, bad, err := s.journal.Open()
 	if err != nil {
 		return r.rep, err
+	}
+	// What cannot be read as a record is moved aside, with a message: a
+	// wall that stops every command (and recover) helps nobody.
+	for _, u := range bad {
+		r.rec = filepath.Base(u.Path)
+		err := r.setAside(u.Path, nil, fmt.Sprintf("the intent record %s cannot be acted on: %v", u.Path, u.Err))
+		r.rec = ""
+		if err != nil {
+			return r.rep, err
+		}
 	}
 	// Newest first. Under the lock every record left is of one run that
 	// died (each run settles those before it), and a newer record is an
@@ -112,6 +123,26 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		r.rep.Records = append(r.rep.Records, rec.String())
+		switch foreign, err := r.foreign(rec); {
+		case err != nil:
+			return r.rep, err
+		case foreign:
+			continue
+		}
+		if s.liveRun(rec) {
+			r.rec = rec.String()
+			for _, b := range recordDevices(rec) {
+				r.note(b, fmt.Sprintf("pid %d (%s) is still running it", rec.PID, rec.Cmdline),
+					"left alone: its run is alive; the record is its own")
+			}
+			r.rec = ""
+			if !sweep {
+				return r.rep, fmt.Errorf("%w: pid %d (%s) is still running %s, although the host lock was free "+
+					"(another state directory, or its lock file replaced?): wait for it to end, or stop it, then run this again",
+					ErrRunning, rec.PID, rec.Cmdline, rec)
+			}
+			continue
+		}
 		if err := r.settle(rec); err != nil {
 			return r.rep, err
 		}
@@ -144,11 +175,32 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	return r.rep, nil
 }
 
+// foreign says whether rec belongs to another world (another boot, a
+// guest that is gone though its domid is taken): it is then reported and
+// set aside, never acted on.
+func (r *recovery) foreign(rec *Record) (bool, error) {
+	why := r.s.otherBoot(rec)
+	if why == "" && r.s.ts != nil && (rec.Op == OpAttach || rec.Op == OpDetach) {
+		t, err := r.s.readTruth()
+		if err != nil {
+			return false, err
+		}
+		why = t.otherGuest(rec)
+	}
+	if why == "" {
+		return false, nil
+	}
+	r.rec = rec.String()
+	defer func() { r.rec = "" }()
+	return true, r.setAside(rec.path, recordDevices(rec), "the record of "+rec.String()+" is not of this world: "+why)
+}
+
 // truth is what the toolstack says about every device, read at once.
 type truth struct {
 	listed     map[xl.PciBdf]uint32 // libxl's per-domain lists
 	hvm        map[uint32]bool
 	names      map[uint32]string
+	uuids      map[uint32]string      // "" for none
 	dm         map[xl.PciBdf][]uint32 // QEMUs that have the device
 	xs         map[xl.PciBdf]xl.PciXsEntry
 	assignable map[xl.PciBdf]bool
@@ -157,7 +209,7 @@ type truth struct {
 }
 
 func (s *Service) readTruth() (*truth, error) {
-	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{},
+	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{}, uuids: map[uint32]string{},
 		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.dm != nil, xen: map[xl.PciBdf]bool{}}
 	doms, err := s.ts.ListDomains()
 	if err != nil {
@@ -167,7 +219,7 @@ func (s *Service) readTruth() (*truth, error) {
 		if d.Domid == 0 {
 			continue
 		}
-		t.names[d.Domid], t.hvm[d.Domid] = d.Name, d.Type == xl.DomainTypeHVM
+		t.names[d.Domid], t.hvm[d.Domid], t.uuids[d.Domid] = d.Name, d.Type == xl.DomainTypeHVM, uuidString(d)
 		devs, err := s.ts.PciList(d.Domid)
 		if err != nil {
 			return nil, fmt.Errorf("list PCI devices of domain %d: %w", d.Domid, err)
@@ -316,6 +368,11 @@ func (r *recovery) settleOne(rec *Record, in Intent) error {
 			}
 			return r.finishDetach(rec, b)
 		}
+	case OpAttach:
+	default:
+		// Never "make assignable" by default: an operation not known
+		// here is not acted on (Record.Check refuses it before).
+		return fmt.Errorf("%w: %s: operation %q is not settled this way", ErrRecovery, b, rec.Op)
 	}
 	if err := r.ensureAssignable(t, b, in.Driver, fmt.Sprintf("the %s did not finish", rec.Op)); err != nil {
 		return err
@@ -449,6 +506,16 @@ func (r *recovery) driver(b xl.PciBdf) (string, error) {
 		return d.Driver, nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrNoDevice, b)
+}
+
+// driverKnown says whether a driver named by a record is one of this
+// host's (/sys/bus/pci/drivers/NAME under the sysfs root), before it
+// becomes a path libxl writes or binds.
+func (r *recovery) driverKnown(name string) bool {
+	if r.s.sysfs == nil {
+		return pcibind.ValidDriverName(name)
+	}
+	return r.s.sysfs.DriverLoaded(name)
 }
 
 func onPciback(drv string) bool { return drv == "pciback" || drv == "xen-pciback" }
@@ -609,6 +676,10 @@ func (r *recovery) rememberDriver(t *truth, b xl.PciBdf, orig, problem string) e
 	if orig == "" || onPciback(orig) || t.xs[b].DriverPath != "" {
 		return nil
 	}
+	if !r.driverKnown(orig) {
+		r.note(b, problem, fmt.Sprintf("none: the record's driver %q is not a driver under /sys/bus/pci/drivers here, so it is not given to libxl as the original driver", orig))
+		return nil
+	}
 	if es, err := r.s.ts.PciXsEntries(); err == nil {
 		for _, e := range es {
 			if e.BDF == b && e.DriverPath != "" {
@@ -659,6 +730,10 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 func (r *recovery) releaseFromPciback(t *truth, b xl.PciBdf, orig string, rebind bool, problem string) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf, dev.VfuncMask = b, 1
+	if orig != "" && !r.driverKnown(orig) {
+		problem += fmt.Sprintf(" (the record's driver %q is not a driver under /sys/bus/pci/drivers here)", orig)
+		orig = ""
+	}
 	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", OrNone(orig)), func() error {
 		if orig != "" && t.xs[b].DriverPath == "" {
 			if err := r.s.ts.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig); err != nil {
