@@ -56,21 +56,28 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 	if req.Driver != pcibind.DriverPciback && req.Driver != pcibind.DriverPciStub {
 		return res, fmt.Errorf("driver %q: use %s or %s", req.Driver, pcibind.DriverPciback, pcibind.DriverPciStub)
 	}
-	setup, err := s.setupIf(req.Persist)
-	if err != nil {
-		return res, err
+	if req.Name != "" {
+		if err := CheckName(req.Name); err != nil {
+			return res, badRequestf("-n: %v", err)
+		}
 	}
 	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	if err := s.readHost(req.Device); err != nil {
-		return res, err
-	}
+	// Under the lock from here: the setup edited and the host read are
+	// what this run changes.
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device); err != nil {
+		return res, err
+	}
 	return s.assignableAddLocked(req, setup)
 }
 
@@ -351,14 +358,7 @@ type ReleaseResult struct {
 // pci-stub (or without libxl) is given back from xlpt's own record. A
 // device a guest holds is refused, naming the guest.
 func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retErr error) {
-	setup, err := s.setupIf(req.Persist)
-	if err != nil {
-		return res, err
-	}
 	if _, err := s.sysfsOnly(); err != nil {
-		return res, err
-	}
-	if err := s.readHost(req.Device.PciBdf); err != nil {
 		return res, err
 	}
 	unlock, err := s.lockAndRecover()
@@ -366,6 +366,13 @@ func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retEr
 		return res, err
 	}
 	defer unlock()
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device.PciBdf); err != nil {
+		return res, err
+	}
 	return s.releaseLocked(req.Device, req.Rebind, setup)
 }
 

@@ -43,10 +43,7 @@ type step struct {
 // Attach checks everything, then attaches function by function, and
 // undoes what it did if any step fails.
 func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
-	if err := s.begin(req.Device); err != nil {
-		return res, err
-	}
-	unlock, err := s.lockAndRecover()
+	unlock, err := s.begin(req.Device)
 	if err != nil {
 		return res, err
 	}

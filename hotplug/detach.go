@@ -33,10 +33,7 @@ type DetachResult struct {
 // guest that does not acknowledge the eject leaves the device attached;
 // the error then says so and offers --force.
 func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
-	if err := s.begin(req.Device); err != nil {
-		return res, err
-	}
-	unlock, err := s.lockAndRecover()
+	unlock, err := s.begin(req.Device)
 	if err != nil {
 		return res, err
 	}

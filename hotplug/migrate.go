@@ -77,10 +77,7 @@ func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
 // command's own record of its steps; each attach and detach in it is
 // journaled too).
 func (m *Migration) run(spec xl.DevicePci, domain string, cmd func() (MigrateResult, error)) (MigrateResult, error) {
-	if err := m.s.begin(spec); err != nil {
-		return MigrateResult{}, err
-	}
-	unlock, err := m.s.lockAndRecover()
+	unlock, err := m.s.begin(spec)
 	if err != nil {
 		return MigrateResult{}, err
 	}

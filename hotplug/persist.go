@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xlpt/xlpt/internal/atomicfile"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -130,22 +132,62 @@ type PersistFile struct {
 }
 
 // LoadPersist reads dir/devices.conf; a missing file is an empty setup.
+// A bad line refuses the file (for an edit, which would drop it).
 func LoadPersist(dir string) (*PersistFile, error) {
-	pf := &PersistFile{Path: filepath.Join(dir, PersistFileName)}
-	data, err := os.ReadFile(pf.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return pf, nil
+	pf, bad, err := LoadPersistLenient(dir)
+	if err == nil && len(bad) > 0 {
+		err = bad[0]
 	}
-	if err != nil {
-		return nil, err
-	}
-	pf.Entries, err = ParsePersist(pf.Path, data)
 	return pf, err
 }
 
+// LoadPersistLenient reads dir/devices.conf as restore does: the lines
+// that cannot be read are left out and returned in bad.
+func LoadPersistLenient(dir string) (pf *PersistFile, bad []error, err error) {
+	pf = &PersistFile{Path: filepath.Join(dir, PersistFileName)}
+	data, err := readBounded(pf.Path, maxPersistBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pf, nil, nil
+	}
+	if err != nil {
+		return pf, nil, err
+	}
+	pf.Entries, bad = parsePersist(pf.Path, data)
+	return pf, bad, nil
+}
+
+// readBounded reads a file of at most max bytes (one byte more says it
+// is longer).
+func readBounded(p string, max int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max+1))
+}
+
 // ParsePersist parses the host-setup format; errors name file and line.
+// An edit (--persist) refuses a file with a bad line: saving it would
+// drop the line.
 func ParsePersist(name string, data []byte) ([]PersistEntry, error) {
-	var out []PersistEntry
+	out, bad := parsePersist(name, data)
+	if len(bad) > 0 {
+		return nil, bad[0]
+	}
+	return out, nil
+}
+
+// maxPersistBytes bounds the host-setup file read: a line is ~100 bytes,
+// a host has a few thousand functions at most.
+const maxPersistBytes = 4 << 20
+
+// parsePersist parses every line it can; bad lists the others (each
+// naming file and line), which are left out.
+func parsePersist(name string, data []byte) (out []PersistEntry, bad []error) {
+	if len(data) > maxPersistBytes {
+		return nil, []error{fmt.Errorf("%s: over %d bytes: not a host setup xlpt writes", name, maxPersistBytes)}
+	}
 	seen := map[string]int{}
 	for n, line := range strings.Split(string(data), "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
@@ -157,17 +199,19 @@ func ParsePersist(name string, data []byte) ([]PersistEntry, error) {
 		}
 		e, err := parseEntry(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, n+1, err)
+			bad = append(bad, fmt.Errorf("%s:%d: %w", name, n+1, err))
+			continue
 		}
 		e.Line = n + 1
 		key := e.Kind + " " + e.BDF.String()
 		if prev, dup := seen[key]; dup {
-			return nil, fmt.Errorf("%s:%d: %s is listed again (first on line %d)", name, n+1, key, prev)
+			bad = append(bad, fmt.Errorf("%s:%d: %s is listed again (first on line %d)", name, n+1, key, prev))
+			continue
 		}
 		seen[key] = n + 1
 		out = append(out, e)
 	}
-	return out, nil
+	return out, bad
 }
 
 func parseEntry(f []string) (PersistEntry, error) {
@@ -394,8 +438,16 @@ func (p *PersistFile) Save() error {
 		os.Remove(f.Name())
 		return fmt.Errorf("save %s: %w", p.Path, err)
 	}
+	// The rename is durable only once the directory is: a crash after a
+	// "recorded" must not bring the old file back.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("save %s: sync %s: %w", p.Path, dir, err)
+	}
 	return nil
 }
+
+// syncDir makes a rename in dir durable (a variable: the test counts).
+var syncDir = atomicfile.SyncDir
 
 // NewPersistEntry records the device at b as it is now: its identity and,
 // for a VF, its PF and index.

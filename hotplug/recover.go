@@ -43,14 +43,14 @@ func (s *Service) Recover(dryRun bool) (RecoverReport, error) {
 	if _, err := s.sysfsOnly(); err != nil {
 		return RecoverReport{}, err
 	}
-	if err := s.readHost(); err != nil {
-		return RecoverReport{}, err
-	}
 	unlock, err := s.lock()
 	if err != nil {
 		return RecoverReport{}, err
 	}
 	defer unlock()
+	if err := s.readHost(); err != nil {
+		return RecoverReport{}, err
+	}
 	return s.recoverLocked(dryRun, true)
 }
 
