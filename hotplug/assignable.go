@@ -96,7 +96,7 @@ func (s *Service) assignableAddLocked(req AssignableRequest, setup *PersistFile)
 		}
 	}
 	targets := s.hideTargets(req, &res.Warnings)
-	if err := s.refuseHide(req, targets, &res.Warnings); err != nil {
+	if err := s.refuseHide(req.Force, targets, &res.Warnings, func(xl.PciBdf) string { return "use --force to override" }); err != nil {
 		return res, err
 	}
 	s.log().Debug("readiness judged")
@@ -165,8 +165,10 @@ func (s *Service) hideTargets(req AssignableRequest, warnings *[]string) []xl.Pc
 
 // refuseHide refuses before any change: a device a guest holds is not
 // dom0's to hide (libxl would only say "failed to quarantine"), and one
-// dom0 uses needs --force.
-func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warnings *[]string) error {
+// dom0 uses needs force. Every path that hides a device comes here
+// (pci-assignable-add, restore, sriov --assignable, pci-attach and
+// migrate attach with --assign); fix says how to override on that path.
+func (s *Service) refuseHide(force bool, targets []xl.PciBdf, warnings *[]string, fix func(xl.PciBdf) string) error {
 	// By the readiness rule `check` reports.
 	var own *owners
 	if s.ts != nil {
@@ -175,9 +177,13 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warning
 			return err
 		}
 	}
-	uses, useErr := s.sysfs.InUse()
-	s.log().Debug("dom0's mounts, swap and default route read")
-	if useErr == nil {
+	var uses []pcibind.Use
+	var useErr error
+	if s.sysfs != nil {
+		uses, useErr = s.sysfs.InUse()
+		s.log().Debug("dom0's mounts, swap and default route read")
+	}
+	if s.sysfs != nil && useErr == nil {
 		// What dom0 does with these devices now: open device nodes, a
 		// NIC up with an address.
 		var open []pcibind.Use
@@ -202,8 +208,8 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warning
 				ErrAssignedElsewhere, b, ow, ow.Domid, b)
 		}
 		if rs := JudgeReadiness(in).Refusals; len(rs) > 0 {
-			if !req.Force {
-				return fmt.Errorf("%w: %s: %s (use --force to override)", ErrNeedsForce, b, strings.Join(rs, "; "))
+			if !force {
+				return fmt.Errorf("%w: %s: %s (%s)", ErrNeedsForce, b, strings.Join(rs, "; "), fix(b))
 			}
 			*warnings = append(*warnings, fmt.Sprintf("--force: hiding %s although %s", b, strings.Join(rs, "; ")))
 		}

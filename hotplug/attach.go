@@ -71,6 +71,9 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	if err != nil {
 		return res, err
 	}
+	if err := s.refuseAssign(steps, &res.Warnings); err != nil {
+		return res, err
+	}
 	s.log().Debugf("attach planned: %d step(s)", len(steps))
 
 	rec, err := s.beginAttach(dom, steps)
@@ -171,6 +174,24 @@ func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
 		rec.Devices = append(rec.Devices, in)
 	}
 	return rec, s.journal.Begin(rec)
+}
+
+// refuseAssign applies pci-assignable-add's refusals to the functions an
+// attach makes assignable itself (--assign, seize=1): a device dom0 uses
+// is not hidden on the way into a guest either (issue 25).
+func (s *Service) refuseAssign(steps []step, warnings *[]string) error {
+	var targets []xl.PciBdf
+	for _, st := range steps {
+		if st.assign {
+			targets = append(targets, st.dev.PciBdf)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	return s.refuseHide(false, targets, warnings, func(b xl.PciBdf) string {
+		return "to pass it through all the same, hide it first: xlpt pci-assignable-add --force " + b.String()
+	})
 }
 
 // attachOne makes one function assignable if asked, attaches it, and
