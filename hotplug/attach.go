@@ -263,8 +263,10 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 	for i := range v {
 		v[i], _ = strconv.ParseUint(m[i+1], 16, 8)
 	}
+	// QEMU's id has no segment: compared by bus, device and function,
+	// a device libxl lists (in any segment) is a real occupant.
 	b := xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
-	if b == d.PciBdf {
+	if sameFunc(b, d.PciBdf) || v[1] > 0x1f {
 		return xl.PciBdf{}, false
 	}
 	list, lerr := s.ts.PciList(dom.Domid)
@@ -272,7 +274,7 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 		return xl.PciBdf{}, false
 	}
 	for _, l := range list {
-		if l.PciBdf == b {
+		if sameFunc(l.PciBdf, b) {
 			return xl.PciBdf{}, false
 		}
 	}

@@ -164,13 +164,19 @@ func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult)
 	return nil
 }
 
-// inDeviceModel says whether domid's QEMU has b.
+// inDeviceModel says whether domid's QEMU has b, a device libxl or a
+// record places there: QEMU's ids carry bus, device and function only.
 func (s *Service) inDeviceModel(domid uint32, b xl.PciBdf) (bool, error) {
-	bs, err := s.dm.Devices(domid)
+	ids, err := s.dm.Devices(domid)
 	if err != nil {
 		return false, err
 	}
-	return contains(bs, b), nil
+	for _, id := range ids {
+		if sameFunc(id, b) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // beginDetach journals the detach of targets from dom.

@@ -92,6 +92,10 @@ type Service struct {
 	// decision about a change rests on what is read under the lock).
 	locked, hostUnlocked bool
 
+	// recordPlaces: during recovery, the devices each domain's open
+	// intent records place in it.
+	recordPlaces map[uint32][]xl.PciBdf
+
 	// settled are the records of dead runs this run's implicit recovery
 	// settled: a retried command finds its own work there, done by the
 	// run that died or finished by the recovery (issue 22).

@@ -120,6 +120,15 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	// operation inside an older one (a VF's hide inside sriov enable,
 	// inside restore): the inner one finishes its device first, then the
 	// outer one, run again, finds it done.
+	// The guests the records place devices in: a QEMU id is read with
+	// their segment (placeDM).
+	s.recordPlaces = map[uint32][]xl.PciBdf{}
+	defer func() { s.recordPlaces = nil }()
+	for _, rec := range recs {
+		if rec.Op == OpAttach || rec.Op == OpDetach {
+			s.recordPlaces[rec.Domid] = append(s.recordPlaces[rec.Domid], recordDevices(rec)...)
+		}
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		r.rep.Records = append(r.rep.Records, rec.String())
@@ -206,6 +215,42 @@ type truth struct {
 	assignable map[xl.PciBdf]bool
 	dmKnown    bool               // the device models were asked
 	xen        map[xl.PciBdf]bool // listed devices Xen gives to a guest
+	// unplaced are devices a device model has that nothing places in
+	// its guest: QEMU's word alone, never acted on.
+	unplaced []dmDevice
+}
+
+// dmDevice is a device a guest's device model says it has, as QEMU's id
+// names it (bus, device and function: libxl's ids carry no segment).
+type dmDevice struct {
+	domid uint32
+	id    xl.PciBdf
+}
+
+// sameFunc compares bus, device and function, the part of a BDF a QEMU
+// id (pci-pt-BB_DD.F) carries.
+func sameFunc(a, b xl.PciBdf) bool { return a.Bus == b.Bus && a.Dev == b.Dev && a.Func == b.Func }
+
+// placeDM reads QEMU's id in domid's device model as the device libxl
+// (its list of domid, its /libxl/pci record naming domid) or an open
+// intent record places in that guest, with that device's segment.
+func (s *Service) placeDM(domid uint32, id xl.PciBdf, listed []xl.DevicePci, xs []xl.PciXsEntry) (xl.PciBdf, bool) {
+	for _, x := range listed {
+		if sameFunc(x.PciBdf, id) {
+			return x.PciBdf, true
+		}
+	}
+	for _, e := range xs {
+		if e.HasDomid && e.Domid == domid && sameFunc(e.BDF, id) {
+			return e.BDF, true
+		}
+	}
+	for _, b := range s.recordPlaces[domid] {
+		if sameFunc(b, id) {
+			return b, true
+		}
+	}
+	return xl.PciBdf{}, false
 }
 
 func (s *Service) readTruth() (*truth, error) {
@@ -214,6 +259,13 @@ func (s *Service) readTruth() (*truth, error) {
 	doms, err := s.ts.ListDomains()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	es, err := s.ts.PciXsEntries()
+	if err != nil {
+		return nil, fmt.Errorf("read libxl's device records: %w", err)
+	}
+	for _, e := range es {
+		t.xs[e.BDF] = e
 	}
 	for _, d := range doms {
 		if d.Domid == 0 {
@@ -231,21 +283,19 @@ func (s *Service) readTruth() (*truth, error) {
 			}
 		}
 		if t.hvm[d.Domid] && s.dm != nil {
-			bs, err := s.dm.Devices(d.Domid)
+			ids, err := s.dm.Devices(d.Domid)
 			if err != nil {
 				return nil, fmt.Errorf("list the devices in the device model of domain %d: %w", d.Domid, err)
 			}
-			for _, b := range bs {
+			for _, id := range ids {
+				b, ok := s.placeDM(d.Domid, id, devs, es)
+				if !ok {
+					t.unplaced = append(t.unplaced, dmDevice{d.Domid, id})
+					continue
+				}
 				t.dm[b] = append(t.dm[b], d.Domid)
 			}
 		}
-	}
-	es, err := s.ts.PciXsEntries()
-	if err != nil {
-		return nil, fmt.Errorf("read libxl's device records: %w", err)
-	}
-	for _, e := range es {
-		t.xs[e.BDF] = e
 	}
 	if t.assignable, err = s.assignableSet(); err != nil {
 		return nil, err
@@ -434,6 +484,12 @@ func (r *recovery) sweep() error {
 		add(b)
 	}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Less(devs[j]) })
+	for _, u := range t.unplaced {
+		r.note(u.id, fmt.Sprintf("domain %d's device model has pci-pt-%02x_%02x.%x, which neither libxl nor an xlpt record places in that guest",
+			u.domid, u.id.Bus, u.id.Dev, u.id.Func),
+			fmt.Sprintf("left alone: QEMU's word alone is not acted on; if it is a leftover, remove it from domain %d's QEMU with QMP device_del id=pci-pt-%02x_%02x.%x",
+				u.domid, u.id.Bus, u.id.Dev, u.id.Func))
+	}
 	for _, b := range devs {
 		if d, ok := t.listed[b]; ok {
 			if !t.attached(b, d) {
