@@ -92,6 +92,10 @@ type Service struct {
 	// decision about a change rests on what is read under the lock).
 	locked, hostUnlocked bool
 
+	// intr is the signal handling while the host lock is held (nil
+	// else): see interrupt.go.
+	intr *interrupt
+
 	// recordPlaces: during recovery, the devices each domain's open
 	// intent records place in it.
 	recordPlaces map[uint32][]xl.PciBdf
@@ -293,7 +297,15 @@ func (s *Service) lock() (func(), error) {
 	if s.hostUnlocked {
 		s.host, s.hostUnlocked = nil, false // read again, under the lock
 	}
+	stop := s.catchSignals()
+	if s.journal != nil {
+		s.journal.interrupt = s.interruption
+	}
 	return func() {
+		if s.journal != nil {
+			s.journal.interrupt = nil
+		}
+		stop()
 		s.locked = false
 		unlock()
 	}, nil

@@ -152,6 +152,12 @@ type Journal struct {
 	// the machine does not; thousands of fsyncs would only slow it).
 	noSync bool
 	clock  Clock // nil: the system clock
+	// interrupt, while the host lock is held, says the run was asked to
+	// stop (SIGINT, SIGTERM): a Begin with no operation open writes
+	// nothing, and a Step of an attach or detach stops the operation
+	// after recording its step, for its undo to run (see interrupt.go).
+	interrupt func() error
+	open      int // records begun and not ended in this run
 }
 
 // NewJournal keeps records in stateDir/journal.
@@ -163,6 +169,11 @@ func NewJournal(stateDir string) *Journal {
 func (j *Journal) Begin(r *Record) error {
 	if j == nil {
 		return nil
+	}
+	if j.interrupt != nil && j.open == 0 {
+		if err := j.interrupt(); err != nil {
+			return err // nothing begun, nothing to undo
+		}
 	}
 	if err := os.MkdirAll(j.Dir, 0o700); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -182,7 +193,11 @@ func (j *Journal) Begin(r *Record) error {
 	if r.Done == nil {
 		r.Done = []string{}
 	}
-	return j.write(r)
+	if err := j.write(r); err != nil {
+		return err
+	}
+	j.open++
+	return nil
 }
 
 // Step records that a step completed.
@@ -191,13 +206,28 @@ func (j *Journal) Step(r *Record, step string) error {
 		return nil
 	}
 	r.Done = append(r.Done, step)
-	return j.write(r)
+	if err := j.write(r); err != nil {
+		return err
+	}
+	if j.interrupt != nil && interruptible(r.Op) {
+		return j.interrupt()
+	}
+	return nil
 }
+
+// interruptible says whether a signal stops an operation at its next
+// step (to be undone: an attach is all or none, a detach leaves each
+// function where it is), or lets it finish (a hide, a give-back, an
+// SR-IOV change, a restore: what recovery finishes forward too).
+func interruptible(op Op) bool { return op == OpAttach || op == OpDetach }
 
 // End removes the record: the operation finished (or rolled back).
 func (j *Journal) End(r *Record) error {
 	if j == nil || r == nil || r.path == "" {
 		return nil
+	}
+	if j.open > 0 {
+		j.open--
 	}
 	if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("journal: %w", err)

@@ -122,6 +122,10 @@ func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
 	planned := map[xl.PciBdf]bool{} // PFs whose VFs a dry run would create
 	i := 0
 	for ; i < len(entries) && entries[i].Kind == PersistSRIOV; i++ {
+		if sig := s.interruptedBy(); sig != nil {
+			res.Items = append(res.Items, item(entries[i], RestoreFailed, fmt.Sprintf("not applied: the restore was interrupted by %v", sig)))
+			continue
+		}
 		it := s.restoreSRIOV(entries[i], dryRun)
 		if it.Outcome == RestoreWouldApply {
 			planned[entries[i].BDF] = true
@@ -143,6 +147,10 @@ func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
 		sub := *s
 		sub.host = host
 		for _, e := range entries[i:] {
+			if sig := s.interruptedBy(); sig != nil {
+				res.Items = append(res.Items, item(e, RestoreFailed, fmt.Sprintf("not applied: the restore was interrupted by %v", sig)))
+				continue
+			}
 			it := sub.restoreAssignable(e, host, dryRun, planned)
 			res.Items = append(res.Items, it)
 		}
