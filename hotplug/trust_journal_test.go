@@ -43,6 +43,17 @@ func (w *crashWorld) devices(names ...string) []map[string]any {
 	return out
 }
 
+// recover runs `xlpt recover` (dry: --dry-run) in a new process.
+func (w *crashWorld) recover(dry bool) (RecoverReport, error) {
+	var rep RecoverReport
+	err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
+		var err error
+		rep, err = svc.Recover(dry)
+		return err
+	})
+	return rep, err
+}
+
 // setBootID gives the simulated /proc this boot's id.
 func (w *crashWorld) setBootID(id string) {
 	mustWrite(w.t, filepath.Join(w.proc, "sys/kernel/random/boot_id"), id+"\n")
@@ -110,12 +121,7 @@ func TestRecordNamingAnotherGuestLeavesItsDevicesAlone(t *testing.T) {
 	w := nicInHVM1(t)
 	w.plantRecord("1-99-attach.json", map[string]any{"version": 1, "op": "attach", "domid": 1, "domain": "oldguest", "hvm": true,
 		"devices": w.devices("nic", "mf.0")})
-	var rep RecoverReport
-	err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
-		var err error
-		rep, err = svc.Recover(false)
-		return err
-	})
+	rep, err := w.recover(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +152,7 @@ func TestLiveRunsRecordIsLeftAlone(t *testing.T) {
 	mustWrite(t, filepath.Join(w.proc, "4242/cmdline"), "xlpt\x00pci-assignable-add\x00"+w.dev["nic"].String()+"\x00")
 	w.plantRecord("1-4242-hide.json", map[string]any{"version": 1, "op": "hide", "pid": pid,
 		"cmdline": "xlpt pci-assignable-add " + w.dev["nic"].String(), "devices": w.devices("nic")})
-	var rep RecoverReport
-	err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
-		var err error
-		rep, err = svc.Recover(false)
-		return err
-	})
+	rep, err := w.recover(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,12 +210,7 @@ func TestCorruptRecordIsQuarantinedNotAWall(t *testing.T) {
 	w := newCrashWorld(t)
 	p := filepath.Join(w.state, "journal", "1-99-hide.json")
 	mustWrite(t, p, `{"version": 1, "op": "hide", "devi`)
-	var rep RecoverReport
-	err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
-		var err error
-		rep, err = svc.Recover(true)
-		return err
-	})
+	rep, err := w.recover(true)
 	if err != nil {
 		t.Fatalf("recover --dry-run: %v", err)
 	}
@@ -248,12 +244,7 @@ func TestRecordDriverPathIsChecked(t *testing.T) {
 	}
 	w.plantRecord("1-99-hide.json", map[string]any{"version": 1, "op": "hide",
 		"devices": []map[string]any{{"bdf": nic.String(), "driver": "../../../../devices/x"}}})
-	var rep RecoverReport
-	err, _ := w.run(func(svc *Service, _ *pcibind.Sysfs) error {
-		var err error
-		rep, err = svc.Recover(false)
-		return err
-	})
+	rep, err := w.recover(false)
 	if err != nil {
 		t.Fatal(err)
 	}
