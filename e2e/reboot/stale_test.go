@@ -52,11 +52,13 @@ func TestStaleRecordAfterReboot(t *testing.T) {
 		"etc/xen/auto/" + guest + ".cfg":   cfg,
 		"var/lib/xlpt/journal/1-4242.json": string(rec),
 	} {
+		// Directories as a root file system has them (the overlay's
+		// modes are applied to dom0's own /etc and /var).
 		p := filepath.Join(overlay, path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
