@@ -56,21 +56,28 @@ func (s *Service) AssignableAdd(req AssignableRequest) (res AssignableResult, re
 	if req.Driver != pcibind.DriverPciback && req.Driver != pcibind.DriverPciStub {
 		return res, fmt.Errorf("driver %q: use %s or %s", req.Driver, pcibind.DriverPciback, pcibind.DriverPciStub)
 	}
-	setup, err := s.setupIf(req.Persist)
-	if err != nil {
-		return res, err
+	if req.Name != "" {
+		if err := CheckName(req.Name); err != nil {
+			return res, badRequestf("-n: %v", err)
+		}
 	}
 	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	if err := s.readHost(req.Device); err != nil {
-		return res, err
-	}
+	// Under the lock from here: the setup edited and the host read are
+	// what this run changes.
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device); err != nil {
+		return res, err
+	}
 	return s.assignableAddLocked(req, setup)
 }
 
@@ -89,7 +96,7 @@ func (s *Service) assignableAddLocked(req AssignableRequest, setup *PersistFile)
 		}
 	}
 	targets := s.hideTargets(req, &res.Warnings)
-	if err := s.refuseHide(req, targets, &res.Warnings); err != nil {
+	if err := s.refuseHide(req.Force, targets, &res.Warnings, func(xl.PciBdf) string { return "use --force to override" }); err != nil {
 		return res, err
 	}
 	s.log().Debug("readiness judged")
@@ -158,8 +165,10 @@ func (s *Service) hideTargets(req AssignableRequest, warnings *[]string) []xl.Pc
 
 // refuseHide refuses before any change: a device a guest holds is not
 // dom0's to hide (libxl would only say "failed to quarantine"), and one
-// dom0 uses needs --force.
-func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warnings *[]string) error {
+// dom0 uses needs force. Every path that hides a device comes here
+// (pci-assignable-add, restore, sriov --assignable, pci-attach and
+// migrate attach with --assign); fix says how to override on that path.
+func (s *Service) refuseHide(force bool, targets []xl.PciBdf, warnings *[]string, fix func(xl.PciBdf) string) error {
 	// By the readiness rule `check` reports.
 	var own *owners
 	if s.ts != nil {
@@ -168,9 +177,13 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warning
 			return err
 		}
 	}
-	uses, useErr := s.sysfs.InUse()
-	s.log().Debug("dom0's mounts, swap and default route read")
-	if useErr == nil {
+	var uses []pcibind.Use
+	var useErr error
+	if s.sysfs != nil {
+		uses, useErr = s.sysfs.InUse()
+		s.log().Debug("dom0's mounts, swap and default route read")
+	}
+	if s.sysfs != nil && useErr == nil {
 		// What dom0 does with these devices now: open device nodes, a
 		// NIC up with an address.
 		var open []pcibind.Use
@@ -195,8 +208,8 @@ func (s *Service) refuseHide(req AssignableRequest, targets []xl.PciBdf, warning
 				ErrAssignedElsewhere, b, ow, ow.Domid, b)
 		}
 		if rs := JudgeReadiness(in).Refusals; len(rs) > 0 {
-			if !req.Force {
-				return fmt.Errorf("%w: %s: %s (use --force to override)", ErrNeedsForce, b, strings.Join(rs, "; "))
+			if !force {
+				return fmt.Errorf("%w: %s: %s (%s)", ErrNeedsForce, b, strings.Join(rs, "; "), fix(b))
 			}
 			*warnings = append(*warnings, fmt.Sprintf("--force: hiding %s although %s", b, strings.Join(rs, "; ")))
 		}
@@ -351,14 +364,7 @@ type ReleaseResult struct {
 // pci-stub (or without libxl) is given back from xlpt's own record. A
 // device a guest holds is refused, naming the guest.
 func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retErr error) {
-	setup, err := s.setupIf(req.Persist)
-	if err != nil {
-		return res, err
-	}
 	if _, err := s.sysfsOnly(); err != nil {
-		return res, err
-	}
-	if err := s.readHost(req.Device.PciBdf); err != nil {
 		return res, err
 	}
 	unlock, err := s.lockAndRecover()
@@ -366,6 +372,13 @@ func (s *Service) AssignableRemove(req ReleaseRequest) (res ReleaseResult, retEr
 		return res, err
 	}
 	defer unlock()
+	setup, err := s.setupIf(req.Persist)
+	if err != nil {
+		return res, err
+	}
+	if err := s.readHost(req.Device.PciBdf); err != nil {
+		return res, err
+	}
 	return s.releaseLocked(req.Device, req.Rebind, setup)
 }
 

@@ -43,10 +43,7 @@ type step struct {
 // Attach checks everything, then attaches function by function, and
 // undoes what it did if any step fails.
 func (s *Service) Attach(req AttachRequest) (res AttachResult, retErr error) {
-	if err := s.begin(req.Device); err != nil {
-		return res, err
-	}
-	unlock, err := s.lockAndRecover()
+	unlock, err := s.begin(req.Device)
 	if err != nil {
 		return res, err
 	}
@@ -72,6 +69,9 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	steps, warnings, err := s.planAttach(dom, req)
 	res.Warnings = warnings
 	if err != nil {
+		return res, err
+	}
+	if err := s.refuseAssign(steps, &res.Warnings); err != nil {
 		return res, err
 	}
 	s.log().Debugf("attach planned: %d step(s)", len(steps))
@@ -165,7 +165,7 @@ func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
 	if s.journal == nil {
 		return nil, nil
 	}
-	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	rec := &Record{Op: OpAttach, Domid: dom.Domid, DomName: dom.Name, DomUUID: uuidString(dom.Info), HVM: dom.IsHVM()}
 	for _, st := range steps {
 		in := Intent{BDF: st.dev.PciBdf, Assign: st.assign, Vdevfn: st.dev.Vdevfn}
 		if st.assign {
@@ -174,6 +174,24 @@ func (s *Service) beginAttach(dom Domain, steps []step) (*Record, error) {
 		rec.Devices = append(rec.Devices, in)
 	}
 	return rec, s.journal.Begin(rec)
+}
+
+// refuseAssign applies pci-assignable-add's refusals to the functions an
+// attach makes assignable itself (--assign, seize=1): a device dom0 uses
+// is not hidden on the way into a guest either (issue 25).
+func (s *Service) refuseAssign(steps []step, warnings *[]string) error {
+	var targets []xl.PciBdf
+	for _, st := range steps {
+		if st.assign {
+			targets = append(targets, st.dev.PciBdf)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	return s.refuseHide(false, targets, warnings, func(b xl.PciBdf) string {
+		return "to pass it through all the same, hide it first: xlpt pci-assignable-add --force " + b.String()
+	})
 }
 
 // attachOne makes one function assignable if asked, attaches it, and
@@ -245,8 +263,10 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 	for i := range v {
 		v[i], _ = strconv.ParseUint(m[i+1], 16, 8)
 	}
+	// QEMU's id has no segment: compared by bus, device and function,
+	// a device libxl lists (in any segment) is a real occupant.
 	b := xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
-	if b == d.PciBdf {
+	if sameFunc(b, d.PciBdf) || v[1] > 0x1f {
 		return xl.PciBdf{}, false
 	}
 	list, lerr := s.ts.PciList(dom.Domid)
@@ -254,7 +274,7 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 		return xl.PciBdf{}, false
 	}
 	for _, l := range list {
-		if l.PciBdf == b {
+		if sameFunc(l.PciBdf, b) {
 			return xl.PciBdf{}, false
 		}
 	}

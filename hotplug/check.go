@@ -267,9 +267,12 @@ func (s *Service) Check(req CheckRequest) (CheckReport, error) {
 	rep := s.checkHost(req.Devices, ow, uses, useErr)
 	rep.markInconsistent(bad)
 	if s.journal != nil {
-		if recs, err := s.journal.Pending(); err != nil {
+		if recs, bad, err := s.journal.Open(); err != nil {
 			warnings = append(warnings, fmt.Sprintf("cannot read the intent records of runs that died: %v", err))
 		} else {
+			for _, u := range bad {
+				warnings = append(warnings, fmt.Sprintf("the intent record %s cannot be acted on (%v): the next change or `xlpt recover` moves it aside", u.Path, u.Err))
+			}
 			procRoot := s.sysfs.ProcRoot()
 			rep.markOpenRecords(recs, func(pid int) bool { return pidAlive(procRoot, pid) })
 		}

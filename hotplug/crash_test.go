@@ -43,6 +43,8 @@ type crashWorld struct {
 	orig  map[xl.PciBdf]string // each device's dom0 driver
 	n, at int                  // steps seen, the step to crash after (0 never)
 	where string
+	// onStep, when set, sees each step (a test's signal lands there).
+	onStep func(what string)
 }
 
 func newCrashWorld(t *testing.T) *crashWorld {
@@ -112,6 +114,9 @@ func emptyProc(t *testing.T) string {
 
 // step counts one step; the chosen one stops the process.
 func (w *crashWorld) step(what string) {
+	if w.onStep != nil {
+		w.onStep(what)
+	}
 	w.n++
 	if w.at != 0 && w.n == w.at {
 		w.where = what

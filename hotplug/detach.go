@@ -33,10 +33,7 @@ type DetachResult struct {
 // guest that does not acknowledge the eject leaves the device attached;
 // the error then says so and offers --force.
 func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
-	if err := s.begin(req.Device); err != nil {
-		return res, err
-	}
-	unlock, err := s.lockAndRecover()
+	unlock, err := s.begin(req.Device)
 	if err != nil {
 		return res, err
 	}
@@ -167,13 +164,19 @@ func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult)
 	return nil
 }
 
-// inDeviceModel says whether domid's QEMU has b.
+// inDeviceModel says whether domid's QEMU has b, a device libxl or a
+// record places there: QEMU's ids carry bus, device and function only.
 func (s *Service) inDeviceModel(domid uint32, b xl.PciBdf) (bool, error) {
-	bs, err := s.dm.Devices(domid)
+	ids, err := s.dm.Devices(domid)
 	if err != nil {
 		return false, err
 	}
-	return contains(bs, b), nil
+	for _, id := range ids {
+		if sameFunc(id, b) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // beginDetach journals the detach of targets from dom.
@@ -181,7 +184,7 @@ func (s *Service) beginDetach(dom Domain, targets []xl.DevicePci) (*Record, erro
 	if s.journal == nil {
 		return nil, nil
 	}
-	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, HVM: dom.IsHVM()}
+	rec := &Record{Op: OpDetach, Domid: dom.Domid, DomName: dom.Name, DomUUID: uuidString(dom.Info), HVM: dom.IsHVM()}
 	for _, d := range targets {
 		rec.Devices = append(rec.Devices, Intent{BDF: d.PciBdf, Vdevfn: d.Vdevfn})
 	}

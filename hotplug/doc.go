@@ -20,10 +20,15 @@
 //     or occupant, and the fix; a multi-step change is undone if a later
 //     step fails.
 //   - Every host change is a journal operation under the host lock for
-//     its whole length (hide, give back, attach, detach, SR-IOV counts,
-//     --persist edits, restore, each migration command): its intent is
-//     written before its first change, and a run that dies is finished or
-//     undone by the next change or by `xlpt recover`.
+//     its whole length, its preflight included (hide, give back, attach,
+//     detach, SR-IOV counts, --persist edits, restore, each migration
+//     command): its intent is written before its first change, and a run
+//     that dies is finished or undone by the next change or by `xlpt
+//     recover`; SIGINT and SIGTERM finish or undo it the same way.
+//   - What xlpt reads back is untrusted input (issue 25): intent records
+//     (bound to their boot, guest and run), plans from another host,
+//     QEMU's answers, devices.conf and the host config are bounded and
+//     checked before anything acts on them.
 //
 // The package prints nothing and reads no flags. One constructor, New,
 // builds the Service from an Env: the host's sysfs (*pcibind.Sysfs, on
@@ -55,7 +60,10 @@
 //	  persist.go        the host setup (devices.conf): format, edits, SetupEdit
 //	  restore.go        Restore: the setup applied, entry by entry, each checked for identity
 //	journal and recovery
-//	  journal.go        Journal, Record, the operations and their intents
+//	  journal.go        Journal, Record, the operations and their intents; a record read back
+//	                    is checked (Record.Check) and one that cannot be acted on set aside
+//	  journal_world.go  a record's world: the boot, the live run, the guest behind a domid
+//	  interrupt.go      SIGINT and SIGTERM under the lock: finished or undone through the journal
 //	  recover.go        Recover and the implicit recovery: libxl's operations, the sweep, the reconcilers
 //	  recover_ops.go    recovery of sysfs hides, SR-IOV, restore, migrations, setup edits
 //	migration and moves

@@ -87,6 +87,19 @@ type Service struct {
 	clock       Clock
 	hostname    string
 
+	// locked: this service holds the host lock now; hostUnlocked: host
+	// was read without it, and is read again once it is taken (a
+	// decision about a change rests on what is read under the lock).
+	locked, hostUnlocked bool
+
+	// intr is the signal handling while the host lock is held (nil
+	// else): see interrupt.go.
+	intr *interrupt
+
+	// recordPlaces: during recovery, the devices each domain's open
+	// intent records place in it.
+	recordPlaces map[uint32][]xl.PciBdf
+
 	// settled are the records of dead runs this run's implicit recovery
 	// settled: a retried command finds its own work there, done by the
 	// run that died or finished by the recovery (issue 22).
@@ -125,6 +138,9 @@ func New(env Env) *Service {
 	if s.stateDir != "" {
 		s.journal = NewJournal(s.stateDir)
 		s.journal.clock = s.clock
+		if s.sysfs != nil {
+			s.journal.ProcRoot = s.sysfs.ProcRoot()
+		}
 	}
 	return s
 }
@@ -204,16 +220,27 @@ func (s *Service) sysfsOnly() (bool, error) {
 }
 
 // begin starts a request that libxl carries out: libxl must be there,
-// and the host is read for the device the spec names (one function; a
-// slot's functions and a name are read on demand).
-func (s *Service) begin(spec xl.DevicePci) error {
+// the host lock is taken (and what dead runs left settled), and then,
+// under it, the host is read for the device the spec names (one
+// function; a slot's functions and a name are read on demand). The
+// caller runs the returned unlock when the request ends.
+func (s *Service) begin(spec xl.DevicePci) (unlock func(), err error) {
 	if err := s.needToolstack(); err != nil {
-		return err
+		return nil, err
+	}
+	if unlock, err = s.lockAndRecover(); err != nil {
+		return nil, err
 	}
 	if spec.VfuncMask != 0 && !spec.AllFuncs() {
-		return s.readHost(spec.PciBdf)
+		err = s.readHost(spec.PciBdf)
+	} else {
+		err = s.readHost()
 	}
-	return s.readHost()
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // readHost reads what the request's rules need, the first time: the
@@ -244,7 +271,7 @@ func (s *Service) setHost(read func() (*pcibind.Host, error)) error {
 	if err != nil {
 		return hostReadErr(err)
 	}
-	s.host = h
+	s.host, s.hostUnlocked = h, !s.locked
 	return nil
 }
 
@@ -258,11 +285,30 @@ func (s *Service) lock() (func(), error) {
 	if s.stateDir == "" {
 		return func() {}, nil
 	}
-	return timing.Do(s.log(), "host lock", func() (func(), error) {
+	unlock, err := timing.Do(s.log(), "host lock", func() (func(), error) {
 		return pcibind.LockWith(s.stateDir, pcibind.LockOptions{Timeout: s.lockTimeout, OnWait: func(holder string) {
 			s.log().Say(fmt.Sprintf("waiting up to %v for the host lock, held by %s", s.lockTimeout, holder))
 		}})
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.locked = true
+	if s.hostUnlocked {
+		s.host, s.hostUnlocked = nil, false // read again, under the lock
+	}
+	stop := s.catchSignals()
+	if s.journal != nil {
+		s.journal.interrupt = s.interruption
+	}
+	return func() {
+		if s.journal != nil {
+			s.journal.interrupt = nil
+		}
+		stop()
+		s.locked = false
+		unlock()
+	}, nil
 }
 
 // runChecks runs the preflight checks of one device going to dom, each

@@ -466,16 +466,19 @@ func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
 		return err
 	}
 	for slot, x := range m.f.staleInDM[id] {
-		if x == b && !m.f.listed(id, b) {
+		if sameFunc(x, b) && !m.f.listed(id, x) { // QEMU's device_del by id: no segment
 			delete(m.f.staleInDM[id], slot)
 		}
 	}
 	return nil
 }
 
+// Devices is what QEMU's query-pci gives: libxl's ids, which carry no
+// PCI segment (pci-pt-BB_DD.F), read as segment 0.
 func (m fakeDM) Devices(id uint32) ([]xl.PciBdf, error) {
 	var out []xl.PciBdf
 	for _, b := range m.f.staleInDM[id] {
+		b.Domain = 0
 		out = append(out, b)
 	}
 	return out, nil

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,16 +28,33 @@ type HostConfig struct {
 // LoadHostConfig reads the host config at path; a missing file is the
 // defaults. Errors name the file and line.
 func LoadHostConfig(path string) (HostConfig, error) {
-	cfg := HostConfig{HotplugSlots: "6-7", Slots: DefaultSlots, LockTimeout: pcibind.DefaultLockTimeout}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, nil
+		return ParseHostConfig(path, nil)
 	}
 	if err != nil {
+		cfg, _ := ParseHostConfig(path, nil)
 		return cfg, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return ParseHostConfig(path, f)
+}
+
+// maxHostConfigBytes bounds the host config read: it has three settings.
+const maxHostConfigBytes = 1 << 20
+
+// maxLockTimeout bounds lock_timeout: a day is longer than any run.
+const maxLockTimeout = 24 * time.Hour
+
+// ParseHostConfig reads a host config from r (nil: the defaults); name
+// is the file, for messages.
+func ParseHostConfig(path string, r io.Reader) (HostConfig, error) {
+	cfg := HostConfig{HotplugSlots: "6-7", Slots: DefaultSlots, LockTimeout: pcibind.DefaultLockTimeout}
+	if r == nil {
+		return cfg, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxHostConfigBytes)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -53,16 +72,24 @@ func LoadHostConfig(path string) (HostConfig, error) {
 			}
 			cfg.HotplugSlots, cfg.Slots = v, r
 		case k == "state_dir":
-			cfg.StateDir = v
+			if !filepath.IsAbs(v) {
+				return cfg, fmt.Errorf("%s:%d: state_dir %q: give an absolute path, e.g. /var/lib/xlpt (a relative one gives every working directory a lock of its own)", path, n, v)
+			}
+			cfg.StateDir = filepath.Clean(v)
 		case k == "lock_timeout":
 			secs, err := strconv.ParseFloat(v, 64)
-			if err != nil || secs <= 0 {
-				return cfg, fmt.Errorf("%s:%d: lock_timeout %q: give seconds, e.g. 30", path, n, v)
+			// !(secs > 0) also refuses NaN, which compares false with
+			// everything and would pass secs <= 0.
+			if err != nil || !(secs > 0) || secs > maxLockTimeout.Seconds() {
+				return cfg, fmt.Errorf("%s:%d: lock_timeout %q: give seconds, more than 0 and at most %d, e.g. 30", path, n, v, int(maxLockTimeout.Seconds()))
 			}
 			cfg.LockTimeout = time.Duration(secs * float64(time.Second))
 		default:
 			return cfg, fmt.Errorf("%s:%d: unknown setting %q (known: hotplug_slots, state_dir, lock_timeout)", path, n, k)
 		}
 	}
-	return cfg, sc.Err()
+	if err := sc.Err(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
 }

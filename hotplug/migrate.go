@@ -77,14 +77,18 @@ func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
 // command's own record of its steps; each attach and detach in it is
 // journaled too).
 func (m *Migration) run(spec xl.DevicePci, domain string, cmd func() (MigrateResult, error)) (MigrateResult, error) {
-	if err := m.s.begin(spec); err != nil {
-		return MigrateResult{}, err
-	}
-	unlock, err := m.s.lockAndRecover()
+	unlock, err := m.s.begin(spec)
 	if err != nil {
 		return MigrateResult{}, err
 	}
 	defer unlock()
+	// The plan too, for the command's whole length: another host that
+	// shares the file, or a run with another state directory, waits.
+	unlockPlan, err := m.plans.lock(m.s.lockTimeout)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	defer unlockPlan()
 	rec := &Record{Op: OpMigrate, DomName: domain, Plan: m.plans.String()}
 	if err := m.s.journal.Begin(rec); err != nil {
 		return MigrateResult{}, err
@@ -104,6 +108,9 @@ func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
 	}
 	if p != nil && !p.Phase.Done() {
 		if err := m.checkPlan(p, "migrate", req.Domain, PhaseDetaching, PhaseDetached); err != nil {
+			return res, err
+		}
+		if err := m.sameHost(p); err != nil {
 			return res, err
 		}
 	} else {
@@ -205,6 +212,27 @@ func (m *Migration) checkPlan(p *Plan, kind, domain string, phases ...Phase) err
 		}
 	}
 	return fmt.Errorf("%w: %s is at phase %q (%s)", ErrPlanState, m.plans, p.Phase, nextStep(p))
+}
+
+// sameHost refuses to act on this host through a plan made on another,
+// or whose devices are not this host's devices at their BDFs (a plan
+// with one device's identity and another's BDF), before any change.
+func (m *Migration) sameHost(p *Plan) error {
+	if p.SourceHost != m.hostname {
+		return fmt.Errorf("%w: %s was made on %s, and this is %s: the devices go back, or out, on the host that made the plan; run it there",
+			ErrPlan, m.plans, p.SourceHost, m.hostname)
+	}
+	for _, d := range p.Devices {
+		id, err := identityOf(m.s.host, d.bdf())
+		if err != nil {
+			return fmt.Errorf("%w: %s names %s: %w; nothing was changed", ErrPlan, m.plans, d.BDF, err)
+		}
+		if !id.matches(d.Identity) || (id.PF == nil) != (d.Identity.PF == nil) {
+			return fmt.Errorf("%w: %s records %s as %s, but this host's %s is %s: the plan does not describe this host's devices; nothing was changed",
+				ErrPlan, m.plans, d.BDF, d.Identity, d.BDF, id)
+		}
+	}
+	return nil
 }
 
 // nextStep says which command continues a plan.
@@ -397,6 +425,17 @@ func (m *Migration) settle(p *Plan, list []xl.DevicePci, where string) {
 			}
 		case d.State == StateAttaching && d.AttachTo == where:
 			d.State = StateDetached
+			if x, ok := held[d.target()]; ok {
+				d.State, d.TargetSlot = StateInTarget, fmt.Sprintf("%02x.%x", x.VSlot(), x.VFunc())
+			}
+		// "detached" while the guest holds it (put back by hand, or a
+		// plan write lost): what libxl lists wins, or neither attach nor
+		// rollback could ever finish.
+		case d.State == StateDetached && where == "source":
+			if _, ok := held[d.bdf()]; ok {
+				d.State = StateInSource
+			}
+		case d.State == StateDetached && d.TargetBDF != "":
 			if x, ok := held[d.target()]; ok {
 				d.State, d.TargetSlot = StateInTarget, fmt.Sprintf("%02x.%x", x.VSlot(), x.VFunc())
 			}

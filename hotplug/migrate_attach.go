@@ -66,6 +66,9 @@ func (m *Migration) rollback(domain string) (MigrateResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := m.sameHost(p); err != nil {
+		return res, err
+	}
 	m.settle(p, list, "source")
 	for i := range p.Devices {
 		d := &p.Devices[i]

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xlpt/xlpt/internal/atomicfile"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -128,10 +131,12 @@ func (d PlanDevice) target() xl.PciBdf {
 	return b
 }
 
+// parseBDF reads a plan's BDF strictly: DDDD:BB:DD.F exactly as xlpt
+// writes it, in range ("garbage" once became 0000:00:00.0).
 func parseBDF(s string) (xl.PciBdf, error) {
-	var b xl.PciBdf
-	if _, err := fmt.Sscanf(s, "%04x:%02x:%02x.%1x", &b.Domain, &b.Bus, &b.Dev, &b.Func); err != nil {
-		return b, fmt.Errorf("BDF %q: want DDDD:BB:DD.F", s)
+	b, all, err := xl.ParseBdf(s)
+	if err != nil || all || b.String() != s {
+		return xl.PciBdf{}, fmt.Errorf("BDF %q: want one function as DDDD:BB:DD.F (0000:03:00.0)", s)
 	}
 	return b, nil
 }
@@ -141,7 +146,10 @@ func (d PlanDevice) devicePci(b xl.PciBdf) xl.DevicePci {
 	x := xl.NewDevicePci()
 	x.PciBdf, x.VfuncMask, x.Vdevfn = b, 1, d.Vdevfn
 	o := d.Options
-	x.Msitranslate, x.PowerMgmt, x.Permissive, x.Seize, x.Name = o.Msitranslate, o.PowerMgmt, o.Permissive, o.Seize, o.Name
+	// Seize is recorded, never taken from a plan: it would make
+	// assignable whatever the target host has at the BDF, past the
+	// dom0-use refusals (--assign decides that, on this host).
+	x.Msitranslate, x.PowerMgmt, x.Permissive, x.Name = o.Msitranslate, o.PowerMgmt, o.Permissive, o.Name
 	switch o.RdmPolicy {
 	case "strict":
 		x.RdmPolicy = xl.RdmPolicyStrict
@@ -168,23 +176,225 @@ type FilePlan struct {
 
 func (f FilePlan) String() string { return f.Path }
 
-// Load returns the plan, or (nil, nil) when there is none yet.
+// Bounds of a plan read back: a guest holds at most 256 functions; a
+// plan's events grow by a few per device and command.
+const (
+	maxPlanBytes   = 4 << 20
+	maxPlanDevices = 256
+)
+
+// Load returns the plan, or (nil, nil) when there is none yet. The plan
+// is untrusted input (it comes from another host): it is read bounded
+// and checked whole (ParsePlan) before any of it is used.
 func (f FilePlan) Load() (*Plan, error) {
-	b, err := os.ReadFile(f.Path)
+	fh, err := os.Open(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read plan %s: %w", f.Path, err)
 	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxPlanBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", f.Path, err)
+	}
+	p, err := ParsePlan(b)
+	var notJSON *notPlanError
+	switch {
+	case errors.As(err, &notJSON):
+		return nil, fmt.Errorf("%w: %s is not a plan (%w); give another --plan file", ErrPlan, f.Path, notJSON.err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s: %w; give another --plan file", ErrPlan, f.Path, err)
+	}
+	return p, nil
+}
+
+// notPlanError is a file that is not JSON of a plan at all.
+type notPlanError struct{ err error }
+
+func (e *notPlanError) Error() string { return "not a plan (" + e.err.Error() + ")" }
+func (e *notPlanError) Unwrap() error { return e.err }
+
+// ParsePlan reads a plan as untrusted input: bounded, JSON of version
+// PlanVersion, and Check.
+func ParsePlan(b []byte) (*Plan, error) {
+	if len(b) > maxPlanBytes {
+		return nil, fmt.Errorf("over %d bytes: not a plan xlpt writes", maxPlanBytes)
+	}
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a plan (%w); give another --plan file", ErrPlan, f.Path, err)
+		return nil, &notPlanError{err}
 	}
 	if p.Version != PlanVersion {
-		return nil, fmt.Errorf("%w: %s is plan version %d; this xlpt reads version %d", ErrPlan, f.Path, p.Version, PlanVersion)
+		return nil, fmt.Errorf("it is plan version %d; this xlpt reads version %d", p.Version, PlanVersion)
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	return &p, nil
+}
+
+// Check refuses a plan no xlpt writes: every field an enumeration or a
+// value in range, every BDF one function as DDDD:BB:DD.F, no more devices
+// than a guest holds.
+func (p *Plan) Check() error {
+	switch p.Kind {
+	case "migrate", "move":
+	default:
+		return fmt.Errorf("kind %q: want migrate or move", p.Kind)
+	}
+	switch p.Phase {
+	case PhaseDetaching, PhaseDetached, PhaseAttaching, PhaseAttached, PhaseRollingBck, PhaseRolledBack, PhaseMoving, PhaseMoved:
+	default:
+		return fmt.Errorf("phase %q is not one of xlpt's", p.Phase)
+	}
+	if err := checkWord("domain", p.Domain, false); err != nil {
+		return err
+	}
+	if err := checkWord("to", p.To, true); err != nil {
+		return err
+	}
+	if err := checkWord("source_host", p.SourceHost, true); err != nil {
+		return err
+	}
+	if len(p.Devices) > maxPlanDevices {
+		return fmt.Errorf("%d devices: a guest holds at most %d", len(p.Devices), maxPlanDevices)
+	}
+	seen := map[string]bool{}
+	for i, d := range p.Devices {
+		if err := d.check(); err != nil {
+			return fmt.Errorf("device %d (%s): %w", i, d.BDF, err)
+		}
+		if seen[d.BDF] {
+			return fmt.Errorf("device %d: %s is listed twice", i, d.BDF)
+		}
+		seen[d.BDF] = true
+	}
+	return nil
+}
+
+func (d PlanDevice) check() error {
+	if _, err := parseBDF(d.BDF); err != nil {
+		return fmt.Errorf("bdf: %w", err)
+	}
+	for what, s := range map[string]string{"target_bdf": d.TargetBDF, "group": d.Group} {
+		if s == "" {
+			continue
+		}
+		if _, err := parseBDF(s); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if d.Vdevfn > 0xff {
+		return fmt.Errorf("vdevfn %#x is out of range (slot<<3 | function)", d.Vdevfn)
+	}
+	if want := fmt.Sprintf("%02x.%x", d.Vdevfn>>3, d.Vdevfn&7); d.GuestSlot != want {
+		return fmt.Errorf("guest_slot %q is not vdevfn %#x (%s)", d.GuestSlot, d.Vdevfn, want)
+	}
+	if d.TargetSlot != "" {
+		var s, f uint8
+		if n, err := fmt.Sscanf(d.TargetSlot, "%02x.%1x", &s, &f); n != 2 || err != nil || s > 0x1f || f > 7 || fmt.Sprintf("%02x.%x", s, f) != d.TargetSlot {
+			return fmt.Errorf("target_guest_slot %q: want SS.F", d.TargetSlot)
+		}
+	}
+	if d.FuncMask > 0xff {
+		return fmt.Errorf("vfunc_mask %#x is out of range", d.FuncMask)
+	}
+	switch d.State {
+	case StateInSource, StateDetaching, StateDetached, StateAttaching, StateInTarget:
+	default:
+		return fmt.Errorf("state %q is not one of xlpt's", d.State)
+	}
+	switch d.AttachTo {
+	case "", "target", "source":
+	default:
+		return fmt.Errorf("attach_to %q: want target or source", d.AttachTo)
+	}
+	switch d.Options.RdmPolicy {
+	case "", "strict", "relaxed":
+	default:
+		return fmt.Errorf("rdm_policy %q: want strict, relaxed or none", d.Options.RdmPolicy)
+	}
+	if err := checkWord("name", d.Options.Name, true); err != nil {
+		return err
+	}
+	for what, drv := range map[string]string{"driver": d.Assignable.Driver, "original_driver": d.Assignable.OriginalDriver} {
+		if drv != "" && !pcibind.ValidDriverName(drv) {
+			return fmt.Errorf("assignable %s %q is not a driver's name", what, drv)
+		}
+	}
+	id := d.Identity
+	if id.PF != nil && id.PF.PF != nil {
+		return errors.New("identity: the PF of a VF is no VF")
+	}
+	if (id.PF == nil) != (id.VFIndex == nil) || id.VFIndex != nil && (*id.VFIndex < 0 || *id.VFIndex > 0xffff) {
+		return errors.New("identity: a VF has its PF's identity and its index, in range")
+	}
+	if len(id.DSN) > 64 || id.PF != nil && len(id.PF.DSN) > 64 {
+		return errors.New("identity: dsn is too long")
+	}
+	return nil
+}
+
+// checkWord refuses a name that is empty (unless it may be), long, or
+// holds control characters: domain and host names end up in messages
+// and in libxl's calls.
+func checkWord(what, s string, empty bool) error {
+	if s == "" && !empty {
+		return fmt.Errorf("%s is empty", what)
+	}
+	if len(s) > 255 {
+		return fmt.Errorf("%s is %d bytes long", what, len(s))
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%s %q holds a control character", what, s)
+		}
+	}
+	return nil
+}
+
+// ErrPlanBusy refuses a plan another run holds (its lock file, PLAN.lock).
+var ErrPlanBusy = errors.New("another xlpt run holds the plan")
+
+// lock takes PLAN.lock (flock, never through a symlink), waiting up to
+// timeout; the file goes when the lock does. A waiter that got the lock
+// on a file removed meanwhile tries again on the new one.
+func (f FilePlan) lock(timeout time.Duration) (func(), error) {
+	if timeout <= 0 {
+		timeout = pcibind.DefaultLockTimeout
+	}
+	p := f.Path + ".lock"
+	deadline := time.Now().Add(timeout)
+	for {
+		fh, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock plan %s: %w", f.Path, err)
+		}
+		err = syscall.Flock(int(fh.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			var held, now syscall.Stat_t
+			if syscall.Fstat(int(fh.Fd()), &held) == nil && syscall.Stat(p, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
+				return func() {
+					os.Remove(p)
+					_ = syscall.Flock(int(fh.Fd()), syscall.LOCK_UN)
+					fh.Close()
+				}, nil
+			}
+			fh.Close() // removed by the run before: lock the new one
+			continue
+		}
+		fh.Close()
+		if err != syscall.EWOULDBLOCK {
+			return nil, fmt.Errorf("lock plan %s: %w", f.Path, os.NewSyscallError("flock", err))
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: %s is locked (%s) by another run for over %v: another host sharing the file, or a run with another state directory; wait for it to finish",
+				ErrPlanBusy, f.Path, p, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Save replaces the plan.

@@ -71,6 +71,9 @@ func (m *Migration) move(req MoveRequest) (MigrateResult, error) {
 		if p.To != req.To {
 			return res, fmt.Errorf("%w: %s is the move of %s to %s, not to %s", ErrPlan, m.plans, p.Domain, p.To, req.To)
 		}
+		if err := m.sameHost(p); err != nil {
+			return res, err
+		}
 		m.settle(p, fromList, "source")
 	}
 	res.Plan = p

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xlpt/xlpt/internal/atomicfile"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -130,22 +132,62 @@ type PersistFile struct {
 }
 
 // LoadPersist reads dir/devices.conf; a missing file is an empty setup.
+// A bad line refuses the file (for an edit, which would drop it).
 func LoadPersist(dir string) (*PersistFile, error) {
-	pf := &PersistFile{Path: filepath.Join(dir, PersistFileName)}
-	data, err := os.ReadFile(pf.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return pf, nil
+	pf, bad, err := LoadPersistLenient(dir)
+	if err == nil && len(bad) > 0 {
+		err = bad[0]
 	}
-	if err != nil {
-		return nil, err
-	}
-	pf.Entries, err = ParsePersist(pf.Path, data)
 	return pf, err
 }
 
+// LoadPersistLenient reads dir/devices.conf as restore does: the lines
+// that cannot be read are left out and returned in bad.
+func LoadPersistLenient(dir string) (pf *PersistFile, bad []error, err error) {
+	pf = &PersistFile{Path: filepath.Join(dir, PersistFileName)}
+	data, err := readBounded(pf.Path, maxPersistBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pf, nil, nil
+	}
+	if err != nil {
+		return pf, nil, err
+	}
+	pf.Entries, bad = parsePersist(pf.Path, data)
+	return pf, bad, nil
+}
+
+// readBounded reads a file of at most max bytes (one byte more says it
+// is longer).
+func readBounded(p string, max int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max+1))
+}
+
 // ParsePersist parses the host-setup format; errors name file and line.
+// An edit (--persist) refuses a file with a bad line: saving it would
+// drop the line.
 func ParsePersist(name string, data []byte) ([]PersistEntry, error) {
-	var out []PersistEntry
+	out, bad := parsePersist(name, data)
+	if len(bad) > 0 {
+		return nil, bad[0]
+	}
+	return out, nil
+}
+
+// maxPersistBytes bounds the host-setup file read: a line is ~100 bytes,
+// a host has a few thousand functions at most.
+const maxPersistBytes = 4 << 20
+
+// parsePersist parses every line it can; bad lists the others (each
+// naming file and line), which are left out.
+func parsePersist(name string, data []byte) (out []PersistEntry, bad []error) {
+	if len(data) > maxPersistBytes {
+		return nil, []error{fmt.Errorf("%s: over %d bytes: not a host setup xlpt writes", name, maxPersistBytes)}
+	}
 	seen := map[string]int{}
 	for n, line := range strings.Split(string(data), "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
@@ -157,17 +199,19 @@ func ParsePersist(name string, data []byte) ([]PersistEntry, error) {
 		}
 		e, err := parseEntry(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, n+1, err)
+			bad = append(bad, fmt.Errorf("%s:%d: %w", name, n+1, err))
+			continue
 		}
 		e.Line = n + 1
 		key := e.Kind + " " + e.BDF.String()
 		if prev, dup := seen[key]; dup {
-			return nil, fmt.Errorf("%s:%d: %s is listed again (first on line %d)", name, n+1, key, prev)
+			bad = append(bad, fmt.Errorf("%s:%d: %s is listed again (first on line %d)", name, n+1, key, prev))
+			continue
 		}
 		seen[key] = n + 1
 		out = append(out, e)
 	}
-	return out, nil
+	return out, bad
 }
 
 func parseEntry(f []string) (PersistEntry, error) {
@@ -231,8 +275,14 @@ func (e *PersistEntry) setKey(k, val string) error {
 		}
 		e.Driver = val
 	case e.Kind == PersistAssignable && k == "name":
+		if err := CheckName(val); err != nil {
+			return err
+		}
 		e.Name = val
 	case e.Kind == PersistAssignable && k == "original":
+		if !pcibind.ValidDriverName(val) {
+			return fmt.Errorf("original=%s: not a driver's name (as under /sys/bus/pci/drivers)", val)
+		}
 		e.Original = val
 	case e.Kind == PersistAssignable && k == "vf":
 		p, i, ok := strings.Cut(val, "/")
@@ -244,6 +294,49 @@ func (e *PersistEntry) setKey(k, val string) error {
 		e.PF, e.VFIndex = &b, idx
 	default:
 		return fmt.Errorf("%s=: not a setting of %s lines (see the comment at the top of the file)", k, e.Kind)
+	}
+	return nil
+}
+
+// maxNameLen bounds a device's name (-n NAME, name=).
+const maxNameLen = 64
+
+// CheckName refuses a device name that the host setup could not keep as
+// one word of one line: names are letters, digits and "_-.:+", up to 64
+// (a newline in -n NAME once wrote a line of its own, and '#' began a
+// comment).
+func CheckName(name string) error {
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Errorf("name %q: give 1 to %d characters", name, maxNameLen)
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("_-.:+", c):
+		default:
+			return fmt.Errorf("name %q: %q is not allowed; use letters, digits and _ - . : + (e.g. web-nic1)", name, c)
+		}
+	}
+	return nil
+}
+
+// check refuses an entry that read from elsewhere than the file (a
+// journal record's host-setup edit) would not be one of the file's lines.
+func (e PersistEntry) check() error {
+	switch {
+	case e.Kind == PersistSRIOV && (e.VFs < 1 || e.VFs > 0xffff):
+		return fmt.Errorf("sriov %s: vfs=%d is out of range", e.BDF, e.VFs)
+	case e.Kind == PersistSRIOV:
+	case e.Kind != PersistAssignable:
+		return fmt.Errorf("kind %q: use sriov or assignable", e.Kind)
+	case e.Driver != "" && e.Driver != pcibind.DriverPciback && e.Driver != pcibind.DriverPciStub:
+		return fmt.Errorf("%s: driver=%s: use pciback or pci-stub", e.BDF, e.Driver)
+	case e.Original != "" && !pcibind.ValidDriverName(e.Original):
+		return fmt.Errorf("%s: original=%s: not a driver's name", e.BDF, e.Original)
+	case e.VFIndex < 0 || e.VFIndex > 0xffff:
+		return fmt.Errorf("%s: VF index %d is out of range", e.BDF, e.VFIndex)
+	}
+	if e.Name != "" {
+		return CheckName(e.Name)
 	}
 	return nil
 }
@@ -345,8 +438,16 @@ func (p *PersistFile) Save() error {
 		os.Remove(f.Name())
 		return fmt.Errorf("save %s: %w", p.Path, err)
 	}
+	// The rename is durable only once the directory is: a crash after a
+	// "recorded" must not bring the old file back.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("save %s: sync %s: %w", p.Path, dir, err)
+	}
 	return nil
 }
+
+// syncDir makes a rename in dir durable (a variable: the test counts).
+var syncDir = atomicfile.SyncDir
 
 // NewPersistEntry records the device at b as it is now: its identity and,
 // for a VF, its PF and index.

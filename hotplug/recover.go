@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -42,14 +43,14 @@ func (s *Service) Recover(dryRun bool) (RecoverReport, error) {
 	if _, err := s.sysfsOnly(); err != nil {
 		return RecoverReport{}, err
 	}
-	if err := s.readHost(); err != nil {
-		return RecoverReport{}, err
-	}
 	unlock, err := s.lock()
 	if err != nil {
 		return RecoverReport{}, err
 	}
 	defer unlock()
+	if err := s.readHost(); err != nil {
+		return RecoverReport{}, err
+	}
 	return s.recoverLocked(dryRun, true)
 }
 
@@ -100,18 +101,57 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	r := &recovery{s: s, dry: dryRun}
 	r.rep.DryRun = dryRun
 	r.rep.Records = []string{}
-	recs, err := s.journal.Pending()
+	recs, bad, err := s.journal.Open()
 	if err != nil {
 		return r.rep, err
+	}
+	// What cannot be read as a record is moved aside, with a message: a
+	// wall that stops every command (and recover) helps nobody.
+	for _, u := range bad {
+		r.rec = filepath.Base(u.Path)
+		err := r.setAside(u.Path, nil, fmt.Sprintf("the intent record %s cannot be acted on: %v", u.Path, u.Err))
+		r.rec = ""
+		if err != nil {
+			return r.rep, err
+		}
 	}
 	// Newest first. Under the lock every record left is of one run that
 	// died (each run settles those before it), and a newer record is an
 	// operation inside an older one (a VF's hide inside sriov enable,
 	// inside restore): the inner one finishes its device first, then the
 	// outer one, run again, finds it done.
+	// The guests the records place devices in: a QEMU id is read with
+	// their segment (placeDM).
+	s.recordPlaces = map[uint32][]xl.PciBdf{}
+	defer func() { s.recordPlaces = nil }()
+	for _, rec := range recs {
+		if rec.Op == OpAttach || rec.Op == OpDetach {
+			s.recordPlaces[rec.Domid] = append(s.recordPlaces[rec.Domid], recordDevices(rec)...)
+		}
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		r.rep.Records = append(r.rep.Records, rec.String())
+		switch foreign, err := r.foreign(rec); {
+		case err != nil:
+			return r.rep, err
+		case foreign:
+			continue
+		}
+		if s.liveRun(rec) {
+			r.rec = rec.String()
+			for _, b := range recordDevices(rec) {
+				r.note(b, fmt.Sprintf("pid %d (%s) is still running it", rec.PID, rec.Cmdline),
+					"left alone: its run is alive; the record is its own")
+			}
+			r.rec = ""
+			if !sweep {
+				return r.rep, fmt.Errorf("%w: pid %d (%s) is still running %s, although the host lock was free "+
+					"(another state directory, or its lock file replaced?): wait for it to end, or stop it, then run this again",
+					ErrRunning, rec.PID, rec.Cmdline, rec)
+			}
+			continue
+		}
 		if err := r.settle(rec); err != nil {
 			return r.rep, err
 		}
@@ -144,30 +184,94 @@ func (s *Service) recoverLocked(dryRun, sweep bool) (RecoverReport, error) {
 	return r.rep, nil
 }
 
+// foreign says whether rec belongs to another world (another boot, a
+// guest that is gone though its domid is taken): it is then reported and
+// set aside, never acted on.
+func (r *recovery) foreign(rec *Record) (bool, error) {
+	why := r.s.otherBoot(rec)
+	if why == "" && r.s.ts != nil && (rec.Op == OpAttach || rec.Op == OpDetach) {
+		t, err := r.s.readTruth()
+		if err != nil {
+			return false, err
+		}
+		why = t.otherGuest(rec)
+	}
+	if why == "" {
+		return false, nil
+	}
+	r.rec = rec.String()
+	defer func() { r.rec = "" }()
+	return true, r.setAside(rec.path, recordDevices(rec), "the record of "+rec.String()+" is not of this world: "+why)
+}
+
 // truth is what the toolstack says about every device, read at once.
 type truth struct {
 	listed     map[xl.PciBdf]uint32 // libxl's per-domain lists
 	hvm        map[uint32]bool
 	names      map[uint32]string
+	uuids      map[uint32]string      // "" for none
 	dm         map[xl.PciBdf][]uint32 // QEMUs that have the device
 	xs         map[xl.PciBdf]xl.PciXsEntry
 	assignable map[xl.PciBdf]bool
 	dmKnown    bool               // the device models were asked
 	xen        map[xl.PciBdf]bool // listed devices Xen gives to a guest
+	// unplaced are devices a device model has that nothing places in
+	// its guest: QEMU's word alone, never acted on.
+	unplaced []dmDevice
+}
+
+// dmDevice is a device a guest's device model says it has, as QEMU's id
+// names it (bus, device and function: libxl's ids carry no segment).
+type dmDevice struct {
+	domid uint32
+	id    xl.PciBdf
+}
+
+// sameFunc compares bus, device and function, the part of a BDF a QEMU
+// id (pci-pt-BB_DD.F) carries.
+func sameFunc(a, b xl.PciBdf) bool { return a.Bus == b.Bus && a.Dev == b.Dev && a.Func == b.Func }
+
+// placeDM reads QEMU's id in domid's device model as the device libxl
+// (its list of domid, its /libxl/pci record naming domid) or an open
+// intent record places in that guest, with that device's segment.
+func (s *Service) placeDM(domid uint32, id xl.PciBdf, listed []xl.DevicePci, xs []xl.PciXsEntry) (xl.PciBdf, bool) {
+	for _, x := range listed {
+		if sameFunc(x.PciBdf, id) {
+			return x.PciBdf, true
+		}
+	}
+	for _, e := range xs {
+		if e.HasDomid && e.Domid == domid && sameFunc(e.BDF, id) {
+			return e.BDF, true
+		}
+	}
+	for _, b := range s.recordPlaces[domid] {
+		if sameFunc(b, id) {
+			return b, true
+		}
+	}
+	return xl.PciBdf{}, false
 }
 
 func (s *Service) readTruth() (*truth, error) {
-	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{},
+	t := &truth{listed: map[xl.PciBdf]uint32{}, hvm: map[uint32]bool{}, names: map[uint32]string{}, uuids: map[uint32]string{},
 		dm: map[xl.PciBdf][]uint32{}, xs: map[xl.PciBdf]xl.PciXsEntry{}, dmKnown: s.dm != nil, xen: map[xl.PciBdf]bool{}}
 	doms, err := s.ts.ListDomains()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
+	es, err := s.ts.PciXsEntries()
+	if err != nil {
+		return nil, fmt.Errorf("read libxl's device records: %w", err)
+	}
+	for _, e := range es {
+		t.xs[e.BDF] = e
+	}
 	for _, d := range doms {
 		if d.Domid == 0 {
 			continue
 		}
-		t.names[d.Domid], t.hvm[d.Domid] = d.Name, d.Type == xl.DomainTypeHVM
+		t.names[d.Domid], t.hvm[d.Domid], t.uuids[d.Domid] = d.Name, d.Type == xl.DomainTypeHVM, uuidString(d)
 		devs, err := s.ts.PciList(d.Domid)
 		if err != nil {
 			return nil, fmt.Errorf("list PCI devices of domain %d: %w", d.Domid, err)
@@ -179,21 +283,19 @@ func (s *Service) readTruth() (*truth, error) {
 			}
 		}
 		if t.hvm[d.Domid] && s.dm != nil {
-			bs, err := s.dm.Devices(d.Domid)
+			ids, err := s.dm.Devices(d.Domid)
 			if err != nil {
 				return nil, fmt.Errorf("list the devices in the device model of domain %d: %w", d.Domid, err)
 			}
-			for _, b := range bs {
+			for _, id := range ids {
+				b, ok := s.placeDM(d.Domid, id, devs, es)
+				if !ok {
+					t.unplaced = append(t.unplaced, dmDevice{d.Domid, id})
+					continue
+				}
 				t.dm[b] = append(t.dm[b], d.Domid)
 			}
 		}
-	}
-	es, err := s.ts.PciXsEntries()
-	if err != nil {
-		return nil, fmt.Errorf("read libxl's device records: %w", err)
-	}
-	for _, e := range es {
-		t.xs[e.BDF] = e
 	}
 	if t.assignable, err = s.assignableSet(); err != nil {
 		return nil, err
@@ -316,6 +418,11 @@ func (r *recovery) settleOne(rec *Record, in Intent) error {
 			}
 			return r.finishDetach(rec, b)
 		}
+	case OpAttach:
+	default:
+		// Never "make assignable" by default: an operation not known
+		// here is not acted on (Record.Check refuses it before).
+		return fmt.Errorf("%w: %s: operation %q is not settled this way", ErrRecovery, b, rec.Op)
 	}
 	if err := r.ensureAssignable(t, b, in.Driver, fmt.Sprintf("the %s did not finish", rec.Op)); err != nil {
 		return err
@@ -377,6 +484,12 @@ func (r *recovery) sweep() error {
 		add(b)
 	}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Less(devs[j]) })
+	for _, u := range t.unplaced {
+		r.note(u.id, fmt.Sprintf("domain %d's device model has pci-pt-%02x_%02x.%x, which neither libxl nor an xlpt record places in that guest",
+			u.domid, u.id.Bus, u.id.Dev, u.id.Func),
+			fmt.Sprintf("left alone: QEMU's word alone is not acted on; if it is a leftover, remove it from domain %d's QEMU with QMP device_del id=pci-pt-%02x_%02x.%x",
+				u.domid, u.id.Bus, u.id.Dev, u.id.Func))
+	}
 	for _, b := range devs {
 		if d, ok := t.listed[b]; ok {
 			if !t.attached(b, d) {
@@ -449,6 +562,16 @@ func (r *recovery) driver(b xl.PciBdf) (string, error) {
 		return d.Driver, nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrNoDevice, b)
+}
+
+// driverKnown says whether a driver named by a record is one of this
+// host's (/sys/bus/pci/drivers/NAME under the sysfs root), before it
+// becomes a path libxl writes or binds.
+func (r *recovery) driverKnown(name string) bool {
+	if r.s.sysfs == nil {
+		return pcibind.ValidDriverName(name)
+	}
+	return r.s.sysfs.DriverLoaded(name)
 }
 
 func onPciback(drv string) bool { return drv == "pciback" || drv == "xen-pciback" }
@@ -609,6 +732,10 @@ func (r *recovery) rememberDriver(t *truth, b xl.PciBdf, orig, problem string) e
 	if orig == "" || onPciback(orig) || t.xs[b].DriverPath != "" {
 		return nil
 	}
+	if !r.driverKnown(orig) {
+		r.note(b, problem, fmt.Sprintf("none: the record's driver %q is not a driver under /sys/bus/pci/drivers here, so it is not given to libxl as the original driver", orig))
+		return nil
+	}
 	if es, err := r.s.ts.PciXsEntries(); err == nil {
 		for _, e := range es {
 			if e.BDF == b && e.DriverPath != "" {
@@ -659,6 +786,10 @@ func (r *recovery) ensureDom0(t *truth, b xl.PciBdf, orig string, rebind bool, p
 func (r *recovery) releaseFromPciback(t *truth, b xl.PciBdf, orig string, rebind bool, problem string) error {
 	dev := xl.NewDevicePci()
 	dev.PciBdf, dev.VfuncMask = b, 1
+	if orig != "" && !r.driverKnown(orig) {
+		problem += fmt.Sprintf(" (the record's driver %q is not a driver under /sys/bus/pci/drivers here)", orig)
+		orig = ""
+	}
 	return r.do(b, problem, fmt.Sprintf("release it from pciback through libxl, to %s", OrNone(orig)), func() error {
 		if orig != "" && t.xs[b].DriverPath == "" {
 			if err := r.s.ts.PciXsSetDriverPath(b, "/sys/bus/pci/drivers/"+orig); err != nil {

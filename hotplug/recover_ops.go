@@ -112,7 +112,7 @@ func (r *recovery) settleSRIOV(rec *Record) error {
 // "already so", one refused stays refused (for the operator), one that
 // fails fails the recovery.
 func (r *recovery) settleRestore(rec *Record) error {
-	p, err := LoadPersist(rec.Dir)
+	p, _, err := LoadPersistLenient(rec.Dir) // the restore skipped bad lines too
 	if err != nil {
 		return &setupError{err}
 	}

@@ -37,10 +37,17 @@ type RestoreResult struct {
 	// NoSetup: File does not exist (nothing was ever persisted), as
 	// against a host setup with no entries.
 	NoSetup bool `json:"-"`
+	// Skipped says which lines of File were skipped as unreadable (for
+	// the caller to print as warnings): the other entries are applied,
+	// and the restore is not OK.
+	Skipped []string `json:"-"`
 }
 
-// OK reports that no entry was refused or failed.
+// OK reports that no entry was refused or failed, and no line skipped.
 func (r RestoreResult) OK() bool {
+	if len(r.Skipped) > 0 {
+		return false
+	}
 	for _, it := range r.Items {
 		if it.Outcome == RestoreRefused || it.Outcome == RestoreFailed {
 			return false
@@ -56,15 +63,9 @@ func (r RestoreResult) OK() bool {
 // reason; one entry's refusal does not stop the others. With dryRun
 // nothing is changed and the plan is reported.
 func (s *Service) Restore(dryRun bool) (RestoreResult, error) {
-	p, err := s.loadSetup()
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	res := RestoreResult{File: p.Path, DryRun: dryRun, Items: []RestoreItem{}}
-	if len(p.Entries) == 0 {
-		_, err := os.Stat(p.Path)
-		res.NoSetup = errors.Is(err, fs.ErrNotExist)
-		return res, nil
+	p, res, err := s.restoreSetup(dryRun)
+	if err != nil || len(p.Entries) == 0 {
+		return res, err
 	}
 	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
@@ -72,23 +73,46 @@ func (s *Service) Restore(dryRun bool) (RestoreResult, error) {
 	if dryRun {
 		return s.restore(p, res), nil
 	}
-	// The whole restore under the host lock, journaled: each entry's
-	// change is an operation of its own, and recovery of a restore that
-	// died runs it again (every entry is idempotent).
-	if err := s.readHost(); err != nil {
-		return res, err
-	}
+	// The whole restore under the host lock, journaled, the file read
+	// again under it: each entry's change is an operation of its own,
+	// and recovery of a restore that died runs it again (every entry is
+	// idempotent).
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	if p, res, err = s.restoreSetup(dryRun); err != nil || len(p.Entries) == 0 {
+		return res, err
+	}
+	if err := s.readHost(); err != nil {
+		return res, err
+	}
 	rec := &Record{Op: OpRestore, Dir: s.configDir}
 	if err := s.journal.Begin(rec); err != nil {
 		return res, err
 	}
 	res = s.restore(p, res)
 	return res, s.journal.End(rec)
+}
+
+// restoreSetup reads the host setup for restore: a line that cannot be
+// read is skipped with a warning (one bad line must not keep every other
+// device of the host from its setup at boot).
+func (s *Service) restoreSetup(dryRun bool) (*PersistFile, RestoreResult, error) {
+	p, skipped, err := LoadPersistLenient(s.configDir)
+	if err != nil {
+		return p, RestoreResult{}, &setupError{err}
+	}
+	res := RestoreResult{File: p.Path, DryRun: dryRun, Items: []RestoreItem{}}
+	for _, e := range skipped {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("skipped %v; fix or remove the line", e))
+	}
+	if len(p.Entries) == 0 && len(skipped) == 0 {
+		_, err := os.Stat(p.Path)
+		res.NoSetup = errors.Is(err, fs.ErrNotExist)
+	}
+	return p, res, nil
 }
 
 // restore applies the entries of p.
@@ -98,6 +122,10 @@ func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
 	planned := map[xl.PciBdf]bool{} // PFs whose VFs a dry run would create
 	i := 0
 	for ; i < len(entries) && entries[i].Kind == PersistSRIOV; i++ {
+		if sig := s.interruptedBy(); sig != nil {
+			res.Items = append(res.Items, item(entries[i], RestoreFailed, fmt.Sprintf("not applied: the restore was interrupted by %v", sig)))
+			continue
+		}
 		it := s.restoreSRIOV(entries[i], dryRun)
 		if it.Outcome == RestoreWouldApply {
 			planned[entries[i].BDF] = true
@@ -119,6 +147,10 @@ func (s *Service) restore(p *PersistFile, res RestoreResult) RestoreResult {
 		sub := *s
 		sub.host = host
 		for _, e := range entries[i:] {
+			if sig := s.interruptedBy(); sig != nil {
+				res.Items = append(res.Items, item(e, RestoreFailed, fmt.Sprintf("not applied: the restore was interrupted by %v", sig)))
+				continue
+			}
 			it := sub.restoreAssignable(e, host, dryRun, planned)
 			res.Items = append(res.Items, it)
 		}

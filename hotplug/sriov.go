@@ -131,22 +131,24 @@ type SRIOVResult struct {
 // Xen nor xenstore keeps a device that no longer exists. A failure
 // part-way puts the old count back and gives back what was hidden.
 func (s *Service) SetVFs(req SRIOVRequest) (res SRIOVResult, retErr error) {
-	if req.Persist {
-		if _, err := s.loadSetup(); err != nil {
-			return res, err
-		}
-	}
 	if _, err := s.sysfsOnly(); err != nil {
 		return res, err
 	}
-	if err := s.readHost(req.PF); err != nil {
-		return res, err
-	}
+	// Under the lock from here, the preflight included: the owners of
+	// the VFs are read while no other run can put one into a guest.
 	unlock, err := s.lockAndRecover()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	if req.Persist {
+		if _, err := s.loadSetup(); err != nil {
+			return res, err
+		}
+	}
+	if err := s.readHost(req.PF); err != nil {
+		return res, err
+	}
 	return s.setVFsJournaled(req)
 }
 

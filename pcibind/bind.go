@@ -88,7 +88,34 @@ func (s *Sysfs) LoadRecord(b xl.PciBdf) (Record, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return r, fmt.Errorf("%s: %w", s.recordPath(b), err)
 	}
+	if err := r.check(b); err != nil {
+		return Record{}, fmt.Errorf("%s: %w (check the device by hand, then remove the file)", s.recordPath(b), err)
+	}
 	return r, nil
+}
+
+// check refuses a record read back that xlpt could not have written for
+// b: the drivers it names become sysfs paths (issue 25).
+func (r Record) check(b xl.PciBdf) error {
+	switch {
+	case r.BDF != b:
+		return fmt.Errorf("the record is of %s, not %s", r.BDF, b)
+	case r.Driver != "" && !ValidDriverName(r.Driver):
+		return fmt.Errorf("driver %q is not a driver's name", r.Driver)
+	case r.Override != "" && !ValidDriverName(r.Override):
+		return fmt.Errorf("driver_override %q is not a driver's name", r.Override)
+	case r.Target != DriverPciback && r.Target != DriverPciStub && r.Target != "xen-pciback":
+		return fmt.Errorf("stub %q: xlpt hides with %s or %s", r.Target, DriverPciback, DriverPciStub)
+	case r.Method != "" && r.Method != MethodSlot && r.Method != MethodOverride && r.Method != MethodNewID:
+		return fmt.Errorf("method %q is not one of xlpt's", r.Method)
+	}
+	if r.AddedID != "" {
+		var v, d uint16
+		if n, err := fmt.Sscanf(r.AddedID, "%04x %04x", &v, &d); n != 2 || err != nil || fmt.Sprintf("%04x %04x", v, d) != r.AddedID {
+			return fmt.Errorf("added_id %q is not \"vvvv dddd\"", r.AddedID)
+		}
+	}
+	return nil
 }
 
 // saveRecord writes the record atomically and durably.
@@ -131,10 +158,32 @@ func (s *Sysfs) CurrentDriver(b xl.PciBdf) (string, error) {
 	return path.Base(tgt), nil
 }
 
-// DriverLoaded reports whether bus/pci/drivers/<name> exists.
+// DriverLoaded reports whether bus/pci/drivers/<name> exists: name is a
+// driver's name (ValidDriverName) and the kernel has that driver.
 func (s *Sysfs) DriverLoaded(name string) bool {
-	_, err := os.Stat(s.Path("bus/pci/drivers/" + name))
-	return err == nil
+	if !ValidDriverName(name) {
+		return false
+	}
+	st, err := os.Stat(s.Path("bus/pci/drivers/" + name))
+	return err == nil && st.IsDir()
+}
+
+// ValidDriverName says whether name can be a PCI driver's name, one
+// entry of /sys/bus/pci/drivers: letters, digits and "_-.+:", no path.
+// A driver named in a record or a file xlpt reads back is checked with
+// it before it becomes part of a path (issue 25: "../../devices/x").
+func ValidDriverName(name string) bool {
+	if name == "" || len(name) > 64 || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("_-.+:", c):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sysfs) needDriver(name string) error {

@@ -39,7 +39,13 @@ func Lock(stateDir string) (unlock func(), err error) {
 
 // LockWith is Lock with options.
 func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
+	if !filepath.IsAbs(stateDir) {
+		return nil, fmt.Errorf("host lock: %w", CheckStateDir(stateDir))
+	}
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	if err := CheckStateDir(stateDir); err != nil {
 		return nil, fmt.Errorf("host lock: %w", err)
 	}
 	if o.Timeout <= 0 {
@@ -52,9 +58,18 @@ func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
 		o.ProcRoot = "/proc"
 	}
 	path := filepath.Join(stateDir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symlink planted in its place: the lock file is
+	// truncated, and root would truncate whatever it points at.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%w: host lock %s is a symbolic link; xlpt does not follow it (remove it: rm %s)", ErrUnsafeStateDir, path, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: host lock %s is not a regular file (remove it)", ErrUnsafeStateDir, path)
 	}
 	start := time.Now()
 	told := false
@@ -95,6 +110,35 @@ func LockWith(stateDir string, o LockOptions) (unlock func(), err error) {
 // ErrLockBusy says another run held the host lock for longer than the
 // wait allowed.
 var ErrLockBusy = errors.New("another run holds the host lock")
+
+// ErrUnsafeStateDir refuses a state directory (or a file in it) that
+// another user could have put there or can change: xlpt, as root, acts
+// on what it reads back from it.
+var ErrUnsafeStateDir = errors.New("unsafe state directory")
+
+// CheckStateDir refuses a state directory that is not an absolute path,
+// not a directory, not owned by this user (root, for a real host), or
+// writable by group or others: its records decide what xlpt does to
+// devices, and its lock keeps runs apart.
+func CheckStateDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("%w: %s is not an absolute path (a relative one gives every working directory a lock of its own)", ErrUnsafeStateDir, dir)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("%w: %s is not a directory", ErrUnsafeStateDir, dir)
+	case ok && int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("%w: %s is owned by uid %d, not by uid %d, who runs xlpt (chown %d %s)", ErrUnsafeStateDir, dir, sys.Uid, os.Geteuid(), os.Geteuid(), dir)
+	case st.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o; chmod go-w %s)", ErrUnsafeStateDir, dir, st.Mode().Perm(), dir)
+	}
+	return nil
+}
 
 // lockHolder names the live holder of the lock open as f: the process
 // the kernel lists as holding it (procRoot/locks), with the line its

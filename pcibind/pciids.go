@@ -2,7 +2,9 @@ package pcibind
 
 import (
 	"bytes"
+	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -15,6 +17,7 @@ import (
 // unreadable file gives no names, and callers print numbers.
 type pciIDs struct {
 	data    []byte
+	mapped  bool           // data is a mapping of the file (see safely)
 	vendors map[uint16]int // offset of the vendor's line
 	classes int            // offset of the first "C " line, -1 if none
 
@@ -31,9 +34,9 @@ func loadPciIDs(path string) *pciIDs {
 	}
 	ids := &pciIDs{vendors: map[uint16]int{}, classes: -1,
 		cache: map[uint32][2]string{}, ccache: map[uint32]string{}}
-	if b, err := mapFile(path); err == nil {
-		ids.data = b
-		ids.index()
+	if b, mapped, err := mapFile(path); err == nil {
+		ids.data, ids.mapped = b, mapped
+		ids.safely(ids.index)
 	}
 	v, _ := idsCache.LoadOrStore(path, ids)
 	return v.(*pciIDs)
@@ -44,26 +47,53 @@ func loadPciIDs(path string) *pciIDs {
 // pci.ids' 1.3 MB into fresh heap pages, some 330 page faults and a copy,
 // for the few hundred lines it looks at; a mapping shares the page cache.
 // update-pciids replaces the file by rename, which leaves a mapping
-// intact. An empty file or a failed mmap falls back to os.ReadFile.
-func mapFile(path string) ([]byte, error) {
+// intact; a file truncated in place would fault (SIGBUS) on the pages
+// past its new end, which safely turns into "no names". An empty file or
+// a failed mmap falls back to reading the file (bounded).
+func mapFile(path string) (data []byte, mapped bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	size := st.Size()
-	if size <= 0 || !st.Mode().IsRegular() {
-		return os.ReadFile(path)
+	if size <= 0 || size > maxPciIDs || !st.Mode().IsRegular() {
+		b, err := io.ReadAll(io.LimitReader(f, maxPciIDs))
+		return b, false, err
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err != nil {
-		return os.ReadFile(path)
+		b, err := io.ReadAll(io.LimitReader(f, maxPciIDs))
+		return b, false, err
 	}
-	return b, nil
+	return b, true, nil
+}
+
+// maxPciIDs bounds what is read of pci.ids (1.3 MB in 2024).
+const maxPciIDs = 64 << 20
+
+// safely runs fn, which reads p.data; a fault on the mapping (the file
+// truncated in place since it was mapped) ends in no names from then on
+// instead of the process dying of SIGBUS.
+func (p *pciIDs) safely(fn func()) {
+	if !p.mapped {
+		fn()
+		return
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			p.data, p.vendors, p.classes = nil, map[uint16]int{}, -1
+		}
+	}()
+	fn()
 }
 
 func (p *pciIDs) index() {
@@ -113,25 +143,27 @@ func (p *pciIDs) names(vendor, device uint16) (string, string) {
 	var vn, dn string
 	if off, ok := p.vendors[vendor]; ok {
 		first := true
-		p.lines(off, func(l []byte) bool {
-			if first {
-				first = false
-				vn = string(bytes.TrimSpace(l[4:]))
-				return true
-			}
-			if len(l) == 0 || l[0] == '#' {
-				return true
-			}
-			if l[0] != '\t' {
-				return false // next vendor
-			}
-			if len(l) > 6 && l[1] != '\t' {
-				if v, err := strconv.ParseUint(string(l[1:5]), 16, 16); err == nil && uint16(v) == device {
-					dn = string(bytes.TrimSpace(l[5:]))
-					return false
+		p.safely(func() {
+			p.lines(off, func(l []byte) bool {
+				if first {
+					first = false
+					vn = string(bytes.TrimSpace(l[4:]))
+					return true
 				}
-			}
-			return true
+				if len(l) == 0 || l[0] == '#' {
+					return true
+				}
+				if l[0] != '\t' {
+					return false // next vendor
+				}
+				if len(l) > 6 && l[1] != '\t' {
+					if v, err := strconv.ParseUint(string(l[1:5]), 16, 16); err == nil && uint16(v) == device {
+						dn = string(bytes.TrimSpace(l[5:]))
+						return false
+					}
+				}
+				return true
+			})
 		})
 	}
 	p.cache[key] = [2]string{vn, dn}
@@ -152,28 +184,30 @@ func (p *pciIDs) className(class uint32) string {
 	var name string
 	if p.classes >= 0 {
 		inBase, inSub := false, false
-		p.lines(p.classes, func(l []byte) bool {
-			switch {
-			case len(l) == 0 || l[0] == '#':
-			case len(l) > 4 && l[0] == 'C' && l[1] == ' ':
-				if inBase {
-					return false
+		p.safely(func() {
+			p.lines(p.classes, func(l []byte) bool {
+				switch {
+				case len(l) == 0 || l[0] == '#':
+				case len(l) > 4 && l[0] == 'C' && l[1] == ' ':
+					if inBase {
+						return false
+					}
+					if v, err := strconv.ParseUint(string(l[2:4]), 16, 8); err == nil && v == base {
+						inBase = true
+						name = string(bytes.TrimSpace(l[4:]))
+					}
+				case !inBase:
+				case len(l) > 4 && l[0] == '\t' && l[1] != '\t':
+					if inSub {
+						return false
+					}
+					if v, err := strconv.ParseUint(string(l[1:3]), 16, 8); err == nil && v == sub {
+						inSub = true
+						name = string(bytes.TrimSpace(l[3:]))
+					}
 				}
-				if v, err := strconv.ParseUint(string(l[2:4]), 16, 8); err == nil && v == base {
-					inBase = true
-					name = string(bytes.TrimSpace(l[4:]))
-				}
-			case !inBase:
-			case len(l) > 4 && l[0] == '\t' && l[1] != '\t':
-				if inSub {
-					return false
-				}
-				if v, err := strconv.ParseUint(string(l[1:3]), 16, 8); err == nil && v == sub {
-					inSub = true
-					name = string(bytes.TrimSpace(l[3:]))
-				}
-			}
-			return true
+				return true
+			})
 		})
 	}
 	p.ccache[class] = name

@@ -83,6 +83,9 @@ func newEnv(c *cli.Context) *env {
 		if filepath.Base(root) == "sys" {
 			root = filepath.Dir(root)
 		}
+		if abs, err := filepath.Abs(root); err == nil {
+			root = abs // the state directory beside it must be absolute
+		}
 	}
 	config := c.String("config")
 	if config == "" {
@@ -151,6 +154,9 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 	cfg, err := e.hostConfig()
 	if err != nil {
 		return nil, err
+	}
+	if !filepath.IsAbs(e.StateDir) {
+		return nil, usagef("--state-dir %s: give an absolute path (a relative one gives every working directory a lock of its own)", e.StateDir)
 	}
 	slots := cfg.Slots
 	if c.IsSet("slots") {

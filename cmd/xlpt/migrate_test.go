@@ -13,8 +13,8 @@ func TestMigrateStatusSaysWhereEveryDeviceIs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p")
 	p := &hotplug.Plan{Version: hotplug.PlanVersion, Kind: "migrate", Domain: "hvm1", Phase: hotplug.PhaseAttaching,
 		Devices: []hotplug.PlanDevice{
-			{BDF: "0000:00:0a.1", GuestSlot: "07.1", State: hotplug.StateInTarget, TargetBDF: "0000:00:0b.1", TargetSlot: "07.1"},
-			{BDF: "0000:00:05.0", GuestSlot: "06.0", State: hotplug.StateDetached},
+			{BDF: "0000:00:0a.1", Vdevfn: 0x39, GuestSlot: "07.1", State: hotplug.StateInTarget, TargetBDF: "0000:00:0b.1", TargetSlot: "07.1"},
+			{BDF: "0000:00:05.0", Vdevfn: 0x30, GuestSlot: "06.0", State: hotplug.StateDetached},
 		}}
 	if err := (hotplug.FilePlan{Path: path}).Save(p); err != nil {
 		t.Fatal(err)

@@ -22,8 +22,10 @@ still the recorded one (vendor:device, and for a VF its PF and index), so
 after a hardware change it refuses rather than hide the wrong device.
 
 Each entry is reported as applied, already (nothing to do), or refused or
-failed with the reason; the others still apply. Running it again changes
-nothing. Exit status 1 when any entry was refused or failed.
+failed with the reason; the others still apply. A line that cannot be read
+is skipped with a warning naming it; the others still apply. Running it
+again changes nothing. Exit status 1 when any entry was refused or failed,
+or a line skipped.
 
 xlpt-restore.service runs it at boot, before xendomains starts the guests.
 
@@ -47,6 +49,7 @@ Examples:
 		if err != nil {
 			return err
 		}
+		o.warn(res.Skipped...)
 		if res.NoSetup && wantJSON(c) {
 			o.note(noSetup(res.File)) // the text says it on stdout
 		}

@@ -90,12 +90,26 @@ func (m DeviceModel) Devices(domid uint32) ([]xl.PciBdf, error) {
 	}
 	var out []xl.PciBdf
 	for _, id := range qdevIDs(v, nil) {
-		var b xl.PciBdf
-		if _, err := fmt.Sscanf(id, "pci-pt-%02x_%02x.%01x", &b.Bus, &b.Dev, &b.Func); err == nil {
+		if b, ok := ParseQdevID(id); ok {
 			out = append(out, b)
 		}
 	}
 	return out, nil
+}
+
+// ParseQdevID reads an id libxl gives a passed-through device,
+// pci-pt-BB_DD.F exactly as QdevID writes it; the segment, which the id
+// does not carry, is 0 (the caller places it: hotplug reads it as the
+// device libxl or its record puts in that guest).
+func ParseQdevID(id string) (xl.PciBdf, bool) {
+	var b xl.PciBdf
+	if len(id) != len("pci-pt-00_00.0") {
+		return b, false
+	}
+	if _, err := fmt.Sscanf(id, "pci-pt-%02x_%02x.%01x", &b.Bus, &b.Dev, &b.Func); err != nil || b.Dev > 0x1f || b.Func > 7 || QdevID(b) != id {
+		return xl.PciBdf{}, false
+	}
+	return b, true
 }
 
 func qdevIDs(v any, acc []string) []string {
@@ -169,13 +183,48 @@ type message struct {
 	QMP   any    `json:"QMP"`
 }
 
+// MaxLine bounds one QMP message: query-pci of a guest with every slot
+// taken is some tens of kilobytes.
+const MaxLine = 4 << 20
+
+// ErrLineTooLong refuses a QMP message longer than MaxLine.
+var ErrLineTooLong = errors.New("QMP message too long")
+
 func (c *conn) read() (message, error) {
-	var m message
-	line, err := c.rd.ReadBytes('\n')
+	line, err := readLine(c.rd, MaxLine)
 	if err != nil {
-		return m, err
+		return message{}, err
 	}
-	return m, json.Unmarshal(line, &m)
+	return parseMessage(line)
+}
+
+// readLine reads one line of at most max bytes (without its newline).
+func readLine(rd *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max+1 {
+			return nil, fmt.Errorf("%w: over %d bytes without a newline", ErrLineTooLong, max)
+		}
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return nil, err
+		}
+	}
+}
+
+// parseMessage reads one QMP message (a reply, an event, the greeting).
+func parseMessage(line []byte) (message, error) {
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil {
+		return m, fmt.Errorf("QMP message: %w", err)
+	}
+	return m, nil
 }
 
 func (c *conn) command(name string, args any) (json.RawMessage, error) {

@@ -1,0 +1,133 @@
+package scripts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakes writes fake ssh, xl, xlpt and hostname into a directory first on
+// PATH. Each logs its arguments, one per line, to LOG. ssh runs its
+// command line with sh -c, as the target's shell would (a plan copy,
+// cat > FILE, writes to REMOTE_PLAN instead, or fails with
+// FAIL_COPY=1); xl migrate fails with FAIL_XL=1.
+func fakes(t *testing.T) (dir, log string) {
+	t.Helper()
+	dir = t.TempDir()
+	log = filepath.Join(dir, "log")
+	scripts := map[string]string{
+		"ssh": `#!/bin/sh
+{ printf 'ssh'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
+while [ $# -gt 0 ]; do case $1 in --) shift; break ;; -*) shift ;; *) break ;; esac; done
+shift # the host
+case $* in
+*"cat >"*) [ "${FAIL_COPY:-}" = 1 ] && exit 1; cat >"$REMOTE_PLAN"; exit 0 ;;
+esac
+exec sh -c "$*"
+`,
+		"xl": `#!/bin/sh
+{ printf 'xl'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
+[ "${FAIL_XL:-}" = 1 ] && exit 1
+exit 0
+`,
+		"xlpt": `#!/bin/sh
+{ printf 'xlpt'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
+case "$1 $2" in
+"migrate detach") echo '{"version": 1}' >"$4" ;;
+"migrate status") echo "status of $3" ;;
+esac
+exit 0
+`,
+		"hostname": "#!/bin/sh\necho src\n",
+	}
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, log
+}
+
+// migrate runs scripts/xlpt-migrate DOM TARGET with the fakes and env,
+// in the directory cwd ("": a new one).
+func migrate(t *testing.T, cwd string, env []string, args ...string) (out string, code int, log string) {
+	t.Helper()
+	bin, logf := fakes(t)
+	script, err := filepath.Abs("xlpt-migrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", append([]string{script}, args...)...)
+	cmd.Dir = cwd
+	if cwd == "" {
+		cmd.Dir = t.TempDir()
+	}
+	cmd.Env = append(os.Environ(), append([]string{"PATH=" + bin + ":" + os.Getenv("PATH"), "LOG=" + logf,
+		"REMOTE_PLAN=" + filepath.Join(bin, "remote-plan")}, env...)...)
+	b, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := os.ReadFile(logf)
+	return string(b), code, string(l)
+}
+
+// Issue 25: the domain name goes to the target's shell as one word:
+// 'web01;echo INJECTED' runs nothing there.
+func TestMigrateQuotesWhatItRunsOnTheTarget(t *testing.T) {
+	for _, dom := range []string{"web01;echo INJECTED-ON-TARGET >injected", "web01$(touch injected)", "it's`touch injected`"} {
+		dir := t.TempDir()
+		injected := filepath.Join(dir, "injected") // the "target" runs in dir
+		plan := filepath.Join(dir, "plan")
+		out, code, log := migrate(t, dir, []string{"XLPT_MIGRATE_PLAN=" + plan}, dom, "target")
+		if _, err := os.Stat(injected); err == nil {
+			t.Errorf("%q ran on the target:\n%s\n%s", dom, out, log)
+		}
+		if code != 0 || !strings.Contains(out, "RESULT 0") {
+			t.Errorf("%q: exit %d:\n%s\n%s", dom, code, out, log)
+		}
+		// The target's xlpt got the name whole, as one argument.
+		if !strings.Contains(log, "xlpt [migrate] [attach] [--plan] ["+plan+"] ["+dom+"]") {
+			t.Errorf("the target's xlpt was not given %q as one word:\n%s", dom, log)
+		}
+		if !strings.Contains(log, "ssh [--] [target] ") {
+			t.Errorf("ssh was not given the target after --:\n%s", log)
+		}
+	}
+}
+
+// A plan that cannot be copied to the target stops the migration: the
+// devices go back into the guest here, and xl migrate never runs.
+func TestMigrateStopsWhenThePlanCopyFails(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_COPY=1"}, "web01", "target")
+	if strings.Contains(log, "xl [migrate]") {
+		t.Errorf("xl migrate ran without the plan on the target:\n%s", log)
+	}
+	if !strings.Contains(log, "xlpt [migrate] [rollback]") {
+		t.Errorf("the devices were not put back:\n%s", log)
+	}
+	if code != 1 || !strings.Contains(out, "RESULT 1") || !strings.Contains(out, "could not copy the plan") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+// A localhost migration (XLPT_MIGRATE_REMOTE empty) copies nothing and
+// runs the attach here, as before; a domain name that could be an
+// option or a path is refused.
+func TestMigrateLocalAndBadNames(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "XLPT_MIGRATE_REMOTE="}, "hvm1", "xl migrate-receive", "-s", "")
+	if code != 0 || strings.Contains(log, "ssh") || !strings.Contains(log, "xlpt [migrate] [attach] [--plan] ["+plan+"] [hvm1]") {
+		t.Errorf("localhost migration: exit %d\n%s\n%s", code, out, log)
+	}
+	for _, dom := range []string{"-oProxyCommand=x", "../etc/x", ""} {
+		if out, code, log := migrate(t, "", nil, dom, "target"); code != 2 || log != "" {
+			t.Errorf("domain %q: exit %d\n%s\n%s", dom, code, out, log)
+		}
+	}
+}
