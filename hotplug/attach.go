@@ -85,6 +85,12 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
+	if s.pauseForAttach(dom, steps) {
+		if err := s.pauseGuest(rec, dom); err != nil {
+			return res, err
+		}
+		defer s.unpauseGuest(rec, dom, &retErr)
+	}
 	for _, st := range steps {
 		if err := s.attachOne(&u, rec, dom, st); err != nil {
 			return res, err
@@ -520,4 +526,65 @@ func contains(bs []xl.PciBdf, b xl.PciBdf) bool {
 // isTimeout tells a guest that did not answer from other failures.
 func isTimeout(err error) bool {
 	return errors.Is(err, xl.ErrTimedOut) || errors.Is(err, xl.ErrGuestTimedOut)
+}
+
+// Xen 4.8-4.20 race: the first assignment of a device with MSI-X to an
+// HVM domain registers the domain's MSI-X table handler
+// (msixtbl_init, xen/arch/x86/hvm/vmsi.c) by counting the new I/O handler
+// in before filling it in (hvm_next_io_handler), with no lock against the
+// domain's own vCPUs; a port I/O of the guest that Xen looks up in that
+// window calls through a NULL pointer and the hypervisor panics. libxl's
+// add has QEMU announce the hot-plug (the guest then reads QEMU's ACPI
+// hot-plug ports) before it asks Xen to assign the device, so a running
+// guest walks the handlers exactly then. Seen on the Xen 4.20 testbed
+// after migrate + re-attach (docs/xen-msix-hotplug-race.md). xlpt pauses
+// the guest around libxl's add of such a device: QEMU answers libxl
+// without the guest, and the guest sees the hot-plug once it runs again,
+// after the assignment. A guest already paused (by its operator) runs no
+// port I/O and is left as it is. The record says "pausing" before the
+// pause and "unpaused" after, so that recovery ends the pause of a run
+// killed in between, if the guest is still paused.
+
+const (
+	stepPausing  = "pausing"
+	stepUnpaused = "unpaused"
+)
+
+// pauseForAttach says whether attaching steps to dom needs the guest
+// paused: a running HVM guest and a function with MSI-X.
+func (s *Service) pauseForAttach(dom Domain, steps []step) bool {
+	if !dom.IsHVM() || s.host == nil || dom.Info.State.Has(xl.StatePaused) {
+		return false
+	}
+	for _, st := range steps {
+		if d, ok := s.host.Device(st.dev.PciBdf); ok && d.Caps.MSIX {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) pauseGuest(rec *Record, dom Domain) error {
+	if err := s.journal.Step(rec, stepPausing); err != nil {
+		return err
+	}
+	if err := s.ts.DomainPause(dom.Domid); err != nil {
+		return fmt.Errorf("pause %s for the attach (Xen's MSI-X hot-plug race): %w", dom, err)
+	}
+	s.log().WithField("domain", dom.Name).Debug("guest paused for libxl's add (an MSI-X device: Xen's hot-plug race)")
+	return nil
+}
+
+// unpauseGuest ends the attach's pause, whatever the attach's outcome; a
+// failure to do so is the attach's error too (the guest would stay
+// paused).
+func (s *Service) unpauseGuest(rec *Record, dom Domain, retErr *error) {
+	err := s.ts.DomainUnpause(dom.Domid)
+	if err == nil {
+		err = s.journal.Step(rec, stepUnpaused)
+	}
+	if err != nil {
+		err = fmt.Errorf("unpause %s after the attach: %w; run `xl unpause %s`", dom, err, dom.Name)
+		*retErr = errors.Join(*retErr, err)
+	}
 }

@@ -49,7 +49,9 @@ type crashWorld struct {
 
 func newCrashWorld(t *testing.T) *crashWorld {
 	t.Helper()
-	nic := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, MSI: true, Vendor: 0x8086, Device: 0x10d3, Driver: "e1000e"}
+	// The NIC has MSI-X, as the testbed's e1000e: an HVM attach pauses
+	// the guest around libxl's add (pauseForAttach).
+	nic := &pcitest.Node{Kind: pcitest.Endpoint, FLR: true, MSI: true, MSIX: 5, Vendor: 0x8086, Device: 0x10d3, Driver: "e1000e"}
 	mf := &pcitest.Node{Kind: pcitest.Endpoint, Funcs: 2, FLR: true, MSI: true, Vendor: 0x10de, Device: 0x1b80, Driver: "mfdrv"}
 	o1 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
 	o2 := &pcitest.Node{Kind: pcitest.PCIDevice, Vendor: 0x8086, Device: 0x100e, Driver: "e1000"}
@@ -367,6 +369,11 @@ func crashAt(t *testing.T, c opCase, at int, byRecover bool, skip string) (bool,
 	}
 	o := outcome{point: w.where}
 	check := func(stage string, final bool) error {
+		for id, d := range w.ts.domains {
+			if d.paused != 0 {
+				return fmt.Errorf("%s: domain %d left paused (%d)", stage, id, d.paused)
+			}
+		}
 		if c.check != nil {
 			if err := c.check(w); err != nil {
 				return fmt.Errorf("%s: %w", stage, err)

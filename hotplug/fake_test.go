@@ -35,9 +35,10 @@ type fakeToolstack struct {
 }
 
 type fakeDomain struct {
-	info xl.DomainInfo
-	cfg  xl.DomainConfig
-	devs []xl.DevicePci
+	info   xl.DomainInfo
+	cfg    xl.DomainConfig
+	devs   []xl.DevicePci
+	paused int // Xen's pause count
 }
 
 func newFake() *fakeToolstack {
@@ -81,7 +82,11 @@ func (f *fakeToolstack) DomainInfo(id uint32) (xl.DomainInfo, error) {
 	if !ok {
 		return xl.DomainInfo{}, xl.ErrDomainNotFound
 	}
-	return d.info, nil
+	info := d.info
+	if d.paused > 0 {
+		info.State |= xl.StatePaused
+	}
+	return info, nil
 }
 
 func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
@@ -109,6 +114,31 @@ func (f *fakeToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) 
 
 func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
+}
+
+func (f *fakeToolstack) DomainPause(id uint32) error {
+	d, ok := f.domains[id]
+	if !ok {
+		return xl.ErrDomainNotFound
+	}
+	d.paused++
+	f.calls = append(f.calls, fmt.Sprintf("pause %d", id))
+	f.point(fmt.Sprintf("paused domain %d", id))
+	return nil
+}
+
+func (f *fakeToolstack) DomainUnpause(id uint32) error {
+	d, ok := f.domains[id]
+	if !ok {
+		return xl.ErrDomainNotFound
+	}
+	if d.paused == 0 {
+		return fmt.Errorf("domain %d is not paused: %w", id, xl.ErrFail)
+	}
+	d.paused--
+	f.calls = append(f.calls, fmt.Sprintf("unpause %d", id))
+	f.point(fmt.Sprintf("unpaused domain %d", id))
+	return nil
 }
 
 func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {

@@ -372,6 +372,9 @@ func (r *recovery) settle(rec *Record) error {
 
 // settleLibxl settles an operation libxl carried out.
 func (r *recovery) settleLibxl(rec *Record) error {
+	if rec.Op == OpAttach && rec.did(stepPausing) && !rec.did(stepUnpaused) {
+		r.endPause(rec)
+	}
 	if rec.Op == OpAttach {
 		t, err := r.s.readTruth()
 		if err != nil {
@@ -821,4 +824,22 @@ func (r *recovery) tidyDom0(t *truth, b xl.PciBdf, problem string) error {
 		}
 		return r.s.ts.PciXsRemove(b, "driver_path")
 	})
+}
+
+// endPause ends the pause a killed attach put on its guest (pauseGuest),
+// if the guest is there and paused: the attach paused only a running
+// guest, so a paused one is its doing (or the run died before the pause,
+// or after the unpause: then the guest runs, and is left so).
+func (r *recovery) endPause(rec *Record) {
+	info, err := r.s.ts.DomainInfo(rec.Domid)
+	if err != nil || !info.State.Has(xl.StatePaused) {
+		return
+	}
+	if len(rec.Devices) == 0 {
+		return
+	}
+	// Reported under the first device: the pause was for all of them. A
+	// failure stays in the report (and `xl unpause` is the way out).
+	what := fmt.Sprintf("the attach paused %s (Xen's MSI-X hot-plug race) and died", rec.domain())
+	_ = r.do(rec.Devices[0].BDF, what, fmt.Sprintf("unpause domain %d", rec.Domid), func() error { return r.s.ts.DomainUnpause(rec.Domid) })
 }

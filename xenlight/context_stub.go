@@ -37,6 +37,9 @@ func (*Context) DomainConfig(domid uint32) (xl.DomainConfig, error) {
 
 func (*Context) PhysInfo() (xl.PhysInfo, error) { return xl.PhysInfo{}, noLibxlErr("host info") }
 
+func (*Context) DomainPause(domid uint32) error   { return noLibxlErr("pause domain") }
+func (*Context) DomainUnpause(domid uint32) error { return noLibxlErr("unpause domain") }
+
 func (*Context) PciAdd(domid uint32, d xl.DevicePci) error {
 	return noLibxlErr(fmt.Sprintf("pci add %s to domain %d", d.PciBdf, domid))
 }

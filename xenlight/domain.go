@@ -110,6 +110,28 @@ func (c *Context) DomainInfo(domid uint32) (xl.DomainInfo, error) {
 	return info, nil
 }
 
+// DomainPause pauses a domain (xl pause); Xen counts pauses.
+func (c *Context) DomainPause(domid uint32) error {
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		return libxlErr("libxl_domain_pause", C.libxl_domain_pause(ctx, C.uint32_t(domid), nil))
+	})
+	if err != nil {
+		return fmt.Errorf("pause domain %d: %w", domid, err)
+	}
+	return nil
+}
+
+// DomainUnpause ends one pause of a domain (xl unpause).
+func (c *Context) DomainUnpause(domid uint32) error {
+	err := c.run(func(ctx *C.libxl_ctx) error {
+		return libxlErr("libxl_domain_unpause", C.libxl_domain_unpause(ctx, C.uint32_t(domid), nil))
+	})
+	if err != nil {
+		return fmt.Errorf("unpause domain %d: %w", domid, err)
+	}
+	return nil
+}
+
 // ListDomains describes every domain, dom0 included, in domid order.
 func (c *Context) ListDomains() ([]xl.DomainInfo, error) {
 	var out []xl.DomainInfo

@@ -48,6 +48,12 @@ func (t timed) PciList(id uint32) ([]xl.DevicePci, error) {
 func (t timed) PciAssignableList() ([]xl.DevicePci, error) {
 	return timing.Do(t.log, "libxl assignable list", t.Toolstack.PciAssignableList)
 }
+func (t timed) DomainPause(id uint32) error {
+	return t.op("libxl domain pause", func() error { return t.Toolstack.DomainPause(id) })
+}
+func (t timed) DomainUnpause(id uint32) error {
+	return t.op("libxl domain unpause", func() error { return t.Toolstack.DomainUnpause(id) })
+}
 func (t timed) PciAdd(id uint32, d xl.DevicePci) error {
 	return t.op("libxl pci add", func() error { return t.Toolstack.PciAdd(id, d) })
 }

@@ -11,6 +11,10 @@ type Toolstack interface {
 	DomainConfig(domid uint32) (DomainConfig, error)
 	ListDomains() ([]DomainInfo, error)
 	PhysInfo() (PhysInfo, error)
+	// DomainPause and DomainUnpause are counted in Xen: an unpause ends
+	// one pause (xl pause / xl unpause).
+	DomainPause(domid uint32) error
+	DomainUnpause(domid uint32) error
 	PciAdd(domid uint32, d DevicePci) error
 	PciRemove(domid uint32, d DevicePci) error
 	PciDestroy(domid uint32, d DevicePci) error
