@@ -8,12 +8,16 @@
 // NVMe's VFs, hidden; a NIC, hidden) and a guest in /etc/xen/auto, reboots
 // dom0 with `systemctl reboot`, and checks after the reboot that systemd
 // ran the restore after xenfs and xenstored were up and before xendomains
-// started the guest, which has its devices. Last, dpkg -r and -P leave no
+// started the guest, which has its devices. A stale intent record written
+// just before the reboot (issue 25: "attach 00:03.0 and 00:05.0 to rb1,
+// domain 1", the first boot's id in it; rb1 is domain 1 again after the
+// reboot) is set aside and never acted on. Last, dpkg -r and -P leave no
 // unit behind.
 package reboot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +36,7 @@ const (
 	nvmeVF1 = "0000:00:09.1"
 	nvmeVF2 = "0000:00:09.2"
 	nic     = "0000:00:03.0" // e1000e
+	other   = "0000:00:05.0" // e1000e, dom0's in both boots
 	guest   = "rb1"
 	unit    = "xlpt-restore.service"
 )
@@ -150,6 +155,13 @@ func TestRebootRestore(t *testing.T) {
 		t.Errorf("hide-cmdline --persisted = %q", line)
 	}
 	sh(t, tb, "tb-cfg pv "+guest+" \"'"+nvmeVF1+"', '"+nic+"'\" >/dev/null && mv /etc/xen/"+guest+".cfg /etc/xen/auto/")
+	// Last before the reboot (no xlpt run may see it in this boot): the
+	// record of an attach that died, of this boot.
+	boot1 := strings.TrimSpace(sh(t, tb, "cat /proc/sys/kernel/random/boot_id"))
+	rec, _ := json.Marshal(map[string]any{"version": 1, "id": "1-4242-attach", "op": "attach", "domid": 1, "domain": guest,
+		"devices": []map[string]any{{"bdf": nic}, {"bdf": other}}, "done": []string{}, "pid": 4242,
+		"cmdline": "xlpt pci-attach " + guest + " " + nic, "time": time.Now().UTC().Format(time.RFC3339), "boot_id": boot1})
+	sh(t, tb, "mkdir -p /var/lib/xlpt/journal && cat >/var/lib/xlpt/journal/1-4242.json <<'EOF'\n"+string(rec)+"\nEOF")
 	setup := time.Since(t1)
 	if t.Failed() {
 		t.FailNow()
@@ -211,6 +223,19 @@ func TestRebootRestore(t *testing.T) {
 	}
 	if xl := sh(t, tb, "xl pci-list "+guest); !strings.Contains(xl, nvmeVF1) || !strings.Contains(xl, nic) {
 		t.Errorf("xl pci-list %s:\n%s", guest, xl)
+	}
+	// The stale record: set aside, reported, not acted on.
+	if d := strings.TrimSpace(sh(t, tb, "cd -P /sys/bus/pci/devices/"+other+"/driver && echo ${PWD##*/}")); d != "e1000e" {
+		t.Errorf("%s is on %q after the boot; the stale record must not have moved it from e1000e", other, d)
+	}
+	if q := sh(t, tb, "ls /var/lib/xlpt/journal/quarantine/ 2>&1; ls /var/lib/xlpt/journal/*.json 2>/dev/null | wc -l"); !strings.Contains(q, "1-4242.json") || !strings.HasSuffix(strings.TrimSpace(q), "0") {
+		t.Errorf("the stale record is not set aside (quarantine; none pending):\n%s", q)
+	}
+	var pending struct {
+		Records []string `json:"records"`
+	}
+	if out := sh(t, tb, "xlpt recover --dry-run --json"); json.Unmarshal([]byte(out), &pending) != nil || len(pending.Records) != 0 {
+		t.Errorf("records still pending after the boot: %s", out)
 	}
 	// Idempotent: a second restore changes nothing.
 	sh(t, tb, "xl destroy "+guest)
