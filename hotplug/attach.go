@@ -85,12 +85,6 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
-	if s.pauseForAttach(dom, steps) {
-		if err := s.pauseGuest(rec, dom); err != nil {
-			return res, err
-		}
-		defer s.unpauseGuest(rec, dom, &retErr)
-	}
 	for _, st := range steps {
 		if err := s.attachOne(&u, rec, dom, st); err != nil {
 			return res, err
@@ -216,7 +210,7 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 		}
 	}
 	s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
-	err := s.ts.PciAdd(dom.Domid, d)
+	err := s.add(rec, dom, d)
 	if stale, ok := s.staleBlocker(dom, d, err); ok {
 		// Looked for only when libxl trips on a leftover: asking QEMU
 		// before every attach cost ~150 ms on the testbed.
@@ -228,7 +222,7 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 		if cerr := s.dm.RemoveStale(dom.Domid, stale); cerr != nil {
 			return fmt.Errorf("attach %s to %s: clear the device model's leftover %s of an earlier failed attach: %w (libxl: %w)", d.PciBdf, dom, stale, cerr, err)
 		}
-		err = s.ts.PciAdd(dom.Domid, d)
+		err = s.add(rec, dom, d)
 	}
 	if err != nil {
 		err = fmt.Errorf("attach %s to %s: %w", d.PciBdf, dom, err)
@@ -541,8 +535,8 @@ func isTimeout(err error) bool {
 // the guest around libxl's add of such a device: QEMU answers libxl
 // without the guest, and the guest sees the hot-plug once it runs again,
 // after the assignment. A guest already paused (by its operator) runs no
-// port I/O and is left as it is. The record says "pausing" before the
-// pause and "unpaused" after, so that recovery ends the pause of a run
+// port I/O and is left as it is. The record says "pausing" before each
+// pause and "unpaused" after it, so that recovery ends the pause of a run
 // killed in between, if the guest is still paused.
 
 const (
@@ -550,21 +544,14 @@ const (
 	stepUnpaused = "unpaused"
 )
 
-// pauseForAttach says whether attaching steps to dom needs the guest
-// paused: a running HVM guest and a function with MSI-X.
-func (s *Service) pauseForAttach(dom Domain, steps []step) bool {
-	if !dom.IsHVM() || s.host == nil || dom.Info.State.Has(xl.StatePaused) {
-		return false
+// add is libxl's add of d to dom, with the guest paused around it when it
+// needs a pause (pausedAdd): only around the add, since the device
+// model's clean-up of a leftover (RemoveStale) needs the guest running to
+// acknowledge the eject.
+func (s *Service) add(rec *Record, dom Domain, d xl.DevicePci) (err error) {
+	if !s.pausedAdd(dom, d.PciBdf) {
+		return s.ts.PciAdd(dom.Domid, d)
 	}
-	for _, st := range steps {
-		if d, ok := s.host.Device(st.dev.PciBdf); ok && d.Caps.MSIX {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Service) pauseGuest(rec *Record, dom Domain) error {
 	if err := s.journal.Step(rec, stepPausing); err != nil {
 		return err
 	}
@@ -572,19 +559,24 @@ func (s *Service) pauseGuest(rec *Record, dom Domain) error {
 		return fmt.Errorf("pause %s for the attach (Xen's MSI-X hot-plug race): %w", dom, err)
 	}
 	s.log().WithField("domain", dom.Name).Debug("guest paused for libxl's add (an MSI-X device: Xen's hot-plug race)")
-	return nil
+	defer func() {
+		uerr := s.ts.DomainUnpause(dom.Domid)
+		if uerr == nil {
+			uerr = s.journal.Step(rec, stepUnpaused)
+		}
+		if uerr != nil {
+			err = errors.Join(err, fmt.Errorf("unpause %s after libxl's add: %w; run `xl unpause %s`", dom, uerr, dom.Name))
+		}
+	}()
+	return s.ts.PciAdd(dom.Domid, d)
 }
 
-// unpauseGuest ends the attach's pause, whatever the attach's outcome; a
-// failure to do so is the attach's error too (the guest would stay
-// paused).
-func (s *Service) unpauseGuest(rec *Record, dom Domain, retErr *error) {
-	err := s.ts.DomainUnpause(dom.Domid)
-	if err == nil {
-		err = s.journal.Step(rec, stepUnpaused)
+// pausedAdd says whether adding b to dom needs the guest paused: a
+// running HVM guest and a function with MSI-X.
+func (s *Service) pausedAdd(dom Domain, b xl.PciBdf) bool {
+	if !dom.IsHVM() || s.host == nil || dom.Info.State.Has(xl.StatePaused) {
+		return false
 	}
-	if err != nil {
-		err = fmt.Errorf("unpause %s after the attach: %w; run `xl unpause %s`", dom, err, dom.Name)
-		*retErr = errors.Join(*retErr, err)
-	}
+	d, ok := s.host.Device(b)
+	return ok && d.Caps.MSIX
 }

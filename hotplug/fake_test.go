@@ -495,6 +495,11 @@ func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
 	if err := m.f.injected("dm-remove " + b.String()); err != nil {
 		return err
 	}
+	// QEMU's device_del waits for the guest's eject: a paused guest
+	// makes none.
+	if d := m.f.domains[id]; d != nil && d.paused > 0 && len(m.f.staleInDM[id]) > 0 {
+		return fmt.Errorf("QEMU still has the device after 10s: the guest did not acknowledge its removal (domain %d is paused)", id)
+	}
 	for slot, x := range m.f.staleInDM[id] {
 		if sameFunc(x, b) && !m.f.listed(id, x) { // QEMU's device_del by id: no segment
 			delete(m.f.staleInDM[id], slot)

@@ -120,13 +120,17 @@ func (r *Record) String() string {
 }
 
 // did says whether the run that wrote r completed step.
-func (r *Record) did(step string) bool {
+func (r *Record) did(step string) bool { return r.count(step) > 0 }
+
+// count is how many times step is among the steps done.
+func (r *Record) count(step string) int {
+	n := 0
 	for _, d := range r.Done {
 		if d == step {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func (r *Record) domain() string {

@@ -85,3 +85,21 @@ func TestFailedAttachStillUnpauses(t *testing.T) {
 		t.Errorf("calls %q: want the unpause last", got)
 	}
 }
+
+// The clean-up of QEMU's leftover (libxl 4.17 leaves a failed HVM add's
+// device there) needs the guest running to acknowledge the eject: the
+// pause is around libxl's add only. (It first was around the whole attach,
+// and the testbed's stale-device scenario timed out on the paused guest.)
+func TestLeftoverCleanupRunsWithTheGuestRunning(t *testing.T) {
+	w := newCrashWorld(t)
+	w.do(hide("nic"))
+	w.ts.staleInDM[1] = map[uint8]xl.PciBdf{uint8(xl.Vdevfn(7, 0)): w.dev["nic"]}
+	w.ts.calls = nil
+	err, died := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return attach("hvm1", "nic", 7, false, false)(w, svc, sys) })
+	if died || err != nil {
+		t.Fatalf("attach over a leftover: %v (died %v); calls %v", err, died, w.ts.calls)
+	}
+	if p := w.ts.domains[1].paused; p != 0 {
+		t.Errorf("hvm1 left paused (%d)", p)
+	}
+}

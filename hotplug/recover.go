@@ -372,7 +372,7 @@ func (r *recovery) settle(rec *Record) error {
 
 // settleLibxl settles an operation libxl carried out.
 func (r *recovery) settleLibxl(rec *Record) error {
-	if rec.Op == OpAttach && rec.did(stepPausing) && !rec.did(stepUnpaused) {
+	if rec.Op == OpAttach && rec.count(stepPausing) > rec.count(stepUnpaused) {
 		r.endPause(rec)
 	}
 	if rec.Op == OpAttach {
