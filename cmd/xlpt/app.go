@@ -8,6 +8,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/getopt"
 )
 
 var version = "0.1.0-dev"
@@ -135,7 +137,7 @@ func helpCommand() *cli.Command {
 
 // showHelp shows the help of the command path names among cmds.
 func showHelp(c *cli.Context, cmds []*cli.Command, names []string, parent string) error {
-	cmd := findCommand(cmds, names[0])
+	cmd := getopt.FindCommand(cmds, names[0])
 	if cmd == nil || cmd.Name == "help" {
 		return unknownCommand(parent, names[0], cmds, c.App.Flags)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/getopt"
 )
 
 // The one road out for errors: usage errors in one form (the command's
@@ -278,11 +280,16 @@ func printError(w io.Writer, err error, jsonFormat bool) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-// runApp runs one command line: getopt's reordering, then the app.
+// runApp runs one command line: getopt's reordering, then the app. A
+// flag given twice is a usage error of its command.
 func runApp(app *cli.App, args []string) error {
-	args, err := getopt(app, args)
-	if err != nil {
-		return err
+	args, err := getopt.Args(app, args)
+	var twice *getopt.TwiceError
+	switch {
+	case errors.As(err, &twice) && twice.Command != "":
+		return usageError{prefixed{twice.Command, fmt.Errorf("%w (see 'xlpt %s --help')", err, twice.Command)}}
+	case err != nil:
+		return usageError{err}
 	}
 	return app.Run(args)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/getopt"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -17,7 +17,7 @@ import (
 // Flags shared by rdm list and rdm check: where regions come from.
 var rdmSourceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's `CMDLINE`, for its rmrr= options (the xen_commandline line of xl info)"},
-	&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
+	&getopt.Repeated{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
 	&cli.BoolFlag{Name: "no-xen", Usage: "Do not ask Xen (libxenctrl); use the DMAR table and rmrr= only"},
 	&cli.BoolFlag{Name: "no-dmar", Usage: "Do not read the ACPI DMAR table"},
 }
@@ -133,36 +133,8 @@ func sources(r rdm.Region) string {
 
 // regionSources is where regions come from, as the rdm flags say.
 func regionSources(c *cli.Context) hotplug.RegionSources {
-	return hotplug.RegionSources{NoXen: c.Bool("no-xen"), NoDMAR: c.Bool("no-dmar"), RMRR: values(c, "rmrr"),
+	return hotplug.RegionSources{NoXen: c.Bool("no-xen"), NoDMAR: c.Bool("no-dmar"), RMRR: getopt.Values(c, "rmrr"),
 		XenCmdline: c.String("xen-cmdline")}
-}
-
-// repeated is a repeatable string flag that, unlike StringSliceFlag, does
-// not split its values at commas (PCI_SPEC_STRINGs and rmrr= have them).
-type repeated struct{ v []string }
-
-func (r *repeated) Set(s string) error { r.v = append(r.v, s); return nil }
-func (r *repeated) String() string {
-	if r == nil {
-		return ""
-	}
-	return strings.Join(r.v, " ")
-}
-
-// repeatedFlag gives each parse a fresh value, so that a command object
-// reused across runs (tests) does not accumulate.
-type repeatedFlag struct{ cli.GenericFlag }
-
-func (f *repeatedFlag) Apply(set *flag.FlagSet) error {
-	f.Value = &repeated{}
-	return f.GenericFlag.Apply(set)
-}
-
-func values(c *cli.Context, name string) []string {
-	if r, ok := c.Generic(name).(*repeated); ok && r != nil {
-		return r.v
-	}
-	return nil
 }
 
 var rdmCheckCommand = &cli.Command{
@@ -187,7 +159,7 @@ Examples:
 		&cli.StringFlag{Name: "guest-cfg", Usage: "Read the guest from its xl.cfg `FILE` (as xl 4.17 reads it) instead of the flags below"},
 		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --guest-cfg)"},
 		&cli.Uint64Flag{Name: "maxmem", Usage: "maxmem= in MiB (default: memory)"},
-		&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
+		&getopt.Repeated{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
 		&cli.StringFlag{Name: "rdm", Usage: `rdm= setting, "strategy=host|ignore,policy=strict|relaxed"`},
 		&cli.Uint64Flag{Name: "rdm-mem-boundary", Value: rdm.DefaultMemBoundaryMiB, Usage: "rdm_mem_boundary= in MiB"},
 		&cli.Uint64Flag{Name: "mmio-hole", Usage: "mmio_hole= in MiB (0: libxl's 256)"},
@@ -256,7 +228,7 @@ func rdmGuest(c *cli.Context) (rdm.Guest, []string, error) {
 	default:
 		return rdm.Guest{}, nil, usagef("--as %q: xl or libxl", as)
 	}
-	for _, spec := range values(c, "pci") {
+	for _, spec := range getopt.Values(c, "pci") {
 		d, err := xl.ParseSpec(spec)
 		if err != nil {
 			return rdm.Guest{}, nil, err
