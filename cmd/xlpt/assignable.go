@@ -8,6 +8,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -72,7 +73,7 @@ Examples:
 			return err
 		}
 		o.note(res.Notes...)
-		return o.emit(assignableAddDoc(res), func(w io.Writer) {
+		return o.emit(report.AssignableAdd(res), func(w io.Writer) {
 			for _, h := range res.Hidden {
 				from := h.From
 				if from == "" {
@@ -89,22 +90,6 @@ Examples:
 			}
 		})
 	},
-}
-
-// assignableAddDoc is pci-assignable-add's --json document.
-type assignableDoc struct {
-	envelope
-	Outcome string           `json:"outcome"` // assignable
-	Hidden  []hotplug.Hidden `json:"hidden"`  // what this run moved ([] when it was assignable already)
-	Resumed bool             `json:"resumed"` // an interrupted run's hide, finished by this run's recovery
-}
-
-func assignableAddDoc(res hotplug.AssignableResult) *assignableDoc {
-	h := res.Hidden
-	if h == nil {
-		h = []hotplug.Hidden{}
-	}
-	return &assignableDoc{Outcome: "assignable", Hidden: h, Resumed: res.Resumed}
 }
 
 var pciAssignableRemoveCommand = &cli.Command{
@@ -141,18 +126,9 @@ Example:
 		if err != nil {
 			return err
 		}
-		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: res.Message},
+		return o.emit(report.AssignableRemove(arg, c.Bool("rebind"), res),
 			func(w io.Writer) { fmt.Fprintln(w, res.Message) })
 	},
-}
-
-// releaseDoc is pci-assignable-remove's --json document.
-type releaseDoc struct {
-	envelope
-	Outcome string `json:"outcome"` // released
-	Device  string `json:"device"`  // as given: BDF or name
-	Rebind  bool   `json:"rebind"`
-	Message string `json:"message"`
 }
 
 var pciAssignableListCommand = &cli.Command{
@@ -175,7 +151,7 @@ var pciAssignableListCommand = &cli.Command{
 		}
 		o := newOutput(c)
 		defer o.flush()
-		return o.emit(&devicesDoc{Devices: nonNilDevs(devs)}, func(w io.Writer) {
+		return o.emit(report.AssignableList(devs), func(w io.Writer) {
 			for _, d := range devs {
 				if c.Bool("show-names") && d.Name != "" {
 					fmt.Fprintf(w, "%s %s\n", d.PciBdf, d.Name)
@@ -185,10 +161,4 @@ var pciAssignableListCommand = &cli.Command{
 			}
 		})
 	},
-}
-
-// devicesDoc is pci-assignable-list's --json document.
-type devicesDoc struct {
-	envelope
-	Devices []xl.DevicePci `json:"devices"`
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/internal/timing"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -89,8 +90,7 @@ Examples:
 		}
 		o.warn(rep.Warnings...)
 		start := time.Now()
-		doc := &checkDoc{CheckReport: rep}
-		if err := o.emit(doc, func(w io.Writer) {
+		if err := o.emit(report.Check(rep), func(w io.Writer) {
 			if c.Bool("oneline") {
 				printCheckLines(w, rep)
 			} else if !c.Bool("summary") {
@@ -108,21 +108,6 @@ Examples:
 		}
 		return nil
 	},
-}
-
-// checkDoc is check's --json document.
-type checkDoc struct {
-	envelope
-	hotplug.CheckReport
-}
-
-// writeJSON is the report's fast road out (output.emit takes it): a full
-// scan's device list is megabytes, written by hand.
-func (d *checkDoc) writeJSON(w io.Writer) error {
-	devs := d.Devices
-	d.Devices = []hotplug.DeviceReport{}
-	defer func() { d.Devices = devs }()
-	return hotplug.WriteReportJSON(w, d, devs)
 }
 
 // fullScanGC turns the collector off for a full scan, up to a memory

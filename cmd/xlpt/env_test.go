@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 )
 
 // A recorded host given by --sysfs-root alone takes its /proc, state
@@ -44,7 +45,7 @@ func TestRecordedHostLeavesRealHostAlone(t *testing.T) {
 	// check reads the tree's /proc: the NVMe holding "/" is refused, which
 	// the real /proc of this machine cannot say about a simulated device.
 	out, errs, _ := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
-	var rep checkDoc
+	var rep report.CheckDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s %s", err, out, errs)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/report"
 )
 
 var hideCmdlineCommand = &cli.Command{
@@ -51,13 +51,6 @@ Examples:
 			return err
 		}
 		o.warn(res.Warnings...)
-		return o.emit(&hideDoc{Cmdline: res.Cmdline, Devices: res.Devices}, func(w io.Writer) { fmt.Fprintln(w, res.Cmdline) })
+		return o.emit(report.HideCmdline(res), func(w io.Writer) { fmt.Fprintln(w, res.Cmdline) })
 	},
-}
-
-// hideDoc is hide-cmdline's --json document.
-type hideDoc struct {
-	envelope
-	Cmdline string      `json:"cmdline"`
-	Devices []xl.PciBdf `json:"devices"`
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -127,7 +128,7 @@ is and its guest slot, e.g.
 		if p == nil {
 			return fmt.Errorf("no plan at %s", c.String("plan"))
 		}
-		return newOutput(c).emit(&planDoc{Plan: p}, func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
+		return newOutput(c).emit(report.Plan(p), func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
 	},
 }
 
@@ -155,12 +156,6 @@ func newMigration(c *cli.Context, plan string) (*hotplug.Migration, error) {
 	return svc.Migration(plan), nil
 }
 
-// planDoc is the --json document of the migrate commands and pci-move.
-type planDoc struct {
-	envelope
-	Plan *hotplug.Plan `json:"plan"`
-}
-
 func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateResult, error)) error {
 	o := newOutput(c)
 	defer o.flush()
@@ -178,7 +173,7 @@ func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateRe
 	res, err := op(m)
 	o.warn(res.Warnings...)
 	if res.Plan != nil {
-		if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) { printPlan(w, plan, res.Plan) }); eerr != nil {
+		if eerr := o.emit(report.Plan(res.Plan), func(w io.Writer) { printPlan(w, plan, res.Plan) }); eerr != nil {
 			return eerr
 		}
 	}

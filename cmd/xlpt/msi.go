@@ -8,6 +8,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/msi"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -71,7 +72,7 @@ Examples:
 		for _, b := range rep.Missing {
 			fmt.Fprintf(c.App.ErrWriter, "xlpt: msi: no PCI device %s\n", b)
 		}
-		if err := o.emit(&msiDoc{MSIReport: rep}, func(w io.Writer) {
+		if err := o.emit(report.MSI(rep), func(w io.Writer) {
 			for _, r := range rep.Devices {
 				printMSI(w, r)
 			}
@@ -83,12 +84,6 @@ Examples:
 		}
 		return nil
 	},
-}
-
-// msiDoc is msi's --json document.
-type msiDoc struct {
-	envelope
-	hotplug.MSIReport
 }
 
 func pm(b bool) string {

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -58,7 +59,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		return o.emit(attachDoc(res), func(w io.Writer) {
+		return o.emit(report.Attach(res), func(w io.Writer) {
 			for _, d := range res.Attached {
 				if res.Domain.IsHVM() {
 					fmt.Fprintf(w, "%s attached to %s at guest slot %02x.%x%s\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc(), resumed(res.Resumed))
@@ -70,26 +71,6 @@ Examples:
 	},
 }
 
-// hotplugDoc is pci-attach's and pci-detach's --json document.
-type hotplugDoc struct {
-	envelope
-	Outcome string         `json:"outcome"` // attached, detached
-	Domain  string         `json:"domain"`
-	Domid   uint32         `json:"domid"`
-	Devices []xl.DevicePci `json:"devices"`
-	// Resumed: the work was an interrupted run's, found finished (by
-	// this run's recovery); a retry after a kill reports success.
-	Resumed bool `json:"resumed"`
-}
-
-func attachDoc(res hotplug.AttachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "attached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Attached), Resumed: res.Resumed}
-}
-
-func detachDoc(res hotplug.DetachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "detached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Detached), Resumed: res.Resumed}
-}
-
 // resumed is what a line about a device adds when an interrupted run
 // began the work and this run found it done.
 func resumed(r bool) string {
@@ -97,13 +78,6 @@ func resumed(r bool) string {
 		return " (finishing what an interrupted run began)"
 	}
 	return ""
-}
-
-func nonNilDevs(d []xl.DevicePci) []xl.DevicePci {
-	if d == nil {
-		return []xl.DevicePci{}
-	}
-	return d
 }
 
 var pciDetachCommand = &cli.Command{
@@ -142,7 +116,7 @@ Example:
 			}
 			return err
 		}
-		return o.emit(detachDoc(res), func(w io.Writer) {
+		return o.emit(report.Detach(res), func(w io.Writer) {
 			for _, d := range res.Detached {
 				fmt.Fprintf(w, "%s detached from %s%s\n", d.PciBdf, res.Domain, resumed(res.Resumed))
 			}
@@ -167,11 +141,4 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	}
 	svc, err := envOf(c).service(c, false)
 	return dev, svc, err
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

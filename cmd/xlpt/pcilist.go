@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -44,17 +45,9 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		return o.emit(&pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: nonNilDevs(devs)},
+		return o.emit(report.PciList(dom, devs),
 			func(w io.Writer) { printPciList(w, format, devs) })
 	},
-}
-
-// pciListDoc is pci-list's --json document.
-type pciListDoc struct {
-	envelope
-	Domain  string         `json:"domain"`
-	Domid   uint32         `json:"domid"`
-	Devices []xl.DevicePci `json:"devices"`
 }
 
 func printPciList(w io.Writer, format string, devs []xl.DevicePci) {

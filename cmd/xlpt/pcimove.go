@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -51,7 +52,7 @@ Examples:
 		}
 		res, err := svc.Move(hotplug.MoveRequest{From: from, To: to, Device: dev, Force: c.Bool("force"), Plan: c.String("plan")})
 		if res.Plan != nil {
-			if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) {
+			if eerr := o.emit(report.Plan(res.Plan), func(w io.Writer) {
 				for _, d := range res.Plan.Devices {
 					fmt.Fprintf(w, "%s  %s\n", d.BDF, res.Plan.Where(d))
 				}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -32,15 +34,11 @@ Examples:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		doc := &specDoc{Specs: []specJSON{}}
-		for _, s := range c.Args().Slice() {
-			d, err := xl.ParseSpec(s)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %v\n", err)
-				doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "malformed", Message: err.Error()})
-				continue
+		doc := report.Specs(c.Args().Slice())
+		for _, s := range doc.Specs {
+			if s.Device == nil {
+				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %s\n", s.Message)
 			}
-			doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "ok", Device: &d})
 		}
 		if err := o.emit(doc, func(w io.Writer) {
 			for _, s := range doc.Specs {
@@ -51,26 +49,11 @@ Examples:
 		}); err != nil {
 			return err
 		}
-		for _, s := range doc.Specs {
-			if s.Device == nil {
-				return exitStatus(exitUsage)
-			}
+		if !doc.OK() {
+			return exitStatus(exitUsage)
 		}
 		return nil
 	},
-}
-
-// specDoc is pci-spec's --json document: one entry per argument.
-type specDoc struct {
-	envelope
-	Specs []specJSON `json:"specs"`
-}
-
-type specJSON struct {
-	Spec    string        `json:"spec"`
-	Outcome string        `json:"outcome"` // ok, malformed
-	Device  *xl.DevicePci `json:"device,omitempty"`
-	Message string        `json:"message,omitempty"`
 }
 
 func explainSpec(w io.Writer, spec string, d xl.DevicePci) {

@@ -11,6 +11,7 @@ import (
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/internal/getopt"
 	"github.com/xlpt/xlpt/rdm"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -69,11 +70,7 @@ assign such a device under rdm_policy=strict.`,
 		if err != nil {
 			return err
 		}
-		doc := &regionsDoc{Regions: make([]regionJSON, 0, len(regs))}
-		for _, r := range regs {
-			doc.Regions = append(doc.Regions, toRegionJSON(r))
-		}
-		return o.emit(doc, func(w io.Writer) { printRegions(w, regs) })
+		return o.emit(report.Regions(regs), func(w io.Writer) { printRegions(w, regs) })
 	},
 }
 
@@ -92,35 +89,6 @@ func printRegions(out io.Writer, regs []rdm.Region) {
 		fmt.Fprintf(w, "%#x\t%#x\t%d\t%s\t%s\t%s\n", r.Start(), r.End()-1, r.NrPages, sources(r), shared, devs)
 	}
 	w.Flush()
-}
-
-// regionsDoc is rdm list's --json document.
-type regionsDoc struct {
-	envelope
-	Regions []regionJSON `json:"regions"`
-}
-
-type regionJSON struct {
-	Start    uint64      `json:"start"`
-	End      uint64      `json:"end"` // inclusive
-	StartPFN uint64      `json:"start_pfn"`
-	NrPages  uint64      `json:"nr_pages"`
-	Sources  []string    `json:"sources"` // xen, dmar, rmrr (Xen's rmrr= option)
-	Shared   bool        `json:"shared"`
-	Devices  []xl.PciBdf `json:"devices"`
-}
-
-func toRegionJSON(r rdm.Region) regionJSON {
-	d := r.Devices
-	if d == nil {
-		d = []xl.PciBdf{}
-	}
-	src := []string{}
-	for _, x := range r.Sources {
-		src = append(src, strings.TrimSuffix(string(x), "="))
-	}
-	return regionJSON{Start: r.Start(), End: r.End() - 1, StartPFN: r.StartPFN, NrPages: r.NrPages,
-		Sources: src, Shared: r.Shared(), Devices: d}
 }
 
 func sources(r rdm.Region) string {
@@ -189,7 +157,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		if err := o.emit(newRdmCheckDoc(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
+		if err := o.emit(report.Rdm(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
 			return err
 		}
 		if res.Fails {
@@ -285,66 +253,4 @@ func printRdmCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	} else {
 		fmt.Fprintln(w, "verdict: the guest would start")
 	}
-}
-
-type layoutJSON struct {
-	MemSize    uint64 `json:"mem_size"`
-	MMIOStart  uint64 `json:"mmio_start"`
-	LowMemEnd  uint64 `json:"lowmem_end"`
-	HighMemEnd uint64 `json:"highmem_end"`
-}
-
-func toLayoutJSON(l rdm.Layout) layoutJSON {
-	return layoutJSON{l.MemSize, l.MMIOStart, l.LowMemEnd, l.HighMemEnd}
-}
-
-type regionCheckJSON struct {
-	regionJSON
-	Policy       string `json:"policy"`
-	PolicyFrom   string `json:"policy_from"`
-	Outcome      string `json:"outcome"` // fits, relocates, refused, ignored
-	Reason       string `json:"reason"`
-	Message      string `json:"message,omitempty"`
-	Exposed      bool   `json:"reserved_in_guest"`
-	AfterFailure bool   `json:"after_failure,omitempty"`
-}
-
-// outcomeWord names each rdm.Outcome in one word for --json.
-var outcomeWord = map[rdm.Outcome]string{rdm.Fits: "fits", rdm.Relocates: "relocates", rdm.Refused: "refused", rdm.Ignored: "ignored"}
-
-// rdmCheckDoc is rdm check's --json document; cfg check carries the same
-// fields under "rdm".
-type rdmCheckDoc struct {
-	envelope
-	rdmCheckJSON
-}
-
-type rdmCheckJSON struct {
-	Strategy string            `json:"strategy"`
-	Policy   string            `json:"policy"`
-	Initial  layoutJSON        `json:"layout_before"`
-	Final    layoutJSON        `json:"layout"`
-	Regions  []regionCheckJSON `json:"regions"`
-	Errors   []string          `json:"libxl_errors"`
-	Warnings []string          `json:"libxl_warnings"`
-	Verdict  string            `json:"verdict"` // starts, fails
-	Message  string            `json:"message"`
-}
-
-func toRdmCheckJSON(g rdm.Guest, res rdm.Result) rdmCheckJSON {
-	regs := make([]regionCheckJSON, 0, len(res.Regions))
-	for _, r := range res.Regions {
-		regs = append(regs, regionCheckJSON{toRegionJSON(r.Region), r.Policy.String(), r.PolicyFrom, outcomeWord[r.Outcome],
-			r.Reason, r.Message, r.Exposed, r.AfterFailure})
-	}
-	v, m := "starts", "the guest would start"
-	if res.Fails {
-		v, m = "fails", "the guest would fail to start"
-	}
-	return rdmCheckJSON{g.Rdm.Strategy.String(), g.EffectivePolicy().String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
-		regs, nonNil(res.Errors), nonNil(res.Warnings), v, m}
-}
-
-func newRdmCheckDoc(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
-	return &rdmCheckDoc{rdmCheckJSON: toRdmCheckJSON(g, res)}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/report"
 )
 
 var recoverCommand = &cli.Command{
@@ -44,36 +45,11 @@ Examples:
 			return err
 		}
 		rep, err := svc.Recover(c.Bool("dry-run"))
-		if rep.Repairs == nil {
-			rep.Repairs = []hotplug.Repair{}
-		}
-		if eerr := o.emit(toRecoverDoc(rep), func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
+		if eerr := o.emit(report.Recover(rep), func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
 			return eerr
 		}
 		return err
 	},
-}
-
-// recoverDoc is recover's --json document.
-type recoverDoc struct {
-	envelope
-	Records []string     `json:"records"` // the intent records found
-	Repairs []repairJSON `json:"repairs"`
-	DryRun  bool         `json:"dry_run"`
-}
-
-// repairJSON is one device's repair with its outcome in one word.
-type repairJSON struct {
-	hotplug.Repair
-	Outcome string `json:"outcome"` // consistent, left_alone, planned, repaired, failed
-}
-
-func toRecoverDoc(rep hotplug.RecoverReport) *recoverDoc {
-	doc := &recoverDoc{Records: nonNil(rep.Records), Repairs: []repairJSON{}, DryRun: rep.DryRun}
-	for _, r := range rep.Repairs {
-		doc.Repairs = append(doc.Repairs, repairJSON{r, r.Outcome(rep.DryRun)})
-	}
-	return doc
 }
 
 func printRecovery(w io.Writer, rep hotplug.RecoverReport) {

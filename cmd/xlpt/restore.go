@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/report"
 )
 
 var restoreCommand = &cli.Command{
@@ -54,19 +55,12 @@ Examples:
 			o.note(noSetup(res.File)) // the text says it on stdout
 		}
 		took := time.Since(start)
-		err = o.emit(&restoreDoc{RestoreResult: res, ElapsedNs: took.Nanoseconds()}, func(w io.Writer) { printRestore(w, res, took) })
+		err = o.emit(report.Restore(res, took), func(w io.Writer) { printRestore(w, res, took) })
 		if err == nil && !res.OK() {
 			return exitStatus(exitFailed)
 		}
 		return err
 	},
-}
-
-// restoreDoc is restore's --json document.
-type restoreDoc struct {
-	envelope
-	hotplug.RestoreResult
-	ElapsedNs int64 `json:"elapsed_ns"`
 }
 
 func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {

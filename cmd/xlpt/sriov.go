@@ -11,6 +11,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -53,45 +54,8 @@ assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
 		if err != nil {
 			return err
 		}
-		return o.emit(toSRIOVListDoc(pfs), func(w io.Writer) { printSRIOVList(w, pfs) })
+		return o.emit(report.SRIOVList(pfs), func(w io.Writer) { printSRIOVList(w, pfs) })
 	},
-}
-
-// sriovListDoc is sriov list's --json document.
-type sriovListDoc struct {
-	envelope
-	PFs []pfJSON `json:"pfs"`
-}
-
-// pfJSON is one PF: offset and stride null when the PF does not report
-// them (0 would put VF 0 at the PF's own address, so it means unknown).
-type pfJSON struct {
-	BDF       xl.PciBdf        `json:"bdf"`
-	ID        string           `json:"id"`
-	Driver    string           `json:"driver"`
-	TotalVFs  int              `json:"total_vfs"`
-	NumVFs    int              `json:"enabled_vfs"`
-	Offset    *int             `json:"vf_offset"`
-	Stride    *int             `json:"vf_stride"`
-	Autoprobe bool             `json:"drivers_autoprobe"`
-	VFs       []hotplug.VFInfo `json:"vfs"`
-}
-
-func toSRIOVListDoc(pfs []hotplug.PFInfo) *sriovListDoc {
-	doc := &sriovListDoc{PFs: []pfJSON{}}
-	for _, pf := range pfs {
-		j := pfJSON{BDF: pf.PF, ID: pf.ID, Driver: pf.Driver, TotalVFs: pf.TotalVFs, NumVFs: pf.NumVFs,
-			Autoprobe: pf.Autoprobe, VFs: pf.VFs}
-		if pf.Offset != 0 {
-			off, stride := pf.Offset, pf.Stride
-			j.Offset, j.Stride = &off, &stride
-		}
-		if j.VFs == nil {
-			j.VFs = []hotplug.VFInfo{}
-		}
-		doc.PFs = append(doc.PFs, j)
-	}
-	return doc
 }
 
 func printSRIOVList(w io.Writer, pfs []hotplug.PFInfo) {
@@ -211,52 +175,7 @@ func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
 	if err != nil {
 		return err
 	}
-	doc := toSRIOVSetDoc(res, res.Persisted, time.Since(start))
-	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res) })
-}
-
-// sriovSetDoc is sriov enable/disable's --json document. Durations are
-// nanoseconds, as everywhere in xlpt's JSON.
-type sriovSetDoc struct {
-	envelope
-	Change       changeJSON       `json:"change"`
-	Changed      bool             `json:"changed"`
-	Released     []xl.PciBdf      `json:"released"` // VFs taken off pciback before they went
-	Hidden       []hotplug.Hidden `json:"hidden"`
-	AutoprobeOff bool             `json:"autoprobe_off"`
-	Persisted    *string          `json:"persisted"` // the host setup file written; null: not persisted
-	ElapsedNs    int64            `json:"elapsed_ns"`
-}
-
-type changeJSON struct {
-	PF          xl.PciBdf   `json:"pf"`
-	From        int         `json:"from"`
-	To          int         `json:"to"`
-	ThroughZero bool        `json:"through_zero"`
-	WaitedNs    int64       `json:"waited_ns"`
-	VFs         []xl.PciBdf `json:"vfs"`
-}
-
-func toSRIOVSetDoc(res hotplug.SRIOVResult, persisted string, took time.Duration) *sriovSetDoc {
-	ch := res.Change
-	doc := &sriovSetDoc{Change: changeJSON{PF: ch.PF, From: ch.From, To: ch.To, ThroughZero: ch.ThroughZero,
-		WaitedNs: ch.Waited.Nanoseconds(), VFs: nonNilBdfs(ch.VFs)},
-		Changed: res.Changed, Released: nonNilBdfs(res.Released), Hidden: res.Hidden, AutoprobeOff: res.AutoprobeOff,
-		ElapsedNs: took.Nanoseconds()}
-	if doc.Hidden == nil {
-		doc.Hidden = []hotplug.Hidden{}
-	}
-	if persisted != "" {
-		doc.Persisted = &persisted
-	}
-	return doc
-}
-
-func nonNilBdfs(bs []xl.PciBdf) []xl.PciBdf {
-	if bs == nil {
-		return []xl.PciBdf{}
-	}
-	return bs
+	return o.emit(report.SRIOVSet(res, time.Since(start)), func(w io.Writer) { printSetVFs(w, req, res) })
 }
 
 func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult) {
