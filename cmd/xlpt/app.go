@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/internal/getopt"
+	"github.com/xlpt/xlpt/internal/help"
 )
 
 var version = "0.1.0-dev"
@@ -39,27 +40,6 @@ func commands() []*cli.Command {
 	}
 }
 
-const appDescription = `xlpt does what xl's pci-* commands do, through the same libxl, and adds
-the rules that Xen 4.17 and libxl leave out: which devices can safely go to
-which guest, in which slot, and how to get them back.
-
-Examples:
-   xlpt pci-spec '03:00.1@5,permissive=1'     explain a PCI_SPEC_STRING
-   xlpt pci-assignable-add 0000:03:00.0       hide a device from dom0 (pciback)
-   xlpt pci-assignable-list                   devices ready to be passed through
-   xlpt pci-attach web01 0000:03:00.0 7       hot-plug it into guest slot 7
-   xlpt pci-list web01                        what the guest holds, and where
-   xlpt pci-detach web01 0000:03:00.0         hot-unplug it (-f to force)
-   xlpt pci-assignable-remove -r 03:00.0      give it back to its dom0 driver
-
-Flags may come before, between or after the arguments, as with xl
-(xlpt pci-detach web01 03:00.0 -f); "--" ends them.
-
-Exit status: 0 done, 1 the operation failed, 2 malformed input (nothing was
-changed). Errors go to stderr as "xlpt: COMMAND: reason", warnings as
-"xlpt: COMMAND: warning: ...". --json puts the result on stdout for scripts:
-one object that starts with "schema": "xlpt/1" (docs/json.md).`
-
 func newApp() *cli.App {
 	// -v is --verbose here, as in xl; the version moves to -V.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
@@ -70,7 +50,7 @@ func newApp() *cli.App {
 		Name:                   "xlpt",
 		Usage:                  "PCI passthrough for Xen, with the rules libxl leaves out",
 		Version:                version,
-		Description:            appDescription,
+		Description:            help.Of(""),
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -vv is -v -v
 		Flags: append([]cli.Flag{

@@ -7,40 +7,24 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xlcfg"
 )
 
 var cfgCommand = &cli.Command{
-	Name:  "cfg",
-	Usage: "Check and edit the passthrough settings of a guest's xl.cfg",
-	Description: `Reads an xl.cfg exactly as xl 4.17 does (pci = [...], pci_msitranslate,
-pci_power_mgmt, pci_permissive, pci_seize, rdm, rdm_mem_boundary,
-passthrough, memory, maxmem, type, device_model_version).
-
-Examples:
-   xlpt cfg check /etc/xen/web01.cfg
-   xlpt cfg add-pci /etc/xen/web01.cfg 0000:03:00.0@6
-   xlpt cfg remove-pci /etc/xen/web01.cfg 0000:03:00.0`,
+	Name:        "cfg",
+	Usage:       "Check and edit the passthrough settings of a guest's xl.cfg",
+	Description: help.Of("cfg"),
 	Subcommands: []*cli.Command{cfgCheckCommand, cfgAddPciCommand, cfgRemovePciCommand},
 }
 
 var cfgCheckCommand = &cli.Command{
-	Name:      "check",
-	Usage:     "Say, before xl create, whether the guest's devices will work",
-	ArgsUsage: "FILE",
-	Description: `One report on every pci entry and the settings around it:
-   - the spec as xl reads it (and what xl would silently misread);
-   - the device exists on this host and is assignable (or seize=1);
-   - same-domain groups are complete (conventional PCI behind a bridge);
-   - guest slots do not collide;
-   - reserved device memory (RMRR) against the guest's memory layout, with
-     libxl 4.17's strict/relaxed outcome, and rdm= settings xl 4.17 drops;
-   - msitranslate settings that will not take effect;
-   - passthrough and memory settings that stop passthrough or hot-plug.
-Exit status 1 when the guest would fail to start or a device would be
-refused.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "check",
+	Usage:       "Say, before xl create, whether the guest's devices will work",
+	ArgsUsage:   "FILE",
+	Description: help.Of("cfg check"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -101,15 +85,11 @@ func printReport(w io.Writer, path string, r hotplug.GuestReport) {
 }
 
 var cfgAddPciCommand = &cli.Command{
-	Name:      "add-pci",
-	Usage:     "Add a device to the pci list of an xl.cfg",
-	ArgsUsage: "FILE PCI_SPEC_STRING",
-	Description: `Appends PCI_SPEC_STRING to pci = [...], leaving the rest of the file as it
-was. The spec must be one xl reads as written, and its device must not be in
-the list already. The file is replaced atomically after the new text has been
-read back (a symlink's target is edited, with its owner, group and mode);
-then the guest is checked as by xlpt cfg check.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "add-pci",
+	Usage:       "Add a device to the pci list of an xl.cfg",
+	ArgsUsage:   "FILE PCI_SPEC_STRING",
+	Description: help.Of("cfg add-pci"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err
@@ -146,14 +126,11 @@ func editDone(c *cli.Context, path string, doc *report.CfgEditDoc, said string) 
 }
 
 var cfgRemovePciCommand = &cli.Command{
-	Name:      "remove-pci",
-	Usage:     "Remove a device from the pci list of an xl.cfg",
-	ArgsUsage: "FILE BDF|PCI_SPEC_STRING",
-	Description: `Removes every pci entry for the device (matched by BDF, or by name=),
-leaving the rest of the file as it was; atomic, read back before it replaces
-the file (a symlink's target is edited, with its owner, group and mode); then
-the guest is checked as by xlpt cfg check.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "remove-pci",
+	Usage:       "Remove a device from the pci list of an xl.cfg",
+	ArgsUsage:   "FILE BDF|PCI_SPEC_STRING",
+	Description: help.Of("cfg remove-pci"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err

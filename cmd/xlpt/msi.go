@@ -7,28 +7,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var msiCommand = &cli.Command{
-	Name:      "msi",
-	Usage:     "Show MSI and MSI-X capabilities and what msitranslate will do",
-	ArgsUsage: "BDF|PCI_SPEC_STRING...",
-	Description: `Decodes each function's MSI capability (enabled, 64-bit, per-vector masking,
-vectors capable/enabled) and MSI-X capability (table size, table and PBA BAR
-and offset, enabled, function mask) from its config space (run as root:
-others see 64 bytes, which hold no capability), and says whether xl's
-msitranslate takes effect: only qemu-xen-traditional honours it; with
-qemu-xen (the default) it is recorded and ignored; a device without MSI
-cannot be translated; an SR-IOV VF needs MSI or MSI-X.
-
-A spec's msitranslate= overrides --pci-msitranslate, as in xl.cfg.
-
-Examples:
-   xlpt msi 0000:00:03.0
-   xlpt msi --device-model qemu-xen-traditional --pci-msitranslate 1 03:00.0`,
+	Name:        "msi",
+	Usage:       "Show MSI and MSI-X capabilities and what msitranslate will do",
+	ArgsUsage:   "BDF|PCI_SPEC_STRING...",
+	Description: help.Of("msi"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.IntFlag{Name: "pci-msitranslate", Usage: "xl.cfg's pci_msitranslate (0 or 1)"},
 		&cli.StringFlag{Name: "device-model", Value: msi.QemuXen, Usage: "device_model_version= (qemu-xen or qemu-xen-traditional)"},

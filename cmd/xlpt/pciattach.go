@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -14,32 +15,10 @@ import (
 var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for HVM guests, hex (default 6-7, or hotplug_slots in the host config)"}
 
 var pciAttachCommand = &cli.Command{
-	Name:      "pci-attach",
-	Usage:     "Hot-plug a PCI device into a running domain",
-	ArgsUsage: "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
-	Description: `Attaches the host device named by PCI_SPEC_STRING to DOMAIN through libxl,
-after checking what libxl does not:
-
-  - HVM guests: the device goes to a hot-plug slot, 6-7 unless --slots or
-    the host config say otherwise. VSLOT (hex, as xl's @VSLOT) picks one;
-    a slot outside the range needs --any-slot, an occupied one is refused
-    naming its occupant. Without VSLOT the lowest free slot is taken.
-    PV guests have no slots: VSLOT is ignored, with a warning.
-  - Conventional PCI devices behind a PCIe-to-PCI bridge must all go to the
-    same domain: --group attaches the whole group (all or none).
-  - BB:DD.* attaches every function, one by one, function 0 last.
-  - -o/--options=KEY=VALUE[,...] (xm's form, as in the Xen VT-d howto)
-    adds options to the spec; a key given both ways is refused.
-  - The IOMMU is on, the domain can take devices (passthrough enabled, no
-    PoD), the device is assignable (or --assign makes it so).
-
-Nothing is changed when a check fails; a failed attach is rolled back.
-
-Examples:
-   xlpt pci-attach web01 0000:03:00.0 7
-   xlpt pci-attach web01 '03:00.0@7,permissive=1'
-   xlpt pci-attach -o msitranslate=0 web01 0000:03:00.0 7
-   xlpt pci-attach --group web01 0000:01:01.0`,
+	Name:        "pci-attach",
+	Usage:       "Hot-plug a PCI device into a running domain",
+	ArgsUsage:   "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
+	Description: help.Of("pci-attach"),
 	Flags: []cli.Flag{jsonFlag, slotsFlag,
 		&cli.StringFlag{Name: "options", Aliases: []string{"o"}, Usage: "Spec options KEY=VALUE[,...], as xm's -o (e.g. msitranslate=0)"},
 		&cli.BoolFlag{Name: "group", Usage: "Attach the device's whole same-domain group"},
@@ -81,20 +60,10 @@ func resumed(r bool) string {
 }
 
 var pciDetachCommand = &cli.Command{
-	Name:      "pci-detach",
-	Usage:     "Hot-unplug a PCI device from a domain",
-	ArgsUsage: "[-f] DOMAIN PCI_SPEC_STRING",
-	Description: `Asks the guest to release the device (an ACPI eject for HVM guests) and
-takes it back. If the guest does not answer within libxl's timeout the
-device stays attached and xlpt says so; -f then removes it without the
-guest's consent. --group detaches the device's whole same-domain group;
-BB:DD.* every function.
-
-After detach the device stays on pciback, quarantined by Xen: attach it
-elsewhere, or give it back to dom0 with xlpt pci-assignable-remove -r BDF.
-
-Example:
-   xlpt pci-detach web01 0000:03:00.0`,
+	Name:        "pci-detach",
+	Usage:       "Hot-unplug a PCI device from a domain",
+	ArgsUsage:   "[-f] DOMAIN PCI_SPEC_STRING",
+	Description: help.Of("pci-detach"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
 		&cli.BoolFlag{Name: "group", Usage: "Detach the device's whole same-domain group"},

@@ -6,25 +6,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciListCommand = &cli.Command{
-	Name:      "pci-list",
-	Usage:     "List the PCI devices a domain holds, with their guest slots",
-	ArgsUsage: "DOMAIN",
-	Description: `Prints the table of the Xen VT-d howto (hex, as there):
-
-   VSlt domain bus  slot func
-   0x07 0x0000 0x03 0x00 0x0
-
-VSlt is the guest slot (0x00 for PV guests, whose slots pcifront picks).
---format xl prints xl's "Vdev Device" form instead; --json the devices with
-libxl_device_pci's field names.
-
-Example:
-   xlpt pci-list web01`,
+	Name:        "pci-list",
+	Usage:       "List the PCI devices a domain holds, with their guest slots",
+	ArgsUsage:   "DOMAIN",
+	Description: help.Of("pci-list"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as xl pci-list prints it)"}},
 	Action: func(c *cli.Context) error {

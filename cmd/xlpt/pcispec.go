@@ -7,27 +7,17 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciSpecCommand = &cli.Command{
-	Name:      "pci-spec",
-	Usage:     "Explain PCI_SPEC_STRINGs as xl and libxl will read them",
-	ArgsUsage: "SPEC...",
-	Description: `Parses each [DDDD:]BB:DD.F[@VSLOT][,key=value...] exactly as xl 4.17 does and
-says what it means: which host function, which guest slot, which options.
-Specs that xl would silently misread (permissive=true is read as 0, a key
-given twice, junk after vslot=) are refused with what xl would have done.
-
-With --json, prints one document listing every spec with its outcome (ok
-or malformed) and, when ok, the device under libxl_device_pci's field names
-(rdm_policy and name are null when the spec leaves them unset).
-
-Examples:
-   xlpt pci-spec 0000:03:00.1@5,permissive=1
-   xlpt pci-spec --json 03:00.*@7 name=gpu,rdm_policy=relaxed`,
-	Flags: []cli.Flag{jsonFlag},
+	Name:        "pci-spec",
+	Usage:       "Explain PCI_SPEC_STRINGs as xl and libxl will read them",
+	ArgsUsage:   "SPEC...",
+	Description: help.Of("pci-spec"),
+	Flags:       []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, -1); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/internal/getopt"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
@@ -24,32 +25,18 @@ var rdmSourceFlags = []cli.Flag{
 }
 
 var rdmCommand = &cli.Command{
-	Name:  "rdm",
-	Usage: "Show reserved device memory (RMRR) regions and check guests against them",
-	Description: `Reserved device memory regions are memory that a device keeps using for
-DMA (USB legacy keyboard buffers, graphics stolen memory). An HVM guest that
-gets such a device must not have RAM there. xlpt reads the regions from Xen
-(libxenctrl), from the firmware's ACPI DMAR table, and from Xen's rmrr= boot
-option, and predicts what libxl 4.17 does with them.
-
-Examples:
-   xlpt rdm list
-   xlpt rdm list 0000:00:14.0
-   xlpt rdm check --memory 2048 --pci 0000:00:14.0 --rdm strategy=host
-   xlpt rdm check --no-xen --rmrr 0xf0-0xff=0000:00:03.0 --memory 1024 --pci 00:03.0,rdm_policy=relaxed`,
+	Name:        "rdm",
+	Usage:       "Show reserved device memory (RMRR) regions and check guests against them",
+	Description: help.Of("rdm"),
 	Subcommands: []*cli.Command{rdmListCommand, rdmCheckCommand},
 }
 
 var rdmListCommand = &cli.Command{
-	Name:      "list",
-	Usage:     "List reserved regions, where they come from and the devices that use them",
-	ArgsUsage: "[BDF...]",
-	Description: `Lists every region (or those of the given devices), merged across its
-sources: "xen" (what libxl itself will use), "dmar" (the firmware's RMRR
-structures; in a Xen dom0 the table is renamed RMAD), "rmrr=" (Xen's boot
-option). A region used by more than one device is shared: VT-d refuses to
-assign such a device under rdm_policy=strict.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "list",
+	Usage:       "List reserved regions, where they come from and the devices that use them",
+	ArgsUsage:   "[BDF...]",
+	Description: help.Of("rdm list"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		var want []xl.PciBdf
 		for _, a := range c.Args().Slice() {
@@ -106,23 +93,9 @@ func regionSources(c *cli.Context) hotplug.RegionSources {
 }
 
 var rdmCheckCommand = &cli.Command{
-	Name:  "check",
-	Usage: "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
-	Description: `Computes the guest's memory layout as libxl__build_hvm does, then the fate of
-each region as libxl__domain_device_construct_rdm decides it: fits, relocates
-low memory (a region in low memory above rdm_mem_boundary), or a conflict
-with guest RAM, refused under strict ("RDM conflict at 0x...") or ignored
-with a warning under relaxed ("Ignoring RDM conflict at 0x..."). Then Xen's
-own refusal of shared regions under strict. Exits 1 when the guest would
-not start.
-
---rdm is read twice: as written, and as xl 4.17 reads it (its parser drops
-every valid policy= and xl says nothing). --as xl (the default) predicts
-xl create; --as libxl predicts a toolstack that passes the setting intact.
-
-Examples:
-   xlpt rdm check --guest-cfg /etc/xen/web01.cfg
-   xlpt rdm check --memory 1024 --pci 0000:00:03.0 --rdm strategy=host,policy=relaxed`,
+	Name:        "check",
+	Usage:       "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
+	Description: help.Of("rdm check"),
 	Flags: append([]cli.Flag{jsonFlag,
 		&cli.StringFlag{Name: "guest-cfg", Usage: "Read the guest from its xl.cfg `FILE` (as xl 4.17 reads it) instead of the flags below"},
 		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --guest-cfg)"},

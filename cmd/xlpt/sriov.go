@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
@@ -19,27 +20,17 @@ var persistFlag = &cli.BoolFlag{Name: "persist",
 	Usage: "Also record the change in the host setup (CONFIG-DIR/devices.conf), which xlpt restore applies at boot"}
 
 var sriovCommand = &cli.Command{
-	Name:  "sriov",
-	Usage: "List, enable and disable SR-IOV virtual functions",
-	Description: `A PF (physical function) with SR-IOV can create VFs (virtual functions),
-each a PCI function of its own that can be passed through; VFs interrupt
-only with MSI or MSI-X.
-
-Examples:
-   xlpt sriov list
-   xlpt sriov enable --assignable 0000:03:00.0 4   create 4 VFs and hide them
-   xlpt sriov disable 0000:03:00.0`,
+	Name:        "sriov",
+	Usage:       "List, enable and disable SR-IOV virtual functions",
+	Description: help.Of("sriov"),
 	Subcommands: []*cli.Command{sriovListCommand, sriovEnableCommand, sriovDisableCommand},
 }
 
 var sriovListCommand = &cli.Command{
-	Name:  "list",
-	Usage: "List every SR-IOV PF with its VFs and who holds each",
-	Description: `For each PF: total and enabled VFs, offset and stride, sriov_drivers_autoprobe;
-for each VF: its index and BDF (from the PF's First VF Offset and VF Stride,
-checked against the kernel's virtfn links), driver, owner (a dom0 driver,
-assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
-	Flags: []cli.Flag{jsonFlag},
+	Name:        "list",
+	Usage:       "List every SR-IOV PF with its VFs and who holds each",
+	Description: help.Of("sriov list"),
+	Flags:       []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 0, 0); err != nil {
 			return err
@@ -97,24 +88,10 @@ func orDash(s string) string {
 }
 
 var sriovEnableCommand = &cli.Command{
-	Name:      "enable",
-	Usage:     "Create N VFs on a PF (through 0 when it has some), optionally hiding them",
-	ArgsUsage: "[--assignable [--driver pciback|pci-stub]] [--persist] PF N",
-	Description: `Writes N to the PF's sriov_numvfs. The kernel refuses to change a non-zero
-count to another, so xlpt writes 0 first; it then waits for the VFs to
-appear (and says so when that takes over a second). Refused while a VF
-that would go is in a guest (the guest is named: detach it first), and on a
-PF that is hidden or in a guest.
-
---assignable hides every VF (pci-assignable-add; pciback through libxl by
-default): sriov_drivers_autoprobe is set to 0 first so that no dom0 VF
-driver probes VFs meant for guests, and each VF's driver_override lets the
-stub driver bind it. --persist records the PF's count (and the hidden VFs)
-for xlpt restore at boot.
-
-Examples:
-   xlpt sriov enable 0000:03:00.0 4
-   xlpt sriov enable --assignable --persist 0000:03:00.0 4`,
+	Name:        "enable",
+	Usage:       "Create N VFs on a PF (through 0 when it has some), optionally hiding them",
+	ArgsUsage:   "[--assignable [--driver pciback|pci-stub]] [--persist] PF N",
+	Description: help.Of("sriov enable"),
 	Flags: []cli.Flag{jsonFlag, persistFlag,
 		&cli.BoolFlag{Name: "assignable", Usage: "Hide every VF so it can be passed through"},
 		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver for --assignable: pciback or pci-stub"},
@@ -141,14 +118,11 @@ Examples:
 }
 
 var sriovDisableCommand = &cli.Command{
-	Name:      "disable",
-	Usage:     "Remove every VF of a PF",
-	ArgsUsage: "[--persist] PF",
-	Description: `Writes 0 to the PF's sriov_numvfs. Refused while any VF is in a guest (the
-guest is named: detach the VF first). VFs that are assignable but in no
-guest are released from pciback first. --persist forgets the PF and its
-VFs in the host setup.`,
-	Flags: []cli.Flag{jsonFlag, persistFlag},
+	Name:        "disable",
+	Usage:       "Remove every VF of a PF",
+	ArgsUsage:   "[--persist] PF",
+	Description: help.Of("sriov disable"),
+	Flags:       []cli.Flag{jsonFlag, persistFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
