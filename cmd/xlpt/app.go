@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/internal/getopt"
+	"github.com/xlpt/xlpt/internal/plain"
 	"github.com/xlpt/xlpt/internal/help"
 )
 
@@ -218,13 +219,13 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 
 // onUsageError is the app's: main's "xlpt: " is the only prefix needed.
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usageError{fmt.Errorf("%w (see 'xlpt help')", plainFlagError(err, c.App.Flags))}
+	return usageError{fmt.Errorf("%w (see 'xlpt help')", plain.FlagError(err, c.App.Flags))}
 }
 
 // usageErrorOf is a command's: its full name prefixes the error.
 func usageErrorOf(name string, flags []cli.Flag) cli.OnUsageErrorFunc {
 	return func(_ *cli.Context, err error, _ bool) error {
-		return usageError{prefixed{name, fmt.Errorf("%w (see 'xlpt %s --help')", plainFlagError(err, flags), name)}}
+		return usageError{prefixed{name, fmt.Errorf("%w (see 'xlpt %s --help')", plain.FlagError(err, flags), name)}}
 	}
 }
 
