@@ -10,8 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/internal/getopt"
-	"github.com/xlpt/xlpt/internal/plain"
 	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/internal/plain"
 )
 
 var version = "0.1.0-dev"
