@@ -36,9 +36,9 @@ var pciAssignableAddCommand = &cli.Command{
 		if all {
 			return usagef("%q: name one function; xlpt check BB:DD lists them", c.Args().First())
 		}
-		drv := c.String("driver")
-		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
-			return usagef("--driver %q: use pciback or pci-stub", drv)
+		drv, err := stubDriver(c)
+		if err != nil {
+			return err
 		}
 		o := newOutput(c)
 		defer o.flush()

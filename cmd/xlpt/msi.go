@@ -10,7 +10,6 @@ import (
 	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/msi"
 	"github.com/xlpt/xlpt/report"
-	"github.com/xlpt/xlpt/xl"
 )
 
 var msiCommand = &cli.Command{
@@ -35,16 +34,9 @@ var msiCommand = &cli.Command{
 			return usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
 		}
 		for _, s := range c.Args().Slice() {
-			d, err := xl.ParseSpec(s)
+			it, err := hotplug.MSIDeviceOf(s)
 			if err != nil {
 				return err
-			}
-			if d.VfuncMask == 0 || d.AllFuncs() {
-				return usagef("%q: give one function's BDF", s)
-			}
-			it := hotplug.MSIDeviceRequest{BDF: d.PciBdf}
-			if set, _ := xl.SpecKeys(s); set["msitranslate"] != "" {
-				it.Msitranslate = &d.Msitranslate
 			}
 			req.Devices = append(req.Devices, it)
 		}

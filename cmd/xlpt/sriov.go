@@ -109,9 +109,9 @@ var sriovEnableCommand = &cli.Command{
 		if err != nil || n < 1 {
 			return usagef("N %q: a number of VFs, 1 or more (xlpt sriov disable %s removes them all)", c.Args().Get(1), c.Args().Get(0))
 		}
-		drv := c.String("driver")
-		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
-			return usagef("--driver %q: use pciback or pci-stub", drv)
+		drv, err := stubDriver(c)
+		if err != nil {
+			return err
 		}
 		return setVFs(c, hotplug.SRIOVRequest{PF: pf, NumVFs: n, Assignable: c.Bool("assignable"), Driver: drv, Wait: c.Duration("wait")})
 	},

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
@@ -56,6 +57,15 @@ func args(c *cli.Context, min, max int) error {
 		return usagef("too many arguments (%q): %s", c.Args().Slice()[max:], usageOf(commandName(c), c.Command.ArgsUsage))
 	}
 	return nil
+}
+
+// stubDriver is --driver, the stub that hides a device: pciback or
+// pci-stub.
+func stubDriver(c *cli.Context) (string, error) {
+	if drv := c.String("driver"); drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
+		return "", usagef("--driver %q: use pciback or pci-stub", drv)
+	}
+	return c.String("driver"), nil
 }
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "Print machine-readable JSON"}
