@@ -76,7 +76,6 @@
 //	reports (read only)
 //	  check.go          Check: check's report on every device, owners, inconsistencies, open
 //	                    intent records, the verdict filter and the summary
-//	  check_json.go     check's device list as JSON, by hand (megabytes on a full scan)
 //	  report.go         HideCmdline, MSI
 //	  guestcfg.go       an xl.cfg read as xl does, and checked before xl create
 package hotplug

@@ -21,7 +21,7 @@ func (d *CheckDoc) writeJSON(w io.Writer) error {
 	devs := d.Devices
 	d.Devices = []hotplug.DeviceReport{}
 	defer func() { d.Devices = devs }()
-	return hotplug.WriteReportJSON(w, d, devs)
+	return writeCheckJSON(w, d, devs)
 }
 
 // MSIDoc is msi's document.

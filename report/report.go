@@ -11,11 +11,12 @@
 //
 // Files:
 //
-//	report.go   Schema, Envelope, Document, Write
-//	devices.go  pci-spec, pci-attach and pci-detach, pci-list, pci-assignable-*, hide-cmdline
-//	check.go    check (its device list written by hand: megabytes), msi
-//	guest.go    rdm list and rdm check, cfg check, add-pci and remove-pci
-//	host.go     sriov list, enable and disable, restore, recover, the migration plan
+//	report.go      Schema, Envelope, Document, Write
+//	devices.go     pci-spec, pci-attach and pci-detach, pci-list, pci-assignable-*, hide-cmdline
+//	check.go       check, msi
+//	check_json.go  check's device list as JSON, by hand (megabytes on a full scan)
+//	guest.go       rdm list and rdm check, cfg check, add-pci and remove-pci
+//	host.go        sriov list, enable and disable, restore, recover, the migration plan
 package report
 
 import (

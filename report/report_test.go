@@ -2,13 +2,10 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/internal/docschema"
-	"github.com/xlpt/xlpt/pcibind"
-	"github.com/xlpt/xlpt/pcibind/pcitest"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 )
@@ -82,29 +79,5 @@ func TestSpecsAndRegions(t *testing.T) {
 	r := Regions([]rdm.Region{{StartPFN: 0xf0, NrPages: 0x10, Sources: []rdm.Source{"rmrr="}}}).Regions[0]
 	if r.End != 0xff*4096+4095 || len(r.Sources) != 1 || r.Sources[0] != "rmrr" || r.Devices == nil {
 		t.Errorf("region: %+v", r)
-	}
-}
-
-// check's device list, written by hand, is what encoding/json writes.
-func TestCheckIsEncodingJSON(t *testing.T) {
-	tr, err := pcitest.Generate(pcitest.TempDir(t), pcitest.Sample())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := hotplug.New(hotplug.Env{Sysfs: pcibind.New(tr.Root)}).Check(hotplug.CheckRequest{NoLibxl: true})
-	if err != nil || len(rep.Devices) == 0 {
-		t.Fatalf("%d devices, %v", len(rep.Devices), err)
-	}
-	doc := Check(rep)
-	got := write(t, doc, []string{"w"}, nil)
-	want, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want)+"\n" {
-		t.Errorf("check's document differs from encoding/json's:\n%s", got)
-	}
-	if err := docschema.Validate("check", got); err != nil {
-		t.Error(err)
 	}
 }
