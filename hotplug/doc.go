@@ -44,6 +44,7 @@
 //	  service.go        Toolstack, DeviceModel, Domain, the refusals' sentinels, resolve, preflight, List
 //	  memo.go           Memo: libxl's answers remembered for one run
 //	  hostconfig.go     the host config (xlpt.conf): slots, state dir, lock timeout
+//	  roots.go          Roots, FindRoots: where a host's files are (a recorded host's under its root)
 //	attach and detach
 //	  attach.go         Attach: plan, checks, slot choice, the stale QEMU device
 //	  detach.go         Detach, and a detach a dead run left half done
@@ -75,7 +76,6 @@
 //	reports (read only)
 //	  check.go          Check: check's report on every device, owners, inconsistencies, open
 //	                    intent records, the verdict filter and the summary
-//	  check_json.go     check's device list as JSON, by hand (megabytes on a full scan)
 //	  report.go         HideCmdline, MSI
 //	  guestcfg.go       an xl.cfg read as xl does, and checked before xl create
 package hotplug

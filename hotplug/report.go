@@ -125,6 +125,25 @@ type MSIDeviceRequest struct {
 	Msitranslate *bool // the spec's msitranslate=, when it has one
 }
 
+// MSIDeviceOf is the function a spec names for an MSI report
+// (BDF[,msitranslate=N]): a msitranslate= in the spec overrides the
+// guest's pci_msitranslate, as in xl.cfg. A spec that names no one
+// function (name=, BB:DD.*) is refused.
+func MSIDeviceOf(spec string) (MSIDeviceRequest, error) {
+	d, err := xl.ParseSpec(spec)
+	if err != nil {
+		return MSIDeviceRequest{}, err
+	}
+	if d.VfuncMask == 0 || d.AllFuncs() {
+		return MSIDeviceRequest{}, badRequestf("%q: give one function's BDF", spec)
+	}
+	it := MSIDeviceRequest{BDF: d.PciBdf}
+	if set, _ := xl.SpecKeys(spec); set["msitranslate"] != "" {
+		it.Msitranslate = &d.Msitranslate
+	}
+	return it, nil
+}
+
 // MSIReport is each function's MSI and MSI-X capabilities and what
 // msitranslate will do with it.
 type MSIReport struct {

@@ -11,6 +11,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// PciIDsPaths are where distributions put pci.ids: Debian's
+// /usr/share/misc, and /usr/share/hwdata (Fedora, Arch, SUSE).
+var PciIDsPaths = []string{"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"}
+
+// FindPciIDs is the pci.ids file to read names from (WithPciIDs): the
+// one given, else the first of paths (PciIDsPaths) that exists; "" when
+// there is none.
+func FindPciIDs(given string, paths []string) string {
+	if given != "" {
+		return given
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
 // pciIDs is a lazy reader of the pci.ids database: one pass over the file
 // records where each vendor's block and the class section start; names
 // are looked up in those blocks on demand and cached. A missing or

@@ -8,6 +8,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/getopt"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/internal/plain"
 )
 
 var version = "0.1.0-dev"
@@ -37,38 +41,17 @@ func commands() []*cli.Command {
 	}
 }
 
-const appDescription = `xlpt does what xl's pci-* commands do, through the same libxl, and adds
-the rules that Xen 4.17 and libxl leave out: which devices can safely go to
-which guest, in which slot, and how to get them back.
-
-Examples:
-   xlpt pci-spec '03:00.1@5,permissive=1'     explain a PCI_SPEC_STRING
-   xlpt pci-assignable-add 0000:03:00.0       hide a device from dom0 (pciback)
-   xlpt pci-assignable-list                   devices ready to be passed through
-   xlpt pci-attach web01 0000:03:00.0 7       hot-plug it into guest slot 7
-   xlpt pci-list web01                        what the guest holds, and where
-   xlpt pci-detach web01 0000:03:00.0         hot-unplug it (-f to force)
-   xlpt pci-assignable-remove -r 03:00.0      give it back to its dom0 driver
-
-Flags may come before, between or after the arguments, as with xl
-(xlpt pci-detach web01 03:00.0 -f); "--" ends them.
-
-Exit status: 0 done, 1 the operation failed, 2 malformed input (nothing was
-changed). Errors go to stderr as "xlpt: COMMAND: reason", warnings as
-"xlpt: COMMAND: warning: ...". --json puts the result on stdout for scripts:
-one object that starts with "schema": "xlpt/1" (docs/json.md).`
-
 func newApp() *cli.App {
 	// -v is --verbose here, as in xl; the version moves to -V.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "Show help"}
-	cli.FlagStringer = flagString
+	cli.FlagStringer = help.FlagString
 	verbosity := 0
 	app := &cli.App{
 		Name:                   "xlpt",
 		Usage:                  "PCI passthrough for Xen, with the rules libxl leaves out",
 		Version:                version,
-		Description:            appDescription,
+		Description:            help.Of(""),
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -vv is -v -v
 		Flags: append([]cli.Flag{
@@ -135,7 +118,7 @@ func helpCommand() *cli.Command {
 
 // showHelp shows the help of the command path names among cmds.
 func showHelp(c *cli.Context, cmds []*cli.Command, names []string, parent string) error {
-	cmd := findCommand(cmds, names[0])
+	cmd := getopt.FindCommand(cmds, names[0])
 	if cmd == nil || cmd.Name == "help" {
 		return unknownCommand(parent, names[0], cmds, c.App.Flags)
 	}
@@ -145,42 +128,6 @@ func showHelp(c *cli.Context, cmds []*cli.Command, names []string, parent string
 	ctx := cli.NewContext(c.App, nil, c)
 	ctx.Command = &cli.Command{Subcommands: cmds}
 	return cli.ShowCommandHelp(ctx, cmd.Name)
-}
-
-// flagString is urfave/cli's flag line in help without defaults that
-// say nothing ("(default: false)" on a switch or a counter, "(default:
-// 0)" on a number whose usage says what 0 means) or that the usage
-// already gives ("(default: memory) (default: 0)").
-func flagString(f cli.Flag) string {
-	s := defaultFlagStringer(f)
-	d, ok := f.(cli.DocGenerationFlag)
-	if !ok {
-		return s
-	}
-	def := d.GetDefaultText()
-	if def == "" {
-		return s
-	}
-	if !quietDefault(def, d.GetUsage()) {
-		return s
-	}
-	tail := " (default: " + def + ")"
-	if i := strings.LastIndex(s, tail); i >= 0 {
-		s = s[:i] + s[i+len(tail):]
-	}
-	return s
-}
-
-var defaultFlagStringer = cli.FlagStringer
-
-// quietDefault says whether a flag's default is left out of its help: a
-// zero value, or a usage that names its default itself.
-func quietDefault(def, usage string) bool {
-	switch def {
-	case "false", "0", "0s", `""`:
-		return true
-	}
-	return strings.Contains(strings.ToLower(usage), "default")
 }
 
 // wrapCommand prefixes a command's errors with its name, as xl does
@@ -236,13 +183,13 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 
 // onUsageError is the app's: main's "xlpt: " is the only prefix needed.
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usageError{fmt.Errorf("%w (see 'xlpt help')", plainFlagError(err, c.App.Flags))}
+	return usageError{fmt.Errorf("%w (see 'xlpt help')", plain.FlagError(err, c.App.Flags))}
 }
 
 // usageErrorOf is a command's: its full name prefixes the error.
 func usageErrorOf(name string, flags []cli.Flag) cli.OnUsageErrorFunc {
 	return func(_ *cli.Context, err error, _ bool) error {
-		return usageError{prefixed{name, fmt.Errorf("%w (see 'xlpt %s --help')", plainFlagError(err, flags), name)}}
+		return usageError{prefixed{name, fmt.Errorf("%w (see 'xlpt %s --help')", plain.FlagError(err, flags), name)}}
 	}
 }
 

@@ -7,36 +7,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciAssignableAddCommand = &cli.Command{
-	Name:      "pci-assignable-add",
-	Usage:     "Hide a device from dom0 so it can be passed through",
-	ArgsUsage: "[-n NAME] [--driver pciback|pci-stub] [--group] BDF",
-	Description: `Unbinds BDF from its dom0 driver and binds it to a stub driver, remembering
-the original driver so pci-assignable-remove -r can give it back:
-
-  pciback (default)  through libxl, as xl does (new_slot, bind); Xen then
-                     quarantines the device. Without libxl, through sysfs.
-  pci-stub           through sysfs: driver_override names pci-stub for this
-                     one device, as driverctl does (new_id "vvvv dddd",
-                     unbind, bind, remove_id on kernels without it).
-
-Refused, unless --force: host and PCI bridges, an SR-IOV PF with VFs, and
-devices dom0 needs now (the controller of a mounted filesystem or swap, the
-NIC of a default route, a NIC that is up with an address, a device whose
-device nodes (a tty, a virtio port, a disk) a process holds open: the
-process is named, as fuser would). A conventional PCI device behind a PCIe-to-PCI
-bridge shares a same-domain group with its siblings: --group hides them
-all, else xlpt warns which ones dom0 still holds. A failure part-way gives
-back what was hidden.
-
-Examples:
-   xlpt pci-assignable-add -n nic1 0000:03:00.0
-   xlpt pci-assignable-add --group 0000:01:01.0
-   xlpt pci-assignable-add --driver pci-stub 0000:03:00.0`,
+	Name:        "pci-assignable-add",
+	Usage:       "Hide a device from dom0 so it can be passed through",
+	ArgsUsage:   "[-n NAME] [--driver pciback|pci-stub] [--group] BDF",
+	Description: help.Of("pci-assignable-add"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "Name the device for later specs (name=NAME)"},
 		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver: pciback or pci-stub"},
@@ -55,9 +36,9 @@ Examples:
 		if all {
 			return usagef("%q: name one function; xlpt check BB:DD lists them", c.Args().First())
 		}
-		drv := c.String("driver")
-		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
-			return usagef("--driver %q: use pciback or pci-stub", drv)
+		drv, err := stubDriver(c)
+		if err != nil {
+			return err
 		}
 		o := newOutput(c)
 		defer o.flush()
@@ -72,7 +53,7 @@ Examples:
 			return err
 		}
 		o.note(res.Notes...)
-		return o.emit(assignableAddDoc(res), func(w io.Writer) {
+		return o.emit(report.AssignableAdd(res), func(w io.Writer) {
 			for _, h := range res.Hidden {
 				from := h.From
 				if from == "" {
@@ -91,34 +72,11 @@ Examples:
 	},
 }
 
-// assignableAddDoc is pci-assignable-add's --json document.
-type assignableDoc struct {
-	envelope
-	Outcome string           `json:"outcome"` // assignable
-	Hidden  []hotplug.Hidden `json:"hidden"`  // what this run moved ([] when it was assignable already)
-	Resumed bool             `json:"resumed"` // an interrupted run's hide, finished by this run's recovery
-}
-
-func assignableAddDoc(res hotplug.AssignableResult) *assignableDoc {
-	h := res.Hidden
-	if h == nil {
-		h = []hotplug.Hidden{}
-	}
-	return &assignableDoc{Outcome: "assignable", Hidden: h, Resumed: res.Resumed}
-}
-
 var pciAssignableRemoveCommand = &cli.Command{
-	Name:      "pci-assignable-remove",
-	Usage:     "Take a device back from pciback or pci-stub",
-	ArgsUsage: "[-r] BDF|NAME",
-	Description: `Releases BDF (or the device named NAME) from its stub driver. With -r it is
-bound again to the dom0 driver it had before pci-assignable-add. A device a
-guest holds is refused, naming the guest and the pci-detach to run first. Devices xlpt
-hid itself (pci-stub, or pciback without libxl) always go back to their
-original driver.
-
-Example:
-   xlpt pci-assignable-remove -r 0000:03:00.0`,
+	Name:        "pci-assignable-remove",
+	Usage:       "Take a device back from pciback or pci-stub",
+	ArgsUsage:   "[-r] BDF|NAME",
+	Description: help.Of("pci-assignable-remove"),
 	Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "rebind", Aliases: []string{"r"}, Usage: "Bind it again to its original dom0 driver"},
 		persistFlag},
 	Action: func(c *cli.Context) error {
@@ -141,18 +99,9 @@ Example:
 		if err != nil {
 			return err
 		}
-		return o.emit(&releaseDoc{Outcome: "released", Device: arg, Rebind: c.Bool("rebind"), Message: res.Message},
+		return o.emit(report.AssignableRemove(arg, c.Bool("rebind"), res),
 			func(w io.Writer) { fmt.Fprintln(w, res.Message) })
 	},
-}
-
-// releaseDoc is pci-assignable-remove's --json document.
-type releaseDoc struct {
-	envelope
-	Outcome string `json:"outcome"` // released
-	Device  string `json:"device"`  // as given: BDF or name
-	Rebind  bool   `json:"rebind"`
-	Message string `json:"message"`
 }
 
 var pciAssignableListCommand = &cli.Command{
@@ -175,7 +124,7 @@ var pciAssignableListCommand = &cli.Command{
 		}
 		o := newOutput(c)
 		defer o.flush()
-		return o.emit(&devicesDoc{Devices: nonNilDevs(devs)}, func(w io.Writer) {
+		return o.emit(report.AssignableList(devs), func(w io.Writer) {
 			for _, d := range devs {
 				if c.Bool("show-names") && d.Name != "" {
 					fmt.Fprintf(w, "%s %s\n", d.PciBdf, d.Name)
@@ -185,10 +134,4 @@ var pciAssignableListCommand = &cli.Command{
 			}
 		})
 	},
-}
-
-// devicesDoc is pci-assignable-list's --json document.
-type devicesDoc struct {
-	envelope
-	Devices []xl.DevicePci `json:"devices"`
 }

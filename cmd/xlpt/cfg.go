@@ -7,39 +7,24 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xlcfg"
 )
 
 var cfgCommand = &cli.Command{
-	Name:  "cfg",
-	Usage: "Check and edit the passthrough settings of a guest's xl.cfg",
-	Description: `Reads an xl.cfg exactly as xl 4.17 does (pci = [...], pci_msitranslate,
-pci_power_mgmt, pci_permissive, pci_seize, rdm, rdm_mem_boundary,
-passthrough, memory, maxmem, type, device_model_version).
-
-Examples:
-   xlpt cfg check /etc/xen/web01.cfg
-   xlpt cfg add-pci /etc/xen/web01.cfg 0000:03:00.0@6
-   xlpt cfg remove-pci /etc/xen/web01.cfg 0000:03:00.0`,
+	Name:        "cfg",
+	Usage:       "Check and edit the passthrough settings of a guest's xl.cfg",
+	Description: help.Of("cfg"),
 	Subcommands: []*cli.Command{cfgCheckCommand, cfgAddPciCommand, cfgRemovePciCommand},
 }
 
 var cfgCheckCommand = &cli.Command{
-	Name:      "check",
-	Usage:     "Say, before xl create, whether the guest's devices will work",
-	ArgsUsage: "FILE",
-	Description: `One report on every pci entry and the settings around it:
-   - the spec as xl reads it (and what xl would silently misread);
-   - the device exists on this host and is assignable (or seize=1);
-   - same-domain groups are complete (conventional PCI behind a bridge);
-   - guest slots do not collide;
-   - reserved device memory (RMRR) against the guest's memory layout, with
-     libxl 4.17's strict/relaxed outcome, and rdm= settings xl 4.17 drops;
-   - msitranslate settings that will not take effect;
-   - passthrough and memory settings that stop passthrough or hot-plug.
-Exit status 1 when the guest would fail to start or a device would be
-refused.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "check",
+	Usage:       "Say, before xl create, whether the guest's devices will work",
+	ArgsUsage:   "FILE",
+	Description: help.Of("cfg check"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -51,11 +36,10 @@ refused.`,
 		if err != nil {
 			return err
 		}
-		doc := &cfgCheckDoc{cfgCheck: chk}
-		if err := o.emit(doc, func(w io.Writer) { printReport(w, path, doc.report) }); err != nil {
+		if err := o.emit(report.CfgCheck(chk), func(w io.Writer) { printReport(w, path, chk.Report) }); err != nil {
 			return err
 		}
-		if doc.report.Fails() {
+		if chk.Report.Fails() {
 			return exitStatus(exitFailed)
 		}
 		return nil
@@ -64,7 +48,7 @@ refused.`,
 
 // checkGuestFile is cfg check on one xl.cfg: the report, and its --json
 // document.
-func checkGuestFile(c *cli.Context, o *output, path string) (*cfgCheck, error) {
+func checkGuestFile(c *cli.Context, o *output, path string) (*report.GuestCheck, error) {
 	svc, err := envOf(c).service(c, false)
 	if err != nil {
 		return nil, err
@@ -75,56 +59,7 @@ func checkGuestFile(c *cli.Context, o *output, path string) (*cfgCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toCfgCheck(path, rep.GuestReport), nil
-}
-
-// cfgCheckDoc is cfg check's --json document.
-type cfgCheckDoc struct {
-	envelope
-	*cfgCheck
-}
-
-// cfgCheck is the guest check of cfg check, add-pci and remove-pci.
-type cfgCheck struct {
-	File     string            `json:"file"`
-	Guest    cfgGuestJSON      `json:"guest"`
-	Findings []hotplug.Finding `json:"findings"` // level: ok, warn, fail
-	Rdm      *rdmCheckJSON     `json:"rdm,omitempty"`
-	Verdict  string            `json:"verdict"` // ready, fails
-	Message  string            `json:"message"`
-	report   hotplug.GuestReport
-}
-
-type cfgGuestJSON struct {
-	Name        string   `json:"name"`
-	Type        string   `json:"type"`
-	MemoryMiB   uint64   `json:"memory_mib"`
-	MaxMemMiB   uint64   `json:"maxmem_mib"`
-	DeviceModel string   `json:"device_model_version,omitempty"`
-	Passthrough string   `json:"passthrough,omitempty"`
-	Pci         []string `json:"pci"`
-}
-
-func toCfgCheck(path string, r hotplug.GuestReport) *cfgCheck {
-	g := r.Config
-	doc := &cfgCheck{File: path, report: r, Findings: r.Findings,
-		Guest: cfgGuestJSON{Name: g.Name, Type: g.Type.String(), MemoryMiB: g.MemoryMiB, MaxMemMiB: g.MaxMemMiB,
-			DeviceModel: g.DeviceModel, Passthrough: g.Passthrough, Pci: []string{}}}
-	if doc.Findings == nil {
-		doc.Findings = []hotplug.Finding{}
-	}
-	for _, e := range g.Entries {
-		doc.Guest.Pci = append(doc.Guest.Pci, e.Spec)
-	}
-	if r.Rdm != nil {
-		j := toRdmCheckJSON(g.RdmGuest(), *r.Rdm)
-		doc.Rdm = &j
-	}
-	doc.Verdict, doc.Message = "ready", "the guest would start with its devices"
-	if r.Fails() {
-		doc.Verdict, doc.Message = "fails", "the guest would fail to start, or a device would be refused"
-	}
-	return doc
+	return report.CheckGuest(path, rep.GuestReport), nil
 }
 
 func printReport(w io.Writer, path string, r hotplug.GuestReport) {
@@ -150,15 +85,11 @@ func printReport(w io.Writer, path string, r hotplug.GuestReport) {
 }
 
 var cfgAddPciCommand = &cli.Command{
-	Name:      "add-pci",
-	Usage:     "Add a device to the pci list of an xl.cfg",
-	ArgsUsage: "FILE PCI_SPEC_STRING",
-	Description: `Appends PCI_SPEC_STRING to pci = [...], leaving the rest of the file as it
-was. The spec must be one xl reads as written, and its device must not be in
-the list already. The file is replaced atomically after the new text has been
-read back (a symlink's target is edited, with its owner, group and mode);
-then the guest is checked as by xlpt cfg check.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "add-pci",
+	Usage:       "Add a device to the pci list of an xl.cfg",
+	ArgsUsage:   "FILE PCI_SPEC_STRING",
+	Description: help.Of("cfg add-pci"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err
@@ -167,25 +98,14 @@ then the guest is checked as by xlpt cfg check.`,
 		if err := xlcfg.AddPci(path, spec); err != nil {
 			return err
 		}
-		return editDone(c, path, &cfgEditDoc{Outcome: "added", File: path, Spec: spec},
+		return editDone(c, path, report.CfgAdded(path, spec),
 			fmt.Sprintf("%s: added %q to pci", path, spec))
 	},
 }
 
-// cfgEditDoc is cfg add-pci's and remove-pci's --json document: the edit,
-// then the guest as cfg check sees it afterwards.
-type cfgEditDoc struct {
-	envelope
-	Outcome string    `json:"outcome"` // added, removed
-	File    string    `json:"file"`
-	Spec    string    `json:"spec,omitempty"`    // added
-	Removed []string  `json:"removed,omitempty"` // the entries removed
-	Check   *cfgCheck `json:"check"`
-}
-
 // editDone checks the guest after an edit, as the help promises, and
 // prints both. A guest that would now fail is a warning: the edit is done.
-func editDone(c *cli.Context, path string, doc *cfgEditDoc, said string) error {
+func editDone(c *cli.Context, path string, doc *report.CfgEditDoc, said string) error {
 	o := newOutput(c)
 	defer o.flush()
 	chk, err := checkGuestFile(c, o, path)
@@ -193,27 +113,24 @@ func editDone(c *cli.Context, path string, doc *cfgEditDoc, said string) error {
 		o.warn(fmt.Sprintf("the guest was not checked: %v", err))
 	} else {
 		doc.Check = chk
-		if chk.report.Fails() {
+		if chk.Report.Fails() {
 			o.warn(fmt.Sprintf("%s (xlpt cfg check %s says why)", chk.Message, path))
 		}
 	}
 	return o.emit(doc, func(w io.Writer) {
 		fmt.Fprintln(w, said)
 		if chk != nil {
-			printReport(w, path, chk.report)
+			printReport(w, path, chk.Report)
 		}
 	})
 }
 
 var cfgRemovePciCommand = &cli.Command{
-	Name:      "remove-pci",
-	Usage:     "Remove a device from the pci list of an xl.cfg",
-	ArgsUsage: "FILE BDF|PCI_SPEC_STRING",
-	Description: `Removes every pci entry for the device (matched by BDF, or by name=),
-leaving the rest of the file as it was; atomic, read back before it replaces
-the file (a symlink's target is edited, with its owner, group and mode); then
-the guest is checked as by xlpt cfg check.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "remove-pci",
+	Usage:       "Remove a device from the pci list of an xl.cfg",
+	ArgsUsage:   "FILE BDF|PCI_SPEC_STRING",
+	Description: help.Of("cfg remove-pci"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		if err := args(c, 2, 2); err != nil {
 			return err
@@ -223,7 +140,7 @@ the guest is checked as by xlpt cfg check.`,
 		if err != nil {
 			return err
 		}
-		return editDone(c, path, &cfgEditDoc{Outcome: "removed", File: path, Removed: removed},
+		return editDone(c, path, report.CfgRemoved(path, removed),
 			fmt.Sprintf("%s: removed %s from pci", path, d.Describe()))
 	},
 }

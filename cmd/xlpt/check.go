@@ -13,35 +13,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/internal/timing"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var checkCommand = &cli.Command{
-	Name:      "check",
-	Usage:     "Say whether host PCI devices are ready for passthrough, and why not",
-	ArgsUsage: "[BDF...]",
-	Description: `For each device (all of them when no BDF is given): its driver and owner
-(a dom0 driver, pciback or pci-stub, or the domain libxl gave it to when a
-hypervisor is there), conventional PCI or PCIe, its same-domain group
-(devices behind one PCIe-to-PCI or PCI bridge must go to one domain), reset
-methods, MSI/MSI-X, SR-IOV role, and a verdict: ready, needs hiding,
-caution, refused (host and PCI bridges, SR-IOV PFs with VFs, devices dom0
-needs now), inconsistent (left half-done by a run that died: xlpt recover
-repairs it), busy (a run is changing it now) or missing. An intent record
-still open for a device is named with its operation, pid and time. Reads
-only; needs root to see whole config spaces.
-
---oneline prints a line per device, as lspci does; --summary counts the
-devices by verdict, owner and kind (class); --verdict keeps only the
-devices with the verdicts given.
-
-Examples:
-   xlpt check
-   xlpt check 03:00.0 03:00.1
-   xlpt check --oneline --verdict needs_hiding,caution
-   xlpt check --summary
-   xlpt --sysfs-root capture/sys check --json   (capture/proc beside it)`,
+	Name:        "check",
+	Usage:       "Say whether host PCI devices are ready for passthrough, and why not",
+	ArgsUsage:   "[BDF...]",
+	Description: help.Of("check"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "no-libxl", Usage: "Do not ask libxl which domain holds which device"},
 		&cli.BoolFlag{Name: "oneline", Usage: "One line per device: address, verdict, owner, driver, name"},
@@ -89,8 +71,7 @@ Examples:
 		}
 		o.warn(rep.Warnings...)
 		start := time.Now()
-		doc := &checkDoc{CheckReport: rep}
-		if err := o.emit(doc, func(w io.Writer) {
+		if err := o.emit(report.Check(rep), func(w io.Writer) {
 			if c.Bool("oneline") {
 				printCheckLines(w, rep)
 			} else if !c.Bool("summary") {
@@ -108,21 +89,6 @@ Examples:
 		}
 		return nil
 	},
-}
-
-// checkDoc is check's --json document.
-type checkDoc struct {
-	envelope
-	hotplug.CheckReport
-}
-
-// writeJSON is the report's fast road out (output.emit takes it): a full
-// scan's device list is megabytes, written by hand.
-func (d *checkDoc) writeJSON(w io.Writer) error {
-	devs := d.Devices
-	d.Devices = []hotplug.DeviceReport{}
-	defer func() { d.Devices = devs }()
-	return hotplug.WriteReportJSON(w, d, devs)
 }
 
 // fullScanGC turns the collector off for a full scan, up to a memory

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -56,7 +57,7 @@ func TestCheckJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep checkDoc
+	var rep report.CheckDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -250,7 +251,7 @@ func TestCheckRecordedTreeWithoutProc(t *testing.T) {
 		t.Fatal("the sample has a proc/")
 	}
 	out, errs, code := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
-	var rep checkDoc
+	var rep report.CheckDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v, stderr %q", code, err, errs)
 	}
@@ -296,7 +297,7 @@ func TestCheckNamesOpenIntentRecords(t *testing.T) {
 	check := func() hotplug.DeviceReport {
 		t.Helper()
 		out, errs, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--state-dir", state, nic)...)
-		var rep checkDoc
+		var rep report.CheckDoc
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Devices) != 1 {
 			t.Fatalf("exit %d, %v, %s", code, err, errs)
 		}
@@ -324,7 +325,7 @@ func TestCheckNamesOpenIntentRecords(t *testing.T) {
 func TestCheckSummaryOnelineAndFilter(t *testing.T) {
 	tr, argv := checkTree(t)
 	out, _, code := run(t, cmdArgs(argv, "check", "--json", "--no-libxl")...)
-	var rep checkDoc
+	var rep report.CheckDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatal(err)
 	}
@@ -352,7 +353,7 @@ func TestCheckSummaryOnelineAndFilter(t *testing.T) {
 		}
 	}
 	out, _, _ = run(t, cmdArgs(argv, "check", "--json", "--no-libxl", "--verdict", "needs_hiding,caution")...)
-	rep = checkDoc{}
+	rep = report.CheckDoc{}
 	json.Unmarshal([]byte(out), &rep)
 	if len(rep.Devices) == 0 || rep.Summary.Devices != len(rep.Devices) || rep.Summary.ByVerdict["refused"] != 0 {
 		t.Errorf("--verdict needs_hiding,caution: %d devices, summary %+v", len(rep.Devices), rep.Summary)

@@ -17,22 +17,13 @@ import (
 )
 
 // env is one run's view of the host, decided once from the global flags:
-// where sysfs, /proc, the state directory and the host config are, and
-// the libxl context (opened on first use, closed when the run ends).
-//
-// A recorded host (--sysfs-root other than /sys) is laid out as a root:
-// R is its sys directory, or the root itself when R is not named "sys".
-// Unless given, the proc root, state directory and host config are taken
-// from that root (ROOT/proc, ROOT/var/lib/xlpt, ROOT/etc/xlpt/xlpt.conf),
-// never from the real host, and libxl, which acts on the real host, is
-// not used.
+// where sysfs, /proc, the state directory and the host config are
+// (hotplug.FindRoots: a recorded host's are under its root, never the
+// real host's), and the libxl context (opened on first use, closed when
+// the run ends; never for a recorded host).
 type env struct {
-	SysfsRoot string
-	ProcRoot  string
-	StateDir  string
+	hotplug.Roots
 	PciIDs    string // "" means the usual places
-	ConfigDir string // the persisted host setup (devices.conf)
-	Recorded  bool
 	Config    hotplug.HostConfig
 	configErr error
 
@@ -48,16 +39,11 @@ type env struct {
 	libxl *xenlight.Lazy // opened on first use; nil for a recorded host
 }
 
-const (
-	defaultSysfsRoot  = "/sys"
-	defaultHostConfig = "/etc/xlpt/xlpt.conf"
-)
-
 // globalEnvFlags are the flags newEnv reads.
 var globalEnvFlags = []cli.Flag{
 	&cli.StringFlag{Name: "config", EnvVars: []string{"XLPT_CONFIG"},
 		Usage: "Host config `FILE` (hotplug_slots = 6-7, state_dir = DIR, lock_timeout = 30); a missing file means the defaults (default: /etc/xlpt/xlpt.conf, or ROOT/etc/xlpt/xlpt.conf of a recorded host)"},
-	&cli.StringFlag{Name: "sysfs-root", Value: defaultSysfsRoot, EnvVars: []string{"XLPT_SYSFS_ROOT"},
+	&cli.StringFlag{Name: "sysfs-root", Value: hotplug.DefaultSysfsRoot, EnvVars: []string{"XLPT_SYSFS_ROOT"},
 		Usage: "Where sysfs is mounted: a recorded host's sys `DIR` for tests and bug reports (then /proc, the state directory and the host config come from beside it, and libxl is not used)"},
 	&cli.StringFlag{Name: "proc-root", EnvVars: []string{"XLPT_PROC_ROOT"},
 		Usage: "Where /proc is (`DIR`; default: /proc, or ROOT/proc of a recorded host)"},
@@ -72,44 +58,11 @@ var globalEnvFlags = []cli.Flag{
 // newEnv reads the global flags. A malformed host config is kept as an
 // error for the commands that need it (pci-spec does not).
 func newEnv(c *cli.Context) *env {
-	e := &env{SysfsRoot: filepath.Clean(c.String("sysfs-root")), PciIDs: c.String("pci-ids")}
-	e.Recorded = e.SysfsRoot != defaultSysfsRoot
+	e := &env{PciIDs: c.String("pci-ids")}
+	e.Roots, e.Config, e.configErr = hotplug.FindRoots(hotplug.Roots{Sysfs: filepath.Clean(c.String("sysfs-root")),
+		Proc: c.String("proc-root"), StateDir: c.String("state-dir"), ConfigDir: c.String("config-dir"), HostConfig: c.String("config")})
 	if w, ok := c.App.Metadata["sysfs-writer"].(pcibind.AttrWriter); ok {
 		e.writer = w
-	}
-	root := "/"
-	if e.Recorded {
-		root = e.SysfsRoot
-		if filepath.Base(root) == "sys" {
-			root = filepath.Dir(root)
-		}
-		if abs, err := filepath.Abs(root); err == nil {
-			root = abs // the state directory beside it must be absolute
-		}
-	}
-	config := c.String("config")
-	if config == "" {
-		config = filepath.Join(root, defaultHostConfig)
-	}
-	e.Config, e.configErr = hotplug.LoadHostConfig(config)
-	e.ConfigDir = c.String("config-dir")
-	if e.ConfigDir == "" {
-		e.ConfigDir = filepath.Join(root, "etc/xlpt")
-	}
-	e.ProcRoot = c.String("proc-root")
-	if e.ProcRoot == "" {
-		e.ProcRoot = filepath.Join(root, "proc")
-	}
-	switch {
-	case c.String("state-dir") != "":
-		e.StateDir = c.String("state-dir")
-	case e.Config.StateDir != "" && c.String("config") == "":
-		// the recorded host's own config names a directory of that host
-		e.StateDir = filepath.Join(root, e.Config.StateDir)
-	case e.Config.StateDir != "":
-		e.StateDir = e.Config.StateDir
-	default:
-		e.StateDir = filepath.Join(root, pcibind.DefaultStateDir)
 	}
 	return e
 }
@@ -135,14 +88,14 @@ func (e *env) hostConfig() (hotplug.HostConfig, error) {
 func (e *env) sysfsNamed(names bool) *pcibind.Sysfs {
 	ids := ""
 	if names {
-		ids = findPciIDs(e.PciIDs)
+		ids = pcibind.FindPciIDs(e.PciIDs, pcibind.PciIDsPaths)
 	}
-	opts := []pcibind.Option{pcibind.WithProcRoot(e.ProcRoot), pcibind.WithStateDir(e.StateDir),
+	opts := []pcibind.Option{pcibind.WithProcRoot(e.Proc), pcibind.WithStateDir(e.StateDir),
 		pcibind.WithPciIDs(ids)}
 	if e.writer != nil {
 		opts = append(opts, pcibind.WithWriter(e.writer))
 	}
-	return pcibind.New(e.SysfsRoot, opts...)
+	return pcibind.New(e.Sysfs, opts...)
 }
 
 // service is the run's one Service, built from the env: the roots, the
@@ -181,7 +134,7 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 // recorded host's (libxl acts on the real one).
 func (e *env) lazyLibxl() (*xenlight.Lazy, error) {
 	if e.Recorded {
-		return nil, fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.SysfsRoot)
+		return nil, fmt.Errorf("%w for the recorded host %s (libxl acts on the real one, so it is not used)", xl.ErrNoHypervisor, e.Sysfs)
 	}
 	if e.libxl == nil {
 		e.libxl = xenlight.NewLazy(logger())
@@ -206,33 +159,12 @@ func (e *env) close() {
 	e.libxl = nil
 }
 
-// pciIDsPaths are where distributions put pci.ids: Debian's
-// /usr/share/misc, and /usr/share/hwdata (Fedora, Arch, SUSE).
-var pciIDsPaths = []string{"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"}
-
-// findPciIDs is the pci.ids file to use: the one given, else the first of
-// the usual places that exists; "" when there is none (names are then
-// not shown, and pciIDsNote says why).
-func findPciIDs(given string) string { return firstPciIDs(given, pciIDsPaths) }
-
-func firstPciIDs(given string, paths []string) string {
-	if given != "" {
-		return given
-	}
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // pciIDsNote is the note for a run that shows device names, "" when a
 // pci.ids was found.
-func (e *env) pciIDsNote() string { return pciIDsNote(e.PciIDs, pciIDsPaths) }
+func (e *env) pciIDsNote() string { return pciIDsNote(e.PciIDs, pcibind.PciIDsPaths) }
 
 func pciIDsNote(given string, paths []string) string {
-	p := firstPciIDs(given, paths)
+	p := pcibind.FindPciIDs(given, paths)
 	if p == "" {
 		return fmt.Sprintf("no pci.ids in %s: devices are shown by number only (install pciutils or hwdata, or give --pci-ids FILE)", strings.Join(paths, " or "))
 	}

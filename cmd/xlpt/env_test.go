@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 )
 
 // A recorded host given by --sysfs-root alone takes its /proc, state
@@ -44,7 +45,7 @@ func TestRecordedHostLeavesRealHostAlone(t *testing.T) {
 	// check reads the tree's /proc: the NVMe holding "/" is refused, which
 	// the real /proc of this machine cannot say about a simulated device.
 	out, errs, _ := run(t, "--sysfs-root", tr.Root, "check", "--json", "--no-libxl")
-	var rep checkDoc
+	var rep report.CheckDoc
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s %s", err, out, errs)
 	}
@@ -83,8 +84,8 @@ func TestEnvDerivation(t *testing.T) {
 		if err := app.Run(args); err != nil {
 			t.Fatal(err)
 		}
-		if got.ProcRoot != c.proc || got.StateDir != c.state || got.Recorded != (c.recordedAt != "") {
-			t.Errorf("%v: proc %s state %s recorded %v; want %s %s %v", c.args, got.ProcRoot, got.StateDir, got.Recorded, c.proc, c.state, c.recordedAt != "")
+		if got.Proc != c.proc || got.StateDir != c.state || got.Recorded != (c.recordedAt != "") {
+			t.Errorf("%v: proc %s state %s recorded %v; want %s %s %v", c.args, got.Proc, got.StateDir, got.Recorded, c.proc, c.state, c.recordedAt != "")
 		}
 		if got.Recorded {
 			if _, err := got.toolstack(); err == nil || !strings.Contains(err.Error(), "recorded host") {
@@ -94,41 +95,21 @@ func TestEnvDerivation(t *testing.T) {
 	}
 }
 
-// pci.ids is looked up where distributions put it (Debian's /usr/share/misc,
-// /usr/share/hwdata elsewhere), or given; none found is a note.
-func TestPciIDsPlaces(t *testing.T) {
+// No pci.ids where distributions put it, or none where given, is a note
+// (pcibind.FindPciIDs looks).
+func TestPciIDsNote(t *testing.T) {
 	dir := t.TempDir()
 	misc, hwdata := filepath.Join(dir, "misc/pci.ids"), filepath.Join(dir, "hwdata/pci.ids")
 	paths := []string{misc, hwdata}
-	if got := firstPciIDs("", paths); got != "" {
-		t.Errorf("none there: %q", got)
-	}
 	if n := pciIDsNote("", paths); !strings.Contains(n, "no pci.ids in "+misc+" or "+hwdata) || !strings.Contains(n, "--pci-ids") {
 		t.Errorf("note %q", n)
 	}
 	os.MkdirAll(filepath.Dir(hwdata), 0o755)
 	os.WriteFile(hwdata, []byte("8086  Intel Corporation\n"), 0o644)
-	if got := firstPciIDs("", paths); got != hwdata || pciIDsNote("", paths) != "" {
-		t.Errorf("hwdata only: %q %q", got, pciIDsNote("", paths))
+	if n := pciIDsNote("", paths); n != "" {
+		t.Errorf("hwdata there: %q", n)
 	}
-	os.MkdirAll(filepath.Dir(misc), 0o755)
-	os.WriteFile(misc, []byte("8086  Intel Corporation\n"), 0o644)
-	if got := firstPciIDs("", paths); got != misc {
-		t.Errorf("both: %q, want Debian's first", got)
+	if n := pciIDsNote("/x/pci.ids", paths); !strings.Contains(n, "--pci-ids") {
+		t.Errorf("given, not there: %q", n)
 	}
-	if got := firstPciIDs("/x/pci.ids", paths); got != "/x/pci.ids" || !strings.Contains(pciIDsNote("/x/pci.ids", paths), "--pci-ids") {
-		t.Errorf("given: %q", got)
-	}
-	if !contains(pciIDsPaths, "/usr/share/hwdata/pci.ids") || !contains(pciIDsPaths, "/usr/share/misc/pci.ids") {
-		t.Errorf("usual places %v", pciIDsPaths)
-	}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/internal/clidoc"
+	"github.com/xlpt/xlpt/internal/help"
 )
 
 // genDocsCommand writes the man page and the bash completion script from
@@ -44,44 +45,14 @@ func manPage() clidoc.Page {
 		date = time.Unix(s, 0).UTC()
 	}
 	return clidoc.Page{Section: "1", Date: date.Format("2006-01-02"), Manual: "Xen PCI passthrough",
-		Extra: []clidoc.Section{
-			{Title: "Exit status", Text: `As xl's: 0 done. 1 the operation failed or was refused (by xlpt's rules,
-libxl or Xen); also check when a named device is missing, rdm check and cfg
-check when the guest would not start, restore when an entry was refused or
-failed (these still print their report). 2 malformed input: a bad spec,
-flag, argument count or unknown command; nothing was read or changed.`},
-			{Title: "Files", Items: [][2]string{
-				{"/etc/xlpt/xlpt.conf", "Host settings (hotplug_slots = 6-7, state_dir = /var/lib/xlpt, lock_timeout = 30); a missing file means the defaults."},
-				{"/etc/xlpt/devices.conf", "The persisted host setup (--config-dir names another directory): SR-IOV VF counts and hidden devices, written by --persist on pci-assignable-add, pci-assignable-remove, sriov enable and sriov disable, applied by xlpt restore at boot. Its header documents the format; hand edits are fine."},
-				{"/lib/systemd/system/xlpt-restore.service", "Runs xlpt restore at boot, before xendomains; the package enables it (it does nothing without devices.conf)."},
-				{"/var/lib/xlpt", "The state directory: what pci-assignable-add remembers (original drivers, names), the intent records of changes in progress (journal/) and the host lock (lock)."},
-				{"/usr/share/misc/pci.ids, /usr/share/hwdata/pci.ids", "Device names, as lspci shows them (--pci-ids names another)."},
-			}},
-			{Title: "See also", Text: `xlpt-migrate(1), xl(1), xl.cfg(5), xl-pci-configuration(5), lspci(8).
-In /usr/share/doc/xlpt: README.md (README.md.gz in the package), which
-explains the same-domain rule, hot-plug slots, live migration and the
-testbed; json.md (json.md.gz), every --json document; schema/xlpt-1.json
-(.gz), their JSON Schema.`},
-		}}
+		Extra: help.Man()}
 }
 
-// The bash helpers are cheap: xl list for domains, sysfs listings for
-// devices. PCI_SPEC_STRING and BDF complete to device addresses.
-const completionHelpers = `_xlpt_domains() { xl list 2>/dev/null | awk 'NR > 1 { print $1 }'; }
-# _xlpt_devices [DRIVER...]: the PCI addresses in sysfs (bound to one of the drivers).
-_xlpt_devices() {
-	local d
-	if (($# == 0)); then
-		for d in /sys/bus/pci/devices/*; do [[ -e $d ]] && echo "${d##*/}"; done
-		return
-	fi
-	for d in "$@"; do
-		for d in /sys/bus/pci/drivers/"$d"/[0-9a-f]*:*; do [[ -e $d ]] && echo "${d##*/}"; done
-	done
-}`
-
-// xlpt reads global flags after the command name too (getopt.go).
-var completion = clidoc.Completion{Helpers: completionHelpers, Words: completionWords, GlobalFlagsAnywhere: true}
+// completion completes with internal/help's shell functions, which are
+// cheap (xl list for domains, sysfs listings for devices):
+// PCI_SPEC_STRING and BDF complete to device addresses. xlpt reads
+// global flags after the command name too (internal/getopt).
+var completion = clidoc.Completion{Helpers: help.BashHelpers(), Words: completionWords, GlobalFlagsAnywhere: true}
 
 func completionWords(cmd, what string) string {
 	switch what {

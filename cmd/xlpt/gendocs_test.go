@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/help"
 )
 
 // TestManPageCoversCommands: the generated page renders without roff
@@ -104,6 +108,29 @@ func TestManPageSections(t *testing.T) {
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("man page lacks %q", want)
+		}
+	}
+}
+
+// Every text of internal/help is a visible command's (a command's
+// Description that names no text panics at start-up).
+func TestEveryHelpTextIsACommands(t *testing.T) {
+	have := map[string]bool{"": true}
+	var walk func(parent string, cmds []*cli.Command)
+	walk = func(parent string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden || c.Name == "help" {
+				continue
+			}
+			name := strings.TrimSpace(parent + " " + c.Name)
+			have[name] = true
+			walk(name, c.Subcommands)
+		}
+	}
+	walk("", newApp().Commands)
+	for _, n := range help.Commands() {
+		if !have[n] {
+			t.Errorf("internal/help has a text for %q, which is no command", n)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/xlpt/xlpt/internal/docschema"
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -82,23 +83,23 @@ func TestGoldenJSONLibxl(t *testing.T) {
 	named := nic
 	named.Name = "nic1"
 	dom := hotplug.Domain{Name: "web01", Domid: 3}
-	for name, doc := range map[string]document{
-		"pci-attach":          attachDoc(hotplug.AttachResult{Domain: dom, Attached: []xl.DevicePci{nic}}),
-		"pci-detach":          detachDoc(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
-		"pci-list":            &pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: []xl.DevicePci{nic}},
-		"pci-assignable-list": &devicesDoc{Devices: []xl.DevicePci{named}},
-		"migrate":             &planDoc{Plan: samplePlan()},
-		"sriov-set": toSRIOVSetDoc(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
+	for name, doc := range map[string]report.Document{
+		"pci-attach":          report.Attach(hotplug.AttachResult{Domain: dom, Attached: []xl.DevicePci{nic}}),
+		"pci-detach":          report.Detach(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
+		"pci-list":            report.PciList(dom, []xl.DevicePci{nic}),
+		"pci-assignable-list": report.AssignableList([]xl.DevicePci{named}),
+		"migrate":             report.Plan(samplePlan()),
+		"sriov-set": report.SRIOVSet(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
 			Waited: 180 * time.Millisecond, VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true,
-			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true},
-			"/etc/xlpt/devices.conf", 250*time.Millisecond),
+			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true,
+			Persisted: "/etc/xlpt/devices.conf"}, 250*time.Millisecond),
 		// sriov disable, without --persist: nothing hidden, no VFs left.
-		"sriov-disable": toSRIOVSetDoc(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 2, To: 0}, Changed: true}, "", 653*time.Nanosecond),
-		"restore": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", Items: []hotplug.RestoreItem{
-			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, ElapsedNs: 500e6},
-		"restore-dry-run": &restoreDoc{RestoreResult: hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", DryRun: true, Items: []hotplug.RestoreItem{
-			{Entry: "assignable 0000:03:00.0 8086:10d3 driver=pciback", Kind: "assignable", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreWouldApply, Detail: "e1000e -> pciback"}}}, ElapsedNs: 653},
-		"recover": toRecoverDoc(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{
+		"sriov-disable": report.SRIOVSet(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 2, To: 0}, Changed: true}, 653*time.Nanosecond),
+		"restore": report.Restore(hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", Items: []hotplug.RestoreItem{
+			{Entry: "sriov 0000:03:00.0 vfs=2 assignable", Kind: "sriov", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreApplied, Detail: "2 VFs on pciback"}}}, 500*time.Millisecond),
+		"restore-dry-run": report.Restore(hotplug.RestoreResult{File: "/etc/xlpt/devices.conf", DryRun: true, Items: []hotplug.RestoreItem{
+			{Entry: "assignable 0000:03:00.0 8086:10d3 driver=pciback", Kind: "assignable", BDF: xl.PciBdf{Bus: 3}, Outcome: hotplug.RestoreWouldApply, Detail: "e1000e -> pciback"}}}, 653*time.Nanosecond),
+		"recover": report.Recover(hotplug.RecoverReport{Records: []string{"attach 0000:03:00.0 to web01 (pid 4242)"}, Repairs: []hotplug.Repair{
 			{Device: nic.PciBdf, Record: "attach 0000:03:00.0 to web01", Problem: "listed by libxl in web01 but not in its QEMU", Action: "removed from web01's libxl list; assignable again"},
 			{Device: xl.PciBdf{Bus: 4}, Problem: "on pciback, in no domain", Action: "none: consistent"},
 		}}),
@@ -151,8 +152,8 @@ func checkSchema(t *testing.T, name string, b []byte) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, b)
 	}
-	if doc["schema"] != schemaVersion {
-		t.Errorf("schema %v, want %s", doc["schema"], schemaVersion)
+	if doc["schema"] != report.Schema {
+		t.Errorf("schema %v, want %s", doc["schema"], report.Schema)
 	}
 	var walk func(path string, v any)
 	walk = func(path string, v any) {

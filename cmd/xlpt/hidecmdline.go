@@ -7,28 +7,15 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
-	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 )
 
 var hideCmdlineCommand = &cli.Command{
-	Name:      "hide-cmdline",
-	Usage:     "Print the kernel command line that hides devices from dom0 at boot",
-	ArgsUsage: "BDF...",
-	Description: `Checks each BDF against this host (it must exist; BB:DD.* means every
-function of the slot) and prints the boot-time form for dom0's kernel,
-xen-pciback.hide=(0000:01:00.0)(0000:03:00.0), so pciback claims the devices
-before any dom0 driver. Warns, on stderr, when the list splits a same-domain
-group (devices behind one PCIe-to-PCI or PCI bridge) or names a device dom0
-needs or that cannot be assigned (bridges, SR-IOV PFs). Changes nothing.
-
-With --persisted the set is the host setup's pciback devices
-(CONFIG-DIR/devices.conf, written by pci-assignable-add --persist), for the
-same boot-time hiding that xlpt restore would do later; VFs and pci-stub
-devices are left to xlpt restore (VFs do not exist when pciback loads).
-
-Examples:
-   xlpt hide-cmdline 03:00.0 03:00.1
-   xlpt hide-cmdline --persisted`,
+	Name:        "hide-cmdline",
+	Usage:       "Print the kernel command line that hides devices from dom0 at boot",
+	ArgsUsage:   "BDF...",
+	Description: help.Of("hide-cmdline"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "persisted", Usage: "Take the devices from the persisted host setup instead of arguments"}},
 	Action: func(c *cli.Context) error {
@@ -51,13 +38,6 @@ Examples:
 			return err
 		}
 		o.warn(res.Warnings...)
-		return o.emit(&hideDoc{Cmdline: res.Cmdline, Devices: res.Devices}, func(w io.Writer) { fmt.Fprintln(w, res.Cmdline) })
+		return o.emit(report.HideCmdline(res), func(w io.Writer) { fmt.Fprintln(w, res.Cmdline) })
 	},
-}
-
-// hideDoc is hide-cmdline's --json document.
-type hideDoc struct {
-	envelope
-	Cmdline string      `json:"cmdline"`
-	Devices []xl.PciBdf `json:"devices"`
 }

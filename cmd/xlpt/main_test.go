@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/getopt"
 )
 
 // run runs xlpt in-process and returns stdout, the printed error and the
@@ -25,6 +28,13 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		code = exitCode(err)
 	}
 	return out.String(), errw.String(), code
+}
+
+// getoptArgs is getopt's reordered command line (its error, a flag given
+// twice, is left for runApp).
+func getoptArgs(app *cli.App, args []string) []string {
+	out, _ := getopt.Args(app, args)
+	return out
 }
 
 func TestPciSpecJSON(t *testing.T) {

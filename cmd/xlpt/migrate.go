@@ -9,6 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -23,33 +25,17 @@ func planArg(c *cli.Context) (string, error) {
 }
 
 var migrateCommand = &cli.Command{
-	Name:  "migrate",
-	Usage: "Take a guest's passthrough devices out for a live migration, and put them back",
-	Description: `A passthrough device cannot be saved and restored, so a live migration
-needs it hot-removed first and hot-added again after (the VT-d howto's
-usage model). scripts/xlpt-migrate runs the whole sequence:
-
-   xlpt migrate detach web01 --plan /var/lib/xlpt/web01.plan   (source)
-   xl migrate web01 target-host
-   xlpt migrate attach web01 --plan /var/lib/xlpt/web01.plan   (target, plan copied there)
-   xlpt migrate rollback web01 --plan /var/lib/xlpt/web01.plan (source, if xl migrate failed)
-
-The plan records every device (BDF, guest slot, options, identity) before
-anything changes and each step as it completes: any of these commands can
-be run again after a crash, and finishes the job or says why not.`,
+	Name:        "migrate",
+	Usage:       "Take a guest's passthrough devices out for a live migration, and put them back",
+	Description: help.Of("migrate"),
 	Subcommands: []*cli.Command{migrateDetachCommand, migrateAttachCommand, migrateRollbackCommand, migrateStatusCommand},
 }
 
 var migrateDetachCommand = &cli.Command{
-	Name:      "detach",
-	Usage:     "Refuse a guest that cannot migrate, write the plan, detach every device",
-	ArgsUsage: "--plan FILE DOMAIN",
-	Description: `Checks first that Xen 4.17 can live-migrate the guest once its devices are
-out (no vNUMA, no nomigrate=1, running), refusing with the cause and the
-xl.cfg fix before anything is detached. Then writes the plan and detaches
-every passthrough device, highest function first, recording each. A guest
-that does not acknowledge an eject is named; --timeout keeps asking it for
-that long, --force removes the devices without its consent.`,
+	Name:        "detach",
+	Usage:       "Refuse a guest that cannot migrate, write the plan, detach every device",
+	ArgsUsage:   "--plan FILE DOMAIN",
+	Description: help.Of("migrate detach"),
 	Flags: []cli.Flag{jsonFlag, planFlag,
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
 		&cli.IntFlag{Name: "timeout", Usage: "Keep asking a guest that does not answer an eject for `S` seconds (0: once)"},
@@ -66,15 +52,10 @@ that long, --force removes the devices without its consent.`,
 }
 
 var migrateAttachCommand = &cli.Command{
-	Name:      "attach",
-	Usage:     "Put the plan's devices into the migrated guest, in their old slots",
-	ArgsUsage: "--plan FILE [--map OLD=NEW ...] [--assign] DOMAIN",
-	Description: `Finds each device of the plan on this host: at the same BDF when it holds the
-same model, else by identity (vendor, device, subsystem, class, revision,
-serial number; for a VF, a free VF of the matching PF). An ambiguous match
-is refused naming the candidates: say which with --map OLD=NEW. Each goes
-to its old guest slot with its old options; same-domain groups together.
-All or none: a failure detaches what this run attached.`,
+	Name:        "attach",
+	Usage:       "Put the plan's devices into the migrated guest, in their old slots",
+	ArgsUsage:   "--plan FILE [--map OLD=NEW ...] [--assign] DOMAIN",
+	Description: help.Of("migrate attach"),
 	Flags: []cli.Flag{jsonFlag, planFlag,
 		&cli.StringSliceFlag{Name: "map", Usage: "Use host device `NEW` for the plan's OLD (OLD=NEW, BDFs; repeatable)"},
 		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first"},
@@ -91,12 +72,11 @@ All or none: a failure detaches what this run attached.`,
 }
 
 var migrateRollbackCommand = &cli.Command{
-	Name:      "rollback",
-	Usage:     "After a failed migration, put the devices back into the guest on the source",
-	ArgsUsage: "--plan FILE DOMAIN",
-	Description: `Re-attaches every device the plan says is out, in its old guest slot with
-its old options. Also finishes or undoes an interrupted migrate detach.`,
-	Flags: []cli.Flag{jsonFlag, planFlag},
+	Name:        "rollback",
+	Usage:       "After a failed migration, put the devices back into the guest on the source",
+	ArgsUsage:   "--plan FILE DOMAIN",
+	Description: help.Of("migrate rollback"),
+	Flags:       []cli.Flag{jsonFlag, planFlag},
 	Action: func(c *cli.Context) error {
 		return runMigration(c, func(m *hotplug.Migration) (hotplug.MigrateResult, error) {
 			return m.Rollback(c.Args().First())
@@ -105,13 +85,11 @@ its old options. Also finishes or undoes an interrupted migrate detach.`,
 }
 
 var migrateStatusCommand = &cli.Command{
-	Name:      "status",
-	Usage:     "Say in one line where the plan's domain and devices are",
-	ArgsUsage: "--plan FILE",
-	Description: `Reads the plan only (no libxl): its phase, then each device with where it
-is and its guest slot, e.g.
-   hvm1 attached: 0000:00:05.0 in_target@06.0, 0000:00:06.0 in_target@07.0`,
-	Flags: []cli.Flag{jsonFlag, planFlag},
+	Name:        "status",
+	Usage:       "Say in one line where the plan's domain and devices are",
+	ArgsUsage:   "--plan FILE",
+	Description: help.Of("migrate status"),
+	Flags:       []cli.Flag{jsonFlag, planFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 0, 0); err != nil {
 			return err
@@ -127,7 +105,7 @@ is and its guest slot, e.g.
 		if p == nil {
 			return fmt.Errorf("no plan at %s", c.String("plan"))
 		}
-		return newOutput(c).emit(&planDoc{Plan: p}, func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
+		return newOutput(c).emit(report.Plan(p), func(w io.Writer) { fmt.Fprintln(w, p.Status()) })
 	},
 }
 
@@ -155,12 +133,6 @@ func newMigration(c *cli.Context, plan string) (*hotplug.Migration, error) {
 	return svc.Migration(plan), nil
 }
 
-// planDoc is the --json document of the migrate commands and pci-move.
-type planDoc struct {
-	envelope
-	Plan *hotplug.Plan `json:"plan"`
-}
-
 func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateResult, error)) error {
 	o := newOutput(c)
 	defer o.flush()
@@ -178,7 +150,7 @@ func runMigration(c *cli.Context, op func(*hotplug.Migration) (hotplug.MigrateRe
 	res, err := op(m)
 	o.warn(res.Warnings...)
 	if res.Plan != nil {
-		if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) { printPlan(w, plan, res.Plan) }); eerr != nil {
+		if eerr := o.emit(report.Plan(res.Plan), func(w io.Writer) { printPlan(w, plan, res.Plan) }); eerr != nil {
 			return eerr
 		}
 	}

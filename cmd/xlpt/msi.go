@@ -7,27 +7,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/msi"
-	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/report"
 )
 
 var msiCommand = &cli.Command{
-	Name:      "msi",
-	Usage:     "Show MSI and MSI-X capabilities and what msitranslate will do",
-	ArgsUsage: "BDF|PCI_SPEC_STRING...",
-	Description: `Decodes each function's MSI capability (enabled, 64-bit, per-vector masking,
-vectors capable/enabled) and MSI-X capability (table size, table and PBA BAR
-and offset, enabled, function mask) from its config space (run as root:
-others see 64 bytes, which hold no capability), and says whether xl's
-msitranslate takes effect: only qemu-xen-traditional honours it; with
-qemu-xen (the default) it is recorded and ignored; a device without MSI
-cannot be translated; an SR-IOV VF needs MSI or MSI-X.
-
-A spec's msitranslate= overrides --pci-msitranslate, as in xl.cfg.
-
-Examples:
-   xlpt msi 0000:00:03.0
-   xlpt msi --device-model qemu-xen-traditional --pci-msitranslate 1 03:00.0`,
+	Name:        "msi",
+	Usage:       "Show MSI and MSI-X capabilities and what msitranslate will do",
+	ArgsUsage:   "BDF|PCI_SPEC_STRING...",
+	Description: help.Of("msi"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.IntFlag{Name: "pci-msitranslate", Usage: "xl.cfg's pci_msitranslate (0 or 1)"},
 		&cli.StringFlag{Name: "device-model", Value: msi.QemuXen, Usage: "device_model_version= (qemu-xen or qemu-xen-traditional)"},
@@ -45,16 +34,9 @@ Examples:
 			return usagef("--device-model %q: qemu-xen or qemu-xen-traditional", dm)
 		}
 		for _, s := range c.Args().Slice() {
-			d, err := xl.ParseSpec(s)
+			it, err := hotplug.MSIDeviceOf(s)
 			if err != nil {
 				return err
-			}
-			if d.VfuncMask == 0 || d.AllFuncs() {
-				return usagef("%q: give one function's BDF", s)
-			}
-			it := hotplug.MSIDeviceRequest{BDF: d.PciBdf}
-			if set, _ := xl.SpecKeys(s); set["msitranslate"] != "" {
-				it.Msitranslate = &d.Msitranslate
 			}
 			req.Devices = append(req.Devices, it)
 		}
@@ -71,7 +53,7 @@ Examples:
 		for _, b := range rep.Missing {
 			fmt.Fprintf(c.App.ErrWriter, "xlpt: msi: no PCI device %s\n", b)
 		}
-		if err := o.emit(&msiDoc{MSIReport: rep}, func(w io.Writer) {
+		if err := o.emit(report.MSI(rep), func(w io.Writer) {
 			for _, r := range rep.Devices {
 				printMSI(w, r)
 			}
@@ -83,12 +65,6 @@ Examples:
 		}
 		return nil
 	},
-}
-
-// msiDoc is msi's --json document.
-type msiDoc struct {
-	envelope
-	hotplug.MSIReport
 }
 
 func pm(b bool) string {

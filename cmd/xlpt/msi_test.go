@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/report"
 )
 
 func TestMsiCommand(t *testing.T) {
@@ -51,7 +52,7 @@ func TestMsiCommand(t *testing.T) {
 			} `json:"msitranslate"`
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != schemaVersion {
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Schema != report.Schema {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	r := doc.Devices

@@ -7,38 +7,18 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var slotsFlag = &cli.StringFlag{Name: "slots", Usage: "Hot-plug slot range for HVM guests, hex (default 6-7, or hotplug_slots in the host config)"}
 
 var pciAttachCommand = &cli.Command{
-	Name:      "pci-attach",
-	Usage:     "Hot-plug a PCI device into a running domain",
-	ArgsUsage: "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
-	Description: `Attaches the host device named by PCI_SPEC_STRING to DOMAIN through libxl,
-after checking what libxl does not:
-
-  - HVM guests: the device goes to a hot-plug slot, 6-7 unless --slots or
-    the host config say otherwise. VSLOT (hex, as xl's @VSLOT) picks one;
-    a slot outside the range needs --any-slot, an occupied one is refused
-    naming its occupant. Without VSLOT the lowest free slot is taken.
-    PV guests have no slots: VSLOT is ignored, with a warning.
-  - Conventional PCI devices behind a PCIe-to-PCI bridge must all go to the
-    same domain: --group attaches the whole group (all or none).
-  - BB:DD.* attaches every function, one by one, function 0 last.
-  - -o/--options=KEY=VALUE[,...] (xm's form, as in the Xen VT-d howto)
-    adds options to the spec; a key given both ways is refused.
-  - The IOMMU is on, the domain can take devices (passthrough enabled, no
-    PoD), the device is assignable (or --assign makes it so).
-
-Nothing is changed when a check fails; a failed attach is rolled back.
-
-Examples:
-   xlpt pci-attach web01 0000:03:00.0 7
-   xlpt pci-attach web01 '03:00.0@7,permissive=1'
-   xlpt pci-attach -o msitranslate=0 web01 0000:03:00.0 7
-   xlpt pci-attach --group web01 0000:01:01.0`,
+	Name:        "pci-attach",
+	Usage:       "Hot-plug a PCI device into a running domain",
+	ArgsUsage:   "[-o OPTS] DOMAIN PCI_SPEC_STRING [VSLOT]",
+	Description: help.Of("pci-attach"),
 	Flags: []cli.Flag{jsonFlag, slotsFlag,
 		&cli.StringFlag{Name: "options", Aliases: []string{"o"}, Usage: "Spec options KEY=VALUE[,...], as xm's -o (e.g. msitranslate=0)"},
 		&cli.BoolFlag{Name: "group", Usage: "Attach the device's whole same-domain group"},
@@ -58,7 +38,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		return o.emit(attachDoc(res), func(w io.Writer) {
+		return o.emit(report.Attach(res), func(w io.Writer) {
 			for _, d := range res.Attached {
 				if res.Domain.IsHVM() {
 					fmt.Fprintf(w, "%s attached to %s at guest slot %02x.%x%s\n", d.PciBdf, res.Domain, d.VSlot(), d.VFunc(), resumed(res.Resumed))
@@ -70,26 +50,6 @@ Examples:
 	},
 }
 
-// hotplugDoc is pci-attach's and pci-detach's --json document.
-type hotplugDoc struct {
-	envelope
-	Outcome string         `json:"outcome"` // attached, detached
-	Domain  string         `json:"domain"`
-	Domid   uint32         `json:"domid"`
-	Devices []xl.DevicePci `json:"devices"`
-	// Resumed: the work was an interrupted run's, found finished (by
-	// this run's recovery); a retry after a kill reports success.
-	Resumed bool `json:"resumed"`
-}
-
-func attachDoc(res hotplug.AttachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "attached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Attached), Resumed: res.Resumed}
-}
-
-func detachDoc(res hotplug.DetachResult) *hotplugDoc {
-	return &hotplugDoc{Outcome: "detached", Domain: res.Domain.String(), Domid: res.Domain.Domid, Devices: nonNilDevs(res.Detached), Resumed: res.Resumed}
-}
-
 // resumed is what a line about a device adds when an interrupted run
 // began the work and this run found it done.
 func resumed(r bool) string {
@@ -99,28 +59,11 @@ func resumed(r bool) string {
 	return ""
 }
 
-func nonNilDevs(d []xl.DevicePci) []xl.DevicePci {
-	if d == nil {
-		return []xl.DevicePci{}
-	}
-	return d
-}
-
 var pciDetachCommand = &cli.Command{
-	Name:      "pci-detach",
-	Usage:     "Hot-unplug a PCI device from a domain",
-	ArgsUsage: "[-f] DOMAIN PCI_SPEC_STRING",
-	Description: `Asks the guest to release the device (an ACPI eject for HVM guests) and
-takes it back. If the guest does not answer within libxl's timeout the
-device stays attached and xlpt says so; -f then removes it without the
-guest's consent. --group detaches the device's whole same-domain group;
-BB:DD.* every function.
-
-After detach the device stays on pciback, quarantined by Xen: attach it
-elsewhere, or give it back to dom0 with xlpt pci-assignable-remove -r BDF.
-
-Example:
-   xlpt pci-detach web01 0000:03:00.0`,
+	Name:        "pci-detach",
+	Usage:       "Hot-unplug a PCI device from a domain",
+	ArgsUsage:   "[-f] DOMAIN PCI_SPEC_STRING",
+	Description: help.Of("pci-detach"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
 		&cli.BoolFlag{Name: "group", Usage: "Detach the device's whole same-domain group"},
@@ -142,7 +85,7 @@ Example:
 			}
 			return err
 		}
-		return o.emit(detachDoc(res), func(w io.Writer) {
+		return o.emit(report.Detach(res), func(w io.Writer) {
 			for _, d := range res.Detached {
 				fmt.Fprintf(w, "%s detached from %s%s\n", d.PciBdf, res.Domain, resumed(res.Resumed))
 			}
@@ -167,11 +110,4 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	}
 	svc, err := envOf(c).service(c, false)
 	return dev, svc, err
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

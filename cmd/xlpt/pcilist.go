@@ -6,24 +6,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciListCommand = &cli.Command{
-	Name:      "pci-list",
-	Usage:     "List the PCI devices a domain holds, with their guest slots",
-	ArgsUsage: "DOMAIN",
-	Description: `Prints the table of the Xen VT-d howto (hex, as there):
-
-   VSlt domain bus  slot func
-   0x07 0x0000 0x03 0x00 0x0
-
-VSlt is the guest slot (0x00 for PV guests, whose slots pcifront picks).
---format xl prints xl's "Vdev Device" form instead; --json the devices with
-libxl_device_pci's field names.
-
-Example:
-   xlpt pci-list web01`,
+	Name:        "pci-list",
+	Usage:       "List the PCI devices a domain holds, with their guest slots",
+	ArgsUsage:   "DOMAIN",
+	Description: help.Of("pci-list"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.StringFlag{Name: "format", Value: "table", Usage: "Output form: table (VT-d howto) or xl (as xl pci-list prints it)"}},
 	Action: func(c *cli.Context) error {
@@ -44,17 +36,9 @@ Example:
 		}
 		o := newOutput(c)
 		defer o.flush()
-		return o.emit(&pciListDoc{Domain: dom.String(), Domid: dom.Domid, Devices: nonNilDevs(devs)},
+		return o.emit(report.PciList(dom, devs),
 			func(w io.Writer) { printPciList(w, format, devs) })
 	},
-}
-
-// pciListDoc is pci-list's --json document.
-type pciListDoc struct {
-	envelope
-	Domain  string         `json:"domain"`
-	Domid   uint32         `json:"domid"`
-	Devices []xl.DevicePci `json:"devices"`
 }
 
 func printPciList(w io.Writer, format string, devs []xl.DevicePci) {

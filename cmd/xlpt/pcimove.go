@@ -7,26 +7,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciMoveCommand = &cli.Command{
-	Name:      "pci-move",
-	Usage:     "Move a PCI device from one running guest to another",
-	ArgsUsage: "FROM TO PCI_SPEC_STRING [VSLOT]",
-	Description: `Detaches the device from FROM and attaches it to TO (the VT-d howto's device
-switch between HVM guests, without shutting either down). The slot policy
-of pci-attach applies in TO: VSLOT picks a hot-plug slot, none takes the
-lowest free one. BB:DD.* moves every function of the slot, and a
-conventional PCI device moves with its whole same-domain group.
-
-If the attach to TO fails, the devices go back into FROM in their old
-slots. Every step is recorded in a plan (--plan, by default in the state
-directory), so after a crash the same command finishes the move.
-
-Examples:
-   xlpt pci-move web01 web02 0000:03:00.0 7
-   xlpt pci-move web01 web02 03:00.*`,
+	Name:        "pci-move",
+	Usage:       "Move a PCI device from one running guest to another",
+	ArgsUsage:   "FROM TO PCI_SPEC_STRING [VSLOT]",
+	Description: help.Of("pci-move"),
 	Flags: []cli.Flag{jsonFlag, slotsFlag,
 		&cli.StringFlag{Name: "plan", Usage: "The move's plan `FILE` (default: STATE_DIR/moves/FROM-BDF.plan)"},
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Detach from FROM without the guest's consent"},
@@ -51,7 +41,7 @@ Examples:
 		}
 		res, err := svc.Move(hotplug.MoveRequest{From: from, To: to, Device: dev, Force: c.Bool("force"), Plan: c.String("plan")})
 		if res.Plan != nil {
-			if eerr := o.emit(&planDoc{Plan: res.Plan}, func(w io.Writer) {
+			if eerr := o.emit(report.Plan(res.Plan), func(w io.Writer) {
 				for _, d := range res.Plan.Devices {
 					fmt.Fprintf(w, "%s  %s\n", d.BDF, res.Plan.Where(d))
 				}

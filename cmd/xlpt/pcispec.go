@@ -6,41 +6,29 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 var pciSpecCommand = &cli.Command{
-	Name:      "pci-spec",
-	Usage:     "Explain PCI_SPEC_STRINGs as xl and libxl will read them",
-	ArgsUsage: "SPEC...",
-	Description: `Parses each [DDDD:]BB:DD.F[@VSLOT][,key=value...] exactly as xl 4.17 does and
-says what it means: which host function, which guest slot, which options.
-Specs that xl would silently misread (permissive=true is read as 0, a key
-given twice, junk after vslot=) are refused with what xl would have done.
-
-With --json, prints one document listing every spec with its outcome (ok
-or malformed) and, when ok, the device under libxl_device_pci's field names
-(rdm_policy and name are null when the spec leaves them unset).
-
-Examples:
-   xlpt pci-spec 0000:03:00.1@5,permissive=1
-   xlpt pci-spec --json 03:00.*@7 name=gpu,rdm_policy=relaxed`,
-	Flags: []cli.Flag{jsonFlag},
+	Name:        "pci-spec",
+	Usage:       "Explain PCI_SPEC_STRINGs as xl and libxl will read them",
+	ArgsUsage:   "SPEC...",
+	Description: help.Of("pci-spec"),
+	Flags:       []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, -1); err != nil {
 			return err
 		}
 		o := newOutput(c)
 		defer o.flush()
-		doc := &specDoc{Specs: []specJSON{}}
-		for _, s := range c.Args().Slice() {
-			d, err := xl.ParseSpec(s)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %v\n", err)
-				doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "malformed", Message: err.Error()})
-				continue
+		doc := report.Specs(c.Args().Slice())
+		for _, s := range doc.Specs {
+			if s.Device == nil {
+				fmt.Fprintf(c.App.ErrWriter, "xlpt: pci-spec: %s\n", s.Message)
 			}
-			doc.Specs = append(doc.Specs, specJSON{Spec: s, Outcome: "ok", Device: &d})
 		}
 		if err := o.emit(doc, func(w io.Writer) {
 			for _, s := range doc.Specs {
@@ -51,26 +39,11 @@ Examples:
 		}); err != nil {
 			return err
 		}
-		for _, s := range doc.Specs {
-			if s.Device == nil {
-				return exitStatus(exitUsage)
-			}
+		if !doc.OK() {
+			return exitStatus(exitUsage)
 		}
 		return nil
 	},
-}
-
-// specDoc is pci-spec's --json document: one entry per argument.
-type specDoc struct {
-	envelope
-	Specs []specJSON `json:"specs"`
-}
-
-type specJSON struct {
-	Spec    string        `json:"spec"`
-	Outcome string        `json:"outcome"` // ok, malformed
-	Device  *xl.DevicePci `json:"device,omitempty"`
-	Message string        `json:"message,omitempty"`
 }
 
 func explainSpec(w io.Writer, spec string, d xl.DevicePci) {

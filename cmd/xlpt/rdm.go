@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,45 +9,34 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/getopt"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/rdm"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
 // Flags shared by rdm list and rdm check: where regions come from.
 var rdmSourceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "xen-cmdline", Usage: "Xen's `CMDLINE`, for its rmrr= options (the xen_commandline line of xl info)"},
-	&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
+	&getopt.Repeated{GenericFlag: cli.GenericFlag{Name: "rmrr", Usage: "Add regions in Xen's rmrr= syntax, e.g. 0xf0-0xff=0000:00:03.0 (repeatable)"}},
 	&cli.BoolFlag{Name: "no-xen", Usage: "Do not ask Xen (libxenctrl); use the DMAR table and rmrr= only"},
 	&cli.BoolFlag{Name: "no-dmar", Usage: "Do not read the ACPI DMAR table"},
 }
 
 var rdmCommand = &cli.Command{
-	Name:  "rdm",
-	Usage: "Show reserved device memory (RMRR) regions and check guests against them",
-	Description: `Reserved device memory regions are memory that a device keeps using for
-DMA (USB legacy keyboard buffers, graphics stolen memory). An HVM guest that
-gets such a device must not have RAM there. xlpt reads the regions from Xen
-(libxenctrl), from the firmware's ACPI DMAR table, and from Xen's rmrr= boot
-option, and predicts what libxl 4.17 does with them.
-
-Examples:
-   xlpt rdm list
-   xlpt rdm list 0000:00:14.0
-   xlpt rdm check --memory 2048 --pci 0000:00:14.0 --rdm strategy=host
-   xlpt rdm check --no-xen --rmrr 0xf0-0xff=0000:00:03.0 --memory 1024 --pci 00:03.0,rdm_policy=relaxed`,
+	Name:        "rdm",
+	Usage:       "Show reserved device memory (RMRR) regions and check guests against them",
+	Description: help.Of("rdm"),
 	Subcommands: []*cli.Command{rdmListCommand, rdmCheckCommand},
 }
 
 var rdmListCommand = &cli.Command{
-	Name:      "list",
-	Usage:     "List reserved regions, where they come from and the devices that use them",
-	ArgsUsage: "[BDF...]",
-	Description: `Lists every region (or those of the given devices), merged across its
-sources: "xen" (what libxl itself will use), "dmar" (the firmware's RMRR
-structures; in a Xen dom0 the table is renamed RMAD), "rmrr=" (Xen's boot
-option). A region used by more than one device is shared: VT-d refuses to
-assign such a device under rdm_policy=strict.`,
-	Flags: append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
+	Name:        "list",
+	Usage:       "List reserved regions, where they come from and the devices that use them",
+	ArgsUsage:   "[BDF...]",
+	Description: help.Of("rdm list"),
+	Flags:       append([]cli.Flag{jsonFlag}, rdmSourceFlags...),
 	Action: func(c *cli.Context) error {
 		var want []xl.PciBdf
 		for _, a := range c.Args().Slice() {
@@ -69,11 +57,7 @@ assign such a device under rdm_policy=strict.`,
 		if err != nil {
 			return err
 		}
-		doc := &regionsDoc{Regions: make([]regionJSON, 0, len(regs))}
-		for _, r := range regs {
-			doc.Regions = append(doc.Regions, toRegionJSON(r))
-		}
-		return o.emit(doc, func(w io.Writer) { printRegions(w, regs) })
+		return o.emit(report.Regions(regs), func(w io.Writer) { printRegions(w, regs) })
 	},
 }
 
@@ -94,35 +78,6 @@ func printRegions(out io.Writer, regs []rdm.Region) {
 	w.Flush()
 }
 
-// regionsDoc is rdm list's --json document.
-type regionsDoc struct {
-	envelope
-	Regions []regionJSON `json:"regions"`
-}
-
-type regionJSON struct {
-	Start    uint64      `json:"start"`
-	End      uint64      `json:"end"` // inclusive
-	StartPFN uint64      `json:"start_pfn"`
-	NrPages  uint64      `json:"nr_pages"`
-	Sources  []string    `json:"sources"` // xen, dmar, rmrr (Xen's rmrr= option)
-	Shared   bool        `json:"shared"`
-	Devices  []xl.PciBdf `json:"devices"`
-}
-
-func toRegionJSON(r rdm.Region) regionJSON {
-	d := r.Devices
-	if d == nil {
-		d = []xl.PciBdf{}
-	}
-	src := []string{}
-	for _, x := range r.Sources {
-		src = append(src, strings.TrimSuffix(string(x), "="))
-	}
-	return regionJSON{Start: r.Start(), End: r.End() - 1, StartPFN: r.StartPFN, NrPages: r.NrPages,
-		Sources: src, Shared: r.Shared(), Devices: d}
-}
-
 func sources(r rdm.Region) string {
 	s := make([]string, len(r.Sources))
 	for i, x := range r.Sources {
@@ -133,61 +88,19 @@ func sources(r rdm.Region) string {
 
 // regionSources is where regions come from, as the rdm flags say.
 func regionSources(c *cli.Context) hotplug.RegionSources {
-	return hotplug.RegionSources{NoXen: c.Bool("no-xen"), NoDMAR: c.Bool("no-dmar"), RMRR: values(c, "rmrr"),
+	return hotplug.RegionSources{NoXen: c.Bool("no-xen"), NoDMAR: c.Bool("no-dmar"), RMRR: getopt.Values(c, "rmrr"),
 		XenCmdline: c.String("xen-cmdline")}
 }
 
-// repeated is a repeatable string flag that, unlike StringSliceFlag, does
-// not split its values at commas (PCI_SPEC_STRINGs and rmrr= have them).
-type repeated struct{ v []string }
-
-func (r *repeated) Set(s string) error { r.v = append(r.v, s); return nil }
-func (r *repeated) String() string {
-	if r == nil {
-		return ""
-	}
-	return strings.Join(r.v, " ")
-}
-
-// repeatedFlag gives each parse a fresh value, so that a command object
-// reused across runs (tests) does not accumulate.
-type repeatedFlag struct{ cli.GenericFlag }
-
-func (f *repeatedFlag) Apply(set *flag.FlagSet) error {
-	f.Value = &repeated{}
-	return f.GenericFlag.Apply(set)
-}
-
-func values(c *cli.Context, name string) []string {
-	if r, ok := c.Generic(name).(*repeated); ok && r != nil {
-		return r.v
-	}
-	return nil
-}
-
 var rdmCheckCommand = &cli.Command{
-	Name:  "check",
-	Usage: "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
-	Description: `Computes the guest's memory layout as libxl__build_hvm does, then the fate of
-each region as libxl__domain_device_construct_rdm decides it: fits, relocates
-low memory (a region in low memory above rdm_mem_boundary), or a conflict
-with guest RAM, refused under strict ("RDM conflict at 0x...") or ignored
-with a warning under relaxed ("Ignoring RDM conflict at 0x..."). Then Xen's
-own refusal of shared regions under strict. Exits 1 when the guest would
-not start.
-
---rdm is read twice: as written, and as xl 4.17 reads it (its parser drops
-every valid policy= and xl says nothing). --as xl (the default) predicts
-xl create; --as libxl predicts a toolstack that passes the setting intact.
-
-Examples:
-   xlpt rdm check --guest-cfg /etc/xen/web01.cfg
-   xlpt rdm check --memory 1024 --pci 0000:00:03.0 --rdm strategy=host,policy=relaxed`,
+	Name:        "check",
+	Usage:       "Predict what libxl 4.17 does with reserved regions when it builds an HVM guest",
+	Description: help.Of("rdm check"),
 	Flags: append([]cli.Flag{jsonFlag,
 		&cli.StringFlag{Name: "guest-cfg", Usage: "Read the guest from its xl.cfg `FILE` (as xl 4.17 reads it) instead of the flags below"},
 		&cli.Uint64Flag{Name: "memory", Usage: "memory= in MiB (required without --guest-cfg)"},
 		&cli.Uint64Flag{Name: "maxmem", Usage: "maxmem= in MiB (default: memory)"},
-		&repeatedFlag{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
+		&getopt.Repeated{GenericFlag: cli.GenericFlag{Name: "pci", Usage: "A pci= entry (PCI_SPEC_STRING), repeatable"}},
 		&cli.StringFlag{Name: "rdm", Usage: `rdm= setting, "strategy=host|ignore,policy=strict|relaxed"`},
 		&cli.Uint64Flag{Name: "rdm-mem-boundary", Value: rdm.DefaultMemBoundaryMiB, Usage: "rdm_mem_boundary= in MiB"},
 		&cli.Uint64Flag{Name: "mmio-hole", Usage: "mmio_hole= in MiB (0: libxl's 256)"},
@@ -217,7 +130,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		if err := o.emit(newRdmCheckDoc(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
+		if err := o.emit(report.Rdm(g, res), func(w io.Writer) { printRdmCheck(w, g, res) }); err != nil {
 			return err
 		}
 		if res.Fails {
@@ -256,7 +169,7 @@ func rdmGuest(c *cli.Context) (rdm.Guest, []string, error) {
 	default:
 		return rdm.Guest{}, nil, usagef("--as %q: xl or libxl", as)
 	}
-	for _, spec := range values(c, "pci") {
+	for _, spec := range getopt.Values(c, "pci") {
 		d, err := xl.ParseSpec(spec)
 		if err != nil {
 			return rdm.Guest{}, nil, err
@@ -313,66 +226,4 @@ func printRdmCheck(w io.Writer, g rdm.Guest, res rdm.Result) {
 	} else {
 		fmt.Fprintln(w, "verdict: the guest would start")
 	}
-}
-
-type layoutJSON struct {
-	MemSize    uint64 `json:"mem_size"`
-	MMIOStart  uint64 `json:"mmio_start"`
-	LowMemEnd  uint64 `json:"lowmem_end"`
-	HighMemEnd uint64 `json:"highmem_end"`
-}
-
-func toLayoutJSON(l rdm.Layout) layoutJSON {
-	return layoutJSON{l.MemSize, l.MMIOStart, l.LowMemEnd, l.HighMemEnd}
-}
-
-type regionCheckJSON struct {
-	regionJSON
-	Policy       string `json:"policy"`
-	PolicyFrom   string `json:"policy_from"`
-	Outcome      string `json:"outcome"` // fits, relocates, refused, ignored
-	Reason       string `json:"reason"`
-	Message      string `json:"message,omitempty"`
-	Exposed      bool   `json:"reserved_in_guest"`
-	AfterFailure bool   `json:"after_failure,omitempty"`
-}
-
-// outcomeWord names each rdm.Outcome in one word for --json.
-var outcomeWord = map[rdm.Outcome]string{rdm.Fits: "fits", rdm.Relocates: "relocates", rdm.Refused: "refused", rdm.Ignored: "ignored"}
-
-// rdmCheckDoc is rdm check's --json document; cfg check carries the same
-// fields under "rdm".
-type rdmCheckDoc struct {
-	envelope
-	rdmCheckJSON
-}
-
-type rdmCheckJSON struct {
-	Strategy string            `json:"strategy"`
-	Policy   string            `json:"policy"`
-	Initial  layoutJSON        `json:"layout_before"`
-	Final    layoutJSON        `json:"layout"`
-	Regions  []regionCheckJSON `json:"regions"`
-	Errors   []string          `json:"libxl_errors"`
-	Warnings []string          `json:"libxl_warnings"`
-	Verdict  string            `json:"verdict"` // starts, fails
-	Message  string            `json:"message"`
-}
-
-func toRdmCheckJSON(g rdm.Guest, res rdm.Result) rdmCheckJSON {
-	regs := make([]regionCheckJSON, 0, len(res.Regions))
-	for _, r := range res.Regions {
-		regs = append(regs, regionCheckJSON{toRegionJSON(r.Region), r.Policy.String(), r.PolicyFrom, outcomeWord[r.Outcome],
-			r.Reason, r.Message, r.Exposed, r.AfterFailure})
-	}
-	v, m := "starts", "the guest would start"
-	if res.Fails {
-		v, m = "fails", "the guest would fail to start"
-	}
-	return rdmCheckJSON{g.Rdm.Strategy.String(), g.EffectivePolicy().String(), toLayoutJSON(res.Initial), toLayoutJSON(res.Final),
-		regs, nonNil(res.Errors), nonNil(res.Warnings), v, m}
-}
-
-func newRdmCheckDoc(g rdm.Guest, res rdm.Result) *rdmCheckDoc {
-	return &rdmCheckDoc{rdmCheckJSON: toRdmCheckJSON(g, res)}
 }

@@ -7,30 +7,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 )
 
 var recoverCommand = &cli.Command{
-	Name:  "recover",
-	Usage: "Finish or undo what a killed xlpt (or xl) left half-done",
-	Description: `Every change xlpt makes writes an intent record under the state directory
-first and removes it when done. recover reads the records a run that died
-left, and compares libxl's lists, its xenstore records (/libxl/pci), each
-HVM guest's QEMU (QMP query-pci), Xen's assignment and the sysfs driver
-links, then brings each device to one consistent state:
-
-  attached    listed by libxl in the guest, and in the guest's QEMU
-  assignable  on pciback, quarantined, in no domain, its driver remembered
-  dom0        back on its original driver
-
-A hide or give-back that died is finished; an attach or detach that died
-leaves the device attached if it is wholly there, else assignable. Leftovers
-that no record explains (a killed xl pci-attach: QEMU has the device, libxl
-lists it nowhere) are repaired the same way. Every changing command does
-this first; recover does it on demand and says what it found and did.
-
-Examples:
-   xlpt recover --dry-run
-   xlpt recover`,
+	Name:        "recover",
+	Usage:       "Finish or undo what a killed xlpt (or xl) left half-done",
+	Description: help.Of("recover"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "Say what would be done; change nothing"}},
 	Action: func(c *cli.Context) error {
@@ -44,36 +28,11 @@ Examples:
 			return err
 		}
 		rep, err := svc.Recover(c.Bool("dry-run"))
-		if rep.Repairs == nil {
-			rep.Repairs = []hotplug.Repair{}
-		}
-		if eerr := o.emit(toRecoverDoc(rep), func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
+		if eerr := o.emit(report.Recover(rep), func(w io.Writer) { printRecovery(w, rep) }); eerr != nil {
 			return eerr
 		}
 		return err
 	},
-}
-
-// recoverDoc is recover's --json document.
-type recoverDoc struct {
-	envelope
-	Records []string     `json:"records"` // the intent records found
-	Repairs []repairJSON `json:"repairs"`
-	DryRun  bool         `json:"dry_run"`
-}
-
-// repairJSON is one device's repair with its outcome in one word.
-type repairJSON struct {
-	hotplug.Repair
-	Outcome string `json:"outcome"` // consistent, left_alone, planned, repaired, failed
-}
-
-func toRecoverDoc(rep hotplug.RecoverReport) *recoverDoc {
-	doc := &recoverDoc{Records: nonNil(rep.Records), Repairs: []repairJSON{}, DryRun: rep.DryRun}
-	for _, r := range rep.Repairs {
-		doc.Repairs = append(doc.Repairs, repairJSON{r, r.Outcome(rep.DryRun)})
-	}
-	return doc
 }
 
 func printRecovery(w io.Writer, rep hotplug.RecoverReport) {

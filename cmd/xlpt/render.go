@@ -7,28 +7,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/internal/road"
+	"github.com/xlpt/xlpt/report"
 )
-
-// schemaVersion marks every --json document; a change that breaks a
-// script reading it gets a new version.
-const schemaVersion = "xlpt/1"
-
-// envelope opens every --json document: the schema marker, then the
-// warnings and notes that also went to stderr.
-type envelope struct {
-	Schema   string   `json:"schema"`
-	Warnings []string `json:"warnings"`
-	Notes    []string `json:"notes"`
-}
-
-func (e *envelope) head() *envelope { return e }
-
-// document is a --json result: a struct that embeds envelope.
-type document interface{ head() *envelope }
-
-// fastJSON is a document that writes itself, as printJSON would, faster
-// (check's full-scan report: megabytes).
-type fastJSON interface{ writeJSON(io.Writer) error }
 
 // output is a command's one road out: its result on stdout (text, or
 // JSON with --json), and its warnings and notes on stderr, whatever the
@@ -65,16 +45,11 @@ func (o *output) note(ns ...string) { o.road.Note(ns...) }
 // defer it, so that they come out also when the command fails.
 func (o *output) flush() { o.road.Flush() }
 
-// emit prints the result: doc as JSON under --json (with the schema
-// marker, warnings and notes filled in), else text.
-func (o *output) emit(doc document, text func(io.Writer)) error {
+// emit prints the result: doc under --json (with the run's warnings and
+// notes), else text.
+func (o *output) emit(doc report.Document, text func(io.Writer)) error {
 	if wantJSON(o.c) {
-		h := doc.head()
-		h.Schema, h.Warnings, h.Notes = schemaVersion, nonNil(o.road.Warnings()), nonNil(o.road.Notes())
-		if fw, ok := doc.(fastJSON); ok {
-			return fw.writeJSON(o.c.App.Writer)
-		}
-		return printJSON(o.c.App.Writer, doc)
+		return report.Write(o.c.App.Writer, doc, o.road.Warnings(), o.road.Notes())
 	}
 	text(o.c.App.Writer)
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/pcibind/pcitest"
+	"github.com/xlpt/xlpt/report"
 )
 
 // Warnings take one road: on stderr as "xlpt: CMD: warning: ..." whatever
@@ -41,8 +42,8 @@ func TestWarningsOneRoad(t *testing.T) {
 	}
 
 	out, _, _ = run(t, append(base, "--json")...)
-	var doc hideDoc
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Warnings) != nwarn || doc.Schema != schemaVersion {
+	var doc report.HideDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Warnings) != nwarn || doc.Schema != report.Schema {
 		t.Errorf("--json: %v %s", err, out)
 	}
 }

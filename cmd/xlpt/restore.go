@@ -8,30 +8,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
+	"github.com/xlpt/xlpt/report"
 )
 
 var restoreCommand = &cli.Command{
-	Name:  "restore",
-	Usage: "Apply the persisted host setup: SR-IOV VFs, then hidden devices",
-	Description: `Reads CONFIG-DIR/devices.conf (--config-dir, default /etc/xlpt; written by
---persist on pci-assignable-add/-remove and sriov enable/disable, and safe
-to edit by hand: the file explains its format) and makes the host match it:
-first each PF's VF count, then each device hidden with its recorded stub
-driver. Before touching a device it checks that the device at the BDF is
-still the recorded one (vendor:device, and for a VF its PF and index), so
-after a hardware change it refuses rather than hide the wrong device.
-
-Each entry is reported as applied, already (nothing to do), or refused or
-failed with the reason; the others still apply. A line that cannot be read
-is skipped with a warning naming it; the others still apply. Running it
-again changes nothing. Exit status 1 when any entry was refused or failed,
-or a line skipped.
-
-xlpt-restore.service runs it at boot, before xendomains starts the guests.
-
-Examples:
-   xlpt restore --dry-run     print the plan, change nothing
-   xlpt restore`,
+	Name:        "restore",
+	Usage:       "Apply the persisted host setup: SR-IOV VFs, then hidden devices",
+	Description: help.Of("restore"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "Print what would be done; change nothing"}},
 	Action: func(c *cli.Context) error {
@@ -54,19 +38,12 @@ Examples:
 			o.note(noSetup(res.File)) // the text says it on stdout
 		}
 		took := time.Since(start)
-		err = o.emit(&restoreDoc{RestoreResult: res, ElapsedNs: took.Nanoseconds()}, func(w io.Writer) { printRestore(w, res, took) })
+		err = o.emit(report.Restore(res, took), func(w io.Writer) { printRestore(w, res, took) })
 		if err == nil && !res.OK() {
 			return exitStatus(exitFailed)
 		}
 		return err
 	},
-}
-
-// restoreDoc is restore's --json document.
-type restoreDoc struct {
-	envelope
-	hotplug.RestoreResult
-	ElapsedNs int64 `json:"elapsed_ns"`
 }
 
 func printRestore(w io.Writer, res hotplug.RestoreResult, took time.Duration) {

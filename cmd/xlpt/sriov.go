@@ -10,7 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/internal/help"
 	"github.com/xlpt/xlpt/pcibind"
+	"github.com/xlpt/xlpt/report"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -18,27 +20,17 @@ var persistFlag = &cli.BoolFlag{Name: "persist",
 	Usage: "Also record the change in the host setup (CONFIG-DIR/devices.conf), which xlpt restore applies at boot"}
 
 var sriovCommand = &cli.Command{
-	Name:  "sriov",
-	Usage: "List, enable and disable SR-IOV virtual functions",
-	Description: `A PF (physical function) with SR-IOV can create VFs (virtual functions),
-each a PCI function of its own that can be passed through; VFs interrupt
-only with MSI or MSI-X.
-
-Examples:
-   xlpt sriov list
-   xlpt sriov enable --assignable 0000:03:00.0 4   create 4 VFs and hide them
-   xlpt sriov disable 0000:03:00.0`,
+	Name:        "sriov",
+	Usage:       "List, enable and disable SR-IOV virtual functions",
+	Description: help.Of("sriov"),
 	Subcommands: []*cli.Command{sriovListCommand, sriovEnableCommand, sriovDisableCommand},
 }
 
 var sriovListCommand = &cli.Command{
-	Name:  "list",
-	Usage: "List every SR-IOV PF with its VFs and who holds each",
-	Description: `For each PF: total and enabled VFs, offset and stride, sriov_drivers_autoprobe;
-for each VF: its index and BDF (from the PF's First VF Offset and VF Stride,
-checked against the kernel's virtfn links), driver, owner (a dom0 driver,
-assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
-	Flags: []cli.Flag{jsonFlag},
+	Name:        "list",
+	Usage:       "List every SR-IOV PF with its VFs and who holds each",
+	Description: help.Of("sriov list"),
+	Flags:       []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 0, 0); err != nil {
 			return err
@@ -53,45 +45,8 @@ assignable on pciback, or the guest holding it) and MSI/MSI-X.`,
 		if err != nil {
 			return err
 		}
-		return o.emit(toSRIOVListDoc(pfs), func(w io.Writer) { printSRIOVList(w, pfs) })
+		return o.emit(report.SRIOVList(pfs), func(w io.Writer) { printSRIOVList(w, pfs) })
 	},
-}
-
-// sriovListDoc is sriov list's --json document.
-type sriovListDoc struct {
-	envelope
-	PFs []pfJSON `json:"pfs"`
-}
-
-// pfJSON is one PF: offset and stride null when the PF does not report
-// them (0 would put VF 0 at the PF's own address, so it means unknown).
-type pfJSON struct {
-	BDF       xl.PciBdf        `json:"bdf"`
-	ID        string           `json:"id"`
-	Driver    string           `json:"driver"`
-	TotalVFs  int              `json:"total_vfs"`
-	NumVFs    int              `json:"enabled_vfs"`
-	Offset    *int             `json:"vf_offset"`
-	Stride    *int             `json:"vf_stride"`
-	Autoprobe bool             `json:"drivers_autoprobe"`
-	VFs       []hotplug.VFInfo `json:"vfs"`
-}
-
-func toSRIOVListDoc(pfs []hotplug.PFInfo) *sriovListDoc {
-	doc := &sriovListDoc{PFs: []pfJSON{}}
-	for _, pf := range pfs {
-		j := pfJSON{BDF: pf.PF, ID: pf.ID, Driver: pf.Driver, TotalVFs: pf.TotalVFs, NumVFs: pf.NumVFs,
-			Autoprobe: pf.Autoprobe, VFs: pf.VFs}
-		if pf.Offset != 0 {
-			off, stride := pf.Offset, pf.Stride
-			j.Offset, j.Stride = &off, &stride
-		}
-		if j.VFs == nil {
-			j.VFs = []hotplug.VFInfo{}
-		}
-		doc.PFs = append(doc.PFs, j)
-	}
-	return doc
 }
 
 func printSRIOVList(w io.Writer, pfs []hotplug.PFInfo) {
@@ -133,24 +88,10 @@ func orDash(s string) string {
 }
 
 var sriovEnableCommand = &cli.Command{
-	Name:      "enable",
-	Usage:     "Create N VFs on a PF (through 0 when it has some), optionally hiding them",
-	ArgsUsage: "[--assignable [--driver pciback|pci-stub]] [--persist] PF N",
-	Description: `Writes N to the PF's sriov_numvfs. The kernel refuses to change a non-zero
-count to another, so xlpt writes 0 first; it then waits for the VFs to
-appear (and says so when that takes over a second). Refused while a VF
-that would go is in a guest (the guest is named: detach it first), and on a
-PF that is hidden or in a guest.
-
---assignable hides every VF (pci-assignable-add; pciback through libxl by
-default): sriov_drivers_autoprobe is set to 0 first so that no dom0 VF
-driver probes VFs meant for guests, and each VF's driver_override lets the
-stub driver bind it. --persist records the PF's count (and the hidden VFs)
-for xlpt restore at boot.
-
-Examples:
-   xlpt sriov enable 0000:03:00.0 4
-   xlpt sriov enable --assignable --persist 0000:03:00.0 4`,
+	Name:        "enable",
+	Usage:       "Create N VFs on a PF (through 0 when it has some), optionally hiding them",
+	ArgsUsage:   "[--assignable [--driver pciback|pci-stub]] [--persist] PF N",
+	Description: help.Of("sriov enable"),
 	Flags: []cli.Flag{jsonFlag, persistFlag,
 		&cli.BoolFlag{Name: "assignable", Usage: "Hide every VF so it can be passed through"},
 		&cli.StringFlag{Name: "driver", Value: pcibind.DriverPciback, Usage: "Stub driver for --assignable: pciback or pci-stub"},
@@ -168,23 +109,20 @@ Examples:
 		if err != nil || n < 1 {
 			return usagef("N %q: a number of VFs, 1 or more (xlpt sriov disable %s removes them all)", c.Args().Get(1), c.Args().Get(0))
 		}
-		drv := c.String("driver")
-		if drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
-			return usagef("--driver %q: use pciback or pci-stub", drv)
+		drv, err := stubDriver(c)
+		if err != nil {
+			return err
 		}
 		return setVFs(c, hotplug.SRIOVRequest{PF: pf, NumVFs: n, Assignable: c.Bool("assignable"), Driver: drv, Wait: c.Duration("wait")})
 	},
 }
 
 var sriovDisableCommand = &cli.Command{
-	Name:      "disable",
-	Usage:     "Remove every VF of a PF",
-	ArgsUsage: "[--persist] PF",
-	Description: `Writes 0 to the PF's sriov_numvfs. Refused while any VF is in a guest (the
-guest is named: detach the VF first). VFs that are assignable but in no
-guest are released from pciback first. --persist forgets the PF and its
-VFs in the host setup.`,
-	Flags: []cli.Flag{jsonFlag, persistFlag},
+	Name:        "disable",
+	Usage:       "Remove every VF of a PF",
+	ArgsUsage:   "[--persist] PF",
+	Description: help.Of("sriov disable"),
+	Flags:       []cli.Flag{jsonFlag, persistFlag},
 	Action: func(c *cli.Context) error {
 		if err := args(c, 1, 1); err != nil {
 			return err
@@ -211,52 +149,7 @@ func setVFs(c *cli.Context, req hotplug.SRIOVRequest) error {
 	if err != nil {
 		return err
 	}
-	doc := toSRIOVSetDoc(res, res.Persisted, time.Since(start))
-	return o.emit(doc, func(w io.Writer) { printSetVFs(w, req, res) })
-}
-
-// sriovSetDoc is sriov enable/disable's --json document. Durations are
-// nanoseconds, as everywhere in xlpt's JSON.
-type sriovSetDoc struct {
-	envelope
-	Change       changeJSON       `json:"change"`
-	Changed      bool             `json:"changed"`
-	Released     []xl.PciBdf      `json:"released"` // VFs taken off pciback before they went
-	Hidden       []hotplug.Hidden `json:"hidden"`
-	AutoprobeOff bool             `json:"autoprobe_off"`
-	Persisted    *string          `json:"persisted"` // the host setup file written; null: not persisted
-	ElapsedNs    int64            `json:"elapsed_ns"`
-}
-
-type changeJSON struct {
-	PF          xl.PciBdf   `json:"pf"`
-	From        int         `json:"from"`
-	To          int         `json:"to"`
-	ThroughZero bool        `json:"through_zero"`
-	WaitedNs    int64       `json:"waited_ns"`
-	VFs         []xl.PciBdf `json:"vfs"`
-}
-
-func toSRIOVSetDoc(res hotplug.SRIOVResult, persisted string, took time.Duration) *sriovSetDoc {
-	ch := res.Change
-	doc := &sriovSetDoc{Change: changeJSON{PF: ch.PF, From: ch.From, To: ch.To, ThroughZero: ch.ThroughZero,
-		WaitedNs: ch.Waited.Nanoseconds(), VFs: nonNilBdfs(ch.VFs)},
-		Changed: res.Changed, Released: nonNilBdfs(res.Released), Hidden: res.Hidden, AutoprobeOff: res.AutoprobeOff,
-		ElapsedNs: took.Nanoseconds()}
-	if doc.Hidden == nil {
-		doc.Hidden = []hotplug.Hidden{}
-	}
-	if persisted != "" {
-		doc.Persisted = &persisted
-	}
-	return doc
-}
-
-func nonNilBdfs(bs []xl.PciBdf) []xl.PciBdf {
-	if bs == nil {
-		return []xl.PciBdf{}
-	}
-	return bs
+	return o.emit(report.SRIOVSet(res, time.Since(start)), func(w io.Writer) { printSetVFs(w, req, res) })
 }
 
 func printSetVFs(w io.Writer, req hotplug.SRIOVRequest, res hotplug.SRIOVResult) {

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/xlpt/xlpt/hotplug"
+	"github.com/xlpt/xlpt/pcibind"
 	"github.com/xlpt/xlpt/rdm"
 	"github.com/xlpt/xlpt/xl"
 	"github.com/xlpt/xlpt/xlcfg"
@@ -60,6 +59,15 @@ func args(c *cli.Context, min, max int) error {
 	return nil
 }
 
+// stubDriver is --driver, the stub that hides a device: pciback or
+// pci-stub.
+func stubDriver(c *cli.Context) (string, error) {
+	if drv := c.String("driver"); drv != pcibind.DriverPciback && drv != pcibind.DriverPciStub {
+		return "", usagef("--driver %q: use pciback or pci-stub", drv)
+	}
+	return c.String("driver"), nil
+}
+
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "Print machine-readable JSON"}
 
 // wantJSON is true when --json was given to the command or globally.
@@ -72,10 +80,4 @@ func wantJSON(c *cli.Context) bool {
 		}
 	}
 	return false
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

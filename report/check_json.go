@@ -1,4 +1,4 @@
-package hotplug
+package report
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/xlpt/xlpt/hotplug"
 	"github.com/xlpt/xlpt/xl"
 )
 
@@ -18,13 +19,13 @@ import (
 // reflection, its check of what MarshalJSON returns and MarshalIndent's
 // second pass cost more than the scan's reads (and a whole report in
 // memory costs its page faults). The bytes are encoding/json's: the
-// tests compare the two on every field of DeviceReport.
+// tests compare the two on every field of hotplug.DeviceReport.
 
-// WriteReportJSON writes doc as json.MarshalIndent(doc, "", "  ") and a
+// writeCheckJSON writes doc as json.MarshalIndent(doc, "", "  ") and a
 // newline would, byte for byte, with devs in its "devices" member: doc
 // holds the report with no devices (an empty list), and the devices are
 // written by appendDevice.
-func WriteReportJSON(w io.Writer, doc any, devs []DeviceReport) error {
+func writeCheckJSON(w io.Writer, doc any, devs []hotplug.DeviceReport) error {
 	head, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -54,11 +55,11 @@ func WriteReportJSON(w io.Writer, doc any, devs []DeviceReport) error {
 // megabytes-long report held (and page-faulted) in memory.
 const renderChunk = 64
 
-// writeCheckDevices writes the devices' array members, rendered in
+// writeDevices writes the devices' array members, rendered in
 // parallel: on a full scan the rendering was a serial 4 ms or so after
 // the (parallel) rules. Each round renders one chunk per CPU, each into
 // its own reused buffer, then writes them in order.
-func writeDevices(w io.Writer, devs []DeviceReport) {
+func writeDevices(w io.Writer, devs []hotplug.DeviceReport) {
 	workers := runtime.GOMAXPROCS(0)
 	bufs := make([][]byte, workers)
 	for lo := 0; lo < len(devs); lo += workers * renderChunk {
@@ -84,7 +85,7 @@ func writeDevices(w io.Writer, devs []DeviceReport) {
 
 // appendDevices appends devs[from:to] as array members: indented,
 // one a line, a comma after all but the report's last.
-func appendDevices(b []byte, devs []DeviceReport, from, to int) []byte {
+func appendDevices(b []byte, devs []hotplug.DeviceReport, from, to int) []byte {
 	for i := from; i < to; i++ {
 		b = append(b, "    "...)
 		b = appendDevice(b, &devs[i])
@@ -97,15 +98,15 @@ func appendDevices(b []byte, devs []DeviceReport, from, to int) []byte {
 }
 
 // appendDevice appends json.MarshalIndent(d, "    ", "  ").
-func appendDevice(b []byte, d *DeviceReport) []byte {
-	if !d.Present && d.sysfsName == "" {
+func appendDevice(b []byte, d *hotplug.DeviceReport) []byte {
+	if !d.Present && d.SysfsName() == "" {
 		// A named device that is not there: rare, through encoding/json.
 		m, _ := json.MarshalIndent(d, "    ", "  ")
 		return append(b, m...)
 	}
 	o := jsonObject{b: b, indent: "      "}
-	if d.sysfsName != "" {
-		o.str("bdf", d.sysfsName)
+	if d.SysfsName() != "" {
+		o.str("bdf", d.SysfsName())
 	} else {
 		o.bdf("bdf", d.BDF)
 	}
@@ -155,7 +156,7 @@ func appendDevice(b []byte, d *DeviceReport) []byte {
 }
 
 // appendSRIOVRole appends a device's "sriov" object, one level deeper.
-func appendSRIOVRole(b []byte, s *SRIOVRole) []byte {
+func appendSRIOVRole(b []byte, s *hotplug.SRIOVRole) []byte {
 	o := jsonObject{b: b, indent: "        "}
 	o.str("role", s.Role)
 	if s.Total != 0 {

@@ -1,20 +1,32 @@
-package main
+// Package getopt reads a urfave/cli command line the way xl's getopt
+// does: flags before, between or after the positional arguments, "--"
+// ending them, global flags after the command name, and a single-valued
+// flag given twice refused. Args reorders the line into what urfave/cli
+// (which stops at the first positional argument) reads; Repeated is the
+// flag that may be given again without its values being split at commas.
+package getopt
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// getoptArgs is getopt's reordered command line (its error, a flag given
-// twice, is left for getopt's callers).
-func getoptArgs(app *cli.App, args []string) []string {
-	out, _ := getopt(app, args)
-	return out
+// TwiceError refuses a flag that takes one value given twice: which one
+// was meant would be a guess.
+type TwiceError struct {
+	Command       string // the command's full name ("rdm check"); "" for a global flag
+	Flag          string // its first name, without dashes
+	First, Second string // the two values
 }
 
-// getopt reorders a command line the way xl's getopt does, so that
+func (e *TwiceError) Error() string {
+	return fmt.Sprintf("--%s given twice (%q and %q): give it once", e.Flag, e.First, e.Second)
+}
+
+// Args reorders a command line the way xl's getopt does, so that
 // urfave/cli (which stops at the first positional argument) sees every
 // flag: "pci-detach web01 03:00.0 -f" becomes "pci-detach -f web01
 // 03:00.0". Flags may come before, between or after the positional
@@ -23,10 +35,10 @@ func getoptArgs(app *cli.App, args []string) []string {
 // check --sysfs-root R) moves before it; bundled short flags (-vv) are
 // read as their letters. -h or --help anywhere asks for the command's
 // help, whatever else is there. A flag that takes one value given twice
-// is refused (a usage error): which one was meant would be a guess.
+// is refused with a *TwiceError (and args as given).
 // Anything that is not an xlpt command line (help, an unknown command,
 // shell completion) is left as it is for urfave/cli to handle.
-func getopt(app *cli.App, args []string) ([]string, error) {
+func Args(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
 		return args, nil
 	}
@@ -45,7 +57,7 @@ func getopt(app *cli.App, args []string) ([]string, error) {
 	if i >= len(args) {
 		return args, nil
 	}
-	cmd := findCommand(app.Commands, args[i])
+	cmd := FindCommand(app.Commands, args[i])
 	if cmd == nil {
 		return args, nil
 	}
@@ -61,7 +73,7 @@ func getopt(app *cli.App, args []string) ([]string, error) {
 		if at >= len(rest) || helpAsked(flags) {
 			return args, nil
 		}
-		sub := findCommand(cmd.Subcommands, rest[at])
+		sub := FindCommand(cmd.Subcommands, rest[at])
 		if sub == nil {
 			return args, nil
 		}
@@ -144,7 +156,7 @@ func flagTable(fs []cli.Flag) map[string]flagSpec {
 		if v, ok := f.(interface{ TakesValue() bool }); ok && v.TakesValue() {
 			s.takesValue = true
 			switch f.(type) {
-			case *cli.StringSliceFlag, *cli.IntSliceFlag, *cli.Int64SliceFlag, *cli.Uint64SliceFlag, *cli.Float64SliceFlag, *repeatedFlag:
+			case *cli.StringSliceFlag, *cli.IntSliceFlag, *cli.Int64SliceFlag, *cli.Uint64SliceFlag, *cli.Float64SliceFlag, *Repeated:
 			default:
 				s.repeatable = false
 			}
@@ -216,7 +228,8 @@ func helpAsked(flags []string) bool {
 	return false
 }
 
-func findCommand(cmds []*cli.Command, name string) *cli.Command {
+// FindCommand is the command of cmds that has name, or nil.
+func FindCommand(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {
 		if c.HasName(name) {
 			return c
@@ -261,25 +274,50 @@ func (s seenFlags) addAll(t map[string]flagSpec, args []string, cmd ...string) e
 
 // add records one flag (and its value); a single-valued flag given
 // before is refused, naming both values.
-func (s seenFlags) add(cmd string, t map[string]flagSpec, flag []string) error {
-	spec, ok := t[flagName(flag[0])]
+func (s seenFlags) add(cmd string, t map[string]flagSpec, arg []string) error {
+	spec, ok := t[flagName(arg[0])]
 	if !ok || spec.repeatable || !spec.takesValue {
 		return nil
 	}
 	v := ""
-	if _, after, ok := strings.Cut(flag[0], "="); ok {
+	if _, after, ok := strings.Cut(arg[0], "="); ok {
 		v = after
-	} else if len(flag) > 1 {
-		v = flag[1]
+	} else if len(arg) > 1 {
+		v = arg[1]
 	}
 	key := cmd + "\x00" + spec.name
 	if prev, ok := s[key]; ok {
-		err := fmt.Errorf("--%s given twice (%q and %q): give it once", spec.name, prev, v)
-		if cmd != "" {
-			return usageError{prefixed{cmd, fmt.Errorf("%w (see 'xlpt %s --help')", err, cmd)}}
-		}
-		return usageError{err}
+		return &TwiceError{Command: cmd, Flag: spec.name, First: prev, Second: v}
 	}
 	s[key] = v
 	return nil
+}
+
+// Repeated is a repeatable string flag that, unlike StringSliceFlag, does
+// not split its values at commas (PCI_SPEC_STRINGs and rmrr= have them).
+// Each parse gets a fresh value, so that a command object reused across
+// runs (tests) does not accumulate.
+type Repeated struct{ cli.GenericFlag }
+
+func (f *Repeated) Apply(set *flag.FlagSet) error {
+	f.Value = &repeated{}
+	return f.GenericFlag.Apply(set)
+}
+
+// Values are the values given to the Repeated flag name, in order.
+func Values(c *cli.Context, name string) []string {
+	if r, ok := c.Generic(name).(*repeated); ok && r != nil {
+		return r.v
+	}
+	return nil
+}
+
+type repeated struct{ v []string }
+
+func (r *repeated) Set(s string) error { r.v = append(r.v, s); return nil }
+func (r *repeated) String() string {
+	if r == nil {
+		return ""
+	}
+	return strings.Join(r.v, " ")
 }
