@@ -95,7 +95,9 @@ func TestLeftoverCleanupRunsWithTheGuestRunning(t *testing.T) {
 	w.do(hide("nic"))
 	w.ts.staleInDM[1] = map[uint8]xl.PciBdf{uint8(xl.Vdevfn(7, 0)): w.dev["nic"]}
 	w.ts.calls = nil
-	err, died := w.run(func(svc *Service, sys *pcibind.Sysfs) error { return attach("hvm1", "nic", 7, false, false)(w, svc, sys) })
+	err, died := w.run(func(svc *Service, sys *pcibind.Sysfs) error {
+		return attach("hvm1", "nic", 7, false, false)(w, svc, sys)
+	})
 	if died || err != nil {
 		t.Fatalf("attach over a leftover: %v (died %v); calls %v", err, died, w.ts.calls)
 	}
