@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -183,6 +184,11 @@ func wrapCommand(orig *cli.Command, parent string) *cli.Command {
 
 // onUsageError is the app's: main's "xlpt: " is the only prefix needed.
 func onUsageError(c *cli.Context, err error, _ bool) error {
+	// --help and -h before any command: urfave/cli's app-level flag set
+	// reports them as Go's flag.ErrHelp; they ask for the help, exit 0.
+	if errors.Is(err, flag.ErrHelp) {
+		return cli.ShowAppHelp(c)
+	}
 	return usageError{fmt.Errorf("%w (see 'xlpt help')", plain.FlagError(err, c.App.Flags))}
 }
 

@@ -181,3 +181,14 @@ func TestErrorsInPlainWords(t *testing.T) {
 		t.Errorf("--log-format=json, flag error: exit %d, stderr %q (%v)", code, errs, err)
 	}
 }
+
+// `xlpt --help` and `xlpt -h` show the commands and exit 0, as `xlpt help`
+// does (they exited 2 with Go's "flag: help requested").
+func TestTopLevelHelpFlag(t *testing.T) {
+	for _, f := range []string{"--help", "-h"} {
+		out, errs, code := run(t, f)
+		if code != 0 || !strings.Contains(out, "pci-attach") || errs != "" {
+			t.Errorf("xlpt %s: exit %d, stdout %q, stderr %q; want the commands and exit 0", f, code, out, errs)
+		}
+	}
+}
