@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // scripts/testbed/run leaves two files beside its control socket, so that
@@ -67,7 +69,7 @@ func DescribeRC(rc string) string {
 	case n == 124:
 		return "exit status 124: the run's wall-time limit (--timeout) expired"
 	case n > 128 && n < 128+65:
-		return fmt.Sprintf("exit status %d: killed by %s", n, syscall.Signal(n-128))
+		return fmt.Sprintf("exit status %d: killed by %s (%s)", n, unix.SignalName(syscall.Signal(n-128)), syscall.Signal(n-128))
 	default:
 		return fmt.Sprintf("exit status %d", n)
 	}
