@@ -248,6 +248,10 @@ func bootHVM(t *testing.T, names ...string) {
 					break
 				}
 				fault = strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+id+"v[0-9]+ Triple fault' || true").out)
+				if fault == "" && strings.TrimSpace(sh(t, "xl domid "+n+" 2>/dev/null || true").out) != id {
+					// A reset under the emulator: on_reboot destroys it.
+					fault = "domain " + id + " vanished during its boot (a reset: on_reboot = destroy)"
+				}
 			}
 			if r.code == 0 && fault == "" {
 				break

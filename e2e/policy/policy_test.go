@@ -388,8 +388,13 @@ func bootHVM(t *testing.T) {
 		// fault: a dead guest never gets READY, and waiting out the
 		// whole limit for it cost 10 minutes of a CI run.
 		r := sh(t, fmt.Sprintf("i=0; while [ $i -lt 20 ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
-			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; i=$((i+1)); done; exit 1", serial, domid))
+			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; [ \"$(xl domid hvm1 2>/dev/null)\" = %s ] || exit 4; i=$((i+1)); done; exit 1", serial, domid, domid))
 		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
+		if fault == "" && r.code == 4 {
+			// A reset (the emulator now and then makes SeaBIOS or the
+			// boot loader reset the machine): on_reboot destroys it.
+			fault = "domain " + domid + " vanished during its boot (a reset: on_reboot = destroy)"
+		}
 		if r.code == 0 && fault == "" {
 			t.Logf("hvm1 booted to its init in %.1fs (attempt %d)", time.Since(t0).Seconds(), attempt)
 			return

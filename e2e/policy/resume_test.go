@@ -52,6 +52,11 @@ func hvmDied() string {
 	if guard.died == "" && guard.domid != "" {
 		guard.died = dom0("xl dmesg | grep -E 'd" + guard.domid + "v[0-9]+ Triple fault' | tail -n 1")
 	}
+	if guard.died == "" && guard.domid != "" && dom0("xl domid hvm1 2>/dev/null") != guard.domid {
+		// No step destroys hvm1: gone is a reset under the emulator
+		// (on_reboot = "destroy").
+		guard.died = "domain " + guard.domid + " vanished (a reset: on_reboot = destroy)"
+	}
 	return guard.died
 }
 
