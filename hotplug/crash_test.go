@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -41,7 +42,8 @@ type crashWorld struct {
 	ts    *fakeToolstack
 	dev   map[string]xl.PciBdf
 	orig  map[xl.PciBdf]string // each device's dom0 driver
-	n, at int                  // steps seen, the step to crash after (0 never)
+	mu    sync.Mutex
+	n, at int // steps seen, the step to crash after (0 never)
 	where string
 	// onStep, when set, sees each step (a test's signal lands there).
 	onStep func(what string)
@@ -112,8 +114,11 @@ func emptyProc(t *testing.T) string {
 	return p
 }
 
-// step counts one step; the chosen one stops the process.
+// step counts one step; the chosen one stops the process. The devices
+// of one command may step at once (parallel.go): one at a time here.
 func (w *crashWorld) step(what string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.onStep != nil {
 		w.onStep(what)
 	}
@@ -135,7 +140,7 @@ func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
 	j := NewJournal(w.state)
 	j.afterWrite = func() { w.step("journal write") }
 	j.noSync = true
-	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, journal: j, sysfs: sys, configDir: w.conf,
+	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, concurrent: true, journal: j, sysfs: sys, configDir: w.conf,
 		logger: stdLogger{&logrus.Logger{Out: io.Discard, Formatter: &logrus.TextFormatter{}, Level: logrus.WarnLevel}}}
 	return svc, sys
 }

@@ -72,7 +72,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 			}
 		}
 	}
-	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}}
+	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, concurrent: true}
 	w.ts.addDomain(1, "hvm1", xl.DomainTypeHVM)
 	w.ts.addDomain(2, "hvm2", xl.DomainTypeHVM)
 	w.ts.addDomain(3, "pv1", xl.DomainTypePV)

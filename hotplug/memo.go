@@ -1,13 +1,19 @@
 package hotplug
 
-import "github.com/xlpt/xlpt/xl"
+import (
+	"sync"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // Memo returns ts with its queries remembered for one run: the domain
 // list, each domain's info, configuration and PCI list, the assignable
 // list, physinfo and qualifier lookups go to libxl at most once, however
 // many rules ask. A change made through it (PCI add, remove, destroy,
 // assignable add or remove) forgets what the change may alter, so a list
-// read after it is asked again. Errors are not remembered.
+// read after it is asked again. Errors are not remembered. Safe for
+// concurrent use: a query holds the memo while libxl answers, so a change
+// that ends meanwhile forgets the answer after it is stored.
 func Memo(ts Toolstack) Toolstack {
 	if m, ok := ts.(*memo); ok {
 		return m
@@ -18,6 +24,7 @@ func Memo(ts Toolstack) Toolstack {
 
 type memo struct {
 	Toolstack
+	mu         sync.Mutex
 	ids        map[string]uint32
 	info       map[uint32]xl.DomainInfo
 	config     map[uint32]xl.DomainConfig
@@ -30,6 +37,8 @@ type memo struct {
 }
 
 func (m *memo) DomainQualifierToID(q string) (uint32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if id, ok := m.ids[q]; ok {
 		return id, nil
 	}
@@ -41,6 +50,8 @@ func (m *memo) DomainQualifierToID(q string) (uint32, error) {
 }
 
 func (m *memo) DomainInfo(domid uint32) (xl.DomainInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.info[domid]; ok {
 		return v, nil
 	}
@@ -52,6 +63,8 @@ func (m *memo) DomainInfo(domid uint32) (xl.DomainInfo, error) {
 }
 
 func (m *memo) DomainConfig(domid uint32) (xl.DomainConfig, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.config[domid]; ok {
 		return v, nil
 	}
@@ -63,6 +76,8 @@ func (m *memo) DomainConfig(domid uint32) (xl.DomainConfig, error) {
 }
 
 func (m *memo) ListDomains() ([]xl.DomainInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.haveDoms {
 		return m.domains, nil
 	}
@@ -74,6 +89,8 @@ func (m *memo) ListDomains() ([]xl.DomainInfo, error) {
 }
 
 func (m *memo) PhysInfo() (xl.PhysInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.phys != nil {
 		return *m.phys, nil
 	}
@@ -85,6 +102,8 @@ func (m *memo) PhysInfo() (xl.PhysInfo, error) {
 }
 
 func (m *memo) PciList(domid uint32) ([]xl.DevicePci, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.pci[domid]; ok {
 		return v, nil
 	}
@@ -96,6 +115,8 @@ func (m *memo) PciList(domid uint32) ([]xl.DevicePci, error) {
 }
 
 func (m *memo) PciAssignableList() ([]xl.DevicePci, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.haveAssign {
 		return m.assignable, nil
 	}
@@ -109,6 +130,8 @@ func (m *memo) PciAssignableList() ([]xl.DevicePci, error) {
 // changed forgets what a PCI change to domid may alter, whether or not
 // the change succeeded (a failure may be half done).
 func (m *memo) changed(domid uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	delete(m.pci, domid)
 	delete(m.config, domid)
 	m.haveAssign = false
@@ -130,11 +153,17 @@ func (m *memo) PciDestroy(domid uint32, d xl.DevicePci) error {
 }
 
 func (m *memo) PciAssignableAdd(d xl.DevicePci, rebind bool) error {
-	defer func() { m.haveAssign = false }()
+	defer m.forgetAssignable()
 	return m.Toolstack.PciAssignableAdd(d, rebind)
 }
 
 func (m *memo) PciAssignableRemove(d xl.DevicePci, rebind bool) error {
-	defer func() { m.haveAssign = false }()
+	defer m.forgetAssignable()
 	return m.Toolstack.PciAssignableRemove(d, rebind)
+}
+
+func (m *memo) forgetAssignable() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.haveAssign = false
 }

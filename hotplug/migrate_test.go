@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -22,12 +23,15 @@ import (
 type crash struct{}
 
 // crashAfter counts steps (libxl changes and plan writes) and crashes
-// after step n (0: never).
+// after step n (0: never). Devices may step at once (parallel.go).
 type crashAfter struct {
+	mu       sync.Mutex
 	n, steps int
 }
 
 func (c *crashAfter) step() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.steps++
 	if c.n > 0 && c.steps == c.n {
 		panic(crash{})
@@ -301,6 +305,7 @@ func (w *world) snapshot(path string) func() {
 // do not use one).
 func (f *fakeToolstack) clone() *fakeToolstack {
 	c := *f
+	c.mu = &sync.Mutex{}
 	c.domains = map[uint32]*fakeDomain{}
 	for id, d := range f.domains {
 		c.domains[id] = &fakeDomain{d.info, d.cfg, append([]xl.DevicePci(nil), d.devs...)}
