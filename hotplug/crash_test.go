@@ -123,8 +123,12 @@ func (w *crashWorld) step(what string) {
 		w.onStep(what)
 	}
 	w.n++
-	if w.at != 0 && w.n == w.at {
-		w.where = what
+	// Every step from the kill point on dies too: the devices a command
+	// handles at once (parallel.go) stop with the process.
+	if w.at != 0 && w.n >= w.at {
+		if w.n == w.at {
+			w.where = what
+		}
 		panic(crashed{what})
 	}
 }
