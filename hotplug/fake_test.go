@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 
@@ -24,7 +26,14 @@ type fakeToolstack struct {
 	mu *sync.Mutex // a pointer: tests copy the fake's state (clone)
 	// qemuWait, when set, is an HVM add's or remove's wait for QEMU and
 	// the guest ("add" or "remove", the device), called without mu.
-	qemuWait      func(op string, b xl.PciBdf)
+	qemuWait func(op string, b xl.PciBdf)
+	// pvHold is how long a PV add or remove holds mu (libxl holds its ctx
+	// lock through pciback's reconfiguration).
+	pvHold time.Duration
+	// inFlight and mostInFlight count the PCI adds, removes and
+	// destroys xlpt has made at once.
+	inFlight, mostInFlight int32 // atomic
+
 	domains       map[uint32]*fakeDomain
 	pciback       map[xl.PciBdf]string // bdf -> name ("" none); the assignable pool
 	direct        bool                 // cap_hvm_directio
@@ -130,6 +139,7 @@ func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 }
 
 func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.injected("add " + dev.PciBdf.String()); err != nil {
@@ -162,6 +172,7 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 		}
 	} else {
 		dev.Vdevfn = 0
+		f.holdPV(id)
 	}
 	// libxl 4.17's order: its own record, QEMU (do_pci_add), Xen's
 	// assignment (pci_add_dm_done), then the backend and the domain's
@@ -181,6 +192,25 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	d.devs = append(d.devs, dev)
 	f.point("add: xenstore backend + config")
 	return nil
+}
+
+// enter counts a PCI operation in flight until the returned func.
+func (f *fakeToolstack) enter() func() {
+	n := atomic.AddInt32(&f.inFlight, 1)
+	for {
+		most := atomic.LoadInt32(&f.mostInFlight)
+		if n <= most || atomic.CompareAndSwapInt32(&f.mostInFlight, most, n) {
+			break
+		}
+	}
+	return func() { atomic.AddInt32(&f.inFlight, -1) }
+}
+
+// holdPV is a PV add's or remove's time in libxl, its lock held.
+func (f *fakeToolstack) holdPV(id uint32) {
+	if d := f.domains[id]; d != nil && d.info.Type != xl.DomainTypeHVM && f.pvHold > 0 {
+		time.Sleep(f.pvHold)
+	}
 }
 
 // waitUnlocked is an HVM add's or remove's wait for QEMU and the guest:
@@ -292,6 +322,7 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 		// libxl's QMP device_del of a device QEMU lacks.
 		return fmt.Errorf("Device 'pci-pt-%02x_%02x.%d' not found: %w", b.Bus, b.Dev, b.Func, xl.ErrQMPDeviceNotFound)
 	}
+	f.holdPV(id)
 	if d.info.Type == xl.DomainTypeHVM {
 		f.waitUnlocked("remove", b)
 		for s, x := range f.staleInDM[id] {
@@ -317,6 +348,7 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 }
 
 func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.injected("remove " + dev.PciBdf.String()); err != nil {
@@ -326,6 +358,7 @@ func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
 }
 
 func (f *fakeToolstack) PciDestroy(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.injected("destroy " + dev.PciBdf.String()); err != nil {
