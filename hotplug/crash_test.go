@@ -314,6 +314,27 @@ func detach(dom, spec string) func(w *crashWorld, svc *Service, sys *pcibind.Sys
 	}
 }
 
+// detachAll is one pci-detach of several specs: an HVM guest's slots at
+// once.
+func detachAll(dom string, specs ...string) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+	return func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+		req := DetachRequest{Domain: dom}
+		for i, sp := range specs {
+			d, err := xl.ParseSpec(w.spec(sp))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				req.Device = d
+			} else {
+				req.More = append(req.More, d)
+			}
+		}
+		_, err := svc.Detach(req)
+		return err
+	}
+}
+
 // spec turns "nic" or "mf.*" into a BDF spec.
 func (w *crashWorld) spec(s string) string {
 	if strings.HasSuffix(s, ".*") {
@@ -349,6 +370,11 @@ var crashCases = []opCase{
 		w.do(hide("mf.0", "mf.1"))
 		w.do(attach("hvm1", "mf.*", 6, false, false))
 	}, op: detach("hvm1", "mf.*"), devs: []string{"mf.0", "mf.1"}, want: inAssignable},
+	{name: "pci-detach of several at once", setup: func(w *crashWorld) {
+		w.do(hide("nic", "mf.0", "mf.1"))
+		w.do(attach("hvm1", "nic", 7, false, false))
+		w.do(attach("hvm1", "mf.*", 6, false, false))
+	}, op: detachAll("hvm1", "nic", "mf.*"), devs: []string{"nic", "mf.0", "mf.1"}, want: inAssignable},
 }
 
 // outcome of one kill point.

@@ -16,7 +16,10 @@ type DetachRequest struct {
 	Device xl.DevicePci // BDF, BB:DD.* or name=
 	// More are further specs of the same command (xlpt pci-detach DOM
 	// SPEC SPEC...): every device named is detached, an HVM guest's at
-	// once (parallel.go).
+	// once (parallel.go). Of several specs, one that names nothing the
+	// guest holds is left out with a note (what it asks holds already:
+	// the command run again after a part of it finished); the command
+	// fails only when none does.
 	More  []xl.DevicePci
 	Force bool // remove without the guest's consent
 	Group bool // detach the device's whole same-domain group
@@ -57,7 +60,7 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
-	targets, done, err := s.planDetachAll(dom, req, list)
+	targets, done, err := s.planDetachAll(dom, req, list, &res.Notes)
 	if err != nil {
 		return res, err
 	}
@@ -106,8 +109,10 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 // planDetachAll plans every spec of req: the functions to detach, highest
 // first, and those an interrupted detach that this run's recovery settled
 // took out already (a spec no longer attached for that reason is done).
-func (s *Service) planDetachAll(dom Domain, req DetachRequest, list []xl.DevicePci) (targets, done []xl.DevicePci, err error) {
+// Of several specs, one naming nothing attached is noted and left out.
+func (s *Service) planDetachAll(dom Domain, req DetachRequest, list []xl.DevicePci, notes *[]string) (targets, done []xl.DevicePci, err error) {
 	seen := map[xl.PciBdf]bool{}
+	var notAttached []error
 	for _, spec := range append([]xl.DevicePci{req.Device}, req.More...) {
 		one := req
 		one.Device, one.More = spec, nil
@@ -115,6 +120,10 @@ func (s *Service) planDetachAll(dom Domain, req DetachRequest, list []xl.DeviceP
 		if errors.Is(err, ErrNotAttached) {
 			if d := s.detachedByRecovery(dom, one, list); len(d) > 0 {
 				done = append(done, d...)
+				continue
+			}
+			if len(req.More) > 0 {
+				notAttached = append(notAttached, err)
 				continue
 			}
 		}
@@ -127,6 +136,12 @@ func (s *Service) planDetachAll(dom Domain, req DetachRequest, list []xl.DeviceP
 				targets = append(targets, t)
 			}
 		}
+	}
+	if len(targets) == 0 && len(done) == 0 && len(notAttached) > 0 {
+		return nil, nil, notAttached[0]
+	}
+	for _, err := range notAttached {
+		*notes = append(*notes, fmt.Sprintf("nothing to do for it: %v", err))
 	}
 	sort.SliceStable(targets, func(i, j int) bool { return targets[j].PciBdf.Less(targets[i].PciBdf) })
 	return targets, done, nil
