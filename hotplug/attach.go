@@ -85,7 +85,7 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
 	if err := s.attachSteps(&u, rec, dom, steps); err != nil {
-		return res, err
+		return res, s.explainAttach(&dom, err)
 	}
 
 	// A PV guest has no guest slot (pcifront numbers its devices) and
@@ -426,16 +426,18 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 	if err != nil {
 		return nil, nil, err
 	}
-	assignable, err := s.assignableSet()
-	if err != nil {
-		return nil, nil, err
-	}
 	var todo []xl.PciBdf
 	needAssign := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
 		ow, err := own.of(f)
 		if err != nil {
 			return nil, nil, err
+		}
+		assignable := false
+		if ow.Kind == OwnedByPciback {
+			if assignable, err = own.libxlAssignable(f); err != nil {
+				return nil, nil, err
+			}
 		}
 		switch {
 		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
@@ -448,7 +450,7 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		case ow.Kind == OwnedByDomain:
 			return nil, nil, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
 				ErrAssignedElsewhere, f, ow, ow.Domid, f)
-		case ow.Kind == OwnedByPciback && assignable[f]:
+		case ow.Kind == OwnedByPciback && assignable:
 		case req.Assign || want.Seize:
 			needAssign[f] = true
 		case ow.Kind == OwnedByPciback:

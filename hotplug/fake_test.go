@@ -33,6 +33,8 @@ type fakeToolstack struct {
 	// inFlight and mostInFlight count the PCI adds, removes and
 	// destroys xlpt has made at once.
 	inFlight, mostInFlight int32 // atomic
+	// asked counts the queries libxl answers at a cost: "config", "assignable list", "domains".
+	asked map[string]int
 
 	domains       map[uint32]*fakeDomain
 	pciback       map[xl.PciBdf]string // bdf -> name ("" none); the assignable pool
@@ -58,7 +60,7 @@ type fakeDomain struct {
 }
 
 func newFake() *fakeToolstack {
-	return &fakeToolstack{mu: &sync.Mutex{}, domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
+	return &fakeToolstack{mu: &sync.Mutex{}, asked: map[string]int{}, domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
 		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xl.PciBdf{},
 		xsDomid: map[xl.PciBdf]uint32{}, xsDriverPath: map[xl.PciBdf]string{}, xenOwner: map[xl.PciBdf]uint32{},
 		quarantined: map[xl.PciBdf]bool{}}
@@ -108,6 +110,7 @@ func (f *fakeToolstack) DomainInfo(id uint32) (xl.DomainInfo, error) {
 func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked["config"]++
 	d, ok := f.domains[id]
 	if !ok {
 		return xl.DomainConfig{}, xl.ErrDomainNotFound
@@ -118,6 +121,7 @@ func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
 func (f *fakeToolstack) ListDomains() ([]xl.DomainInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked["domains"]++
 	out := []xl.DomainInfo{{Domid: 0, Name: "Domain-0"}}
 	for _, d := range f.domains {
 		out = append(out, d.info)
@@ -156,6 +160,11 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if !ok {
 		return xl.ErrDomainNotFound
 	}
+	if d.cfg.Passthrough == xl.PassthroughDisabled {
+		// Xen gave the domain no IOMMU context: libxl's first check
+		// (xc_test_assign_device) fails before any change.
+		return fmt.Errorf("PCI device %s cannot be assigned - no IOMMU?: %w", dev.PciBdf, xl.ErrFail)
+	}
 	if !f.assignable(dev.PciBdf) {
 		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
@@ -185,6 +194,12 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 		}
 		f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
 		f.point("add: qemu device_add")
+		if d.cfg.PoD() {
+			// Xen refuses the assignment while populate-on-demand is
+			// active; libxl drops its record, QEMU keeps the device.
+			delete(f.xsDomid, dev.PciBdf)
+			return fmt.Errorf("xc_assign_device failed: %w", xl.ErrFail)
+		}
 	}
 	f.xenOwner[dev.PciBdf] = id
 	delete(f.quarantined, dev.PciBdf)
@@ -444,6 +459,7 @@ func (f *fakeToolstack) PciAssignableRemove(dev xl.DevicePci, rebind bool) error
 func (f *fakeToolstack) PciAssignableList() ([]xl.DevicePci, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked["assignable list"]++
 	var out []xl.DevicePci
 	for b, name := range f.pciback {
 		if !f.assignable(b) {
@@ -468,6 +484,13 @@ func (f *fakeToolstack) onPciback(b xl.PciBdf) bool {
 	}
 	_, on := f.pciback[b]
 	return on
+}
+
+func (f *fakeToolstack) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.xsDomid[b]
+	return id, ok, nil
 }
 
 func (f *fakeToolstack) PciXsEntries() ([]xl.PciXsEntry, error) {

@@ -8,12 +8,13 @@ import (
 
 // Memo returns ts with its queries remembered for one run: the domain
 // list, each domain's info, configuration and PCI list, the assignable
-// list, physinfo and qualifier lookups go to libxl at most once, however
-// many rules ask. A change made through it (PCI add, remove, destroy,
-// assignable add or remove) forgets what the change may alter, so a list
-// read after it is asked again. Errors are not remembered. Safe for
-// concurrent use: a query holds the memo while libxl answers, so a change
-// that ends meanwhile forgets the answer after it is stored.
+// list, libxl's xenstore record of a function, physinfo and qualifier
+// lookups go to libxl at most once, however many rules ask. A change made
+// through it (PCI add, remove, destroy, assignable add or remove) forgets
+// what the change may alter, so a list read after it is asked again.
+// Errors are not remembered. Safe for concurrent use: a query holds the
+// memo while libxl answers, so a change that ends meanwhile forgets the
+// answer after it is stored.
 func Memo(ts Toolstack) Toolstack {
 	if m, ok := ts.(*memo); ok {
 		return m
@@ -33,6 +34,7 @@ type memo struct {
 	haveDoms   bool
 	assignable []xl.DevicePci
 	haveAssign bool
+	xsDomid    map[xl.PciBdf]xsDomid
 	phys       *xl.PhysInfo
 }
 
@@ -127,6 +129,27 @@ func (m *memo) PciAssignableList() ([]xl.DevicePci, error) {
 	return v, err
 }
 
+type xsDomid struct {
+	domid uint32
+	held  bool
+}
+
+func (m *memo) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.xsDomid[b]; ok {
+		return v.domid, v.held, nil
+	}
+	id, held, err := m.Toolstack.PciXsDomid(b)
+	if err == nil {
+		if m.xsDomid == nil {
+			m.xsDomid = map[xl.PciBdf]xsDomid{}
+		}
+		m.xsDomid[b] = xsDomid{id, held}
+	}
+	return id, held, err
+}
+
 // changed forgets what a PCI change to domid may alter, whether or not
 // the change succeeded (a failure may be half done).
 func (m *memo) changed(domid uint32) {
@@ -135,6 +158,7 @@ func (m *memo) changed(domid uint32) {
 	delete(m.pci, domid)
 	delete(m.config, domid)
 	m.haveAssign = false
+	m.xsDomid = nil
 }
 
 func (m *memo) PciAdd(domid uint32, d xl.DevicePci) error {
@@ -166,4 +190,5 @@ func (m *memo) forgetAssignable() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.haveAssign = false
+	m.xsDomid = nil
 }

@@ -319,6 +319,7 @@ func (f *fakeToolstack) clone() *fakeToolstack {
 	c.pciback, c.fail, c.xsDomid, c.xsDriverPath = copyMap(f.pciback), copyMap(f.fail), copyMap(f.xsDomid), copyMap(f.xsDriverPath)
 	c.xenOwner, c.quarantined = copyMap(f.xenOwner), copyMap(f.quarantined)
 	c.calls = append([]string(nil), f.calls...)
+	c.asked = copyMap(f.asked)
 	return &c
 }
 

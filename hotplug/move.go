@@ -115,7 +115,12 @@ func (m *Migration) newMove(req MoveRequest, from Domain, list []xl.DevicePci) (
 	if err != nil {
 		return nil, err
 	}
+	// Refused whole before FROM loses anything: a refusal on TO's add
+	// would cost FROM its devices until the move back.
 	if err := m.s.preflightDomain(&to); err != nil {
+		return nil, err
+	}
+	if err := m.s.refuseByConfig(&to); err != nil {
 		return nil, err
 	}
 	if slot := req.Device.VSlot(); slot != 0 && to.IsHVM() {

@@ -3,10 +3,11 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xlutil xentoollog xencontrol
+#cgo pkg-config: xenlight xlutil xentoollog xencontrol xenstore
 #include <stdlib.h>
 #include "libxl_api.h"
 #include <xenctrl.h>
+#include <xenstore.h>
 
 // libxl keeps this pointer for the life of the ctx, hence static storage.
 static const libxl_childproc_hooks xlpt_childproc_hooks = {
@@ -49,6 +50,12 @@ type Context struct {
 	logger  *cLogger
 	sink    *logSink
 	sigchld *sigchldForwarder
+
+	// A xenstore connection of its own, for reads libxl has no call for
+	// (PciXsDomid): opened on first use, closed with the context.
+	xsOnce sync.Once
+	xsh    *C.struct_xs_handle
+	xsErr  error
 }
 
 // Open allocates a libxl context. On a machine that is not a Xen dom0, or
@@ -104,6 +111,10 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.sigchld.stop()
+	if c.xsh != nil {
+		C.xs_close(c.xsh)
+		c.xsh = nil
+	}
 	rc := C.libxl_ctx_free(c.ctx)
 	c.ctx = nil
 	C.xc_interface_close(c.xch)

@@ -75,6 +75,9 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 			return err
 		}
 		domid = uint32(id)
+		if !numeric {
+			return nil // libxl_name_to_domid found it among the domains
+		}
 		return libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, nil, id))
 	})
 	if err == nil {

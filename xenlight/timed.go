@@ -48,6 +48,15 @@ func (t timed) PciList(id uint32) ([]xl.DevicePci, error) {
 func (t timed) PciAssignableList() ([]xl.DevicePci, error) {
 	return timing.Do(t.log, "libxl assignable list", t.Toolstack.PciAssignableList)
 }
+func (t timed) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	var held bool
+	domid, err := timing.Do(t.log, "xenstore pci domid "+b.String(), func() (uint32, error) {
+		id, h, err := t.Toolstack.PciXsDomid(b)
+		held = h
+		return id, err
+	})
+	return domid, held, err
+}
 func (t timed) PciAdd(id uint32, d xl.DevicePci) error {
 	return t.op("libxl pci add", func() error { return t.Toolstack.PciAdd(id, d) })
 }
