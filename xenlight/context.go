@@ -3,11 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xlutil xentoollog xencontrol xenstore
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <xenctrl.h>
-#include <xenstore.h>
 
 // libxl keeps this pointer for the life of the ctx, hence static storage.
 static const libxl_childproc_hooks xlpt_childproc_hooks = {
@@ -66,6 +63,9 @@ func Open(opts ...Option) (*Context, error) {
 		if err := (hostProbe{}).check(); err != nil {
 			return nil, err
 		}
+	}
+	if err := load(); err != nil {
+		return nil, err
 	}
 	sink := newLogSink(o.log)
 	lg, err := newCLogger(sink)

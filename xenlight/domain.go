@@ -3,10 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <libxl_utils.h>
 
 // cgo cannot reach into the b_info.u union; these read the HVM member,
 // valid only when b->type is LIBXL_DOMAIN_TYPE_HVM.

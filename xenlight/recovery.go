@@ -3,11 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xenstore xencontrol
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <xenstore.h>
-#include <xenctrl.h>
 */
 import "C"
 

@@ -3,9 +3,7 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xencontrol
 #include "libxl_api.h"
-#include <xenctrl.h>
 */
 import "C"
 
