@@ -87,7 +87,10 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 	notes := make([][]string, len(targets))
 	detached := make([]bool, len(targets))
 	errs := each(parallel, len(chains), func(c int) error {
-		for _, i := range chains[c] {
+		for k, i := range chains[c] {
+			if stop, err := s.stopAsked(); stop && k > 0 {
+				return err
+			}
 			if err := s.detachOne(rec, dom, targets[i], req.Force, &notes[i]); err != nil {
 				return err
 			}

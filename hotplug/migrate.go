@@ -162,7 +162,10 @@ func (m *Migration) detachDevices(p *Plan, dom Domain, wait time.Duration) error
 	parallel := m.s.parallelFor(dom)
 	chains := slotChains(parallel, p, idx)
 	errs := each(parallel, len(chains), func(c int) error {
-		for _, i := range chains[c] {
+		for k, i := range chains[c] {
+			if stop, err := m.s.stopAsked(); stop && k > 0 {
+				return err
+			}
 			if err := m.detachOne(p, dom, &p.Devices[i], wait); err != nil {
 				return err
 			}

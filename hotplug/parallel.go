@@ -30,6 +30,17 @@ import (
 // once: the toolstack takes them (Env.Concurrent) and dom is HVM.
 func (s *Service) parallelFor(dom Domain) bool { return s.concurrent && dom.IsHVM() }
 
+// stopAsked says whether a chain of devices must stop before its next
+// device: SIGINT or SIGTERM came (interrupt.go). The first to ask gets
+// ErrInterrupted, if no journal step has returned it yet; every chain
+// stops, as one device after another did.
+func (s *Service) stopAsked() (bool, error) {
+	if s.interruptedBy() == nil {
+		return false, nil
+	}
+	return true, s.interruption()
+}
+
 // each runs fn(0) .. fn(n-1): at once when parallel, each to its end,
 // else in order, stopping at the first error. It returns each one's
 // error. A panic in one (a bug, or a test's simulated crash) is raised
