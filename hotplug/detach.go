@@ -88,8 +88,10 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 	detached := make([]bool, len(targets))
 	errs := each(parallel, len(chains), func(c int) error {
 		for k, i := range chains[c] {
-			if stop, err := s.stopAsked(); stop && k > 0 {
-				return err
+			if k > 0 {
+				if stop, err := s.stopAsked(); stop {
+					return err
+				}
 			}
 			if err := s.detachOne(rec, dom, targets[i], req.Force, &notes[i]); err != nil {
 				return err

@@ -163,8 +163,10 @@ func (m *Migration) detachDevices(p *Plan, dom Domain, wait time.Duration) error
 	chains := slotChains(parallel, p, idx)
 	errs := each(parallel, len(chains), func(c int) error {
 		for k, i := range chains[c] {
-			if stop, err := m.s.stopAsked(); stop && k > 0 {
-				return err
+			if k > 0 {
+				if stop, err := m.s.stopAsked(); stop {
+					return err
+				}
 			}
 			if err := m.detachOne(p, dom, &p.Devices[i], wait); err != nil {
 				return err

@@ -3,6 +3,7 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -280,4 +281,28 @@ func TestMigrateDetachAndRollbackRunAtOnce(t *testing.T) {
 		t.Errorf("after rollback: %v; want the old slots", got)
 	}
 	w.truthful(path, map[string]string{"in_source": "hvm1"})
+}
+
+// After SIGINT every chain stops before its next device: a guest slot's
+// function 0 is left where it is, and the command says it was stopped.
+func TestInterruptStopsEveryChainBeforeItsNextDevice(t *testing.T) {
+	w := newWorld(t, nil)
+	if _, err := w.attach("hvm1", "nic1", 6); err != nil {
+		t.Fatal(err)
+	}
+	d := w.spec("multi.0", 7)
+	d.VfuncMask = xl.FuncAll
+	if _, err := w.svc.Attach(AttachRequest{Domain: "hvm1", Device: d}); err != nil {
+		t.Fatal(err)
+	}
+	w.svc.intr = &interrupt{}
+	w.svc.intr.got.Store(os.Interrupt)
+	res, err := w.svc.Detach(DetachRequest{Domain: "hvm1", Device: w.spec("nic1", 0), More: []xl.DevicePci{d}})
+	mustFail(t, err, ErrInterrupted, "stopped at its next step")
+	if got := w.slots(1); len(got) != 1 || got[w.bdf["multi.0"]] != 7 {
+		t.Errorf("hvm1 holds %v; want multi.0 alone (each chain's first device out, then stopped)", got)
+	}
+	if len(res.Detached) != 2 {
+		t.Errorf("detached %+v; want multi.1 and nic1", res.Detached)
+	}
 }
