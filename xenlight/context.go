@@ -36,8 +36,10 @@ import (
 // (for QEMU, a timer, a child), so several PCI adds or removes on one
 // guest overlap their waits for QEMU and the guest while their xenstore
 // updates stay one at a time. Each call's error messages are told apart
-// by thread and by device (logSink). The calls on the libxenctrl handle
-// and pci-assignable-add/-remove (sysfs binding) run alone.
+// by thread and by device (logSink). libxenctrl's reads of reserved
+// memory and PoD run alongside too (libxl uses the same library from its
+// callers' threads); pci-assignable-add/-remove (sysfs binding) and
+// recovery's xenstore and Xen repairs run alone.
 //
 // Close it when done; there is no finalizer.
 type Context struct {
@@ -126,8 +128,8 @@ func (c *Context) Close() error {
 	return nil
 }
 
-// run calls fn alone, with no other call in progress: the calls on the
-// libxenctrl handle, and libxl's that xlpt never overlaps. If fn returns a
+// run calls fn alone, with no other call in progress: the calls xlpt
+// never overlaps. If fn returns a
 // *CallError, the error-level messages logged meanwhile are attached to it.
 func (c *Context) run(fn func(ctx *C.libxl_ctx) error) error {
 	if c == nil {
