@@ -44,8 +44,11 @@ export SOURCE_DATE_EPOCH
 # (xenlight/testhooks.go).
 export CGO_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
 GOTAGS ?= urfave_cli_no_docs,xlpt_release
-GOBUILD := $(GO) build -trimpath -tags '$(GOTAGS)' \
-	-ldflags '-X main.version=$(VERSION) -extldflags "-Wl,-z,relro -Wl,-z,now"'
+# libxl is loaded when a command first needs it (xenlight/dl.go): the
+# binary names the libxenlight it was built against.
+XENLIGHT_SONAME = $(shell scripts/xen-soname 2>/dev/null)
+GOBUILD = $(GO) build -trimpath -tags '$(GOTAGS)' \
+	-ldflags '-X main.version=$(VERSION) -X github.com/xlpt/xlpt/xenlight.libxenlight=$(XENLIGHT_SONAME) -extldflags "-Wl,-z,relro -Wl,-z,now"'
 
 .PHONY: help build build-nocgo test unit fuzz-smoke fuzz lint check deps gen install deb
 
@@ -73,6 +76,7 @@ deps:
 	scripts/setup-debian
 
 build:
+	@test -n "$(XENLIGHT_SONAME)" || { echo "no libxenlight.so to build against (scripts/xen-soname): install libxen-dev"; exit 1; }
 	$(GOBUILD) -o $(BIN) ./cmd/xlpt
 
 build-nocgo:
@@ -161,7 +165,7 @@ D13 := scripts/debian13/run
 
 # bin/xlpt-4.20: the same source linked against libxl 4.20.
 build-4.20:
-	$(D13) 'go build -o bin/xlpt-4.20 ./cmd/xlpt'
+	$(D13) 'go build -ldflags "-X github.com/xlpt/xlpt/xenlight.libxenlight=$$(scripts/xen-soname)" -o bin/xlpt-4.20 ./cmd/xlpt'
 
 # The parsers against libxlutil 4.20 and the binding against libxl 4.20's
 # constants: the differential and binding tests, run in the Debian 13 root.

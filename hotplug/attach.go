@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/xlpt/xlpt/internal/undo"
 
@@ -85,10 +84,8 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	var u undo.Stack
 	defer s.endRecord(rec, &u, &retErr)
 	defer u.RunOnError(&retErr, s.log())
-	for _, st := range steps {
-		if err := s.attachOne(&u, rec, dom, st); err != nil {
-			return res, err
-		}
+	if err := s.attachSteps(&u, rec, dom, steps); err != nil {
+		return res, s.explainAttach(&dom, err)
 	}
 
 	// A PV guest has no guest slot (pcifront numbers its devices) and
@@ -194,21 +191,82 @@ func (s *Service) refuseAssign(steps []step, warnings *[]string) error {
 	})
 }
 
-// attachOne makes one function assignable if asked, attaches it, and
-// pushes the undo of both.
-func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) error {
-	d := st.dev
-	if st.assign {
-		a := xl.NewDevicePci()
-		a.PciBdf = d.PciBdf
-		if err := s.ts.PciAssignableAdd(a, true); err != nil {
-			return fmt.Errorf("make %s assignable: %w", d.PciBdf, err)
+// attachSteps makes the steps' functions assignable where asked and
+// attaches them, pushing the undo of each. On an HVM guest the adds run at
+// once, in two waves: every function but the function 0 of a guest slot
+// with several, then those function 0s (parallel.go); else one by one.
+func (s *Service) attachSteps(u *undo.Stack, rec *Record, dom Domain, steps []step) error {
+	parallel := s.parallelFor(dom)
+	for _, wave := range attachWaves(parallel, steps) {
+		for _, i := range wave {
+			if steps[i].assign {
+				if err := s.assignOne(u, rec, steps[i].dev.PciBdf); err != nil {
+					return err
+				}
+			}
 		}
-		u.Push("give back "+d.PciBdf.String(), func() error { return s.ts.PciAssignableRemove(a, true) })
-		if err := s.journal.Step(rec, "assigned "+d.PciBdf.String()); err != nil {
+		undos := make([]func() error, len(wave))
+		errs := each(parallel, len(wave), func(k int) error { return s.addOne(rec, dom, steps[wave[k]].dev, &undos[k]) })
+		for k, i := range wave {
+			if undos[k] != nil {
+				u.Push("detach "+steps[i].dev.PciBdf.String(), undos[k])
+			}
+		}
+		if err := joinErrors(errs); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// attachWaves orders the steps (by index) into waves whose adds may run
+// at once: one step a wave when not parallel; else every step but the
+// function 0 of a guest slot with several functions, then those.
+func attachWaves(parallel bool, steps []step) [][]int {
+	var first, last []int
+	perSlot := map[uint8]int{}
+	for _, st := range steps {
+		perSlot[st.dev.VSlot()]++
+	}
+	for i, st := range steps {
+		if !parallel {
+			first = append(first, i)
+			continue
+		}
+		if st.dev.VFunc() == 0 && perSlot[st.dev.VSlot()] > 1 {
+			last = append(last, i)
+		} else {
+			first = append(first, i)
+		}
+	}
+	if !parallel {
+		out := make([][]int, len(first))
+		for k, i := range first {
+			out[k] = []int{i}
+		}
+		return out
+	}
+	out := [][]int{first}
+	if len(last) > 0 {
+		out = append(out, last)
+	}
+	return out
+}
+
+// assignOne makes b assignable (--assign, seize=1) and pushes the undo.
+func (s *Service) assignOne(u *undo.Stack, rec *Record, b xl.PciBdf) error {
+	a := xl.NewDevicePci()
+	a.PciBdf = b
+	if err := s.ts.PciAssignableAdd(a, true); err != nil {
+		return fmt.Errorf("make %s assignable: %w", b, err)
+	}
+	u.Push("give back "+b.String(), func() error { return s.ts.PciAssignableRemove(a, true) })
+	return s.journal.Step(rec, "assigned "+b.String())
+}
+
+// addOne attaches one function; once it is in, *undo takes it out again.
+// It may run beside the adds of the other functions of its wave.
+func (s *Service) addOne(rec *Record, dom Domain, d xl.DevicePci, undo *func() error) error {
 	s.log().WithField("device", d.PciBdf).WithField("vdevfn", fmt.Sprintf("%#x", d.Vdevfn)).Info("attaching")
 	err := s.add(rec, dom, d)
 	if stale, ok := s.staleBlocker(dom, d, err); ok {
@@ -234,13 +292,28 @@ func (s *Service) attachOne(u *undo.Stack, rec *Record, dom Domain, st step) err
 		}
 		return err
 	}
-	u.Push("detach "+d.PciBdf.String(), func() error { return s.ts.PciDestroy(dom.Domid, d) })
+	*undo = func() error { return s.ts.PciDestroy(dom.Domid, d) }
 	return s.journal.Step(rec, "attached "+d.PciBdf.String())
 }
 
 // inUseByPT is QEMU's refusal of a slot another passed-through device
 // holds, as libxl relays it; the id is libxl's name for the device.
-var inUseByPT = regexp.MustCompile(`in use by xen-pci-passthrough,id=pci-pt-([0-9a-f]{2})_([0-9a-f]{2})\.([0-7])`)
+// duplicateID is its refusal of a device it has already, by that id where
+// the message gives it.
+var (
+	inUseByPT   = regexp.MustCompile(`in use by xen-pci-passthrough,id=pci-pt-([0-9a-f]{2})_([0-9a-f]{2})\.([0-7])`)
+	duplicateID = regexp.MustCompile(`Duplicate device ID(?: 'pci-pt-([0-9a-f]{2})_([0-9a-f]{2})\.([0-7])')?`)
+)
+
+// parseQdevID is the function of QEMU's id pci-pt-BB_DD.F, matched as
+// bus, device and function (segment 0; Dev above 0x1f when malformed).
+func parseQdevID(m []string) xl.PciBdf {
+	var v [3]uint64
+	for i := range v {
+		v[i], _ = strconv.ParseUint(m[i], 16, 8)
+	}
+	return xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
+}
 
 // staleBlocker names the device model's leftover that made libxl's add
 // fail, if that is why. libxl 4.17 leaves a failed HVM attach's device in
@@ -252,21 +325,23 @@ func (s *Service) staleBlocker(dom Domain, d xl.DevicePci, err error) (xl.PciBdf
 	if err == nil || !dom.IsHVM() || s.dm == nil {
 		return xl.PciBdf{}, false
 	}
-	if strings.Contains(err.Error(), "Duplicate device ID") {
-		return d.PciBdf, true
+	if dup := duplicateID.FindAllStringSubmatch(err.Error(), -1); dup != nil {
+		// QEMU names the device; with several adds at once, libxl's
+		// error may quote another's too (logSink).
+		for _, m := range dup {
+			if m[1] == "" || sameFunc(parseQdevID(m[1:]), d.PciBdf) {
+				return d.PciBdf, true
+			}
+		}
 	}
 	m := inUseByPT.FindStringSubmatch(err.Error())
 	if m == nil {
 		return xl.PciBdf{}, false
 	}
-	var v [3]uint64
-	for i := range v {
-		v[i], _ = strconv.ParseUint(m[i+1], 16, 8)
-	}
 	// QEMU's id has no segment: compared by bus, device and function,
 	// a device libxl lists (in any segment) is a real occupant.
-	b := xl.PciBdf{Bus: uint8(v[0]), Dev: uint8(v[1]), Func: uint8(v[2])}
-	if sameFunc(b, d.PciBdf) || v[1] > 0x1f {
+	b := parseQdevID(m[1:])
+	if sameFunc(b, d.PciBdf) || b.Dev > 0x1f {
 		return xl.PciBdf{}, false
 	}
 	list, lerr := s.ts.PciList(dom.Domid)
@@ -351,16 +426,18 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 	if err != nil {
 		return nil, nil, err
 	}
-	assignable, err := s.assignableSet()
-	if err != nil {
-		return nil, nil, err
-	}
 	var todo []xl.PciBdf
 	needAssign := map[xl.PciBdf]bool{}
 	for _, f := range funcs {
 		ow, err := own.of(f)
 		if err != nil {
 			return nil, nil, err
+		}
+		assignable := false
+		if ow.Kind == OwnedByPciback {
+			if assignable, err = own.libxlAssignable(f); err != nil {
+				return nil, nil, err
+			}
 		}
 		switch {
 		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
@@ -373,7 +450,7 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		case ow.Kind == OwnedByDomain:
 			return nil, nil, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
 				ErrAssignedElsewhere, f, ow, ow.Domid, f)
-		case ow.Kind == OwnedByPciback && assignable[f]:
+		case ow.Kind == OwnedByPciback && assignable:
 		case req.Assign || want.Seize:
 			needAssign[f] = true
 		case ow.Kind == OwnedByPciback:

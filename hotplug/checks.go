@@ -35,7 +35,10 @@ func RdmCheck(src *rdm.Finder) DeviceCheck {
 		if len(rdm.ForDevice(rs, dev.PciBdf)) == 0 {
 			return nil, nil
 		}
-		cfg := dom.Config
+		cfg, err := dom.LoadConfig()
+		if err != nil {
+			return nil, fmt.Errorf("reserved device memory of %s: read the configuration of %s: %w", dev.PciBdf, dom, err)
+		}
 		g := rdm.GuestFromConfig(cfg, nil, cfg.VideoMemKB/1024, cfg.MMIOHoleKB/1024, true)
 		built, err := rdm.Check(g, rs)
 		if err != nil {
@@ -72,8 +75,16 @@ func MsiCheck(host *pcibind.Host) DeviceCheck {
 			on := true
 			in.Device = &on
 		}
-		if dom.Config.DeviceModelVersion == xl.DeviceModelQemuTraditional {
-			in.DeviceModel = msi.QemuXenTraditional
+		if dom.IsHVM() && dev.Msitranslate {
+			// The device model decides only what msitranslate=1 does:
+			// the configuration is read for that alone.
+			cfg, err := dom.LoadConfig()
+			if err != nil {
+				return nil, fmt.Errorf("%s: msitranslate: read the configuration of %s: %w", dev.PciBdf, dom, err)
+			}
+			if cfg.DeviceModelVersion == xl.DeviceModelQemuTraditional {
+				in.DeviceModel = msi.QemuXenTraditional
+			}
 		}
 		t := msi.Resolve(in)
 		if len(t.Problems) > 0 {

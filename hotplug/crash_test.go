@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -41,7 +42,8 @@ type crashWorld struct {
 	ts    *fakeToolstack
 	dev   map[string]xl.PciBdf
 	orig  map[xl.PciBdf]string // each device's dom0 driver
-	n, at int                  // steps seen, the step to crash after (0 never)
+	mu    sync.Mutex
+	n, at int // steps seen, the step to crash after (0 never)
 	where string
 	// onStep, when set, sees each step (a test's signal lands there).
 	onStep func(what string)
@@ -114,14 +116,21 @@ func emptyProc(t *testing.T) string {
 	return p
 }
 
-// step counts one step; the chosen one stops the process.
+// step counts one step; the chosen one stops the process. The devices
+// of one command may step at once (parallel.go): one at a time here.
 func (w *crashWorld) step(what string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.onStep != nil {
 		w.onStep(what)
 	}
 	w.n++
-	if w.at != 0 && w.n == w.at {
-		w.where = what
+	// Every step from the kill point on dies too: the devices a command
+	// handles at once (parallel.go) stop with the process.
+	if w.at != 0 && w.n >= w.at {
+		if w.n == w.at {
+			w.where = what
+		}
 		panic(crashed{what})
 	}
 }
@@ -137,7 +146,7 @@ func (w *crashWorld) process() (*Service, *pcibind.Sysfs) {
 	j := NewJournal(w.state)
 	j.afterWrite = func() { w.step("journal write") }
 	j.noSync = true
-	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, journal: j, sysfs: sys, configDir: w.conf,
+	svc := &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, concurrent: true, journal: j, sysfs: sys, configDir: w.conf,
 		logger: stdLogger{&logrus.Logger{Out: io.Discard, Formatter: &logrus.TextFormatter{}, Level: logrus.WarnLevel}}}
 	return svc, sys
 }
@@ -307,6 +316,27 @@ func detach(dom, spec string) func(w *crashWorld, svc *Service, sys *pcibind.Sys
 	}
 }
 
+// detachAll is one pci-detach of several specs: an HVM guest's slots at
+// once.
+func detachAll(dom string, specs ...string) func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+	return func(w *crashWorld, svc *Service, sys *pcibind.Sysfs) error {
+		req := DetachRequest{Domain: dom}
+		for i, sp := range specs {
+			d, err := xl.ParseSpec(w.spec(sp))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				req.Device = d
+			} else {
+				req.More = append(req.More, d)
+			}
+		}
+		_, err := svc.Detach(req)
+		return err
+	}
+}
+
 // spec turns "nic" or "mf.*" into a BDF spec.
 func (w *crashWorld) spec(s string) string {
 	if strings.HasSuffix(s, ".*") {
@@ -342,6 +372,11 @@ var crashCases = []opCase{
 		w.do(hide("mf.0", "mf.1"))
 		w.do(attach("hvm1", "mf.*", 6, false, false))
 	}, op: detach("hvm1", "mf.*"), devs: []string{"mf.0", "mf.1"}, want: inAssignable},
+	{name: "pci-detach of several at once", setup: func(w *crashWorld) {
+		w.do(hide("nic", "mf.0", "mf.1"))
+		w.do(attach("hvm1", "nic", 7, false, false))
+		w.do(attach("hvm1", "mf.*", 6, false, false))
+	}, op: detachAll("hvm1", "nic", "mf.*"), devs: []string{"nic", "mf.0", "mf.1"}, want: inAssignable},
 }
 
 // outcome of one kill point.

@@ -14,8 +14,15 @@ import (
 type DetachRequest struct {
 	Domain string
 	Device xl.DevicePci // BDF, BB:DD.* or name=
-	Force  bool         // remove without the guest's consent
-	Group  bool         // detach the device's whole same-domain group
+	// More are further specs of the same command (xlpt pci-detach DOM
+	// SPEC SPEC...): every device named is detached, an HVM guest's at
+	// once (parallel.go). Of several specs, one that names nothing the
+	// guest holds is left out with a note (what it asks holds already:
+	// the command run again after a part of it finished); the command
+	// fails only when none does.
+	More  []xl.DevicePci
+	Force bool // remove without the guest's consent
+	Group bool // detach the device's whole same-domain group
 }
 
 // DetachResult says what was detached and where the devices are now.
@@ -29,9 +36,10 @@ type DetachResult struct {
 	Resumed bool
 }
 
-// Detach removes the requested functions, highest function first. A
-// guest that does not acknowledge the eject leaves the device attached;
-// the error then says so and offers --force.
+// Detach removes the requested functions, highest function first; an HVM
+// guest's in different guest slots at once. A guest that does not
+// acknowledge the eject leaves the device attached; the error then says
+// so and offers --force.
 func (s *Service) Detach(req DetachRequest) (res DetachResult, retErr error) {
 	unlock, err := s.begin(req.Device)
 	if err != nil {
@@ -52,16 +60,17 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 	if err != nil {
 		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
-	targets, err := s.planDetach(dom, req, list)
-	if errors.Is(err, ErrNotAttached) {
-		if done := s.detachedByRecovery(dom, req, list); len(done) > 0 {
-			res.Detached, res.Resumed = done, true
-			res.Notes = append(res.Notes, fmt.Sprintf("an earlier detach of %s from %s was interrupted; this run found it finished (the device is assignable)", describeDevs(done), dom))
-			return res, nil
-		}
-	}
+	targets, done, err := s.planDetachAll(dom, req, list, &res.Notes)
 	if err != nil {
 		return res, err
+	}
+	if len(done) > 0 {
+		res.Detached = done
+		res.Notes = append(res.Notes, fmt.Sprintf("an earlier detach of %s from %s was interrupted; this run found it finished (the device is assignable)", describeDevs(done), dom))
+	}
+	if len(targets) == 0 {
+		res.Resumed = true
+		return res, nil
 	}
 	rec, err := s.beginDetach(dom, targets)
 	if err != nil {
@@ -71,34 +80,103 @@ func (s *Service) detachLocked(req DetachRequest) (res DetachResult, retErr erro
 	// A detach that fails leaves what libxl left; the sweep of the next
 	// run's recovery looks at it. Only a run that dies keeps its record.
 	defer s.endRecord(rec, &undo.Stack{}, &retErr)
-	for _, d := range targets {
-		// Recovery reads this step: past it, QEMU may have been asked
-		// to unplug the device, so a run that dies is finished forward.
-		if err := s.journal.Step(rec, "removing "+d.PciBdf.String()); err != nil {
-			return res, err
+	// One chain per guest slot, each highest function first; the chains
+	// of an HVM guest at once.
+	parallel := s.parallelFor(dom)
+	chains := bySlot(parallel, targets)
+	notes := make([][]string, len(targets))
+	detached := make([]bool, len(targets))
+	errs := each(parallel, len(chains), func(c int) error {
+		for k, i := range chains[c] {
+			if k > 0 {
+				if stop, err := s.stopAsked(); stop {
+					return err
+				}
+			}
+			if err := s.detachOne(rec, dom, targets[i], req.Force, &notes[i]); err != nil {
+				return err
+			}
+			detached[i] = true
 		}
-		if req.Force {
-			err = s.ts.PciDestroy(dom.Domid, d)
-		} else {
-			err = s.removeFromGuest(dom, d, &res)
+		return nil
+	})
+	for i, d := range targets {
+		res.Notes = append(res.Notes, notes[i]...)
+		if detached[i] {
+			res.Detached = append(res.Detached, d)
+			res.Notes = append(res.Notes, fmt.Sprintf("%s stays on pciback, quarantined by Xen; "+
+				"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
+		}
+	}
+	return res, joinErrors(errs)
+}
+
+// planDetachAll plans every spec of req: the functions to detach, highest
+// first, and those an interrupted detach that this run's recovery settled
+// took out already (a spec no longer attached for that reason is done).
+// Of several specs, one naming nothing attached is noted and left out.
+func (s *Service) planDetachAll(dom Domain, req DetachRequest, list []xl.DevicePci, notes *[]string) (targets, done []xl.DevicePci, err error) {
+	seen := map[xl.PciBdf]bool{}
+	var notAttached []error
+	for _, spec := range append([]xl.DevicePci{req.Device}, req.More...) {
+		one := req
+		one.Device, one.More = spec, nil
+		ts, err := s.planDetach(dom, one, list)
+		if errors.Is(err, ErrNotAttached) {
+			if d := s.detachedByRecovery(dom, one, list); len(d) > 0 {
+				done = append(done, d...)
+				continue
+			}
+			if len(req.More) > 0 {
+				notAttached = append(notAttached, err)
+				continue
+			}
 		}
 		if err != nil {
-			if isTimeout(err) && !req.Force {
-				return res, fmt.Errorf("%w: %s did not acknowledge the eject of %s within libxl's timeout "+
-					"(is the device in use, or is ACPI hot-plug (acpiphp) missing in the guest?); it is still attached: "+
-					"retry, or force it with `xlpt pci-detach -f %s %s`: %w",
-					ErrDetachTimeout, dom, d.PciBdf, dom, d.PciBdf, err)
+			return nil, nil, err
+		}
+		for _, t := range ts {
+			if !seen[t.PciBdf] {
+				seen[t.PciBdf] = true
+				targets = append(targets, t)
 			}
-			return res, fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
 		}
-		if err := s.journal.Step(rec, "detached "+d.PciBdf.String()); err != nil {
-			return res, err
-		}
-		res.Detached = append(res.Detached, d)
-		res.Notes = append(res.Notes, fmt.Sprintf("%s stays on pciback, quarantined by Xen; "+
-			"attach it elsewhere, or give it back to dom0 with `xlpt pci-assignable-remove -r %s`", d.PciBdf, d.PciBdf))
 	}
-	return res, nil
+	if len(targets) == 0 && len(done) == 0 && len(notAttached) > 0 {
+		return nil, nil, notAttached[0]
+	}
+	for _, err := range notAttached {
+		*notes = append(*notes, fmt.Sprintf("nothing to do for it: %v", err))
+	}
+	sort.SliceStable(targets, func(i, j int) bool { return targets[j].PciBdf.Less(targets[i].PciBdf) })
+	return targets, done, nil
+}
+
+// detachOne removes one function, journaling the intent and the outcome;
+// notes gets what its removal said. It may run beside the removes of
+// other guest slots' functions.
+func (s *Service) detachOne(rec *Record, dom Domain, d xl.DevicePci, force bool, notes *[]string) error {
+	// Recovery reads this step: past it, QEMU may have been asked
+	// to unplug the device, so a run that dies is finished forward.
+	if err := s.journal.Step(rec, "removing "+d.PciBdf.String()); err != nil {
+		return err
+	}
+	var err error
+	if force {
+		err = s.ts.PciDestroy(dom.Domid, d)
+	} else {
+		err = s.removeFromGuest(dom, d, notes)
+	}
+	if err != nil {
+		if isTimeout(err) && !force {
+			return fmt.Errorf("%w: %s did not acknowledge the eject of %s within libxl's timeout "+
+				"(is the device in use, or is ACPI hot-plug (acpiphp) missing in the guest?); it is still attached: "+
+				"retry, or force it with `xlpt pci-detach -f %s %s`: %w",
+				ErrDetachTimeout, dom, d.PciBdf, dom, d.PciBdf, err)
+		}
+		return fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
+	}
+	return s.journal.Step(rec, "detached "+d.PciBdf.String())
 }
 
 // detachedByRecovery is what an interrupted detach from dom, settled by
@@ -148,7 +226,7 @@ func describeDevs(ds []xl.DevicePci) string {
 // guest's QEMU no longer has the device, libxl's list is all that is
 // left of it (an earlier detach whose eject finished after libxl gave
 // up, or a detach that died): libxl's forced remove finishes the job.
-func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult) error {
+func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, notes *[]string) error {
 	err := s.ts.PciRemove(dom.Domid, d)
 	if err == nil || isTimeout(err) || !dom.IsHVM() || s.dm == nil {
 		return err
@@ -159,7 +237,7 @@ func (s *Service) removeFromGuest(dom Domain, d xl.DevicePci, res *DetachResult)
 	if ferr := s.ts.PciDestroy(dom.Domid, d); ferr != nil {
 		return fmt.Errorf("%w; its device model no longer has it, and libxl's forced remove failed too: %w", err, ferr)
 	}
-	res.Notes = append(res.Notes, fmt.Sprintf("%s: %s's device model no longer had it (an earlier detach finished after libxl gave up); "+
+	*notes = append(*notes, fmt.Sprintf("%s: %s's device model no longer had it (an earlier detach finished after libxl gave up); "+
 		"libxl's forced remove cleared its record", d.PciBdf, dom))
 	return nil
 }

@@ -16,9 +16,15 @@
 //     BB:DD.*.
 //   - Readiness (JudgeReadiness) is one rule: the verdict `check` reports
 //     and the refusal pci-assignable-add enforces.
-//   - Every refusal comes before any change, names the device, the sibling
-//     or occupant, and the fix; a multi-step change is undone if a later
-//     step fails.
+//   - Every refusal names the device, the sibling or occupant, and the
+//     fix, and comes before any change, answered from what is at hand
+//     (sysfs, libxl's xenstore record of a function, the domain's info);
+//     a domain whose stored configuration refuses devices (passthrough
+//     disabled, populate-on-demand) is named so when libxl's add fails,
+//     which is when that configuration is read. A multi-step change is
+//     undone if a later step fails.
+//   - An HVM guest's devices are added and removed at once, a guest
+//     slot's functions in order (parallel.go).
 //   - Every host change is a journal operation under the host lock for
 //     its whole length, its preflight included (hide, give back, attach,
 //     detach, SR-IOV counts, --persist edits, restore, each migration
@@ -43,6 +49,7 @@
 //	  env.go            Env, New, Logger, Clock; reading the host, the lock, the checks' timing
 //	  service.go        Toolstack, DeviceModel, Domain, the refusals' sentinels, resolve, preflight, List
 //	  memo.go           Memo: libxl's answers remembered for one run
+//	  parallel.go       several devices of one guest at once
 //	  hostconfig.go     the host config (xlpt.conf): slots, state dir, lock timeout
 //	  roots.go          Roots, FindRoots: where a host's files are (a recorded host's under its root)
 //	attach and detach

@@ -28,6 +28,10 @@ type Env struct {
 	Toolstack     Toolstack
 	ToolstackErr  error
 	OpenToolstack func() (Toolstack, error)
+	// Concurrent says Toolstack takes several PCI adds and removes at
+	// once (xenlight.Context does: libxl_ctx is thread-safe): an HVM
+	// guest's devices are then added and removed together (parallel.go).
+	Concurrent bool
 	// DeviceModel reaches HVM guests' QEMU (qmp.DeviceModel); nil: a
 	// failed attach's leftover in QEMU is not cleared.
 	DeviceModel DeviceModel
@@ -77,6 +81,7 @@ type Service struct {
 	sysfs       *pcibind.Sysfs
 	host        *pcibind.Host // what has been read of the host (nil: nothing yet)
 	dm          DeviceModel
+	concurrent  bool // Env.Concurrent
 	slots       SlotRange
 	checks      []deviceCheck // nil: the usual ones (RDM, MSI, SR-IOV)
 	journal     *Journal
@@ -117,7 +122,7 @@ type deviceCheck struct {
 // attach (reserved device memory, MSI, SR-IOV), the journal and the lock
 // in the state directory.
 func New(env Env) *Service {
-	s := &Service{tsErr: env.ToolstackErr, open: env.OpenToolstack, sysfs: env.Sysfs, dm: env.DeviceModel, slots: env.Slots,
+	s := &Service{tsErr: env.ToolstackErr, open: env.OpenToolstack, sysfs: env.Sysfs, dm: env.DeviceModel, concurrent: env.Concurrent, slots: env.Slots,
 		stateDir: env.StateDir, configDir: env.ConfigDir, lockTimeout: env.LockTimeout,
 		logger: env.Log, clock: env.Clock, hostname: env.Hostname}
 	if env.Toolstack != nil {

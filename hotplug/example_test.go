@@ -49,6 +49,14 @@ func (t *toyToolstack) PciAssignableList() ([]xl.DevicePci, error) {
 	}
 	return out, nil
 }
+func (t *toyToolstack) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	for _, d := range t.attached {
+		if d.PciBdf == b {
+			return 3, true, nil
+		}
+	}
+	return 0, !t.assignable[b], nil
+}
 func (t *toyToolstack) ReservedDeviceMemory() ([]xl.RdmRegion, error)          { return nil, nil }
 func (t *toyToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) { return nil, nil }
 func (t *toyToolstack) PciAdd(_ uint32, d xl.DevicePci) error {

@@ -5,6 +5,9 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/xlpt/xlpt/pcibind/pcitest"
 
@@ -15,8 +18,24 @@ import (
 // assignable = on pciback and in no domain; pci_add refuses
 // non-assignable devices and occupied HVM slots; a failed HVM add leaves
 // the QEMU device behind (so a retry in that slot fails) until the device
-// model is cleaned; faults can be injected per call.
+// model is cleaned; faults can be injected per call. Safe for concurrent
+// use, as libxl_ctx is: every call holds mu, except an HVM add's or
+// remove's wait for QEMU and the guest (qemuWait), where libxl releases
+// its ctx lock too.
 type fakeToolstack struct {
+	mu *sync.Mutex // a pointer: tests copy the fake's state (clone)
+	// qemuWait, when set, is an HVM add's or remove's wait for QEMU and
+	// the guest ("add" or "remove", the device), called without mu.
+	qemuWait func(op string, b xl.PciBdf)
+	// pvHold is how long a PV add or remove holds mu (libxl holds its ctx
+	// lock through pciback's reconfiguration).
+	pvHold time.Duration
+	// inFlight and mostInFlight count the PCI adds, removes and
+	// destroys xlpt has made at once.
+	inFlight, mostInFlight int32 // atomic
+	// asked counts the queries libxl answers at a cost: "config", "assignable list", "domains".
+	asked map[string]int
+
 	domains       map[uint32]*fakeDomain
 	pciback       map[xl.PciBdf]string // bdf -> name ("" none); the assignable pool
 	direct        bool                 // cap_hvm_directio
@@ -42,7 +61,7 @@ type fakeDomain struct {
 }
 
 func newFake() *fakeToolstack {
-	return &fakeToolstack{domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
+	return &fakeToolstack{mu: &sync.Mutex{}, asked: map[string]int{}, domains: map[uint32]*fakeDomain{}, pciback: map[xl.PciBdf]string{},
 		direct: true, fail: map[string]error{}, staleInDM: map[uint32]map[uint8]xl.PciBdf{},
 		xsDomid: map[xl.PciBdf]uint32{}, xsDriverPath: map[xl.PciBdf]string{}, xenOwner: map[xl.PciBdf]uint32{},
 		quarantined: map[xl.PciBdf]bool{}}
@@ -63,6 +82,8 @@ func (f *fakeToolstack) injected(call string) error {
 }
 
 func (f *fakeToolstack) DomainQualifierToID(q string) (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if id, err := strconv.ParseUint(q, 10, 32); err == nil {
 		if _, ok := f.domains[uint32(id)]; ok {
 			return uint32(id), nil
@@ -78,6 +99,8 @@ func (f *fakeToolstack) DomainQualifierToID(q string) (uint32, error) {
 }
 
 func (f *fakeToolstack) DomainInfo(id uint32) (xl.DomainInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	d, ok := f.domains[id]
 	if !ok {
 		return xl.DomainInfo{}, xl.ErrDomainNotFound
@@ -90,6 +113,9 @@ func (f *fakeToolstack) DomainInfo(id uint32) (xl.DomainInfo, error) {
 }
 
 func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked["config"]++
 	d, ok := f.domains[id]
 	if !ok {
 		return xl.DomainConfig{}, xl.ErrDomainNotFound
@@ -98,6 +124,9 @@ func (f *fakeToolstack) DomainConfig(id uint32) (xl.DomainConfig, error) {
 }
 
 func (f *fakeToolstack) ListDomains() ([]xl.DomainInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked["domains"]++
 	out := []xl.DomainInfo{{Domid: 0, Name: "Domain-0"}}
 	for _, d := range f.domains {
 		out = append(out, d.info)
@@ -113,6 +142,8 @@ func (f *fakeToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) 
 }
 
 func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
 }
 
@@ -142,6 +173,9 @@ func (f *fakeToolstack) DomainUnpause(id uint32) error {
 }
 
 func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.injected("add " + dev.PciBdf.String()); err != nil {
 		if d := f.domains[id]; d != nil && d.info.Type == xl.DomainTypeHVM && dev.VSlot() != 0 {
 			// libxl 4.17: QEMU keeps the device after a failure later in the add.
@@ -156,6 +190,11 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	if !ok {
 		return xl.ErrDomainNotFound
 	}
+	if d.cfg.Passthrough == xl.PassthroughDisabled {
+		// Xen gave the domain no IOMMU context: libxl's first check
+		// (xc_test_assign_device) fails before any change.
+		return fmt.Errorf("PCI device %s cannot be assigned - no IOMMU?: %w", dev.PciBdf, xl.ErrFail)
+	}
 	if !f.assignable(dev.PciBdf) {
 		return fmt.Errorf("PCI device %s is not assignable: %w", dev.PciBdf, xl.ErrFail)
 	}
@@ -166,11 +205,13 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	}
 	hvm := d.info.Type == xl.DomainTypeHVM
 	if hvm {
+		f.waitUnlocked("add", dev.PciBdf)
 		if err := f.qemuSlot(id, d, &dev); err != nil {
 			return err
 		}
 	} else {
 		dev.Vdevfn = 0
+		f.holdPV(id)
 	}
 	// libxl 4.17's order: its own record, QEMU (do_pci_add), Xen's
 	// assignment (pci_add_dm_done), then the backend and the domain's
@@ -183,6 +224,12 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 		}
 		f.staleInDM[id][uint8(dev.Vdevfn)] = dev.PciBdf
 		f.point("add: qemu device_add")
+		if d.cfg.PoD() {
+			// Xen refuses the assignment while populate-on-demand is
+			// active; libxl drops its record, QEMU keeps the device.
+			delete(f.xsDomid, dev.PciBdf)
+			return fmt.Errorf("xc_assign_device failed: %w", xl.ErrFail)
+		}
 	}
 	f.xenOwner[dev.PciBdf] = id
 	delete(f.quarantined, dev.PciBdf)
@@ -190,6 +237,36 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 	d.devs = append(d.devs, dev)
 	f.point("add: xenstore backend + config")
 	return nil
+}
+
+// enter counts a PCI operation in flight until the returned func.
+func (f *fakeToolstack) enter() func() {
+	n := atomic.AddInt32(&f.inFlight, 1)
+	for {
+		most := atomic.LoadInt32(&f.mostInFlight)
+		if n <= most || atomic.CompareAndSwapInt32(&f.mostInFlight, most, n) {
+			break
+		}
+	}
+	return func() { atomic.AddInt32(&f.inFlight, -1) }
+}
+
+// holdPV is a PV add's or remove's time in libxl, its lock held.
+func (f *fakeToolstack) holdPV(id uint32) {
+	if d := f.domains[id]; d != nil && d.info.Type != xl.DomainTypeHVM && f.pvHold > 0 {
+		time.Sleep(f.pvHold)
+	}
+}
+
+// waitUnlocked is an HVM add's or remove's wait for QEMU and the guest:
+// mu is released meanwhile, as libxl releases its ctx lock.
+func (f *fakeToolstack) waitUnlocked(op string, b xl.PciBdf) {
+	if f.qemuWait == nil {
+		return
+	}
+	f.mu.Unlock()
+	defer f.mu.Lock()
+	f.qemuWait(op, b)
 }
 
 // qemuSlot checks the HVM slot as QEMU would and lets QEMU choose when
@@ -290,7 +367,9 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 		// libxl's QMP device_del of a device QEMU lacks.
 		return fmt.Errorf("Device 'pci-pt-%02x_%02x.%d' not found: %w", b.Bus, b.Dev, b.Func, xl.ErrQMPDeviceNotFound)
 	}
+	f.holdPV(id)
 	if d.info.Type == xl.DomainTypeHVM {
+		f.waitUnlocked("remove", b)
 		for s, x := range f.staleInDM[id] {
 			if x == b {
 				delete(f.staleInDM[id], s)
@@ -301,6 +380,11 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 	delete(f.xenOwner, b)
 	f.quarantined[b] = true
 	f.point("remove: xc_deassign_device")
+	for j, x := range d.devs { // others may have gone meanwhile
+		if x.PciBdf == b {
+			i = j
+		}
+	}
 	d.devs = append(d.devs[:i], d.devs[i+1:]...)
 	f.point("remove: xenstore backend + config")
 	delete(f.xsDomid, b)
@@ -309,6 +393,9 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 }
 
 func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.injected("remove " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -316,6 +403,9 @@ func (f *fakeToolstack) PciRemove(id uint32, dev xl.DevicePci) error {
 }
 
 func (f *fakeToolstack) PciDestroy(id uint32, dev xl.DevicePci) error {
+	defer f.enter()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.injected("destroy " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -323,6 +413,8 @@ func (f *fakeToolstack) PciDestroy(id uint32, dev xl.DevicePci) error {
 }
 
 func (f *fakeToolstack) PciList(id uint32) ([]xl.DevicePci, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	d, ok := f.domains[id]
 	if !ok {
 		return nil, xl.ErrDomainNotFound
@@ -334,6 +426,8 @@ func (f *fakeToolstack) PciList(id uint32) ([]xl.DevicePci, error) {
 // that driver, new_slot and bind to pciback, quarantine. A device
 // already on pciback is only quarantined.
 func (f *fakeToolstack) PciAssignableAdd(dev xl.DevicePci, rebind bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.injected("assignable-add " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -368,6 +462,8 @@ func (f *fakeToolstack) PciAssignableAdd(dev xl.DevicePci, rebind bool) error {
 // guest holds the device, or it is not quarantined), unbind from pciback
 // and drop the slot, rebind the recorded driver.
 func (f *fakeToolstack) PciAssignableRemove(dev xl.DevicePci, rebind bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.injected("assignable-remove " + dev.PciBdf.String()); err != nil {
 		return err
 	}
@@ -391,6 +487,9 @@ func (f *fakeToolstack) PciAssignableRemove(dev xl.DevicePci, rebind bool) error
 }
 
 func (f *fakeToolstack) PciAssignableList() ([]xl.DevicePci, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked["assignable list"]++
 	var out []xl.DevicePci
 	for b, name := range f.pciback {
 		if !f.assignable(b) {
@@ -417,7 +516,16 @@ func (f *fakeToolstack) onPciback(b xl.PciBdf) bool {
 	return on
 }
 
+func (f *fakeToolstack) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.xsDomid[b]
+	return id, ok, nil
+}
+
 func (f *fakeToolstack) PciXsEntries() ([]xl.PciXsEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	m := map[xl.PciBdf]*xl.PciXsEntry{}
 	get := func(b xl.PciBdf) *xl.PciXsEntry {
 		if m[b] == nil {
@@ -440,6 +548,8 @@ func (f *fakeToolstack) PciXsEntries() ([]xl.PciXsEntry, error) {
 }
 
 func (f *fakeToolstack) PciXsRemove(b xl.PciBdf, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "xs-rm "+key+" "+b.String())
 	switch key {
 	case "domid":
@@ -453,17 +563,23 @@ func (f *fakeToolstack) PciXsRemove(b xl.PciBdf, key string) error {
 }
 
 func (f *fakeToolstack) PciXsSetDriverPath(b xl.PciBdf, p string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "xs-write driver_path "+b.String())
 	f.xsDriverPath[b] = p
 	return nil
 }
 
 func (f *fakeToolstack) PciXenAssigned(b xl.PciBdf) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	_, ok := f.xenOwner[b]
 	return ok, nil
 }
 
 func (f *fakeToolstack) PciXenDeassign(id uint32, b xl.PciBdf) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "xc-deassign "+b.String())
 	if f.xenOwner[b] != id {
 		return fmt.Errorf("xc_deassign_device: %s is not assigned to domain %d: %w", b, id, xl.ErrInval)
@@ -492,6 +608,8 @@ func (f *fakeToolstack) write(rel, value string) {
 type fakeDM struct{ f *fakeToolstack }
 
 func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
+	m.f.mu.Lock()
+	defer m.f.mu.Unlock()
 	if err := m.f.injected("dm-remove " + b.String()); err != nil {
 		return err
 	}
@@ -511,6 +629,8 @@ func (m fakeDM) RemoveStale(id uint32, b xl.PciBdf) error {
 // Devices is what QEMU's query-pci gives: libxl's ids, which carry no
 // PCI segment (pci-pt-BB_DD.F), read as segment 0.
 func (m fakeDM) Devices(id uint32) ([]xl.PciBdf, error) {
+	m.f.mu.Lock()
+	defer m.f.mu.Unlock()
 	var out []xl.PciBdf
 	for _, b := range m.f.staleInDM[id] {
 		b.Domain = 0

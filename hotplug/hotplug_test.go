@@ -72,7 +72,7 @@ func newWorld(t *testing.T, drivers map[string]string) *world {
 			}
 		}
 	}
-	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}}
+	w.svc = &Service{ts: w.ts, host: host, slots: DefaultSlots, dm: fakeDM{w.ts}, concurrent: true}
 	w.ts.addDomain(1, "hvm1", xl.DomainTypeHVM)
 	w.ts.addDomain(2, "hvm2", xl.DomainTypeHVM)
 	w.ts.addDomain(3, "pv1", xl.DomainTypePV)
@@ -327,6 +327,10 @@ func TestMultiFunctionAttachesEachFunctionFunctionZeroLast(t *testing.T) {
 	}
 }
 
+// Every refusal names its cause; all but two come before any change. The
+// domain's configuration (passthrough, populate-on-demand) is read only
+// when libxl's add fails: then the add was tried, and nothing is left of
+// it (the device assignable, nothing in the guest or its QEMU).
 func TestPreflightRefusals(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -359,7 +363,17 @@ func TestPreflightRefusals(t *testing.T) {
 			w.ts.calls = nil
 			_, err := w.attach(c.dom, c.dev, 0)
 			mustFail(t, err, c.target, c.want...)
-			w.noAdds()
+			byConfig := errors.Is(err, ErrNoPassthrough) || errors.Is(err, ErrPoD)
+			if n := w.ts.asked["config"]; n != map[bool]int{true: 1, false: 0}[byConfig] {
+				t.Errorf("the configuration read %d times", n)
+			}
+			if !byConfig {
+				w.noAdds()
+				return
+			}
+			if b := w.bdf[c.dev]; len(w.ts.domains[1].devs) != 0 || len(w.ts.staleInDM[1]) != 0 || !w.ts.assignable(b) {
+				t.Errorf("after the refused add: hvm1 holds %v, QEMU %v, assignable %v; want nothing left", w.ts.domains[1].devs, w.ts.staleInDM[1], w.ts.assignable(b))
+			}
 		})
 	}
 }

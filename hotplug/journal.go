@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -143,8 +144,10 @@ func (r *Record) domain() string {
 // Journal keeps intent records in a state directory, one file each. All
 // writes are atomic and durable (temp file, fsync, rename, fsync of the
 // directory), so a record read after a crash is one that was written
-// whole. It is used under the host lock only.
+// whole. It is used under the host lock only; the devices of one command
+// may step their records at once (parallel.go), one write at a time.
 type Journal struct {
+	mu  sync.Mutex // Begin, Step and End: the records and open
 	Dir string
 	// ProcRoot is where /proc is, for the boot id the records carry
 	// ("": none is recorded).
@@ -174,6 +177,8 @@ func (j *Journal) Begin(r *Record) error {
 	if j == nil {
 		return nil
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.interrupt != nil && j.open == 0 {
 		if err := j.interrupt(); err != nil {
 			return err // nothing begun, nothing to undo
@@ -209,6 +214,8 @@ func (j *Journal) Step(r *Record, step string) error {
 	if j == nil || r == nil {
 		return nil
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	r.Done = append(r.Done, step)
 	if err := j.write(r); err != nil {
 		return err
@@ -230,6 +237,8 @@ func (j *Journal) End(r *Record) error {
 	if j == nil || r == nil || r.path == "" {
 		return nil
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.open > 0 {
 		j.open--
 	}

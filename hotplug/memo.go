@@ -1,13 +1,20 @@
 package hotplug
 
-import "github.com/xlpt/xlpt/xl"
+import (
+	"sync"
+
+	"github.com/xlpt/xlpt/xl"
+)
 
 // Memo returns ts with its queries remembered for one run: the domain
 // list, each domain's info, configuration and PCI list, the assignable
-// list, physinfo and qualifier lookups go to libxl at most once, however
-// many rules ask. A change made through it (PCI add, remove, destroy,
-// assignable add or remove) forgets what the change may alter, so a list
-// read after it is asked again. Errors are not remembered.
+// list, libxl's xenstore record of a function, physinfo and qualifier
+// lookups go to libxl at most once, however many rules ask. A change made
+// through it (PCI add, remove, destroy, assignable add or remove) forgets
+// what the change may alter, so a list read after it is asked again.
+// Errors are not remembered. Safe for concurrent use: a query holds the
+// memo while libxl answers, so a change that ends meanwhile forgets the
+// answer after it is stored.
 func Memo(ts Toolstack) Toolstack {
 	if m, ok := ts.(*memo); ok {
 		return m
@@ -18,6 +25,7 @@ func Memo(ts Toolstack) Toolstack {
 
 type memo struct {
 	Toolstack
+	mu         sync.Mutex
 	ids        map[string]uint32
 	info       map[uint32]xl.DomainInfo
 	config     map[uint32]xl.DomainConfig
@@ -26,10 +34,13 @@ type memo struct {
 	haveDoms   bool
 	assignable []xl.DevicePci
 	haveAssign bool
+	xsDomid    map[xl.PciBdf]xsDomid
 	phys       *xl.PhysInfo
 }
 
 func (m *memo) DomainQualifierToID(q string) (uint32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if id, ok := m.ids[q]; ok {
 		return id, nil
 	}
@@ -41,6 +52,8 @@ func (m *memo) DomainQualifierToID(q string) (uint32, error) {
 }
 
 func (m *memo) DomainInfo(domid uint32) (xl.DomainInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.info[domid]; ok {
 		return v, nil
 	}
@@ -52,6 +65,8 @@ func (m *memo) DomainInfo(domid uint32) (xl.DomainInfo, error) {
 }
 
 func (m *memo) DomainConfig(domid uint32) (xl.DomainConfig, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.config[domid]; ok {
 		return v, nil
 	}
@@ -63,6 +78,8 @@ func (m *memo) DomainConfig(domid uint32) (xl.DomainConfig, error) {
 }
 
 func (m *memo) ListDomains() ([]xl.DomainInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.haveDoms {
 		return m.domains, nil
 	}
@@ -74,6 +91,8 @@ func (m *memo) ListDomains() ([]xl.DomainInfo, error) {
 }
 
 func (m *memo) PhysInfo() (xl.PhysInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.phys != nil {
 		return *m.phys, nil
 	}
@@ -85,6 +104,8 @@ func (m *memo) PhysInfo() (xl.PhysInfo, error) {
 }
 
 func (m *memo) PciList(domid uint32) ([]xl.DevicePci, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if v, ok := m.pci[domid]; ok {
 		return v, nil
 	}
@@ -96,6 +117,8 @@ func (m *memo) PciList(domid uint32) ([]xl.DevicePci, error) {
 }
 
 func (m *memo) PciAssignableList() ([]xl.DevicePci, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.haveAssign {
 		return m.assignable, nil
 	}
@@ -106,12 +129,36 @@ func (m *memo) PciAssignableList() ([]xl.DevicePci, error) {
 	return v, err
 }
 
+type xsDomid struct {
+	domid uint32
+	held  bool
+}
+
+func (m *memo) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.xsDomid[b]; ok {
+		return v.domid, v.held, nil
+	}
+	id, held, err := m.Toolstack.PciXsDomid(b)
+	if err == nil {
+		if m.xsDomid == nil {
+			m.xsDomid = map[xl.PciBdf]xsDomid{}
+		}
+		m.xsDomid[b] = xsDomid{id, held}
+	}
+	return id, held, err
+}
+
 // changed forgets what a PCI change to domid may alter, whether or not
 // the change succeeded (a failure may be half done).
 func (m *memo) changed(domid uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	delete(m.pci, domid)
 	delete(m.config, domid)
 	m.haveAssign = false
+	m.xsDomid = nil
 }
 
 func (m *memo) PciAdd(domid uint32, d xl.DevicePci) error {
@@ -130,11 +177,18 @@ func (m *memo) PciDestroy(domid uint32, d xl.DevicePci) error {
 }
 
 func (m *memo) PciAssignableAdd(d xl.DevicePci, rebind bool) error {
-	defer func() { m.haveAssign = false }()
+	defer m.forgetAssignable()
 	return m.Toolstack.PciAssignableAdd(d, rebind)
 }
 
 func (m *memo) PciAssignableRemove(d xl.DevicePci, rebind bool) error {
-	defer func() { m.haveAssign = false }()
+	defer m.forgetAssignable()
 	return m.Toolstack.PciAssignableRemove(d, rebind)
+}
+
+func (m *memo) forgetAssignable() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.haveAssign = false
+	m.xsDomid = nil
 }

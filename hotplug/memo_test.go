@@ -43,6 +43,10 @@ func (c *countingTS) PciAssignableList() ([]xl.DevicePci, error) {
 	c.n["PciAssignableList"]++
 	return c.Toolstack.PciAssignableList()
 }
+func (c *countingTS) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	c.n["PciXsDomid "+b.String()]++
+	return c.Toolstack.PciXsDomid(b)
+}
 
 // onceEach fails for a query asked more than allowed (1 unless given).
 func (c *countingTS) onceEach(t *testing.T, what string, allow map[string]int) {
@@ -59,8 +63,11 @@ func (c *countingTS) onceEach(t *testing.T, what string, allow map[string]int) {
 }
 
 // TestAttachAsksEachQueryOnce: through Memo, an attach asks each of
-// libxl's lists once; the target's PCI list a second time only after the
-// add changed it. A device that is assignable needs no domain list at all.
+// libxl's queries once; the target's PCI list a second time only after
+// the add changed it. A device that is assignable needs no domain list
+// and no assignable list (libxl's record of it in xenstore, one read,
+// says the same), and an attach that succeeds no domain configuration
+// (read only to explain a failure, or for a rule that needs it).
 func TestAttachAsksEachQueryOnce(t *testing.T) {
 	for _, tc := range []struct {
 		dom, dev string
@@ -78,8 +85,9 @@ func TestAttachAsksEachQueryOnce(t *testing.T) {
 			t.Errorf("%s: nothing reported attached: the list after the add was not asked again", tc.dev)
 		}
 		c.onceEach(t, "attach "+tc.dev, map[string]int{fmt.Sprint("PciList ", tc.domid): 2})
-		if c.n["ListDomains"] != 0 || c.n["PciAssignableList"] != 1 {
-			t.Errorf("attach %s of an assignable device: %v; want the assignable list once and no domain list", tc.dev, c.n)
+		if c.n["ListDomains"] != 0 || c.n["PciAssignableList"] != 0 || c.n[fmt.Sprint("DomainConfig ", tc.domid)] != 0 ||
+			c.n["PciXsDomid "+w.bdf[tc.dev].String()] != 1 {
+			t.Errorf("attach %s of an assignable device: %v; want libxl's record of it read once, and no domain list, assignable list or configuration", tc.dev, c.n)
 		}
 	}
 }
@@ -117,17 +125,29 @@ func TestDetachAsksEachQueryOnce(t *testing.T) {
 	}
 }
 
-// Without Memo the same attach asks some lists more than once: the test
-// above can fail.
-func TestAttachWithoutMemoRepeats(t *testing.T) {
-	w := newWorld(t, nil)
-	c := counting(w.ts)
-	w.svc.ts = c
-	if _, err := w.attach("hvm1", "nic1", 0); err != nil {
-		t.Fatal(err)
-	}
-	if c.n["PciAssignableList"] < 2 {
-		t.Errorf("queries %v: expected the unremembered assignable list twice (owners and assignability)", c.n)
+// A group member the target holds already is found through the domains'
+// lists; the target's list is then read once before the add (and once
+// after it). Without Memo it is read twice before: the tests above can
+// fail.
+func TestAttachOfAGroupWithMemberInTargetReadsItsListOnce(t *testing.T) {
+	for _, memo := range []bool{true, false} {
+		w := newWorld(t, nil)
+		w.ts.place(2, w.spec("old2", 6)) // as a run that died between the group's adds leaves it
+		c := counting(w.ts)
+		w.svc.ts = c
+		if memo {
+			w.svc.ts = Memo(c)
+		}
+		if _, err := w.svc.Attach(AttachRequest{Domain: "hvm2", Device: w.spec("old1", 0), Group: true}); err != nil {
+			t.Fatal(err)
+		}
+		want := 2 // before the add, and after it
+		if !memo {
+			want = 3
+		}
+		if c.n["PciList 2"] != want {
+			t.Errorf("memo %v: hvm2's list read %d times; want %d (%v)", memo, c.n["PciList 2"], want, c.n)
+		}
 	}
 }
 

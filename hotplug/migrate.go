@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -22,6 +23,9 @@ type Migration struct {
 	s        *Service
 	plans    FilePlan
 	hostname string
+	// mu: the plan's devices and events, and its file, while devices
+	// are detached or attached at once (parallel.go).
+	mu sync.Mutex
 }
 
 // Migration is the migration (or move) whose plan is the file at plan.
@@ -137,24 +141,91 @@ func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
 		m.settle(p, list, "source")
 	}
 	res.Plan = p
-	for i := range p.Devices {
-		d := &p.Devices[i]
-		if d.State != StateInSource {
-			continue
-		}
-		if err := m.detachOne(p, dom, d, req.Wait); err != nil {
-			return res, err
-		}
+	if err := m.detachDevices(p, dom, req.Wait); err != nil {
+		return res, err
 	}
 	p.Phase = PhaseDetached
 	p.event("detach", "", "every device is out of %s", dom)
 	return res, m.plans.Save(p)
 }
 
+// detachDevices takes the plan's devices still in the source out of dom:
+// an HVM guest's guest slots at once, each slot's functions highest first
+// (parallel.go); else one by one, in the plan's order.
+func (m *Migration) detachDevices(p *Plan, dom Domain, wait time.Duration) error {
+	var idx []int
+	for i, d := range p.Devices {
+		if d.State == StateInSource {
+			idx = append(idx, i)
+		}
+	}
+	parallel := m.s.parallelFor(dom)
+	chains := slotChains(parallel, p, idx)
+	errs := each(parallel, len(chains), func(c int) error {
+		for k, i := range chains[c] {
+			if k > 0 {
+				if stop, err := m.s.stopAsked(); stop {
+					return err
+				}
+			}
+			if err := m.detachOne(p, dom, &p.Devices[i], wait); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	err := joinErrors(errs)
+	if err == nil {
+		return nil
+	}
+	if p.Kind == "move" {
+		return fmt.Errorf("%w (nothing more was moved; the plan %s records each step: run the same pci-move again, with -f to remove without the guest's consent)", err, m.plans)
+	}
+	return fmt.Errorf("%w (the plan %s records what was detached: run `xlpt migrate rollback --plan %s %s` to put it back, "+
+		"or run this again, with --force to remove without the guest's consent)", err, m.plans, m.plans, dom)
+}
+
+// slotChains groups plan devices (by index) for detachDevices: one chain
+// per guest slot, highest function first, when parallel; else one chain
+// in the order given.
+func slotChains(parallel bool, p *Plan, idx []int) [][]int {
+	devs := make([]xl.DevicePci, len(idx))
+	for k, i := range idx {
+		devs[k].PciBdf, devs[k].Vdevfn = p.Devices[i].bdf(), p.Devices[i].Vdevfn
+	}
+	var out [][]int
+	for _, chain := range bySlot(parallel, devs) {
+		if parallel {
+			sort.SliceStable(chain, func(a, b int) bool { return devs[chain[b]].PciBdf.Less(devs[chain[a]].PciBdf) })
+		}
+		c := make([]int, len(chain))
+		for k, j := range chain {
+			c[k] = idx[j]
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// locked runs f holding the plan (Migration.mu).
+func (m *Migration) locked(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f()
+}
+
+// save runs f on the plan and writes it, holding it.
+func (m *Migration) save(p *Plan, f func()) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f()
+	return m.plans.Save(p)
+}
+
 // detachOne removes one function, recording the intent and the outcome.
+// It may run beside the detach of other guest slots' functions.
 func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Duration) error {
-	d.State = StateDetaching
-	if err := m.plans.Save(p); err != nil {
+	if err := m.save(p, func() { d.State = StateDetaching }); err != nil {
 		return err
 	}
 	req := DetachRequest{Domain: dom.String(), Device: single(d.bdf()), Force: p.Force}
@@ -171,24 +242,24 @@ func (m *Migration) detachOne(p *Plan, dom Domain, d *PlanDevice, wait time.Dura
 			// The killed run had the guest eject it, and QEMU has let
 			// it go (libxl's device_del fails); libxl only did not get
 			// to release it: that is what the forced remove does.
-			p.event("detach", d.BDF, "the device model no longer has it (%v): finishing libxl's part with a forced remove", err)
+			m.locked(func() {
+				p.event("detach", d.BDF, "the device model no longer has it (%v): finishing libxl's part with a forced remove", err)
+			})
 			req.Force = true
 			continue
 		}
-		d.State = StateInSource
-		p.event("detach", d.BDF, "failed: %v", err)
-		if serr := m.plans.Save(p); serr != nil {
+		if serr := m.save(p, func() {
+			d.State = StateInSource
+			p.event("detach", d.BDF, "failed: %v", err)
+		}); serr != nil {
 			err = fmt.Errorf("%w; and the plan: %w", err, serr)
 		}
-		if p.Kind == "move" {
-			return fmt.Errorf("%w (nothing more was moved; the plan %s records each step: run the same pci-move again, with -f to remove without the guest's consent)", err, m.plans)
-		}
-		return fmt.Errorf("%w (the plan %s records what was detached: run `xlpt migrate rollback --plan %s %s` to put it back, "+
-			"or run this again, with --force to remove without the guest's consent)", err, m.plans, m.plans, dom)
+		return err
 	}
-	d.State = StateDetached
-	p.event("detach", d.BDF, "out of %s (slot %s)", dom, d.GuestSlot)
-	return m.plans.Save(p)
+	return m.save(p, func() {
+		d.State = StateDetached
+		p.event("detach", d.BDF, "out of %s (slot %s)", dom, d.GuestSlot)
+	})
 }
 
 func single(b xl.PciBdf) xl.DevicePci {

@@ -197,9 +197,10 @@ func units(p *Plan) [][]int {
 	return out
 }
 
-// attachUnits attaches every unit not yet in the guest; on a failure it
-// detaches the units this run attached, records that, and returns the
-// failure. where is "target" (final state in_target) or "source".
+// attachUnits attaches every unit not yet in the guest, an HVM guest's
+// at once (parallel.go); on a failure it detaches the units this run
+// attached, records that, and returns the failures. where is "target"
+// (final state in_target) or "source".
 func (m *Migration) attachUnits(p *Plan, dom Domain, where string, assign bool) (retErr error) {
 	final := StateInTarget
 	if where == "source" {
@@ -211,22 +212,44 @@ func (m *Migration) attachUnits(p *Plan, dom Domain, where string, assign bool) 
 			retErr = m.undoUnits(p, dom, done, retErr)
 		}
 	}()
+	var todo [][]int
 	for _, u := range units(p) {
-		if allIn(p, u, final) {
-			continue
+		if !allIn(p, u, final) {
+			todo = append(todo, u)
 		}
-		// A unit half in the guest (a crash inside the attach) is taken
-		// out and attached whole.
-		if err := m.detachPartial(p, dom, u, final); err != nil {
-			return err
+	}
+	ok := make([]bool, len(todo))
+	parallel := m.s.parallelFor(dom)
+	errs := each(parallel, len(todo), func(k int) error {
+		err := m.attachOneUnit(p, dom, todo[k], where, final, assign)
+		ok[k] = err == nil
+		return err
+	})
+	for k, u := range todo {
+		if ok[k] {
+			done = append(done, u)
 		}
+	}
+	return joinErrors(errs)
+}
+
+// attachOneUnit puts one unit back and records it in the plan. It may
+// run beside the attach of other units.
+func (m *Migration) attachOneUnit(p *Plan, dom Domain, u []int, where string, final DeviceState, assign bool) error {
+	// A unit half in the guest (a crash inside the attach) is taken
+	// out and attached whole.
+	if err := m.detachPartial(p, dom, u, final); err != nil {
+		return err
+	}
+	if err := m.save(p, func() {
 		for _, i := range u {
 			p.Devices[i].State, p.Devices[i].AttachTo = StateAttaching, where
 		}
-		if err := m.plans.Save(p); err != nil {
-			return err
-		}
-		err := m.attachUnit(p, dom, u, assign)
+	}); err != nil {
+		return err
+	}
+	err := m.attachUnit(p, dom, u, assign)
+	m.locked(func() {
 		for _, i := range u {
 			p.Devices[i].AttachTo = ""
 			p.Devices[i].State = StateDetached
@@ -240,14 +263,12 @@ func (m *Migration) attachUnits(p *Plan, dom Domain, where string, assign bool) 
 		}
 		if err != nil {
 			p.event("attach", p.Devices[u[0]].BDF, "failed: %v", err)
-			return err
 		}
-		done = append(done, u)
-		if err := m.plans.Save(p); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return m.save(p, func() {})
 }
 
 func allIn(p *Plan, u []int, st DeviceState) bool {
@@ -356,11 +377,12 @@ func (m *Migration) detachPartial(p *Plan, dom Domain, u []int, final DeviceStat
 	if err := m.detachUnit(p, dom, u); err != nil {
 		return fmt.Errorf("take out the half-attached guest slot %s to attach it whole: %w", p.Devices[u[0]].GuestSlot, err)
 	}
-	for _, i := range u {
-		p.Devices[i].State = StateDetached
-		p.event("settle", p.Devices[i].BDF, "the unit was half attached; detached to attach it whole")
-	}
-	return m.plans.Save(p)
+	return m.save(p, func() {
+		for _, i := range u {
+			p.Devices[i].State = StateDetached
+			p.event("settle", p.Devices[i].BDF, "the unit was half attached; detached to attach it whole")
+		}
+	})
 }
 
 func listed(list []xl.DevicePci, b xl.PciBdf) bool {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/xlpt/xlpt/pcibind"
@@ -22,14 +23,19 @@ import (
 type crash struct{}
 
 // crashAfter counts steps (libxl changes and plan writes) and crashes
-// after step n (0: never).
+// after step n (0: never). Devices may step at once (parallel.go).
 type crashAfter struct {
+	mu       sync.Mutex
 	n, steps int
 }
 
 func (c *crashAfter) step() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.steps++
-	if c.n > 0 && c.steps == c.n {
+	// Every step from the crash on dies too: the devices detached or
+	// attached at once (parallel.go) stop with the process.
+	if c.n > 0 && c.steps >= c.n {
 		panic(crash{})
 	}
 }
@@ -301,6 +307,7 @@ func (w *world) snapshot(path string) func() {
 // do not use one).
 func (f *fakeToolstack) clone() *fakeToolstack {
 	c := *f
+	c.mu = &sync.Mutex{}
 	c.domains = map[uint32]*fakeDomain{}
 	for id, d := range f.domains {
 		c.domains[id] = &fakeDomain{d.info, d.cfg, append([]xl.DevicePci(nil), d.devs...), d.paused}
@@ -312,6 +319,7 @@ func (f *fakeToolstack) clone() *fakeToolstack {
 	c.pciback, c.fail, c.xsDomid, c.xsDriverPath = copyMap(f.pciback), copyMap(f.fail), copyMap(f.xsDomid), copyMap(f.xsDriverPath)
 	c.xenOwner, c.quarantined = copyMap(f.xenOwner), copyMap(f.quarantined)
 	c.calls = append([]string(nil), f.calls...)
+	c.asked = copyMap(f.asked)
 	return &c
 }
 
@@ -668,6 +676,7 @@ func TestIdentityFindsAFreeVFOfTheMatchingPF(t *testing.T) {
 // forced.
 func TestMigrateDetachFinishesAnInterruptedEject(t *testing.T) {
 	w := migrateWorld(t)
+	w.svc.concurrent = false // the kill point is the second step of a detach one device at a time
 	path := filepath.Join(t.TempDir(), "p")
 	m, _ := w.migration(path, 2) // 1: the plan; 2: the first "detaching"
 	if crashed, _ := run(func() error { _, err := m.Detach(MigrateDetachRequest{Domain: "hvm1"}); return err }); !crashed {

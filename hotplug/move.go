@@ -89,12 +89,8 @@ func (m *Migration) move(req MoveRequest) (MigrateResult, error) {
 	if p.Phase == PhaseRollingBck {
 		return res, m.moveBack(p, from, to, fmt.Errorf("an earlier run could not attach to %s", to))
 	}
-	for i := range p.Devices {
-		if d := &p.Devices[i]; d.State == StateInSource {
-			if err := m.detachOne(p, from, d, 0); err != nil {
-				return res, err
-			}
-		}
+	if err := m.detachDevices(p, from, 0); err != nil {
+		return res, err
 	}
 	if err := m.moveAttach(p, to, req.Device); err != nil {
 		return res, m.moveBack(p, from, to, err)
@@ -119,7 +115,12 @@ func (m *Migration) newMove(req MoveRequest, from Domain, list []xl.DevicePci) (
 	if err != nil {
 		return nil, err
 	}
+	// Refused whole before FROM loses anything: a refusal on TO's add
+	// would cost FROM its devices until the move back.
 	if err := m.s.preflightDomain(&to); err != nil {
+		return nil, err
+	}
+	if err := m.s.refuseByConfig(&to); err != nil {
 		return nil, err
 	}
 	if slot := req.Device.VSlot(); slot != 0 && to.IsHVM() {

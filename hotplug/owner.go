@@ -57,14 +57,16 @@ func (o Owner) Word() string {
 
 // owners knows who holds each function: sysfs drivers for dom0, libxl for
 // domains. libxl gives a domain only functions bound to pciback, so only
-// about those is libxl asked, and lazily: first its assignable list (on
-// pciback and in no domain); only for a function on pciback but not in
-// that list, the domains' PCI lists. Through Memo each list is asked for
-// once per run.
+// about those is libxl asked, and lazily: first libxl's own record of the
+// function in xenstore (PciXsDomid: none means assignable, as libxl's
+// assignable list says, for one xenstore read instead of the list); only
+// for a function on pciback that libxl records as given, the domains' PCI
+// lists, to name the domain as libxl lists it. Through Memo each list
+// and record is asked for once per run.
 type owners struct {
 	ts         Toolstack
 	host       *pcibind.Host
-	assignable map[xl.PciBdf]bool  // nil until asked
+	assignable map[xl.PciBdf]bool  // libxl's test, per function asked
 	assigned   map[xl.PciBdf]Owner // nil until asked
 }
 
@@ -77,17 +79,11 @@ func (o *owners) of(b xl.PciBdf) (Owner, error) {
 	default:
 		return Owner{Kind: OwnedByDom0Driver, Driver: d.Driver}, nil
 	}
-	if o.assignable == nil {
-		list, err := o.ts.PciAssignableList()
-		if err != nil {
-			return Owner{}, fmt.Errorf("list assignable devices: %w", err)
-		}
-		o.assignable = map[xl.PciBdf]bool{}
-		for _, a := range list {
-			o.assignable[a.PciBdf] = true
-		}
+	free, err := o.libxlAssignable(b)
+	if err != nil {
+		return Owner{}, err
 	}
-	if o.assignable[b] {
+	if free {
 		return Owner{Kind: OwnedByPciback}, nil
 	}
 	if err := o.loadAssigned(); err != nil {
@@ -97,6 +93,23 @@ func (o *owners) of(b xl.PciBdf) (Owner, error) {
 		return ow, nil
 	}
 	return Owner{Kind: OwnedByPciback}, nil // on pciback, unknown to libxl
+}
+
+// libxlAssignable is libxl's test of a function bound to pciback: it is
+// in libxl's assignable list when libxl records no domain for it.
+func (o *owners) libxlAssignable(b xl.PciBdf) (bool, error) {
+	if v, ok := o.assignable[b]; ok {
+		return v, nil
+	}
+	_, held, err := o.ts.PciXsDomid(b)
+	if err != nil {
+		return false, fmt.Errorf("read libxl's record of %s: %w", b, err)
+	}
+	if o.assignable == nil {
+		o.assignable = map[xl.PciBdf]bool{}
+	}
+	o.assignable[b] = !held
+	return !held, nil
 }
 
 // loadAssigned asks libxl which domain holds which function.

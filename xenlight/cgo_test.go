@@ -5,7 +5,9 @@ package xenlight
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -155,12 +157,18 @@ func TestCLoggerBridge(t *testing.T) {
 	}
 	defer cl.free()
 
-	sink.begin()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := sink.open(syscall.Gettid(), false)
+	other := sink.open(syscall.Gettid()+1_000_000, false) // a plain call on another thread
 	cl.log(xtlDebug, -1, "libxl", "debug %s %d stays literal")
 	cl.log(xtlInfo, -1, "libxl", "info")
 	cl.log(xtlWarn, -1, "libxl", "warn")
 	cl.log(xtlError, 19, "libxl", "libxl_pci.c:1:do_pci_add: Domain 3:boom")
-	captured := sink.end()
+	captured := sink.close(w)
+	if got := sink.close(other); got != nil {
+		t.Errorf("another thread's call captured %q: the bridge must name the thread that logged", got)
+	}
 
 	es := hook.AllEntries()
 	if len(es) != 4 {

@@ -3,10 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xlutil xentoollog xencontrol
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <xenctrl.h>
 
 // libxl keeps this pointer for the life of the ctx, hence static storage.
 static const libxl_childproc_hooks xlpt_childproc_hooks = {
@@ -23,25 +21,40 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"syscall"
 
 	"github.com/xlpt/xlpt/xl"
 )
 
 // Context is one libxl_ctx (and one libxenctrl handle for what libxl does
-// not offer). It is safe for concurrent use: a mutex serialises the calls,
-// so that libxl's error messages can be attributed to the call that caused
-// them. libxl needs no particular OS thread: each call is one cgo call,
-// which runs on one thread, and libxl_ctx is itself thread-safe.
+// not offer). It is safe for concurrent use. libxl_ctx is thread-safe
+// ("struct libxl_ctx* is threadsafe", libxl.h), so libxl's calls run at
+// once, each on its own thread (one cgo call): libxl itself runs its
+// internal steps under the ctx's lock and releases it only while it waits
+// (for QEMU, a timer, a child), so several PCI adds or removes on one
+// guest overlap their waits for QEMU and the guest while their xenstore
+// updates stay one at a time. Each call's error messages are told apart
+// by thread and by device (logSink). libxenctrl's reads of reserved
+// memory and PoD run alongside too (libxl uses the same library from its
+// callers' threads); pci-assignable-add/-remove (sysfs binding) and
+// recovery's xenstore and Xen repairs run alone.
 //
 // Close it when done; there is no finalizer.
 type Context struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	ctx     *C.libxl_ctx // nil once closed
 	xch     *C.xc_interface
 	logger  *cLogger
 	sink    *logSink
 	sigchld *sigchldForwarder
+
+	// A xenstore connection of its own, for reads libxl has no call for
+	// (PciXsDomid): opened on first use, closed with the context.
+	xsOnce sync.Once
+	xsh    *C.struct_xs_handle
+	xsErr  error
 }
 
 // Open allocates a libxl context. On a machine that is not a Xen dom0, or
@@ -53,6 +66,9 @@ func Open(opts ...Option) (*Context, error) {
 			return nil, err
 		}
 	}
+	if err := load(); err != nil {
+		return nil, err
+	}
 	sink := newLogSink(o.log)
 	lg, err := newCLogger(sink)
 	if err != nil {
@@ -60,18 +76,20 @@ func Open(opts ...Option) (*Context, error) {
 	}
 	c := &Context{logger: lg, sink: sink}
 
-	sink.begin()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := sink.open(syscall.Gettid(), false)
 	rc := C.libxl_ctx_alloc(&c.ctx, C.LIBXL_VERSION, 0, lg.lg)
-	if msgs := sink.end(); rc != 0 {
+	if msgs := sink.close(w); rc != 0 {
 		lg.free()
 		return nil, fmt.Errorf("open libxl: %w", &xl.CallError{Func: "libxl_ctx_alloc", Err: xl.Error(rc), Log: msgs})
 	}
 	// Before anything can fork: libxl must not install its own handler.
 	C.xlpt_childproc_setmode(c.ctx)
 
-	sink.begin()
+	w = sink.open(syscall.Gettid(), false)
 	xch, errno := C.xc_interface_open(lg.lg, lg.lg, 0)
-	if msgs := sink.end(); xch == nil {
+	if msgs := sink.close(w); xch == nil {
 		C.libxl_ctx_free(c.ctx)
 		lg.free()
 		return nil, fmt.Errorf("open libxenctrl: %w", &xl.CallError{Func: "xc_interface_open", Err: errno, Log: msgs})
@@ -95,6 +113,10 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.sigchld.stop()
+	if c.xsh != nil {
+		C.xs_close(c.xsh)
+		c.xsh = nil
+	}
 	rc := C.libxl_ctx_free(c.ctx)
 	c.ctx = nil
 	C.xc_interface_close(c.xch)
@@ -106,20 +128,42 @@ func (c *Context) Close() error {
 	return nil
 }
 
-// run calls fn with the context locked. If fn returns a *CallError, the
-// error-level messages logged meanwhile are attached to it.
+// run calls fn alone, with no other call in progress: the calls xlpt
+// never overlaps. If fn returns a
+// *CallError, the error-level messages logged meanwhile are attached to it.
 func (c *Context) run(fn func(ctx *C.libxl_ctx) error) error {
 	if c == nil {
 		return ErrClosed
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.call(false, nil, func(ctx *C.libxl_ctx, _ *window) error { return fn(ctx) })
+}
+
+// runShared calls fn alongside other shared calls. ao marks an
+// asynchronous libxl operation (libxl runs its event loop, so its
+// messages may be logged on other threads) on devs; else fn is a plain
+// call, all of whose messages are logged on its own thread.
+func (c *Context) runShared(ao bool, devs []xl.PciBdf, fn func(ctx *C.libxl_ctx, w *window) error) error {
+	if c == nil {
+		return ErrClosed
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.call(ao, devs, fn)
+}
+
+// call runs fn on one OS thread, named in its window of libxl's messages.
+// The caller holds c.mu.
+func (c *Context) call(ao bool, devs []xl.PciBdf, fn func(ctx *C.libxl_ctx, w *window) error) error {
 	if c.ctx == nil {
 		return ErrClosed
 	}
-	c.sink.begin()
-	err := fn(c.ctx)
-	msgs := c.sink.end()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := c.sink.open(syscall.Gettid(), ao, devs...)
+	err := fn(c.ctx, w)
+	msgs := c.sink.close(w)
 	var ce *xl.CallError
 	if errors.As(err, &ce) && ce.Log == nil {
 		ce.Log = msgs

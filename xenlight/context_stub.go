@@ -80,6 +80,10 @@ func (*Context) PodTarget(domid uint32) (xl.PodTarget, error) {
 	return xl.PodTarget{}, noLibxlErr(fmt.Sprintf("domain %d: pod target", domid))
 }
 
+func (*Context) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	return 0, false, noLibxlErr(fmt.Sprintf("read libxl's record of %s", b))
+}
+
 func (*Context) PciXsEntries() ([]xl.PciXsEntry, error) {
 	return nil, noLibxlErr("read libxl's device records")
 }

@@ -3,7 +3,6 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight
 #include <stdlib.h>
 #include "libxl_api.h"
 */

@@ -3,10 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <libxl_utils.h>
 
 // cgo cannot reach into the b_info.u union; these read the HVM member,
 // valid only when b->type is LIBXL_DOMAIN_TYPE_HVM.
@@ -67,7 +65,7 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 		}
 	}
 	var domid uint32
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		cq := C.CString(q)
 		defer C.free(unsafe.Pointer(cq))
 		var id C.uint32_t
@@ -75,6 +73,9 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 			return err
 		}
 		domid = uint32(id)
+		if !numeric {
+			return nil // libxl_name_to_domid found it among the domains
+		}
 		return libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, nil, id))
 	})
 	if err == nil {
@@ -93,7 +94,7 @@ func (c *Context) DomainQualifierToID(q string) (uint32, error) {
 // ErrDomainNotFound.
 func (c *Context) DomainInfo(domid uint32) (xl.DomainInfo, error) {
 	var info xl.DomainInfo
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		var ci C.libxl_dominfo
 		C.libxl_dominfo_init(&ci)
 		defer C.libxl_dominfo_dispose(&ci)
@@ -135,7 +136,7 @@ func (c *Context) DomainUnpause(domid uint32) error {
 // ListDomains describes every domain, dom0 included, in domid order.
 func (c *Context) ListDomains() ([]xl.DomainInfo, error) {
 	var out []xl.DomainInfo
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		var n C.int
 		list := C.libxl_list_domain(ctx, &n)
 		if list == nil {
@@ -207,7 +208,8 @@ func domainInfoFromC(ci *C.libxl_dominfo) xl.DomainInfo {
 // since creation. libxl keeps none for dom0, so dom0 gives an error.
 func (c *Context) DomainConfig(domid uint32) (xl.DomainConfig, error) {
 	var cfg xl.DomainConfig
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	// An asynchronous operation when libxl retrieves (ao_how NULL).
+	err := c.runShared(true, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		var dc C.libxl_domain_config
 		C.libxl_domain_config_init(&dc)
 		defer C.libxl_domain_config_dispose(&dc)

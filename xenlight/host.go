@@ -3,7 +3,6 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight
 #include "libxl_api.h"
 */
 import "C"
@@ -18,7 +17,7 @@ import (
 // capabilities passthrough depends on (CapHVMDirectIO: IOMMU enabled).
 func (c *Context) PhysInfo() (xl.PhysInfo, error) {
 	var pi xl.PhysInfo
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		var ci C.libxl_physinfo
 		C.libxl_physinfo_init(&ci)
 		defer C.libxl_physinfo_dispose(&ci)

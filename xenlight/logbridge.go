@@ -9,8 +9,14 @@ package xenlight
 */
 import "C"
 
-import "runtime/cgo"
+import (
+	"runtime/cgo"
+	"syscall"
+)
 
+// xlptLogMessage runs on the C thread that logged (a cgo callback keeps
+// its thread), so Gettid names the thread libxl logged on.
+//
 //export xlptLogMessage
 func xlptLogMessage(sink C.uintptr_t, level, errnoval C.int, context, msg *C.char) {
 	s, ok := cgo.Handle(sink).Value().(*logSink)
@@ -21,5 +27,5 @@ func xlptLogMessage(sink C.uintptr_t, level, errnoval C.int, context, msg *C.cha
 	if context != nil {
 		ctx = C.GoString(context)
 	}
-	s.message(xtlLevel(level), int(errnoval), ctx, C.GoString(msg))
+	s.message(syscall.Gettid(), xtlLevel(level), int(errnoval), ctx, C.GoString(msg))
 }

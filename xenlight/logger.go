@@ -3,13 +3,12 @@
 package xenlight
 
 /*
-#cgo pkg-config: xentoollog
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <xentoollog.h>
+#include "libxl_api.h"
 
 // Defined in logbridge.go (//export).
 extern void xlptLogMessage(uintptr_t sink, int level, int errnoval, char *context, char *msg);
@@ -90,6 +89,9 @@ type cLogger struct {
 }
 
 func newCLogger(s *logSink) (*cLogger, error) {
+	if err := load(); err != nil { // xtl_logger_destroy, xtl_log
+		return nil, err
+	}
 	h := cgo.NewHandle(s)
 	lg := C.xlpt_logger_new(C.uintptr_t(h))
 	if lg == nil {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/xlpt/xlpt/xl"
 )
 
 func newTestSink() (*logSink, *test.Hook) {
@@ -30,7 +32,7 @@ func TestLogLevels(t *testing.T) {
 		{xtlCritical, logrus.WarnLevel},
 	} {
 		s, hook := newTestSink()
-		s.message(tc.in, -1, "libxl", "hello")
+		s.message(1, tc.in, -1, "libxl", "hello")
 		e := hook.LastEntry()
 		if e == nil {
 			t.Fatalf("level %d: nothing logged", tc.in)
@@ -46,7 +48,7 @@ func TestLogLevels(t *testing.T) {
 
 func TestLogErrnoAndContext(t *testing.T) {
 	s, hook := newTestSink()
-	s.message(xtlError, 2, "", "cannot open libxc handle")
+	s.message(1, xtlError, 2, "", "cannot open libxc handle")
 	e := hook.LastEntry()
 	if e.Message != "cannot open libxc handle: no such file or directory" {
 		t.Errorf("message %q", e.Message)
@@ -58,38 +60,98 @@ func TestLogErrnoAndContext(t *testing.T) {
 
 func TestCaptureWindow(t *testing.T) {
 	s, _ := newTestSink()
-	s.message(xtlError, -1, "libxl", "before the call")
-	s.begin()
-	if s.failed() {
+	s.message(1, xtlError, -1, "libxl", "before the call")
+	w := s.open(1, false)
+	if s.failed(w) {
 		t.Fatal("failed() before any error")
 	}
-	s.message(xtlWarn, -1, "libxl", "a warning is not captured")
-	s.message(xtlError, -1, "libxl", "libxl_pci.c:1524:libxl__device_pci_add: Domain 1:PCI device 0:0:1f.2 is not assignable")
-	s.message(xtlCritical, 13, "xc", "hypercall failed")
-	if !s.failed() {
+	s.message(1, xtlWarn, -1, "libxl", "a warning is not captured")
+	s.message(1, xtlError, -1, "libxl", "libxl_pci.c:1524:libxl__device_pci_add: Domain 1:PCI device 0:0:1f.2 is not assignable")
+	s.message(7, xtlCritical, 13, "xc", "hypercall failed") // another thread, the call alone: still its own
+	if !s.failed(w) {
 		t.Fatal("failed() after an error")
 	}
-	got := s.end()
+	got := s.close(w)
 	want := []string{"libxl: PCI device 0:0:1f.2 is not assignable", "xc: hypercall failed: permission denied"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("captured %q\nwant     %q", got, want)
 	}
-	s.message(xtlError, -1, "libxl", "after the call")
-	s.begin()
-	if got := s.end(); got != nil {
+	s.message(1, xtlError, -1, "libxl", "after the call")
+	w = s.open(1, false)
+	if got := s.close(w); got != nil {
 		t.Errorf("a new window starts empty, got %q", got)
 	}
 }
 
 func TestCaptureBounded(t *testing.T) {
 	s, _ := newTestSink()
-	s.begin()
+	w := s.open(1, false)
 	for i := 0; i < 3*maxCaptured; i++ {
-		s.message(xtlError, -1, "libxl", fmt.Sprint("error ", i))
+		s.message(1, xtlError, -1, "libxl", fmt.Sprint("error ", i))
 	}
-	got := s.end()
+	got := s.close(w)
 	if len(got) != maxCaptured || got[0] != "libxl: error 0" {
 		t.Errorf("kept %d, first %q", len(got), got[0])
+	}
+}
+
+// Calls at once: a plain call keeps what its thread logs; a PCI operation
+// what names its device, and what names none of the operations' devices;
+// a thread that runs no call (the SIGCHLD forwarder's) reaches every call.
+func TestCaptureRoutesConcurrentCalls(t *testing.T) {
+	a := xl.PciBdf{Bus: 3}
+	b := xl.PciBdf{Bus: 3, Func: 1}
+	s, _ := newTestSink()
+	wa := s.open(10, true, a)
+	wb := s.open(11, true, b)
+	list := s.open(12, false)
+	for _, m := range []struct {
+		tid int
+		msg string
+	}{
+		{10, "libxl_qmp.c:1:qmp_ev: Domain 5:Duplicate device ID 'pci-pt-03_00.1' for device"}, // b's, on a's thread
+		{11, "libxl_pci.c:1:pci_remove_timeout: Domain 5:timed out waiting for DM to remove pci-pt-03_00.0"},
+		{10, "libxl_pci.c:1:libxl__device_pci_add: Domain 5:PCI device 0:3:0.0 is not assignable"},
+		{11, "libxl_pci.c:1:pci_remove_detached: Domain 5:xc_deassign_device failed"}, // names no device
+		{12, "libxl_pci.c:1:libxl_device_pci_list: Domain 5:no such domain"},          // the list's own
+		{99, "libxl_fork.c:1:childproc_reaped: child exited"},                         // no call's thread
+		{10, "slot 6 function 0 not available, in use by xen-pci-passthrough,id=pci-pt-13_00.0"},
+		{12, "libxl_pci.c:1:f: Domain 5:PCI device 0:13:0.0 and pci-pt-03_00.0 on the list's thread"},
+	} {
+		s.message(m.tid, xtlError, -1, "libxl", m.msg)
+	}
+	want := map[*window][]string{
+		wa: {"libxl: timed out waiting for DM to remove pci-pt-03_00.0", "libxl: PCI device 0:3:0.0 is not assignable",
+			"libxl: xc_deassign_device failed", "libxl: child exited", "libxl: slot 6 function 0 not available, in use by xen-pci-passthrough,id=pci-pt-13_00.0"},
+		wb: {"libxl: Duplicate device ID 'pci-pt-03_00.1' for device", "libxl: xc_deassign_device failed", "libxl: child exited",
+			"libxl: slot 6 function 0 not available, in use by xen-pci-passthrough,id=pci-pt-13_00.0"},
+		list: {"libxl: no such domain", "libxl: child exited", "libxl: PCI device 0:13:0.0 and pci-pt-03_00.0 on the list's thread"},
+	}
+	for w, name := range map[*window]string{wa: "a's", wb: "b's", list: "the list's"} {
+		if got := s.close(w); fmt.Sprint(got) != fmt.Sprint(want[w]) {
+			t.Errorf("%s window:\n got  %q\n want %q", name, got, want[w])
+		}
+	}
+}
+
+func TestMentionsWholeDevice(t *testing.T) {
+	for _, c := range []struct {
+		msg, key string
+		want     bool
+	}{
+		{"PCI device 0:1:0.1 is not assignable", "0:1:0.1", true},
+		{"PCI device 10:1:0.1 is not assignable", "0:1:0.1", false},
+		{"PCI device 0:1:0.12 is not assignable", "0:1:0.1", false},
+		{"device 0:1:0.1.", "0:1:0.1", true},
+		{"Couldn't open /sys/bus/pci/devices/0000:03:00.0/resource", "0000:03:00.0", true},
+		{"Duplicate device ID 'pci-pt-03_00.0'", "pci-pt-03_00.0", true},
+		{"Duplicate device ID 'pci-pt-03_00.0'", "0:3:0.0", false},
+		{"0:3:0.0 then 0:3:0.0x", "0:3:0.0", true},
+		{"1:3:0.0 only", "0:3:0.0", false},
+	} {
+		if got := mentions(c.msg, c.key); got != c.want {
+			t.Errorf("mentions(%q, %q) = %v, want %v", c.msg, c.key, got, c.want)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight
 #include "libxl_api.h"
 */
 import "C"
@@ -15,13 +14,14 @@ import (
 )
 
 // PCI calls. All are synchronous (ao_how = NULL): they return when libxl
-// has finished, which for remove can take libxl's 10 s QMP timeout.
+// has finished, which for remove can take libxl's 10 s QMP timeout. Adds,
+// removes and the lists run alongside each other (Context).
 
 // pciFunc is the signature shared by libxl_device_pci_add/remove/destroy.
 type pciFunc func(ctx *C.libxl_ctx, domid C.uint32_t, d *C.libxl_device_pci) C.int
 
 func (c *Context) pciOp(name string, fn pciFunc, domid uint32, d xl.DevicePci) error {
-	return c.run(func(ctx *C.libxl_ctx) error {
+	return c.runShared(true, []xl.PciBdf{d.PciBdf}, func(ctx *C.libxl_ctx, _ *window) error {
 		var cd C.libxl_device_pci
 		C.libxl_device_pci_init(&cd)
 		defer C.libxl_device_pci_dispose(&cd)
@@ -69,7 +69,7 @@ func (c *Context) PciDestroy(domid uint32, d xl.DevicePci) error {
 // domain is checked first.
 func (c *Context) PciList(domid uint32) ([]xl.DevicePci, error) {
 	var out []xl.DevicePci
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, _ *window) error {
 		if err := libxlErr("libxl_domain_info", C.libxl_domain_info(ctx, nil, C.uint32_t(domid))); err != nil {
 			return err
 		}
@@ -134,12 +134,12 @@ func (c *Context) PciAssignableRemove(d xl.DevicePci, rebind bool) error {
 // latter is an error here, recognised by the error libxl logs.
 func (c *Context) PciAssignableList() ([]xl.DevicePci, error) {
 	var out []xl.DevicePci
-	err := c.run(func(ctx *C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(ctx *C.libxl_ctx, w *window) error {
 		var n C.int
 		list := C.libxl_device_pci_assignable_list(ctx, &n)
 		if list != nil {
 			defer C.libxl_device_pci_assignable_list_free(list, n)
-		} else if c.sink.failed() {
+		} else if c.sink.failed(w) {
 			return &xl.CallError{Func: "libxl_device_pci_assignable_list", Err: xl.ErrFail}
 		}
 		out = devicePciList(list, n)

@@ -3,11 +3,8 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xenstore xencontrol
 #include <stdlib.h>
 #include "libxl_api.h"
-#include <xenstore.h>
-#include <xenctrl.h>
 */
 import "C"
 
@@ -63,6 +60,44 @@ func xsRead(h *C.struct_xs_handle, p string) (string, bool) {
 	}
 	defer C.free(v)
 	return C.GoStringN((*C.char)(v), C.int(n)), true
+}
+
+// PciXsDomid reads /libxl/pci/BDF/domid, on the context's xenstore
+// connection (opened on first use, closed with the context).
+func (c *Context) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	p := pciInfoPath + "/" + xsBdf(b) + "/domid"
+	var v string
+	var ok bool
+	err := c.runShared(false, nil, func(*C.libxl_ctx, *window) error {
+		h, err := c.xenstore()
+		if err != nil {
+			return err
+		}
+		v, ok = xsRead(h, p)
+		return nil
+	})
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil {
+		// libxl tests the key's presence alone: held, by no domain known.
+		return 0, true, nil
+	}
+	return uint32(id), true, nil
+}
+
+// xenstore is the context's own xenstore connection, opened once.
+func (c *Context) xenstore() (*C.struct_xs_handle, error) {
+	c.xsOnce.Do(func() {
+		h, errno := C.xs_open(0)
+		if h == nil {
+			c.xsErr = &xl.CallError{Func: "xs_open", Err: errno}
+			return
+		}
+		c.xsh = h
+	})
+	return c.xsh, c.xsErr
 }
 
 // PciXsEntries reads every /libxl/pci/BDF record.

@@ -7,11 +7,9 @@ package xenlight
 // shipped binary leaves it out: the Makefile builds with xlpt_release.
 
 /*
-#cgo pkg-config: xenlight xentoollog
 #include <stdlib.h>
 #include <string.h>
 #include "libxl_api.h"
-#include <xentoollog.h>
 
 // libxl_device_pci_copy wants a ctx only for its allocator: it strdup's
 // the name with NOGC, i.e. ctx->nogc_gc, which libxl_ctx_alloc marks "not
@@ -49,9 +47,17 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
+// mustLoad loads libxl for a test that calls it without a Context.
+func mustLoad() {
+	if err := load(); err != nil {
+		panic(err)
+	}
+}
+
 // libxlErrorTable is libxl's own list of error codes and their names
 // (libxl_error_string_table, e.g. "domain_notfound" -21).
 func libxlErrorTable() map[int]string {
+	mustLoad()
 	var n C.int
 	t := C.xlpt_error_table(&n)
 	m := map[int]string{}
@@ -142,6 +148,7 @@ func cConstants() map[string]int {
 
 // devicePciInitDefaults is what libxl_device_pci_init leaves in the struct.
 func devicePciInitDefaults() xl.DevicePci {
+	mustLoad()
 	var c C.libxl_device_pci
 	C.libxl_device_pci_init(&c)
 	defer C.libxl_device_pci_dispose(&c)
@@ -152,6 +159,7 @@ func devicePciInitDefaults() xl.DevicePci {
 // devicePciFromC, so libxl itself reads and writes the fields. ctx may be
 // nil; then a stand-in is used (see xlpt_device_pci_copy).
 func devicePciCopyViaLibxl(ctx *Context, d xl.DevicePci) xl.DevicePci {
+	mustLoad()
 	var cctx *C.libxl_ctx
 	if ctx != nil {
 		cctx = ctx.ctx
@@ -169,6 +177,7 @@ func devicePciCopyViaLibxl(ctx *Context, d xl.DevicePci) xl.DevicePci {
 // devicePciToCTwice fills one struct twice: toC must replace (and free)
 // the first name, and dispose must then free the second exactly once.
 func devicePciToCTwice(first, second xl.DevicePci) xl.DevicePci {
+	mustLoad()
 	var c C.libxl_device_pci
 	C.libxl_device_pci_init(&c)
 	defer C.libxl_device_pci_dispose(&c)
@@ -181,6 +190,7 @@ func devicePciToCTwice(first, second xl.DevicePci) xl.DevicePci {
 // reads it back with devicePciList; the array is freed with
 // libxl_device_pci_list_free as a libxl list would be.
 func devicePciListViaC(ds []xl.DevicePci) []xl.DevicePci {
+	mustLoad()
 	n := len(ds)
 	if n == 0 {
 		return devicePciList(nil, 0)

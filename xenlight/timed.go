@@ -54,6 +54,15 @@ func (t timed) DomainPause(id uint32) error {
 func (t timed) DomainUnpause(id uint32) error {
 	return t.op("libxl domain unpause", func() error { return t.Toolstack.DomainUnpause(id) })
 }
+func (t timed) PciXsDomid(b xl.PciBdf) (uint32, bool, error) {
+	var held bool
+	domid, err := timing.Do(t.log, "xenstore pci domid "+b.String(), func() (uint32, error) {
+		id, h, err := t.Toolstack.PciXsDomid(b)
+		held = h
+		return id, err
+	})
+	return domid, held, err
+}
 func (t timed) PciAdd(id uint32, d xl.DevicePci) error {
 	return t.op("libxl pci add", func() error { return t.Toolstack.PciAdd(id, d) })
 }

@@ -3,9 +3,7 @@
 package xenlight
 
 /*
-#cgo pkg-config: xenlight xencontrol
 #include "libxl_api.h"
-#include <xenctrl.h>
 */
 import "C"
 
@@ -52,7 +50,7 @@ func (c *Context) DeviceReservedMemory(b xl.PciBdf) ([]xl.RdmRegion, error) {
 // needed. It retries in case the count grows in between.
 func (c *Context) rdmMap(flags C.uint32_t, b xl.PciBdf) ([]xl.RdmRegion, error) {
 	var out []xl.RdmRegion
-	err := c.run(func(*C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(*C.libxl_ctx, *window) error {
 		var n C.uint32_t
 		var buf []C.struct_xen_reserved_device_memory
 		devfn := C.uint8_t(b.Dev<<3 | b.Func&7)
@@ -83,7 +81,7 @@ func (c *Context) rdmMap(flags C.uint32_t, b xl.PciBdf) ([]xl.RdmRegion, error) 
 // PodTarget reads a domain's populate-on-demand counters.
 func (c *Context) PodTarget(domid uint32) (xl.PodTarget, error) {
 	var pt xl.PodTarget
-	err := c.run(func(*C.libxl_ctx) error {
+	err := c.runShared(false, nil, func(*C.libxl_ctx, *window) error {
 		var tot, cache, entries C.uint64_t
 		if r, errno := C.xc_domain_get_pod_target(c.xch, C.uint32_t(domid), &tot, &cache, &entries); r < 0 {
 			return xcErr("xc_domain_get_pod_target", errno)

@@ -22,6 +22,13 @@ type Toolstack interface {
 	PciAssignableAdd(d DevicePci, rebind bool) error
 	PciAssignableRemove(d DevicePci, rebind bool) error
 	PciAssignableList() ([]DevicePci, error)
+	// PciXsDomid is libxl's record of the domain it gave b to
+	// (/libxl/pci/BDF/domid in xenstore): held is false when there is
+	// none. A function bound to pciback without one is exactly what
+	// libxl's assignable list holds (libxl_device_pci_assignable_list
+	// reads pciback's sysfs directory and this key of each function), so
+	// one xenstore read answers for one function.
+	PciXsDomid(b PciBdf) (domid uint32, held bool, err error)
 
 	// What recovery reads and repairs beyond libxl's API: libxl's own
 	// xenstore records (/libxl/pci/BDF) and Xen's assignment.

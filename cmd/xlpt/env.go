@@ -117,7 +117,7 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 			return nil, usageError{err}
 		}
 	}
-	env := hotplug.Env{Sysfs: e.sysfsNamed(names), DeviceModel: qmp.DeviceModel{},
+	env := hotplug.Env{Sysfs: e.sysfsNamed(names), DeviceModel: qmp.DeviceModel{}, Concurrent: true, // xenlight.Context is thread-safe
 		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout}
 	if lazy, err := e.lazyLibxl(); err != nil {
 		env.ToolstackErr = err

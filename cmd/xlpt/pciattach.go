@@ -62,7 +62,7 @@ func resumed(r bool) string {
 var pciDetachCommand = &cli.Command{
 	Name:        "pci-detach",
 	Usage:       "Hot-unplug a PCI device from a domain",
-	ArgsUsage:   "[-f] DOMAIN PCI_SPEC_STRING",
+	ArgsUsage:   "[-f] DOMAIN PCI_SPEC_STRING [PCI_SPEC_STRING...]",
 	Description: help.Of("pci-detach"),
 	Flags: []cli.Flag{jsonFlag,
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
@@ -71,11 +71,15 @@ var pciDetachCommand = &cli.Command{
 	Action: func(c *cli.Context) error {
 		o := newOutput(c)
 		defer o.flush()
-		dev, svc, err := specAndService(c, 2)
+		dev, svc, err := specAndService(c, -1)
 		if err != nil {
 			return err
 		}
-		res, err := svc.Detach(hotplug.DetachRequest{Domain: c.Args().First(), Device: dev,
+		more, err := moreSpecs(c)
+		if err != nil {
+			return err
+		}
+		res, err := svc.Detach(hotplug.DetachRequest{Domain: c.Args().First(), Device: dev, More: more,
 			Force: c.Bool("force"), Group: c.Bool("group")})
 		o.note(res.Notes...)
 		if err != nil {
@@ -93,9 +97,24 @@ var pciDetachCommand = &cli.Command{
 	},
 }
 
-// specAndService checks DOMAIN SPEC [VSLOT] (maxArgs 3 allows VSLOT),
-// parses the spec, then sets up the service: malformed input is refused
-// before libxl or sysfs is touched.
+// moreSpecs parses the specs after DOMAIN SPEC (pci-detach DOMAIN SPEC
+// SPEC...).
+func moreSpecs(c *cli.Context) ([]xl.DevicePci, error) {
+	var more []xl.DevicePci
+	for _, a := range c.Args().Slice()[2:] {
+		d, err := xl.ParseSpec(a)
+		if err != nil {
+			return nil, err
+		}
+		more = append(more, d)
+	}
+	return more, nil
+}
+
+// specAndService checks DOMAIN SPEC [VSLOT] (maxArgs 3 allows VSLOT; -1
+// any number of specs after the first, which the caller parses), parses
+// the spec, then sets up the service: malformed input is refused before
+// libxl or sysfs is touched.
 func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service, error) {
 	if err := args(c, 2, maxArgs); err != nil {
 		return xl.DevicePci{}, nil, err
@@ -104,7 +123,11 @@ func specAndService(c *cli.Context, maxArgs int) (xl.DevicePci, *hotplug.Service
 	if err != nil {
 		return xl.DevicePci{}, nil, err
 	}
-	dev, err := xl.ParseSpecSlot(spec, c.Args().Get(2))
+	vslot := ""
+	if maxArgs == 3 {
+		vslot = c.Args().Get(2)
+	}
+	dev, err := xl.ParseSpecSlot(spec, vslot)
 	if err != nil {
 		return dev, nil, err
 	}

@@ -14,9 +14,23 @@
 # 01:00.0` (no libxl), and `xl info` and `xl pci-list` with `xlpt
 # pci-list` for scale.
 #
+# The work, not only the time: each operation and start-up command runs
+# once more per tool under strace in dom0, and scripts/bench/count-syscalls
+# counts its hypercalls (ioctls on /dev/xen/privcmd), xenstore requests
+# and file-system calls: counts that do not depend on the machine's load,
+# printed beside the times as xlpt/xl ratios (skipped, with a note, when
+# the dom0 image has no strace).
+#
+# Several devices (HVM): k = 1, 2, 4 devices (KDEVS) attached by xl
+# (untimed), then detached by one `xlpt pci-detach hvm1 BDF...` against k
+# `xl pci-detach` one after another, alternating which goes first; the
+# medians and xlpt/xl (target for k = 2: <= 0.70).
+#
 # usage: flock /tmp/xlpt-testbed.lock scripts/bench/testbed.sh   (or make bench-testbed)
 #        ROUNDS=9 ... (default 5)   DEV=0000:00:08.0 ... (default 0000:00:03.0)
+#        KDEVS="..." (default DEV 0000:00:05.0 0000:00:06.0 0000:00:07.0)  KROUNDS=N (default ROUNDS)
 #        NO_HVM=1 ...  skip the HVM guest (its boot takes minutes under load)
+#        NO_COUNT=1 ... skip the counting runs under strace
 #
 # Times are taken in dom0 around each command with busybox adjtimex
 # (microseconds); the cost of taking the time itself, measured around a
@@ -26,6 +40,8 @@ set -euo pipefail
 . "$(dirname "$0")/../testbed/lib.sh"
 rounds=${ROUNDS:-5}
 dev=${DEV:-0000:00:03.0}
+kdevs=${KDEVS:-$dev 0000:00:05.0 0000:00:06.0 0000:00:07.0}
+krounds=${KROUNDS:-$rounds}
 
 "$TB_SRC/build" >&2
 [[ -e $TB_OUT/xlpt ]] || tb_die "xlpt did not build"
@@ -36,6 +52,7 @@ mkdir -p "$run_dir/overlay/usr/local/bin"
 # shellcheck disable=SC2046 # pkg-config's words are separate arguments
 cc -O2 -o "$run_dir/overlay/usr/local/bin/cfloor" "$TB_REPO/scripts/bench/cfloor.c" $(pkg-config --cflags --libs xenlight xentoollog) ||
 	tb_die "scripts/bench/cfloor.c did not build"
+install -m 755 "$TB_REPO/scripts/bench/count-syscalls" "$run_dir/overlay/usr/local/bin/"
 ctl=$run_dir/ctl.sock
 mkdir -p "$TB_OUT/logs"
 log=$TB_OUT/logs/bench-$(date +%Y%m%d-%H%M%S).log
@@ -84,7 +101,7 @@ if [[ -z ${NO_HVM:-} ]]; then
 	done
 	echo "HVM guest: ${hvm:-none}; $(uptime)" >&2
 fi
-d "xl pci-assignable-add $dev >/dev/null 2>&1; xl pci-assignable-list" >&2
+d "for x in $dev $kdevs; do xl pci-assignable-add \$x >/dev/null 2>&1; done; xl pci-assignable-list" >&2
 
 # In dom0: now prints microseconds; tm LABEL CMD... prints "LABEL usecs rc".
 timer='now() { adjtimex | { while read -r a b c; do case $a in time.tv_sec:) s=$b;; time.tv_usec:) u=$b;; esac; done; echo $((s*1000000+u)); }; }
@@ -131,11 +148,73 @@ tm start:xlpt-pci-list xlpt pci-list pv1"
 	d "$script" | tee -a "$out" >&2
 done
 
+# Several devices of the HVM guest: one xlpt pci-detach against k xl
+# pci-detach in a row; xl attaches them first (untimed: QEMU picks the
+# slots).
+if [[ -n $hvm ]]; then
+	for k in 1 2 4; do
+		# shellcheck disable=SC2086 # the devices are words
+		set -- $kdevs
+		kset=${*:1:k}
+		((k <= $#)) || { echo "KDEVS has fewer than $k devices: k=$k skipped" >&2; continue; }
+		for ((r = 1; r <= krounds; r++)); do
+			order="xl xlpt"
+			((r % 2)) || order="xlpt xl"
+			d "$timer
+attach_all() { for x in $kset; do xl pci-attach hvm1 \$x >/tmp/bench.out 2>&1 || { cat /tmp/bench.out >&2; return 1; }; settle hvm1; done; }
+xlseq() { for x in \"\$@\"; do xl pci-detach hvm1 \$x || return 1; done; }
+tm noop :
+for tool in $order; do
+	attach_all || echo \"kdetach-$k:\$tool 0 1\"
+	if [ \$tool = xl ]; then tm kdetach-$k:xl xlseq $kset; else tm kdetach-$k:xlpt xlpt pci-detach hvm1 $kset; fi
+	settle hvm1
+done" | tee -a "$out" >&2
+		done
+	done
+fi
+
+# The work each command asks of Xen, xenstore and the file system: one
+# run of each under strace, counted by count-syscalls.
+counts=$run_dir/counts
+: >"$counts"
+if [[ -z ${NO_COUNT:-} ]] && d 'command -v strace >/dev/null'; then
+	script="$timer
+cnt() { l=\$1; shift; strace -f -qq -y -x -s 8 -o /tmp/bench.trace \"\$@\" >/tmp/bench.out 2>&1; rc=\$?; echo \"\$l \$(count-syscalls /tmp/bench.trace) \$rc\"; [ \$rc = 0 ] || cat /tmp/bench.out >&2; }
+for tool in xl gofloor xlpt; do
+	cnt attach-pv:\$tool \$tool pci-attach pv1 $dev; settle pv1
+	cnt detach-pv:\$tool \$tool pci-detach pv1 $dev; settle pv1
+done"
+	if [[ -n $hvm ]]; then
+		script+="
+for tool in xl gofloor xlpt; do
+	cnt attach-hvm:\$tool \$tool pci-attach hvm1 $dev@7; settle hvm1
+	cnt detach-hvm:\$tool \$tool pci-detach hvm1 $dev; settle hvm1
+done"
+	fi
+	script+="
+for tool in xl gofloor xlpt; do
+	cnt assignable-remove:\$tool \$tool pci-assignable-remove -r $dev
+	cnt assignable-add:\$tool \$tool pci-assignable-add $dev
+done
+cnt start:cfloor cfloor
+cnt start:gofloor gofloor
+cnt start:xlpt-help xlpt --help
+cnt start:xlpt-pci-spec xlpt pci-spec 01:00.0
+cnt start:xl-info xl info
+cnt start:xl-pci-list xl pci-list pv1
+cnt start:xlpt-pci-list xlpt pci-list pv1"
+	d "$script" | tee "$counts" >&2
+else
+	echo "no strace in dom0 (or NO_COUNT): hypercalls, xenstore requests and file-system calls not counted" >&2
+fi
+
 echo
 echo "testbed: $rounds rounds, order rotating; device $dev; host load now: $(uptime)"
 awk '
+	FILENAME == ARGV[1] { if (NF == 6 && $6 == 0) { hyp[$1] = $2; xs[$1] = $3; fs[$1] = $4; all[$1] = $5; ncounted++ }; next }
 	$3 != 0 { bad[$1] = 1 }
 	{ v[$1] = v[$1] " " $2 }
+	function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 	function median(s,   a, n, i, j, t) {
 		n = split(s, a, " ")
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -144,18 +223,47 @@ awk '
 	END {
 		o = median(v["noop"])
 		printf "timer overhead (median, subtracted): %.1f ms\n", o / 1000
-		printf "%-18s %8s %8s %8s %8s %8s %8s  %s\n", "operation", "xl (s)", "go (s)", "xlpt (s)", "xlpt/xl", "go/xl", "xlpt/go", "xlpt/xl target"
+		printf "%-18s %8s %8s %8s %8s %8s %8s  %-10s %7s %7s %7s\n", "operation", "xl (s)", "go (s)", "xlpt (s)", "xlpt/xl", "go/xl", "xlpt/go", "target", "hyp x", "xs x", "fs x"
 		split("attach-pv detach-pv attach-hvm detach-hvm assignable-add assignable-remove", ops, " ")
 		for (i = 1; i <= 6; i++) {
 			k = ops[i]
 			if (!((k ":xl") in v)) continue
 			x = median(v[k ":xl"]) - o; y = median(v[k ":xlpt"]) - o; g = median(v[k ":gofloor"]) - o
 			tgt = k ~ /assignable/ ? 1.10 : 1.05
-			printf "%-18s %8.3f %8.3f %8.3f %8.2f %8.2f %8.2f  %s%s\n", k, x / 1e6, g / 1e6, y / 1e6, y / x, g / x, y / g,
-				(y / x <= tgt ? "<= " : "> ") tgt,
+			printf "%-18s %8.3f %8.3f %8.3f %8.2f %8.2f %8.2f  %-10s %7s %7s %7s%s\n", k, x / 1e6, g / 1e6, y / 1e6, y / x, g / x, y / g,
+				"xlpt/go " (y / g <= tgt ? "<=" : ">") sprintf("%.2f", tgt), ratio(hyp[k ":xlpt"], hyp[k ":xl"]), ratio(xs[k ":xlpt"], xs[k ":xl"]), ratio(fs[k ":xlpt"], fs[k ":xl"]),
 				(bad[k ":xl"] || bad[k ":xlpt"] || bad[k ":gofloor"]) ? "  (some runs FAILED)" : ""
 		}
-		printf "(go = gofloor: only the libxl calls xl makes, from Go; go/xl is the language'"'"'s cost here, xlpt/go xlpt'"'"'s own)\n"
+		printf "(go = gofloor: only the libxl calls xl makes, from Go; go/xl is the language'"'"'s cost here, xlpt/go xlpt'"'"'s own;\n"
+		printf " hyp x, xs x, fs x: xlpt/xl of the hypercalls, xenstore requests and file-system calls, counted under strace: targets 1.05 (attach, detach), 1.10 (assignable))\n"
+		if (ncounted > 0) {
+			printf "\nwork per command, one run each under strace: hypercalls / xenstore requests / file-system calls / all system calls\n"
+			printf "%-20s %-22s %-22s %-22s\n", "command", "xl", "gofloor", "xlpt"
+			split("attach-pv detach-pv attach-hvm detach-hvm assignable-add assignable-remove", ops, " ")
+			for (i = 1; i <= 6; i++) {
+				k = ops[i]
+				if (!((k ":xl") in hyp) && !((k ":xlpt") in hyp)) continue
+				printf "%-20s", k
+				split("xl gofloor xlpt", tl, " ")
+				for (j = 1; j <= 3; j++) { t = k ":" tl[j]; printf " %-22s", (t in hyp) ? hyp[t] "/" xs[t] "/" fs[t] "/" all[t] : "-" }
+				printf "\n"
+			}
+			split("cfloor gofloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
+			for (i = 1; i <= 7; i++) if (("start:" st[i]) in hyp) { t = "start:" st[i]; printf "%-20s %s/%s/%s/%s\n", "start " st[i], hyp[t], xs[t], fs[t], all[t] }
+			if (("start:gofloor" in all) && ("start:xlpt-pci-spec" in all))
+				printf "  xlpt pci-spec over gofloor'"'"'s start (no libxl in xlpt pci-spec): all calls %s, fs calls %s\n", ratio(all["start:xlpt-pci-spec"], all["start:gofloor"]), ratio(fs["start:xlpt-pci-spec"], fs["start:gofloor"])
+		}
+		if ("kdetach-1:xl" in v) {
+			printf "\nseveral devices of hvm1: one xlpt pci-detach against k xl pci-detach in a row (medians, s)\n"
+			printf "%-4s %10s %10s %8s  %s\n", "k", "xl x k", "xlpt", "xlpt/xl", "target"
+			for (kk = 1; kk <= 4; kk *= 2) {
+				t = "kdetach-" kk
+				if (!((t ":xl") in v) || !((t ":xlpt") in v)) continue
+				x = median(v[t ":xl"]) - o; y = median(v[t ":xlpt"]) - o
+				printf "%-4d %10.3f %10.3f %8.2f  %s%s\n", kk, x / 1e6, y / 1e6, y / x, kk == 2 ? ((y / x <= 0.70 ? "<= " : "> ") "0.70") : "",
+					(bad[t ":xl"] || bad[t ":xlpt"]) ? "  (some runs FAILED)" : ""
+			}
+		}
 		printf "\nstart-up, medians (ms): cfloor and gofloor open and close a libxl context (C, Go); xlpt without libxl; xl for scale\n"
 		split("cfloor gofloor xlpt-help xlpt-pci-spec xl-info xl-pci-list xlpt-pci-list", st, " ")
 		for (i = 1; i <= 7; i++) if (("start:" st[i]) in v) printf "  %-16s %8.1f%s\n", st[i], (median(v["start:" st[i]]) - o) / 1000, bad["start:" st[i]] ? "  (some runs FAILED)" : ""
@@ -163,7 +271,11 @@ awk '
 			c = median(v["start:cfloor"]) - o; g = median(v["start:gofloor"]) - o
 			printf "  Go'"'"'s start-up over C'"'"'s, same libxl calls: %.1f ms (gofloor/cfloor %.2f; %d samples each)\n", (g - c) / 1000, g / c, split(v["start:gofloor"], tmp, " ")
 		}
-	}' "$out"
+		if (("start:gofloor" in v) && ("start:xlpt-pci-spec" in v)) {
+			g = median(v["start:gofloor"]) - o; p = median(v["start:xlpt-pci-spec"]) - o
+			printf "  xlpt pci-spec over gofloor'"'"'s start: %.2f (target <= 1.10)\n", p / g
+		}
+	}' "$counts" "$out"
 
 # Where xlpt's time goes: one -vv run of each operation.
 echo
