@@ -148,10 +148,12 @@ func domid(t *testing.T, dom string) string {
 var (
 	guestLine = regexp.MustCompile(`GUEST-PCI: (\S+) (\S+)`)
 	// emulated are the devices QEMU gives every HVM guest (i440FX host
-	// bridge, PIIX3 ISA/IDE/ACPI, the Xen platform device, VGA): not
-	// passthrough, left out of a guest's view.
+	// bridge, PIIX3 ISA/IDE/ACPI, the Xen platform device, VGA, and the
+	// testbed's AHCI controller its disk is on): not passthrough, left
+	// out of a guest's view.
 	emulated = map[string]bool{"0x8086:0x1237": true, "0x8086:0x7000": true, "0x8086:0x7010": true,
-		"0x8086:0x7113": true, "0x5853:0x0001": true, "0x1234:0x1111": true, "0x1013:0x00b8": true}
+		"0x8086:0x7113": true, "0x5853:0x0001": true, "0x1234:0x1111": true, "0x1013:0x00b8": true,
+		"0x8086:0x2922": true}
 	uptimeRe = regexp.MustCompile(`GUEST-PCI-BEGIN uptime=([0-9.]+)`)
 )
 
