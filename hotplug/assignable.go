@@ -405,6 +405,9 @@ func (s *Service) releaseLocked(d xl.DevicePci, rebind bool, setup *PersistFile)
 		if err := s.refuseHeld(d); err != nil {
 			return res, err
 		}
+		if err := s.refuseLeftoverRelease(d.PciBdf); err != nil {
+			return res, err
+		}
 	}
 	// xlpt hid it itself (pci-stub, or pciback without libxl): its own
 	// record knows the original driver; libxl's does not.

@@ -73,6 +73,9 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 	if err := s.refuseAssign(steps, &res.Warnings); err != nil {
 		return res, err
 	}
+	if err := s.refuseLeftovers(dom, stepBdfs(steps)); err != nil {
+		return res, err
+	}
 	s.log().Debugf("attach planned: %d step(s)", len(steps))
 
 	rec, err := s.beginAttach(dom, steps)
@@ -116,6 +119,14 @@ func (s *Service) attachLocked(req AttachRequest) (res AttachResult, retErr erro
 		}
 	}
 	return res, nil
+}
+
+func stepBdfs(steps []step) []xl.PciBdf {
+	out := make([]xl.PciBdf, len(steps))
+	for i, st := range steps {
+		out[i] = st.dev.PciBdf
+	}
+	return out
 }
 
 // attachedByRecovery is what an interrupted attach to dom, found

@@ -163,7 +163,7 @@ func (s *Service) detachOne(rec *Record, dom Domain, d xl.DevicePci, force bool,
 	}
 	var err error
 	if force {
-		err = s.ts.PciDestroy(dom.Domid, d)
+		err = s.forceRemove(dom, d, notes)
 	} else {
 		err = s.removeFromGuest(dom, d, notes)
 	}
@@ -177,6 +177,27 @@ func (s *Service) detachOne(rec *Record, dom Domain, d xl.DevicePci, force bool,
 		return fmt.Errorf("detach %s from %s: %w", d.PciBdf, dom, err)
 	}
 	return s.journal.Step(rec, "detached "+d.PciBdf.String())
+}
+
+// forceRemove is libxl's forced remove of d; a function the guest's QEMU
+// still has afterwards (the guest never released it) is recorded as a
+// leftover (leftover.go).
+func (s *Service) forceRemove(dom Domain, d xl.DevicePci, notes *[]string) error {
+	if err := s.ts.PciDestroy(dom.Domid, d); err != nil {
+		return err
+	}
+	if !dom.IsHVM() || s.dm == nil {
+		return nil
+	}
+	if in, err := s.inDeviceModel(dom.Domid, d.PciBdf); err != nil || !in {
+		return nil
+	}
+	msg, err := s.noteForcedLeftover(dom, d.PciBdf)
+	*notes = append(*notes, msg)
+	if err != nil {
+		return fmt.Errorf("%s was removed, but its leftover could not be recorded: %w", d.PciBdf, err)
+	}
+	return nil
 }
 
 // detachedByRecovery is what an interrupted detach from dom, settled by

@@ -43,6 +43,7 @@ type fakeToolstack struct {
 	calls         []string
 	staleInDM     map[uint32]map[uint8]xl.PciBdf // domid -> guest devfn -> QEMU's device (listed or leftover)
 	removeTimeout bool
+	xen           [2]int // PhysInfo's Xen version (0.0: unknown)
 
 	// What libxl keeps beyond its lists, for recovery tests.
 	xsDomid      map[xl.PciBdf]uint32 // /libxl/pci/BDF/domid
@@ -144,7 +145,7 @@ func (f *fakeToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) 
 func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct}, nil
+	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct, XenMajor: f.xen[0], XenMinor: f.xen[1]}, nil
 }
 
 func (f *fakeToolstack) DomainPause(id uint32) error {
@@ -370,9 +371,14 @@ func (f *fakeToolstack) remove(id uint32, dev xl.DevicePci, force bool) error {
 	f.holdPV(id)
 	if d.info.Type == xl.DomainTypeHVM {
 		f.waitUnlocked("remove", b)
-		for s, x := range f.staleInDM[id] {
-			if x == b {
-				delete(f.staleInDM[id], s)
+		// A guest that does not release the device: libxl's forced
+		// remove gives up on QEMU, which keeps it (until the guest's
+		// eject, ejectedLate).
+		if !(force && f.removeTimeout) {
+			for s, x := range f.staleInDM[id] {
+				if x == b {
+					delete(f.staleInDM[id], s)
+				}
 			}
 		}
 		f.point("remove: qemu device_del")

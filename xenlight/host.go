@@ -25,6 +25,10 @@ func (c *Context) PhysInfo() (xl.PhysInfo, error) {
 			return err
 		}
 		pi = physInfoFromC(&ci)
+		// libxl caches it: Xen's version costs no more than the first call.
+		if v := C.libxl_get_version_info(ctx); v != nil {
+			pi.XenMajor, pi.XenMinor = int(v.xen_version_major), int(v.xen_version_minor)
+		}
 		return nil
 	})
 	if err != nil {

@@ -77,6 +77,7 @@
 	S(libxl_physinfo_init) \
 	S(libxl_physinfo_dispose) \
 	S(libxl_get_physinfo) \
+	S(libxl_get_version_info) \
 	S(libxl_defbool_is_default) \
 	S(libxl_defbool_val) \
 	S(libxl_error_string_table) \
@@ -135,6 +136,7 @@ extern struct xlpt_syms xlpt_sym;
 #define libxl_physinfo_init (*xlpt_sym.p_libxl_physinfo_init)
 #define libxl_physinfo_dispose (*xlpt_sym.p_libxl_physinfo_dispose)
 #define libxl_get_physinfo (*xlpt_sym.p_libxl_get_physinfo)
+#define libxl_get_version_info (*xlpt_sym.p_libxl_get_version_info)
 #define libxl_defbool_is_default (*xlpt_sym.p_libxl_defbool_is_default)
 #define libxl_defbool_val (*xlpt_sym.p_libxl_defbool_val)
 #define libxl_error_string_table (*xlpt_sym.p_libxl_error_string_table)

@@ -16,6 +16,10 @@ type PhysInfo struct {
 	SharingUsedFrames uint64
 	MaxPossibleMFN    uint64
 
+	// XenMajor.XenMinor is the running hypervisor's version (0.0 when
+	// unknown): a few of libxl's behaviours differ by it.
+	XenMajor, XenMinor int
+
 	CapHVM bool
 	CapPV  bool
 	// CapHVMDirectIO is what libxl reads as "an IOMMU is enabled": without

@@ -54,10 +54,25 @@ func hvmDied() string {
 	}
 	if guard.died == "" && guard.domid != "" && dom0("xl domid hvm1 2>/dev/null") != guard.domid {
 		// No step destroys hvm1: gone is a reset under the emulator
-		// (on_reboot = "destroy").
+		// (on_reboot = "destroy"), or a crash Xen logged.
 		guard.died = "domain " + guard.domid + " vanished (a reset: on_reboot = destroy)"
+		if said := xenSaid(guard.domid); said != "" {
+			guard.died += "; Xen: " + said
+		}
 	}
 	return guard.died
+}
+
+// diedMarker starts the log line of a guest lost under the emulator that
+// no step could resume: scripts/e2e-run runs such a package's failed
+// tests again on a fresh boot, as after a triple fault.
+const diedMarker = "E2E-GUEST-DIED:"
+
+// xenSaid is what Xen's log says last about domain domid (its vCPUs,
+// a domain_crash), "" if nothing.
+func xenSaid(domid string) string {
+	out := dom0("xl dmesg | grep -E '\\bd" + domid + "(v[0-9]+)?\\b|domain_crash' | tail -n 3")
+	return strings.ReplaceAll(out, "\n", " | ")
 }
 
 // errorf and fatalf report a failure of the scenario, unless hvm1 died
