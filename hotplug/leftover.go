@@ -77,8 +77,12 @@ func (s *Service) noteForcedLeftover(dom Domain, b xl.PciBdf) (string, error) {
 	} else {
 		msg += " until the guest ejects it"
 	}
+	clear := "restart " + dom.String() + " to clear it"
+	if until == "eject" {
+		clear = "the guest's eject, or its restart, clears it"
+	}
 	msg += fmt.Sprintf("; until then xlpt refuses to hot-plug into %s (Xen would crash it if a new device landed there) "+
-		"and to hand %s to dom0 or another guest: restart %s to clear it", dom, b, dom)
+		"and to hand %s to dom0 or another guest: %s", dom, b, clear)
 	dir := s.leftoverDir()
 	if dir == "" {
 		return msg, nil
