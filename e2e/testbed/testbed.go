@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -39,6 +40,11 @@ type Options struct {
 	Share string
 	// Timeout bounds QEMU's whole run (default 40 minutes).
 	Timeout time.Duration
+	// StallAfter ends a boot whose serial log has not grown for this
+	// long (default 150 s; a boot takes 15-60 s, with output all along):
+	// dom0 hung under the emulator (seen once in the dom0 kernel's ACPI
+	// PnP set-up, QEMU spinning for the 40 minutes of its limit).
+	StallAfter time.Duration
 	// Output receives the run script's own output (default: discarded).
 	Output io.Writer
 }
@@ -130,6 +136,9 @@ func (o *Options) setDefaults() error {
 	if o.Name == "" {
 		o.Name = "testbed"
 	}
+	if o.StallAfter == 0 {
+		o.StallAfter = 150 * time.Second
+	}
 	if o.Log == "" {
 		o.Log = filepath.Join(Dir(o.Repo), "logs",
 			o.Name+"-"+time.Now().Format("20060102-150405")+".log")
@@ -204,7 +213,11 @@ func Boot(ctx context.Context, o Options) (*Testbed, error) {
 	}
 	first := o.Log
 	o.Log = strings.TrimSuffix(o.Log, ".log") + "-retry.log"
-	msg := fmt.Sprintf("QEMU crashed during the boot (%s; serial log %s); booted once more", DescribeRC(strconv.Itoa(ce.rc)), first)
+	why := "QEMU crashed during the boot (" + DescribeRC(strconv.Itoa(ce.rc))
+	if ce.stalled > 0 {
+		why = fmt.Sprintf("the boot stalled (no serial output for %s", ce.stalled)
+	}
+	msg := fmt.Sprintf("%s; serial log %s); booted once more", why, first)
 	fmt.Fprintf(o.Output, "testbed: %s\n", msg)
 	tb, err = bootOnce(ctx, o)
 	if err != nil {
@@ -214,10 +227,12 @@ func Boot(ctx context.Context, o Options) (*Testbed, error) {
 	return tb, nil
 }
 
-// crashError is a boot that ended with QEMU killed by a fault signal.
+// crashError is a boot that ended with QEMU killed by a fault signal, or
+// stalled (killed by Boot's watch).
 type crashError struct {
-	rc  int
-	err error
+	rc      int
+	stalled time.Duration
+	err     error
 }
 
 func (e *crashError) Error() string { return e.err.Error() }
@@ -245,22 +260,27 @@ func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 		tb.runErr = cmd.Wait()
 		close(tb.exited)
 	}()
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	stalled := watchStall(bctx, o.Log, o.StallAfter, tb.kill)
 	defer func() {
 		if err != nil {
 			tb.kill()
 			os.RemoveAll(dir)
 			err = fmt.Errorf("%w\n%s", err, tb.LogTail(30))
 			var ee *exec.ExitError
-			if errors.As(tb.runErr, &ee) && Crashed(ee.ExitCode()) {
+			if d := stalled(); d > 0 {
+				err = &crashError{stalled: d, err: fmt.Errorf("testbed: the boot stalled: no serial output for %s: %w", d, err)}
+			} else if errors.As(tb.runErr, &ee) && Crashed(ee.ExitCode()) {
 				err = &crashError{rc: ee.ExitCode(), err: err}
 			}
 		}
 	}()
 
-	if err := tb.waitForSocket(ctx, sock); err != nil {
+	if err := tb.waitForSocket(bctx, sock); err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithCancel(ctx)
+	dctx, cancel := context.WithCancel(bctx)
 	defer cancel()
 	go func() {
 		select {
@@ -281,6 +301,42 @@ func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 	tb.Client = c
 	tb.BootTime = time.Since(start)
 	return tb, nil
+}
+
+// watchStall kills the boot (kill) when the serial log at path has not
+// grown for after; the returned function says how long it had been
+// silent then (0: it was not). It stops with ctx.
+func watchStall(ctx context.Context, path string, after time.Duration, kill func()) func() time.Duration {
+	var mu sync.Mutex
+	var silent time.Duration
+	go func() {
+		tick := min(5*time.Second, after/3)
+		var size int64 = -1
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(tick):
+			}
+			if fi, err := os.Stat(path); err == nil && fi.Size() != size {
+				size, last = fi.Size(), time.Now()
+				continue
+			}
+			if d := time.Since(last); d >= after {
+				mu.Lock()
+				silent = d.Round(time.Second)
+				mu.Unlock()
+				kill()
+				return
+			}
+		}
+	}()
+	return func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return silent
+	}
 }
 
 // LogTail returns the last n lines of the serial log.
