@@ -55,6 +55,7 @@
 //	attach and detach
 //	  attach.go         Attach: plan, checks, slot choice, the stale QEMU device
 //	  detach.go         Detach, and a detach a dead run left half done
+//	  leftover.go       what a forced detach leaves mapped into a guest (Xen 4.18+), and the refusals it calls for
 //	  slots.go          the hot-plug slot policy
 //	  group.go          the same-domain rule
 //	  checks.go         the preflight checks of an attach (RDM, MSI) and the reserved regions
