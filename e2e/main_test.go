@@ -56,7 +56,7 @@ func mainE2E(m *testing.M) int {
 	fmt.Fprintln(os.Stderr, "e2e: booting Xen + dom0 in QEMU (TCG); this takes a minute or two")
 	tb, err = testbed.Boot(ctx, testbed.Options{Repo: repo, Name: "e2e", Output: os.Stderr})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: boot:", err)
+		fmt.Fprintln(os.Stderr, testbed.BootFailed("e2e", err))
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: testbed up: Xen boot to dom0 agent %.1fs (serial log %s)\n", tb.BootTime.Seconds(), tb.Log)

@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 	var err error
 	tb, err = testbed.Boot(ctx, testbed.Options{Name: "migrate", Output: os.Stderr})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/migrate: testbed boot: %v\n", err)
+		fmt.Fprintln(os.Stderr, testbed.BootFailed("e2e/migrate", err))
 		cancel()
 		os.Exit(1)
 	}
@@ -60,6 +60,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e/migrate: last lines of the serial log:\n%s\n", tb.LogTail(60))
+		if died != "" {
+			// scripts/e2e-run boots the package again on this line.
+			fmt.Printf("E2E-GUEST-DIED: e2e/migrate: %s\n", died)
+		}
 	}
 	tb.Close()
 	cancel()
@@ -274,16 +278,64 @@ func resultLine(r result) string {
 	return lines[len(lines)-1]
 }
 
+// QEMU's TCG emulation now and then kills an HVM guest without a triple
+// fault (a reset: on_reboot = "destroy"). The steps share hvm1 and hvm2,
+// so a step that failed with one of them gone is marked (died), and
+// scripts/e2e-run boots the package again instead of reporting xlpt.
+var (
+	guestsUp bool   // from the boot step until cleanup: both must exist
+	died     string // the first step that failed with a guest gone, and why
+)
+
+// step runs one step of TestMigrate, noting a guest gone when it fails.
+//
+// E2E_KILL_HVM=REGEX destroys hvm1 at the start of the steps it matches,
+// once per machine (the file E2E_KILL_HVM_ONCE, if set, records that it
+// was done, so that the package's boot again runs clean): how the rerun
+// on a guest's death is shown.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if re, once := os.Getenv("E2E_KILL_HVM"), os.Getenv("E2E_KILL_HVM_ONCE"); re != "" && guestsUp &&
+		regexp.MustCompile(re).MatchString(t.Name()+"/"+name) {
+		if _, err := os.Stat(once); once == "" || err != nil {
+			t.Logf("E2E_KILL_HVM: destroying hvm1 at the start of %s", name)
+			if _, _, _, err := tb.Run(context.Background(), "xl destroy hvm1"); err != nil {
+				t.Fatal(err)
+			}
+			if once != "" {
+				if err := os.WriteFile(once, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if t.Run(name, f) || !guestsUp || died != "" {
+		return
+	}
+	for _, g := range []string{"hvm1", "hvm2"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, _, code, err := tb.Run(ctx, "xl domid "+g+" 2>/dev/null")
+		cancel()
+		if err == nil && code != 0 {
+			said, _, _, _ := tb.Run(context.Background(), "xl dmesg | grep -E 'Triple fault|domain_crash|d[0-9]+v[0-9]+' | tail -n 3")
+			died = fmt.Sprintf("%s failed with %s gone; Xen's last words: %s", name, g,
+				strings.ReplaceAll(strings.TrimSpace(said), "\n", " | "))
+			t.Log(died)
+			return
+		}
+	}
+}
+
 func TestMigrate(t *testing.T) {
-	t.Run("prepare", func(t *testing.T) {
+	step(t, "prepare", func(t *testing.T) {
 		for _, b := range []string{nic3, nic5, nic6, mf0, mf1} {
 			ok(t, "xlpt pci-assignable-add "+b)
 		}
 	})
-	t.Run("preflight-refuses-before-detach", testRefusals)
-	t.Run("boot", func(t *testing.T) { bootHVM(t, "hvm1", "hvm2") })
+	step(t, "preflight-refuses-before-detach", testRefusals)
+	step(t, "boot", func(t *testing.T) { bootHVM(t, "hvm1", "hvm2"); guestsUp = !t.Failed() })
 
-	t.Run("migrate-two-devices", func(t *testing.T) {
+	step(t, "migrate-two-devices", func(t *testing.T) {
 		ok(t, "xlpt pci-attach hvm1 "+nic5+" 6")
 		ok(t, "xlpt pci-attach hvm1 "+nic6+" 7")
 		both := map[string]string{"0000:00:06.0": e1000e, "0000:00:07.0": e1000e}
@@ -303,7 +355,7 @@ func TestMigrate(t *testing.T) {
 		record("%-44s %6.1fs", "xlpt-migrate, hvm1 with 2 devices", r.secs)
 	})
 
-	t.Run("xl-migrate-fails-rollback", func(t *testing.T) {
+	step(t, "xl-migrate-fails-rollback", func(t *testing.T) {
 		before := domid(t, "hvm1")
 		r := fails(t, 1, "XLPT_MIGRATE_REMOTE= xlpt-migrate hvm1 false -s ''",
 			"RESULT 1: migration failed; hvm1 runs on", "with every device back")
@@ -315,7 +367,7 @@ func TestMigrate(t *testing.T) {
 		record("%-44s %6.1fs", "xlpt-migrate with xl migrate failing", r.secs)
 	})
 
-	t.Run("detach-sigkilled-then-rerun", func(t *testing.T) {
+	step(t, "detach-sigkilled-then-rerun", func(t *testing.T) {
 		p := "/var/lib/xlpt/kill.plan"
 		// Kill it as soon as the plan records the first detach.
 		ok(t, "rm -f "+p+"; xlpt migrate detach --plan "+p+" hvm1 & pid=$!; "+
@@ -350,7 +402,7 @@ func TestMigrate(t *testing.T) {
 	// device is shown in a PV guest, where pciback keeps a slot's
 	// functions together.
 	mfHVM := false
-	t.Run("multifunction-attach-and-migrate", func(t *testing.T) {
+	step(t, "multifunction-attach-and-migrate", func(t *testing.T) {
 		ok(t, "xlpt pci-detach hvm1 "+nic6)
 		r := sh(t, "xlpt pci-attach hvm1 '0000:00:0a.*' 7")
 		if r.code != 0 {
@@ -379,7 +431,7 @@ func TestMigrate(t *testing.T) {
 		record("%-44s %6.1fs", "xlpt-migrate, hvm1 with 00:05.0 + 00:0a.*", r.secs)
 	})
 
-	t.Run("pci-move", func(t *testing.T) {
+	step(t, "pci-move", func(t *testing.T) {
 		r := ok(t, "xlpt pci-move hvm1 hvm2 "+nic5+" 6")
 		record("%-44s %6.1fs", "pci-move of one device", r.secs)
 		want, sees := map[string]int{nic5: 0x30}, map[string]string{"0000:00:06.0": e1000e}
@@ -397,7 +449,7 @@ func TestMigrate(t *testing.T) {
 
 	// QEMU refuses guest slot 2 (xen-platform's) once the device is out
 	// of hvm2: the move puts it back.
-	t.Run("pci-move-attach-fails-rolled-back", func(t *testing.T) {
+	step(t, "pci-move-attach-fails-rolled-back", func(t *testing.T) {
 		before := vdevfns(t, "hvm2")
 		fails(t, 1, "xlpt pci-move --slots 2-7 hvm2 hvm1 "+nic5+" 2",
 			"in use by xen-platform", "back in hvm2 in their old slots")
@@ -408,7 +460,7 @@ func TestMigrate(t *testing.T) {
 
 	// The baseline, last (a failure of xl itself loses the guest): the
 	// same guest, its devices moved away, plain xl migrate.
-	t.Run("plain-xl-migrate", func(t *testing.T) {
+	step(t, "plain-xl-migrate", func(t *testing.T) {
 		before := domid(t, "hvm1")
 		r := ok(t, "xl migrate -s '' hvm1 'xl migrate-receive'")
 		if after := domid(t, "hvm1"); after == before {
@@ -419,7 +471,8 @@ func TestMigrate(t *testing.T) {
 
 	// A guest the emulator killed at the last step cannot be destroyed
 	// again ("Unable to destroy guest"): what counts is that none is left.
-	t.Run("cleanup", func(t *testing.T) {
+	step(t, "cleanup", func(t *testing.T) {
+		guestsUp = false
 		sh(t, "xl destroy hvm1; xl destroy hvm2")
 		if r := sh(t, "xl list | grep -E '^hvm[12] '"); r.code == 0 {
 			t.Errorf("guests left after cleanup:\n%s", r.out)

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	var err error
 	tb, err = testbed.Boot(ctx, testbed.Options{Name: "policy", XenAppend: rmrr, Output: os.Stderr})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/policy: testbed boot: %v\n", err)
+		fmt.Fprintln(os.Stderr, testbed.BootFailed("e2e/policy", err))
 		cancel()
 		os.Exit(1)
 	}

@@ -121,7 +121,7 @@ func TestRebootRestore(t *testing.T) {
 		Disk: filepath.Join(t.TempDir(), "dom0.qcow2"), Share: share})
 	cancel()
 	if err != nil {
-		t.Fatalf("boot: %v", err)
+		t.Fatal(testbed.BootFailed("e2e/reboot", err))
 	}
 	defer tb.Close()
 	t.Logf("systemd dom0: Xen boot to dom0 agent %.1fs (serial log %s)", tb.BootTime.Seconds(), tb.Log)

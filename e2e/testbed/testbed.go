@@ -434,3 +434,10 @@ func (tb *Testbed) Reboot(ctx context.Context, cmd string) error {
 		c.Close()
 	}
 }
+
+// BootFailed is the line a package prints when its testbed did not boot
+// (after Boot's own second try): scripts/e2e-run boots the package once
+// more, as it does after an HVM guest's death, since no test ran.
+func BootFailed(pkg string, err error) string {
+	return fmt.Sprintf("E2E-BOOT-FAILED: %s: testbed boot: %v", pkg, err)
+}

@@ -1,0 +1,82 @@
+package scripts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// e2eRun runs scripts/e2e-run RUN ” ./pkg/ with a fake go whose
+// successive runs print outs[0], outs[1], ... and fail unless the text
+// has "PASS" on its own; it returns the script's output, its exit code
+// and the -run pattern of each go test.
+func e2eRun(t *testing.T, run string, outs ...string) (string, int, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	for i, o := range outs {
+		if err := os.WriteFile(filepath.Join(dir, "out"+string(rune('0'+i))), []byte(o), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := `#!/bin/bash
+n=$(cat "$D/n" 2>/dev/null || echo 0); echo $((n + 1)) >"$D/n"
+while [ $# -gt 0 ]; do [ "$1" = -run ] && printf '[%s]\n' "$2" >>"$D/runs"; shift; done
+cat "$D/out$n"
+grep -qx PASS "$D/out$n"
+`
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("./e2e-run", run, "", "./e2e/pkg/")
+	cmd.Env = append(os.Environ(), "GO="+filepath.Join(dir, "go"), "D="+dir, "CHECK_TIMES=")
+	out, _ := cmd.CombinedOutput()
+	runs, _ := os.ReadFile(filepath.Join(dir, "runs"))
+	var pats []string
+	for _, l := range strings.Fields(string(runs)) {
+		pats = append(pats, strings.Trim(l, "[]"))
+	}
+	return string(out), cmd.ProcessState.ExitCode(), pats
+}
+
+func TestE2ERunBootsAgainAfterAFailedBoot(t *testing.T) {
+	out, code, runs := e2eRun(t, "^TestA$",
+		"E2E-BOOT-FAILED: e2e/pkg: testbed boot: the boot stalled\nFAIL\n",
+		"--- PASS: TestA (1.00s)\nPASS\n")
+	if code != 0 || len(runs) != 2 || runs[1] != "^TestA$" {
+		t.Errorf("exit %d, runs %q; want 0 and the package's own pattern run again\n%s", code, runs, out)
+	}
+	if !strings.Contains(out, "did not boot") || !strings.Contains(out, "the boot stalled") {
+		t.Errorf("the rerun does not say why:\n%s", out)
+	}
+}
+
+func TestE2ERunReRunsOnlyTheTestsAGuestDeathFailed(t *testing.T) {
+	out, code, runs := e2eRun(t, "",
+		"--- FAIL: TestMigrate (9.00s)\n--- PASS: TestOther (1.00s)\nE2E-GUEST-DIED: hvm1 vanished\nFAIL\n",
+		"--- PASS: TestMigrate (1.00s)\nPASS\n")
+	if code != 0 || len(runs) != 2 || runs[1] != "^(TestMigrate)$" {
+		t.Errorf("exit %d, runs %q; want 0 and ^(TestMigrate)$ run again\n%s", code, runs, out)
+	}
+}
+
+func TestE2ERunLetsAnyOtherFailureStand(t *testing.T) {
+	for name, first := range map[string]string{
+		"a test failed":         "--- FAIL: TestMigrate (9.00s)\nFAIL\n",
+		"no test and no marker": "e2e/pkg: something else\nFAIL\n",
+	} {
+		out, code, runs := e2eRun(t, "", first, "PASS\n")
+		if code != 1 || len(runs) != 1 {
+			t.Errorf("%s: exit %d after %d runs; want 1 after 1\n%s", name, code, len(runs), out)
+		}
+	}
+}
+
+func TestE2ERunGivesUpAfterTheReruns(t *testing.T) {
+	boot := "E2E-BOOT-FAILED: e2e/pkg: testbed boot: QEMU crashed\nFAIL\n"
+	out, code, runs := e2eRun(t, "", boot, boot, boot, "PASS\n")
+	if code != 1 || len(runs) != 3 {
+		t.Errorf("exit %d after %d runs; want 1 after 3 (E2E_RERUNS=2)\n%s", code, len(runs), out)
+	}
+}
