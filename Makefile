@@ -96,6 +96,8 @@ install: build gen
 	install -m 644 $(GEN)/xlpt.1 $(DESTDIR)$(MANDIR)/man1/xlpt.1
 	install -m 755 scripts/xlpt-migrate $(DESTDIR)$(SBINDIR)/xlpt-migrate
 	install -m 644 scripts/xlpt-migrate.1 $(DESTDIR)$(MANDIR)/man1/xlpt-migrate.1
+	install -m 755 scripts/xlpt-save scripts/xlpt-restore $(DESTDIR)$(SBINDIR)/
+	install -m 644 scripts/xlpt-save.1 scripts/xlpt-restore.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(GEN)/xlpt.bash $(DESTDIR)$(BASHCOMPDIR)/xlpt
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(DOCDIR)/schema

@@ -12,7 +12,9 @@ import (
 // PATH. Each logs its arguments, one per line, to LOG. ssh runs its
 // command line with sh -c, as the target's shell would (a plan copy,
 // cat > FILE, writes to REMOTE_PLAN instead, or fails with
-// FAIL_COPY=1); xl migrate fails with FAIL_XL=1.
+// FAIL_COPY=1); xl fails with FAIL_XL=1. xlpt migrate detach writes a
+// plan naming the domain; migrate attach and rollback fail with
+// FAIL_ATTACH=1 and FAIL_ROLLBACK=1.
 func fakes(t *testing.T) (dir, log string) {
 	t.Helper()
 	dir = t.TempDir()
@@ -35,8 +37,10 @@ exit 0
 		"xlpt": `#!/bin/sh
 { printf 'xlpt'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
 case "$1 $2" in
-"migrate detach") echo '{"version": 1}' >"$4" ;;
+"migrate detach") printf '{\n  "version": 1,\n  "domain": "%s",\n  "devices": []\n}\n' "$5" >"$4" ;;
 "migrate status") echo "status of $3" ;;
+"migrate attach") [ "${FAIL_ATTACH:-}" = 1 ] && exit 1 ;;
+"migrate rollback") [ "${FAIL_ROLLBACK:-}" = 1 ] && exit 1 ;;
 esac
 exit 0
 `,
@@ -54,8 +58,15 @@ exit 0
 // in the directory cwd ("": a new one).
 func migrate(t *testing.T, cwd string, env []string, args ...string) (out string, code int, log string) {
 	t.Helper()
+	return runScript(t, "xlpt-migrate", cwd, env, args...)
+}
+
+// runScript runs scripts/NAME with the fakes and env, in the directory
+// cwd ("": a new one).
+func runScript(t *testing.T, name, cwd string, env []string, args ...string) (out string, code int, log string) {
+	t.Helper()
 	bin, logf := fakes(t)
-	script, err := filepath.Abs("xlpt-migrate")
+	script, err := filepath.Abs(name)
 	if err != nil {
 		t.Fatal(err)
 	}

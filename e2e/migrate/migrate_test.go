@@ -431,6 +431,8 @@ func TestMigrate(t *testing.T) {
 		record("%-44s %6.1fs", "xlpt-migrate, hvm1 with 00:05.0 + 00:0a.*", r.secs)
 	})
 
+	var hvm2Holds map[string]int   // what pci-move put into hvm2 (BDF -> vdevfn)
+	var hvm2Sees map[string]string // and what the guest sees
 	step(t, "pci-move", func(t *testing.T) {
 		r := ok(t, "xlpt pci-move hvm1 hvm2 "+nic5+" 6")
 		record("%-44s %6.1fs", "pci-move of one device", r.secs)
@@ -444,6 +446,7 @@ func TestMigrate(t *testing.T) {
 		wantAt(t, "hvm1", map[string]int{})
 		wantAt(t, "hvm2", want)
 		waitGuest(t, "hvm2", sees)
+		hvm2Holds, hvm2Sees = want, sees
 		waitGuest(t, "hvm1", map[string]string{})
 	})
 
@@ -457,6 +460,11 @@ func TestMigrate(t *testing.T) {
 		wantAt(t, "hvm1", map[string]int{})
 		waitGuest(t, "hvm2", map[string]string{"0000:00:06.0": e1000e})
 	})
+
+	// Issue 24: xl save with a device in the guest returns 0, and the
+	// restored guest never acknowledges an eject again; xlpt-save takes
+	// the devices out first and xlpt-restore puts them back.
+	step(t, "save-restore", func(t *testing.T) { testSaveRestore(t, hvm2Holds, hvm2Sees) })
 
 	// The baseline, last (a failure of xl itself loses the guest): the
 	// same guest, its devices moved away, plain xl migrate.
@@ -478,6 +486,54 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("guests left after cleanup:\n%s", r.out)
 		}
 	})
+}
+
+// testSaveRestore: hvm2 holds what pci-move put there (00:05.0 in guest
+// slot 6, 00:0a.* in 7 where libxl could): a save that fails is rolled
+// back, then hvm2 is saved, restored with its devices in their slots, and
+// gives 00:05.0 up on request.
+func testSaveRestore(t *testing.T, holds map[string]int, sees map[string]string) {
+	const img = "/var/lib/xlpt/hvm2.save"
+	if holds == nil {
+		t.Fatal("pci-move did not leave hvm2 its devices")
+	}
+	fails(t, 1, "mkdir -p /tmp/dir.save && xlpt-save hvm2 /tmp/dir.save", // xl save cannot write a directory
+		"RESULT 1: xl save failed; hvm2 runs here with every device back")
+	wantAt(t, "hvm2", holds)
+	up0 := waitGuest(t, "hvm2", sees)
+
+	guestsUp = false // hvm2 is gone between the save and the restore
+	r := ok(t, "rm -f "+img+" "+img+".xlpt-plan; xlpt-save hvm2 "+img)
+	if l := resultLine(r); !strings.Contains(l, "RESULT 0: hvm2 saved to "+img) {
+		t.Errorf("last line %q", l)
+	}
+	fails(t, -1, "xl domid hvm2")
+	a := ok(t, "xlpt pci-assignable-list").out
+	for bdf := range holds {
+		if !strings.Contains(a, bdf) {
+			t.Errorf("after the save %s is not assignable:\n%s", bdf, a)
+		}
+	}
+	r2 := ok(t, "xlpt-restore "+img)
+	if l := resultLine(r2); !strings.Contains(l, "RESULT 0: hvm2 runs with every device") {
+		t.Errorf("last line %q", l)
+	}
+	guestsUp = true
+	wantAt(t, "hvm2", holds)
+	if up := waitGuest(t, "hvm2", sees); up <= up0 {
+		t.Errorf("guest uptime %.1fs after the restore, %.1fs before: it rebooted", up, up0)
+	}
+	// The restored guest still acknowledges an eject.
+	ok(t, "xlpt pci-detach hvm2 "+nic5)
+	left := map[string]string{}
+	for k, v := range sees {
+		if k != "0000:00:06.0" {
+			left[k] = v
+		}
+	}
+	waitGuest(t, "hvm2", left)
+	record("%-44s %6.1fs", fmt.Sprintf("xlpt-save, hvm2 with %d devices", len(holds)), r.secs)
+	record("%-44s %6.1fs", fmt.Sprintf("xlpt-restore, hvm2 with %d devices", len(holds)), r2.secs)
 }
 
 // testPVMultifunction: 00:0a.* in a PV guest (pciback's vpci keeps the
