@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -47,6 +49,7 @@ func newApp() *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "Print the version"}
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "Show help"}
 	cli.FlagStringer = help.FlagString
+	cli.HelpPrinterCustom = wholeHelp(cli.HelpPrinterCustom)
 	verbosity := 0
 	app := &cli.App{
 		Name:                   "xlpt",
@@ -230,4 +233,15 @@ func setupLogging(c *cli.Context, verbosity int) error {
 	}
 	logrus.SetLevel(level)
 	return nil
+}
+
+// wholeHelp renders help into memory and writes it in one call: the
+// template writes each fragment on its own (some 190 writes for `xlpt
+// --help`), and each is a system call, costly in a PV dom0.
+func wholeHelp(print func(io.Writer, string, any, map[string]any)) func(io.Writer, string, any, map[string]any) {
+	return func(w io.Writer, templ string, data any, funcs map[string]any) {
+		var b bytes.Buffer
+		print(&b, templ, data, funcs)
+		_, _ = w.Write(b.Bytes())
+	}
 }

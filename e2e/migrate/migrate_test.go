@@ -519,6 +519,7 @@ func testSaveRestore(t *testing.T, holds map[string]int, sees map[string]string)
 		t.Errorf("last line %q", l)
 	}
 	guestsUp = true
+	sh(t, "sleep 3; xl list hvm2; tr -d '\\000' < /var/log/xen/console/hvm2-serial.log | tail -n 5")
 	wantAt(t, "hvm2", holds)
 	if up := waitGuest(t, "hvm2", sees); up <= up0 {
 		t.Errorf("guest uptime %.1fs after the restore, %.1fs before: it rebooted", up, up0)

@@ -101,6 +101,17 @@ if [[ -z ${NO_HVM:-} ]]; then
 	done
 	echo "HVM guest: ${hvm:-none}; $(uptime)" >&2
 fi
+# ensure_hvm: hvm1 again when the emulator killed it (a reset or a triple
+# fault under TCG, scripts/testbed/README.md) since its last use; hvm= when
+# it does not come back. A round that lost it mid-way reports its failed
+# commands (rc != 0) and is left out of the medians.
+ensure_hvm() {
+	[[ -n $hvm ]] || return 0
+	d "xl domid hvm1 >/dev/null 2>&1" && return 0
+	echo "hvm1 is gone (the emulator killed it): creating it again; $(uptime)" >&2
+	d "$mkhvm && tb-wait /var/log/xen/console/hvm1-serial.log 'GUEST: READY' 600 >/dev/null" || hvm=
+	[[ -n $hvm ]] || echo "hvm1 did not come back: the HVM rows are left out" >&2
+}
 d "for x in $dev $kdevs; do xl pci-assignable-add \$x >/dev/null 2>&1; done; xl pci-assignable-list" >&2
 
 # In dom0: now prints microseconds; tm LABEL CMD... prints "LABEL usecs rc".
@@ -127,6 +138,7 @@ for tool in $order; do
 	tm attach-pv:\$tool \$tool pci-attach pv1 $dev; settle pv1
 	tm detach-pv:\$tool \$tool pci-detach pv1 $dev; settle pv1
 done"
+	ensure_hvm
 	if [[ -n $hvm ]]; then
 		script+="
 for tool in $order; do
@@ -158,6 +170,8 @@ if [[ -n $hvm ]]; then
 		kset=${*:1:k}
 		((k <= $#)) || { echo "KDEVS has fewer than $k devices: k=$k skipped" >&2; continue; }
 		for ((r = 1; r <= krounds; r++)); do
+			ensure_hvm
+			[[ -n $hvm ]] || break
 			order="xl xlpt"
 			((r % 2)) || order="xlpt xl"
 			d "$timer
@@ -184,6 +198,7 @@ for tool in xl gofloor xlpt; do
 	cnt attach-pv:\$tool \$tool pci-attach pv1 $dev; settle pv1
 	cnt detach-pv:\$tool \$tool pci-detach pv1 $dev; settle pv1
 done"
+	ensure_hvm
 	if [[ -n $hvm ]]; then
 		script+="
 for tool in xl gofloor xlpt; do
