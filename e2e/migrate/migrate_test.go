@@ -519,8 +519,8 @@ func testSaveRestore(t *testing.T, holds map[string]int, sees map[string]string)
 		t.Errorf("last line %q", l)
 	}
 	guestsUp = true
-	sh(t, "sleep 3; xl list hvm2; tr -d '\\000' < /var/log/xen/console/hvm2-serial.log | tail -n 5")
 	wantAt(t, "hvm2", holds)
+	missedHotplug(t, "hvm2")
 	if up := waitGuest(t, "hvm2", sees); up <= up0 {
 		t.Errorf("guest uptime %.1fs after the restore, %.1fs before: it rebooted", up, up0)
 	}
@@ -535,6 +535,25 @@ func testSaveRestore(t *testing.T, holds map[string]int, sees map[string]string)
 	waitGuest(t, "hvm2", left)
 	record("%-44s %6.1fs", fmt.Sprintf("xlpt-save, hvm2 with %d devices", len(holds)), r.secs)
 	record("%-44s %6.1fs", fmt.Sprintf("xlpt-restore, hvm2 with %d devices", len(holds)), r2.secs)
+}
+
+// missedHotplug: once in 11 restores here (e2e and by hand, xl's save
+// and restore, devices out at the save), the restored guest never
+// handled the hot-plug of its devices: no "PCI set changed" from it, no
+// BAR of the device mapped in Xen's log, and later no eject acknowledged.
+// Not reproduced in 8 save/restore cycles in a row, cause not found (see
+// the README's save and restore section). Such a guest is marked lost,
+// as one the emulator killed, so scripts/e2e-run boots the package again.
+func missedHotplug(t *testing.T, dom string) {
+	t.Helper()
+	serial := "/var/log/xen/console/" + dom + "-serial.log"
+	// The restored guest's device model starts the serial log afresh.
+	if sh(t, "tb-wait "+serial+" 'GUEST: PCI set changed' 90").code == 0 {
+		return
+	}
+	died = fmt.Sprintf("save-restore: the restored %s never handled the hot-plug of its devices (no \"PCI set changed\" in 90 s); %s",
+		dom, strings.ReplaceAll(strings.TrimSpace(sh(t, "xl list "+dom+" | tail -n 1; tr -d '\\000' < "+serial+" | tail -n 3").out), "\n", " | "))
+	t.Fatal(died)
 }
 
 // testPVMultifunction: 00:0a.* in a PV guest (pciback's vpci keeps the
