@@ -61,6 +61,26 @@ func TestE2ERunReRunsOnlyTheTestsAGuestDeathFailed(t *testing.T) {
 	}
 }
 
+// CI: the testbed's QEMU died of SIGSEGV in the middle of e2e/policy;
+// every test after it failed on a closed control channel.
+func TestE2ERunReRunsAfterQEMUCrashed(t *testing.T) {
+	out, code, runs := e2eRun(t, "",
+		"--- FAIL: TestRecovery (142.66s)\n--- FAIL: TestSRIOV (0.00s)\n"+
+			"testbed: QEMU exited rc=139 (killed by SIGSEGV) after 274.6s; log /x/logs/policy-1.log\nFAIL\n",
+		"PASS\n")
+	if code != 0 || len(runs) != 2 || runs[1] != "^(TestRecovery|TestSRIOV)$" {
+		t.Errorf("exit %d, runs %q; want 0 and the failed tests run again\n%s", code, runs, out)
+	}
+	// Stopped by somebody (SIGTERM, rc 143) or at its time limit (124):
+	// not the emulator's fault.
+	for _, rc := range []string{"143 (killed by SIGTERM)", "124"} {
+		_, code, runs := e2eRun(t, "", "--- FAIL: TestRecovery (1.00s)\ntestbed: QEMU exited rc="+rc+" after 9s; log x\nFAIL\n", "PASS\n")
+		if code != 1 || len(runs) != 1 {
+			t.Errorf("QEMU rc=%s: exit %d after %d runs; want 1 after 1", rc, code, len(runs))
+		}
+	}
+}
+
 func TestE2ERunLetsAnyOtherFailureStand(t *testing.T) {
 	for name, first := range map[string]string{
 		"a test failed":         "--- FAIL: TestMigrate (9.00s)\nFAIL\n",

@@ -52,6 +52,9 @@ func hvmDied() string {
 	if guard.died == "" && guard.domid != "" {
 		guard.died = dom0("xl dmesg | grep -E 'd" + guard.domid + "v[0-9]+ Triple fault' | tail -n 1")
 	}
+	if guard.died == "" && guard.domid != "" && !dom0Up() {
+		return "" // the testbed itself is gone (QEMU crashed): not a guest's death
+	}
 	if guard.died == "" && guard.domid != "" && dom0("xl domid hvm1 2>/dev/null") != guard.domid {
 		// No step destroys hvm1: gone is a reset under the emulator
 		// (on_reboot = "destroy"), or a crash Xen logged.
@@ -61,6 +64,14 @@ func hvmDied() string {
 		}
 	}
 	return guard.died
+}
+
+// dom0Up says whether dom0 still answers on the control channel.
+func dom0Up() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, _, err := tb.Run(ctx, "true")
+	return err == nil
 }
 
 // diedMarker starts the log line of a guest lost under the emulator that
