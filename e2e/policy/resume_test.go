@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xlpt/xlpt/e2e/testbed"
 )
 
 // QEMU's TCG emulation of nested SVM now and then kills an HVM guest (Xen:
@@ -77,7 +79,7 @@ func dom0Up() bool {
 // diedMarker starts the log line of a guest lost under the emulator that
 // no step could resume: scripts/e2e-run runs such a package's failed
 // tests again on a fresh boot, as after a triple fault.
-const diedMarker = "E2E-GUEST-DIED:"
+const diedMarker = testbed.GuestDied
 
 // xenSaid is what Xen's log says last about domain domid (its vCPUs,
 // a domain_crash), "" if nothing.

@@ -435,9 +435,18 @@ func (tb *Testbed) Reboot(ctx context.Context, cmd string) error {
 	}
 }
 
+// The markers scripts/e2e-run looks for in a package's output to boot it
+// again instead of reporting a failure (TestMarkersAreWhatE2ERunGreps).
+const (
+	// GuestDied starts the line of an HVM guest lost under the emulator
+	// (a reset, a hang) that no step could resume.
+	GuestDied  = "E2E-GUEST-DIED:"
+	bootFailed = "E2E-BOOT-FAILED:"
+)
+
 // BootFailed is the line a package prints when its testbed did not boot
 // (after Boot's own second try): scripts/e2e-run boots the package once
 // more, as it does after an HVM guest's death, since no test ran.
 func BootFailed(pkg string, err error) string {
-	return fmt.Sprintf("E2E-BOOT-FAILED: %s: testbed boot: %v", pkg, err)
+	return fmt.Sprintf("%s %s: testbed boot: %v", bootFailed, pkg, err)
 }
