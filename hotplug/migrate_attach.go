@@ -115,45 +115,57 @@ func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.De
 }
 
 // matchTargets finds this host's function for every device still to
-// attach, refusing before any change when one is missing or ambiguous.
+// attach (matcher: --map and same BDF first, then identity, the
+// assignable functions first), refusing before any change when one is
+// missing or ambiguous, naming every such device at once.
 func (m *Migration) matchTargets(p *Plan, mapping map[string]xl.PciBdf) error {
 	own, err := loadOwners(m.s.ts, m.s.host)
 	if err != nil {
 		return err
 	}
 	var ownErr error
-	mt := &matcher{host: m.s.host, mapping: mapping, taken: map[xl.PciBdf]bool{},
+	owner := func(b xl.PciBdf) (Owner, bool) {
+		ow, err := own.of(b)
+		if err != nil && ownErr == nil {
+			ownErr = err
+		}
+		return ow, err == nil
+	}
+	mt := &matcher{host: m.s.host, mapping: mapping, taken: map[xl.PciBdf]bool{}, all: m.allDevices(),
 		free: func(b xl.PciBdf) bool {
-			ow, err := own.of(b)
-			if err != nil {
-				ownErr = err
-			}
-			return err == nil && ow.Kind != OwnedByDomain
+			ow, ok := owner(b)
+			return ok && ow.Kind != OwnedByDomain
+		},
+		// libxl's assignable list: on pciback, in no domain.
+		assignable: func(b xl.PciBdf) bool {
+			ow, ok := owner(b)
+			return ok && ow.Kind == OwnedByPciback
 		}}
-	mt.all = m.allDevices()
-	for _, d := range p.Devices {
-		if d.State == StateInTarget {
+	var todo []int
+	var devs []PlanDevice
+	for i, d := range p.Devices {
+		switch d.State {
+		case StateInTarget:
 			mt.taken[d.target()] = true
+		case StateDetached:
+			todo, devs = append(todo, i), append(devs, d)
 		}
 	}
-	var errs []error
-	for i := range p.Devices {
-		d := &p.Devices[i]
-		if d.State != StateDetached {
-			continue
-		}
-		b, err := mt.find(*d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		d.TargetBDF = b.String()
-	}
+	got, errs := mt.match(devs)
 	if err := errors.Join(append(errs, ownErr)...); err != nil {
 		return fmt.Errorf("nothing attached: %w", err)
 	}
-	// A guest slot's functions must land in one physical slot, each in
-	// its own function number, since the slot goes back as BB:DD.*.
+	// Recorded only once every device has its target.
+	for k, i := range todo {
+		p.Devices[i].TargetBDF = got[k].String()
+	}
+	return checkTargetSlots(p)
+}
+
+// checkTargetSlots refuses targets that split a guest slot: its
+// functions must land in one physical slot, each in its own function
+// number, since the slot goes back as BB:DD.*.
+func checkTargetSlots(p *Plan) error {
 	for _, u := range units(p) {
 		if len(u) < 2 || p.Devices[u[0]].Group != "" {
 			continue

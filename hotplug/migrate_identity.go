@@ -144,6 +144,9 @@ type AmbiguousError struct {
 	Device     string // the plan's BDF
 	Identity   Identity
 	Candidates []xl.PciBdf
+	// Others are the plan's other devices of the same identity, which
+	// compete for the same candidates.
+	Others []string
 }
 
 func (e *AmbiguousError) Error() string {
@@ -151,49 +154,64 @@ func (e *AmbiguousError) Error() string {
 	for _, c := range e.Candidates {
 		cs = append(cs, c.String())
 	}
-	return fmt.Sprintf("%s %s matches %d devices on this host: %s; say which with --map %s=BDF",
-		e.Device, e.Identity, len(cs), strings.Join(cs, ", "), e.Device)
+	with := ""
+	if len(e.Others) > 0 {
+		with = fmt.Sprintf(" for %d plan devices of that identity (also %s)", len(e.Others)+1, strings.Join(e.Others, ", "))
+	}
+	return fmt.Sprintf("%s %s matches %d devices on this host%s: %s; say which with --map %s=BDF",
+		e.Device, e.Identity, len(cs), with, strings.Join(cs, ", "), e.Device)
 }
 
-// matcher finds the host function for each plan device: the same BDF
-// when it holds the same model, else the one free function with the
-// identity (for a VF, a free VF of the one matching PF).
+// matcher finds the host function for each plan device still to attach,
+// in two passes, so that a device's own place is never given to another
+// device that merely has its identity:
+//
+//  1. its --map entry (the operator's word, for every device first),
+//     else its own BDF when that holds a device of its identity;
+//  2. the rest by identity among the free functions (in no domain) not
+//     taken: only the assignable ones when there are any, since the host
+//     setup hides for guests exactly the devices meant for them (dom0's
+//     are the fallback, as `--assign` can make them assignable). The
+//     plan devices of one identity are indistinguishable by it, so n of
+//     them with exactly n candidates are paired in BDF order; more
+//     candidates are ambiguous (--map decides), fewer leave the last
+//     without one. A VF takes a free VF of the one matching PF.
+//
+// Every failure is returned, so that one refusal names every problem.
 type matcher struct {
-	host    *pcibind.Host
-	all     []*pcibind.Device
-	free    func(xl.PciBdf) bool // not held by a domain
-	mapping map[string]xl.PciBdf // --map OLD=NEW
-	taken   map[xl.PciBdf]bool
+	host       *pcibind.Host
+	all        []*pcibind.Device
+	free       func(xl.PciBdf) bool // not held by a domain
+	assignable func(xl.PciBdf) bool // on pciback and in no domain
+	mapping    map[string]xl.PciBdf // --map OLD=NEW
+	taken      map[xl.PciBdf]bool
 }
 
-func (m *matcher) find(d PlanDevice) (xl.PciBdf, error) {
-	if b, ok := m.mapping[d.BDF]; ok {
-		hd, ok := m.host.Device(b)
-		if !ok {
-			return b, fmt.Errorf("%w: --map %s=%s: no %s on this host", ErrNoDevice, d.BDF, b, b)
+// match finds the targets of devs, by index into devs; the errors name
+// each device it found none (or no single one) for.
+func (m *matcher) match(devs []PlanDevice) (map[int]xl.PciBdf, []error) {
+	got := map[int]xl.PciBdf{}
+	rest, errs := m.pass1(devs, got)
+	var group []int
+	for _, i := range rest {
+		if devs[i].Identity.PF == nil {
+			group = append(group, i)
+			continue
 		}
-		if !deviceIdentity(hd).sameModel(d.Identity) {
-			return b, fmt.Errorf("--map %s=%s: %s is %s, the plan's device is %s", d.BDF, b, b, deviceIdentity(hd), d.Identity)
+		b, err := m.findVF(devs[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		return m.take(b), nil
+		got[i] = b
 	}
-	if b, err := parseBDF(d.BDF); err == nil && !m.taken[b] {
-		if id, err := identityOf(m.host, b); err == nil && id.matches(d.Identity) && (d.Identity.PF == nil) == (id.PF == nil) {
-			return m.take(b), nil
-		}
+	for _, g := range groupByIdentity(devs, group) {
+		errs = append(errs, m.pair(devs, g, got)...)
 	}
-	if d.Identity.PF != nil {
-		return m.findVF(d)
-	}
-	var cands []xl.PciBdf
-	for _, hd := range m.all {
-		if hd.PhysFn == nil && !m.taken[hd.BDF] && m.free(hd.BDF) && deviceIdentity(hd).matches(d.Identity) {
-			cands = append(cands, hd.BDF)
-		}
-	}
-	return m.pick(d, cands)
+	return got, errs
 }
 
+// findVF finds a free VF of the one PF matching the VF's PF.
 func (m *matcher) findVF(d PlanDevice) (xl.PciBdf, error) {
 	var pfs []*pcibind.Device
 	for _, hd := range m.all {
@@ -229,16 +247,174 @@ func (m *matcher) findVF(d PlanDevice) (xl.PciBdf, error) {
 	return m.take(free[0]), nil
 }
 
-func (m *matcher) pick(d PlanDevice, cands []xl.PciBdf) (xl.PciBdf, error) {
-	switch len(cands) {
-	case 1:
-		return m.take(cands[0]), nil
-	case 0:
-		return xl.PciBdf{}, fmt.Errorf("%w: no free device %s on this host for %s (give one with --map %s=BDF)",
-			ErrNoDevice, d.Identity, d.BDF, d.BDF)
+// pass1 gives every device with a --map entry that target, then every
+// other device whose BDF holds its identity here that BDF. It returns
+// the devices left for pass 2.
+func (m *matcher) pass1(devs []PlanDevice, got map[int]xl.PciBdf) ([]int, []error) {
+	var errs []error
+	mapped := map[int]bool{}
+	for i, d := range devs {
+		b, ok := m.mapping[d.BDF]
+		if !ok {
+			continue
+		}
+		mapped[i] = true
+		if err := m.checkMap(d, b); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got[i] = m.take(b)
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].Less(cands[j]) })
-	return xl.PciBdf{}, &AmbiguousError{Device: d.BDF, Identity: d.Identity, Candidates: cands}
+	var rest []int
+	for i, d := range devs {
+		if mapped[i] {
+			continue
+		}
+		if b, err := parseBDF(d.BDF); err == nil && !m.taken[b] {
+			if id, err := identityOf(m.host, b); err == nil && id.matches(d.Identity) && (d.Identity.PF == nil) == (id.PF == nil) {
+				got[i] = m.take(b)
+				continue
+			}
+		}
+		rest = append(rest, i)
+	}
+	return rest, errs
+}
+
+// checkMap refuses a --map target that is not here, not the plan
+// device's model, or already another device's.
+func (m *matcher) checkMap(d PlanDevice, b xl.PciBdf) error {
+	hd, ok := m.host.Device(b)
+	if !ok {
+		return fmt.Errorf("%w: --map %s=%s: no %s on this host", ErrNoDevice, d.BDF, b, b)
+	}
+	if !deviceIdentity(hd).sameModel(d.Identity) {
+		return fmt.Errorf("--map %s=%s: %s is %s, the plan's device is %s", d.BDF, b, b, deviceIdentity(hd), d.Identity)
+	}
+	if m.taken[b] {
+		return fmt.Errorf("--map %s=%s: %s is already another device's target (a second --map to it, or a device already attached there)", d.BDF, b, b)
+	}
+	return nil
+}
+
+// groupByIdentity groups the plan devices idx (not VFs) by identity,
+// each group sorted by plan BDF, the groups by their first.
+func groupByIdentity(devs []PlanDevice, idx []int) [][]int {
+	at := map[Identity]int{}
+	var groups [][]int
+	for _, i := range idx {
+		k := devs[i].Identity
+		k.PF, k.VFIndex = nil, nil
+		j, ok := at[k]
+		if !ok {
+			j = len(groups)
+			at[k] = j
+			groups = append(groups, nil)
+		}
+		groups[j] = append(groups[j], i)
+	}
+	// A loaded plan's BDFs are valid (checkPlan), so bdf() orders them.
+	before := func(a, b int) bool { return devs[a].bdf().Less(devs[b].bdf()) }
+	for _, g := range groups {
+		sort.SliceStable(g, func(x, y int) bool { return before(g[x], g[y]) })
+	}
+	sort.SliceStable(groups, func(x, y int) bool { return before(groups[x][0], groups[y][0]) })
+	return groups
+}
+
+// pair matches a group of plan devices of one identity (sorted by plan
+// BDF) with the candidates of that identity. Identity cannot tell the
+// devices apart, so with as many candidates as devices every pairing is
+// as right as another: BDF order, which is also what an operator would
+// write. More candidates: which ones is the operator's call; fewer:
+// the devices left over have none (the whole match fails).
+func (m *matcher) pair(devs []PlanDevice, g []int, got map[int]xl.PciBdf) []error {
+	cands, setAside := m.candidates(devs[g[0]].Identity)
+	var errs []error
+	if len(cands) > len(g) {
+		for _, i := range g {
+			errs = append(errs, &AmbiguousError{Device: devs[i].BDF, Identity: devs[i].Identity, Candidates: cands, Others: others(devs, g, i)})
+		}
+		return errs
+	}
+	for k, i := range g {
+		if k < len(cands) {
+			got[i] = m.take(cands[k])
+			continue
+		}
+		errs = append(errs, noDevice(devs[i], others(devs, g, i), cands, setAside))
+	}
+	return errs
+}
+
+// candidates are the free functions not taken whose identity matches
+// id, sorted by BDF: the assignable ones when there are any, the others
+// then set aside (returned for the refusal to name).
+func (m *matcher) candidates(id Identity) (cands, setAside []xl.PciBdf) {
+	var ready, dom0 []xl.PciBdf
+	for _, hd := range m.all {
+		if hd.PhysFn != nil || m.taken[hd.BDF] || !m.free(hd.BDF) || !deviceIdentity(hd).matches(id) {
+			continue
+		}
+		if m.assignable(hd.BDF) {
+			ready = append(ready, hd.BDF)
+		} else {
+			dom0 = append(dom0, hd.BDF)
+		}
+	}
+	sortBDFs(ready)
+	sortBDFs(dom0)
+	if len(ready) == 0 {
+		return dom0, nil
+	}
+	return ready, dom0
+}
+
+// noDevice refuses a plan device no candidate is left for, saying why:
+// the other plan devices of its identity took them, or the matches dom0
+// holds were set aside.
+func noDevice(d PlanDevice, others []string, cands, setAside []xl.PciBdf) error {
+	var why string
+	if len(others) > 0 {
+		list, kind := "none", "free"
+		if len(cands) > 0 {
+			list = bdfList(cands)
+		}
+		if len(setAside) > 0 {
+			kind = "free and assignable"
+		}
+		why = fmt.Sprintf(": the plan has %d devices of this identity (also %s), this host %d %s (%s)",
+			len(others)+1, strings.Join(others, ", "), len(cands), kind, list)
+	}
+	fix := fmt.Sprintf("give one with --map %s=BDF", d.BDF)
+	if len(setAside) > 0 {
+		why += fmt.Sprintf("; %s match too but are not assignable", bdfList(setAside))
+		fix = "make one assignable with xlpt pci-assignable-add, or " + fix
+	}
+	return fmt.Errorf("%w: no free device %s on this host for %s%s (%s)", ErrNoDevice, d.Identity, d.BDF, why, fix)
+}
+
+// others are the BDFs of the group's plan devices but devs[i].
+func others(devs []PlanDevice, g []int, i int) []string {
+	var out []string
+	for _, j := range g {
+		if j != i {
+			out = append(out, devs[j].BDF)
+		}
+	}
+	return out
+}
+
+func sortBDFs(bs []xl.PciBdf) {
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Less(bs[j]) })
+}
+
+func bdfList(bs []xl.PciBdf) string {
+	var s []string
+	for _, b := range bs {
+		s = append(s, b.String())
+	}
+	return strings.Join(s, ", ")
 }
 
 func (m *matcher) take(b xl.PciBdf) xl.PciBdf {

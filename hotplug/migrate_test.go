@@ -572,7 +572,11 @@ func newMatcher(h *pcibind.Host, busy ...xl.PciBdf) *matcher {
 		held[b] = true
 	}
 	return &matcher{host: h, all: h.Devices, taken: map[xl.PciBdf]bool{}, mapping: map[string]xl.PciBdf{},
-		free: func(b xl.PciBdf) bool { return !held[b] }}
+		free: func(b xl.PciBdf) bool { return !held[b] },
+		assignable: func(b xl.PciBdf) bool {
+			d, ok := h.Device(b)
+			return ok && !held[b] && pcibind.IsPciback(d.Driver)
+		}}
 }
 
 func planDevice(t *testing.T, h *pcibind.Host, b xl.PciBdf) PlanDevice {
