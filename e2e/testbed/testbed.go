@@ -38,6 +38,14 @@ type Options struct {
 	// Share is a host directory dom0 can mount read-only (9p, tag
 	// xlpt.share).
 	Share string
+	// Net joins this testbed to another (the two-host testbed): "PORT:PEER",
+	// two UDP ports on 127.0.0.1 (run --net). Give dom0 its address with
+	// Dom0Append "xlpt.ip=192.0.2.N/24 xlpt.hostname=NAME".
+	Net string
+	// Layout "b" moves the passthrough devices of slots 05, 06, 08, 09 and
+	// 0a to 15, 16, 18, 19 and 1a (run --layout): a second host whose
+	// devices sit at other addresses.
+	Layout string
 	// Timeout bounds QEMU's whole run (default 40 minutes).
 	Timeout time.Duration
 	// StallAfter ends a boot whose serial log has not grown for this
@@ -173,6 +181,12 @@ func (o *Options) runArgs(sock string) []string {
 	}
 	if o.Share != "" {
 		args = append(args, "--share", o.Share)
+	}
+	if o.Net != "" {
+		args = append(args, "--net", o.Net)
+	}
+	if o.Layout != "" {
+		args = append(args, "--layout", o.Layout)
 	}
 	return args
 }
