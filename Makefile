@@ -144,7 +144,7 @@ check:
 # against Debian 13's libxl, then the e2e packages on the 4.20 testbed: the
 # same scenarios as on 4.17 (E2E_4.20, E2E_RUN_4.20 and E2E_SKIP_4.20 pick
 # others).
-E2E_4.20 ?= $(filter-out ./e2e/harness/,$(E2E))
+E2E_4.20 ?= $(filter-out ./e2e/harness/ ./e2e/twohost/,$(E2E))
 E2E_RUN_4.20 ?= .
 E2E_SKIP_4.20 ?= ^$$
 .PHONY: check-4.20 e2e-4.20
@@ -214,7 +214,7 @@ testbed: testbed-build
 # e2e/migrate/ (live migration, pci-move, the multi-function device) and
 # e2e/reboot/ (persistent host setup across a reboot).
 # E2E picks the packages (each boots Xen once).
-E2E ?= ./e2e/harness/ ./e2e/ ./e2e/policy/ ./e2e/migrate/ ./e2e/reboot/
+E2E ?= ./e2e/harness/ ./e2e/ ./e2e/policy/ ./e2e/migrate/ ./e2e/twohost/ ./e2e/reboot/
 E2E_RUN ?= .
 E2E_SKIP ?= ^$$
 # scripts/e2e-run runs a package's failed tests again (up to twice,

@@ -37,7 +37,11 @@ exit 0
 		"xlpt": `#!/bin/sh
 { printf 'xlpt'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
 case "$1 $2" in
-"migrate detach") printf '{\n  "version": 1,\n  "domain": "%s",\n  "devices": []\n}\n' "$5" >"$4" ;;
+"migrate detach")
+	# the plan after --plan, the domain last, whatever options come first
+	shift 2
+	while [ "$1" != --plan ]; do shift; done
+	printf '{\n  "version": 1,\n  "domain": "%s",\n  "devices": []\n}\n' "$3" >"$2" ;;
 "migrate status") echo "status of $3" ;;
 "migrate attach") [ "${FAIL_ATTACH:-}" = 1 ] && exit 1 ;;
 "migrate rollback") [ "${FAIL_ROLLBACK:-}" = 1 ] && exit 1 ;;
@@ -107,6 +111,23 @@ func TestMigrateQuotesWhatItRunsOnTheTarget(t *testing.T) {
 		}
 		if !strings.Contains(log, "ssh [--] [target] ") {
 			t.Errorf("ssh was not given the target after --:\n%s", log)
+		}
+	}
+}
+
+// XLPT_MIGRATE_DETACH and XLPT_MIGRATE_ATTACH reach the detach here and
+// the attach on the target, as options before the plan.
+func TestMigrateExtraOptions(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan,
+		"XLPT_MIGRATE_DETACH=--timeout 60", "XLPT_MIGRATE_ATTACH=--assign"}, "web01", "target")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, log)
+	}
+	for _, want := range []string{"xlpt [migrate] [detach] [--timeout] [60] [--plan] [" + plan + "] [web01]",
+		"xlpt [migrate] [attach] [--assign] [--plan] [" + plan + "] [web01]"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %q in the calls:\n%s", want, log)
 		}
 	}
 }
