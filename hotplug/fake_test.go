@@ -59,6 +59,9 @@ type fakeDomain struct {
 	cfg    xl.DomainConfig
 	devs   []xl.DevicePci
 	paused int // Xen's pause count
+	// logDirty: left in log-dirty mode by a migration whose save helper
+	// died; Xen refuses every assignment (EXDEV).
+	logDirty bool
 }
 
 func newFake() *fakeToolstack {
@@ -231,6 +234,11 @@ func (f *fakeToolstack) PciAdd(id uint32, dev xl.DevicePci) error {
 			delete(f.xsDomid, dev.PciBdf)
 			return fmt.Errorf("xc_assign_device failed: %w", xl.ErrFail)
 		}
+	}
+	if d.logDirty {
+		// arch_iommu_use_permitted: no assignment in log-dirty mode.
+		delete(f.xsDomid, dev.PciBdf)
+		return fmt.Errorf("xc_assign_device failed: invalid cross-device link: %w", xl.ErrFail)
 	}
 	f.xenOwner[dev.PciBdf] = id
 	delete(f.quarantined, dev.PciBdf)

@@ -346,6 +346,8 @@ func TestPreflightRefusals(t *testing.T) {
 		{"passthrough disabled", func(w *world) { w.ts.domains[1].cfg.Passthrough = xl.PassthroughDisabled }, "hvm1", "nic1",
 			ErrNoPassthrough, []string{`passthrough="enabled"`, "no IOMMU?", "recreate"}},
 		{"PoD", func(w *world) { w.ts.domains[1].cfg.TargetMemKB = 131072 }, "hvm1", "nic1", ErrPoD, []string{"128 MiB below maxmem 256 MiB", "memory = maxmem"}},
+		{"log-dirty", func(w *world) { w.ts.domains[1].logDirty = true }, "hvm1", "nic1", ErrLogDirty,
+			[]string{"hvm1 is in log-dirty mode", "SIGPIPE", "xl save -c hvm1 /dev/null", "invalid cross-device link"}},
 		{"not assignable", nil, "hvm1", "nic3", ErrNotAssignable, []string{"dom0 driver e1000e", "xlpt pci-assignable-add", "--assign"}},
 		{"assigned elsewhere", func(w *world) {
 			if _, err := w.attach("hvm2", "nic1", 0); err != nil {
@@ -363,7 +365,7 @@ func TestPreflightRefusals(t *testing.T) {
 			w.ts.calls = nil
 			_, err := w.attach(c.dom, c.dev, 0)
 			mustFail(t, err, c.target, c.want...)
-			byConfig := errors.Is(err, ErrNoPassthrough) || errors.Is(err, ErrPoD)
+			byConfig := errors.Is(err, ErrNoPassthrough) || errors.Is(err, ErrPoD) || errors.Is(err, ErrLogDirty)
 			if n := w.ts.asked["config"]; n != map[bool]int{true: 1, false: 0}[byConfig] {
 				t.Errorf("the configuration read %d times", n)
 			}

@@ -310,7 +310,7 @@ func (f *fakeToolstack) clone() *fakeToolstack {
 	c.mu = &sync.Mutex{}
 	c.domains = map[uint32]*fakeDomain{}
 	for id, d := range f.domains {
-		c.domains[id] = &fakeDomain{d.info, d.cfg, append([]xl.DevicePci(nil), d.devs...), d.paused}
+		c.domains[id] = &fakeDomain{d.info, d.cfg, append([]xl.DevicePci(nil), d.devs...), d.paused, d.logDirty}
 	}
 	c.staleInDM = map[uint32]map[uint8]xl.PciBdf{}
 	for id, m := range f.staleInDM {

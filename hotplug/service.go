@@ -3,6 +3,7 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/xlpt/xlpt/xl"
@@ -81,6 +82,7 @@ var (
 	ErrNoDevice          = errors.New("no such PCI device on this host")
 	ErrNotAttached       = errors.New("device is not attached to this domain")
 	ErrDetachTimeout     = errors.New("the guest did not release the device")
+	ErrLogDirty          = errors.New("domain in log-dirty mode: Xen refuses its devices")
 )
 
 // resolve finds the domain and reads what the checks need.
@@ -188,7 +190,24 @@ func (s *Service) explainAttach(dom *Domain, err error) error {
 		s.log().WithError(err).Info("libxl's add failed; the domain's configuration says why")
 		return why
 	}
+	if strings.Contains(err.Error(), "xc_assign_device failed: invalid cross-device link") {
+		return logDirty(dom, err)
+	}
 	return err
+}
+
+// logDirty explains Xen's EXDEV from the assignment: the domain is in
+// log-dirty mode (arch_iommu_use_permitted; PoD, the other common cause,
+// is explained before). A live migration or save turns it on, and one
+// whose stream broke leaves it on: libxl runs its save helper with
+// SIGPIPE's default action, which kills it before libxc's cleanup turns
+// log-dirty off. A checkpoint save that completes turns it off and lets
+// the guest run on (seen on the two-host testbed: B's receiver killed).
+func logDirty(dom *Domain, err error) error {
+	return fmt.Errorf("%w: %s is in log-dirty mode, left on by a live migration or save that is running or broke off "+
+		"(libxl's save helper dies of SIGPIPE when the stream's reader dies, before it turns log-dirty off); "+
+		"if none is running, turn it off with a checkpoint that keeps the guest running: `xl save -c %s /dev/null` "+
+		"(the guest pauses while its memory is written), then run this again (%v)", ErrLogDirty, dom, dom, err)
 }
 
 // List returns the devices a domain holds.

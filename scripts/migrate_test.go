@@ -32,6 +32,7 @@ exec sh -c "$*"
 		"xl": `#!/bin/sh
 { printf 'xl'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; } >>"$LOG"
 [ "${FAIL_XL:-}" = 1 ] && exit 1
+[ "$1" = migrate ] && [ "${FAIL_XL_MIGRATE:-}" = 1 ] && exit 1
 exit 0
 `,
 		"xlpt": `#!/bin/sh
@@ -44,7 +45,13 @@ case "$1 $2" in
 	printf '{\n  "version": 1,\n  "domain": "%s",\n  "devices": []\n}\n' "$3" >"$2" ;;
 "migrate status") echo "status of $3" ;;
 "migrate attach") [ "${FAIL_ATTACH:-}" = 1 ] && exit 1 ;;
-"migrate rollback") [ "${FAIL_ROLLBACK:-}" = 1 ] && exit 1 ;;
+"migrate rollback")
+	[ "${FAIL_ROLLBACK:-}" = 1 ] && exit 1
+	if [ "${FAIL_ROLLBACK_LOGDIRTY:-}" = 1 ] && [ ! -e "$LOG.logdirty" ]; then
+		: >"$LOG.logdirty"
+		echo "xlpt: migrate rollback: domain in log-dirty mode: hvm1 is in log-dirty mode ..." >&2
+		exit 1
+	fi ;;
 esac
 exit 0
 `,
@@ -129,6 +136,26 @@ func TestMigrateExtraOptions(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("no %q in the calls:\n%s", want, log)
 		}
+	}
+}
+
+// A broken migration can leave the guest in log-dirty mode, where Xen
+// refuses its devices: the rollback that says so is followed by a
+// checkpoint save (which turns log-dirty off) and the rollback again.
+func TestMigrateRollbackAfterLogDirty(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_XL_MIGRATE=1", "FAIL_ROLLBACK_LOGDIRTY=1"}, "hvm1", "target")
+	if code != 1 || !strings.Contains(out, "RESULT 1: migration failed; hvm1 runs on src with every device back") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	want := "xlpt [migrate] [rollback] [--plan] [" + plan + "] [hvm1]\nxl [save] [-c] [hvm1] [/dev/null]\nxlpt [migrate] [rollback]"
+	if !strings.Contains(log, want) {
+		t.Errorf("calls lack rollback, xl save -c, rollback:\n%s", log)
+	}
+	// Without the log-dirty cause, no checkpoint: a failed rollback stands.
+	_, code, log = migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_XL_MIGRATE=1", "FAIL_ROLLBACK=1"}, "hvm1", "target")
+	if code != 4 || strings.Contains(log, "xl [save]") {
+		t.Errorf("a rollback failing for another cause: exit %d, calls:\n%s", code, log)
 	}
 }
 

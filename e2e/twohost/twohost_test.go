@@ -35,7 +35,7 @@ const (
 	// here, the eject done a few seconds late): xlpt keeps asking for 60 s.
 	migrateCmd = "XLPT_MIGRATE_DETACH='--timeout 60' xlpt-migrate hvm1 "
 	e1000e     = "0x8086:0x10d3"
-	plan   = "/var/lib/xlpt/migrate-hvm1.plan"
+	plan       = "/var/lib/xlpt/migrate-hvm1.plan"
 	// B's host setup, as an operator's --persist writes it.
 	devicesConfB = "assignable  0000:00:15.0  8086:10d3  driver=pciback\n" +
 		"assignable  0000:00:16.0  8086:10d3  driver=pciback\n"
