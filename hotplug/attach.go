@@ -444,32 +444,19 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		if err != nil {
 			return nil, nil, err
 		}
-		assignable := false
-		if ow.Kind == OwnedByPciback {
-			if assignable, err = own.libxlAssignable(f); err != nil {
-				return nil, nil, err
-			}
-		}
-		switch {
-		case ow.Kind == OwnedByDomain && ow.Domid == dom.Domid:
+		if ow.Kind == OwnedByDomain && ow.Domid == dom.Domid {
 			if !requested[f] {
 				continue // a group member that is already there
 			}
 			if err := s.clearHalfRemoved(dom, f); err != nil {
 				return nil, nil, err
 			}
-		case ow.Kind == OwnedByDomain:
-			return nil, nil, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
-				ErrAssignedElsewhere, f, ow, ow.Domid, f)
-		case ow.Kind == OwnedByPciback && assignable:
-		case req.Assign || want.Seize:
-			needAssign[f] = true
-		case ow.Kind == OwnedByPciback:
-			return nil, nil, fmt.Errorf("%w: %s is on pciback but libxl does not list it as assignable "+
-				"(a leftover of a pci-attach that died?); see `xlpt check %s`, and repair it with `xlpt recover`", ErrNotAssignable, f, f)
-		default:
-			return nil, nil, fmt.Errorf("%w: %s is held by %s; run `xlpt pci-assignable-add %s` first, or add --assign",
-				ErrNotAssignable, f, ow, f)
+		} else {
+			assign, err := assignRule(own, f, ow, req.Assign || want.Seize)
+			if err != nil {
+				return nil, nil, err
+			}
+			needAssign[f] = assign
 		}
 		todo = append(todo, f)
 	}
@@ -480,6 +467,35 @@ func (s *Service) attachTodo(dom Domain, req AttachRequest, want xl.DevicePci, f
 		return nil, nil, err
 	}
 	return todo, needAssign, nil
+}
+
+// assignRule is attach's rule for a function it is to give a domain
+// that does not hold it (ow its owner): one in another domain is
+// refused; an assignable one is taken as it is; with assign (--assign,
+// seize=1) any other is made assignable first (assign true); without,
+// refused. migrate check applies it to the targets of a plan.
+func assignRule(own *owners, f xl.PciBdf, ow Owner, assign bool) (bool, error) {
+	assignable := false
+	if ow.Kind == OwnedByPciback {
+		var err error
+		if assignable, err = own.libxlAssignable(f); err != nil {
+			return false, err
+		}
+	}
+	switch {
+	case ow.Kind == OwnedByDomain:
+		return false, fmt.Errorf("%w: %s is held by %s; detach it there first (xlpt pci-detach %d %s)",
+			ErrAssignedElsewhere, f, ow, ow.Domid, f)
+	case ow.Kind == OwnedByPciback && assignable:
+		return false, nil
+	case assign:
+		return true, nil
+	case ow.Kind == OwnedByPciback:
+		return false, fmt.Errorf("%w: %s is on pciback but libxl does not list it as assignable "+
+			"(a leftover of a pci-attach that died?); see `xlpt check %s`, and repair it with `xlpt recover`", ErrNotAssignable, f, f)
+	}
+	return false, fmt.Errorf("%w: %s is held by %s; run `xlpt pci-assignable-add %s` first, or add --assign",
+		ErrNotAssignable, f, ow, f)
 }
 
 // clearHalfRemoved lets an attach proceed for a device libxl still lists

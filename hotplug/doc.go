@@ -78,6 +78,7 @@
 //	migration and moves
 //	  migrate.go        Migration: detach for xl migrate, preflight, the plan's devices
 //	  migrate_attach.go attach on the target (by BDF or identity), rollback
+//	  migrate_check.go  the preflight: detach --dry-run (a preview plan) and check on the target
 //	  migrate_identity.go  a device's identity and the match on another host
 //	  migrate_plan.go   the plan (version 1) and its file
 //	  move.go           pci-move between running guests

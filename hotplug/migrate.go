@@ -53,6 +53,9 @@ func (m *Migration) allDevices() []*pcibind.Device {
 var (
 	ErrNotMigratable = errors.New("guest cannot be live-migrated")
 	ErrPlanState     = errors.New("the plan is not at that step")
+	// ErrPreviewPlan refuses to attach or roll back through a preview
+	// (migrate detach --dry-run): it records no device out of its guest.
+	ErrPreviewPlan = errors.New("the plan is only a preview")
 )
 
 // MigrateResult is what a migrate command leaves behind.
@@ -67,11 +70,17 @@ type MigrateDetachRequest struct {
 	Domain string
 	Force  bool          // remove without the guest's consent
 	Wait   time.Duration // keep asking a guest that does not answer the eject this long (0: once)
+	// DryRun makes every refusal of the detach and writes the plan it
+	// would start from, at phase preview, detaching nothing (preview).
+	DryRun bool
 }
 
 // Detach takes every passthrough device out of the guest, writing the
 // plan before the first detach and after each one.
 func (m *Migration) Detach(req MigrateDetachRequest) (MigrateResult, error) {
+	if req.DryRun {
+		return m.preview(req)
+	}
 	return m.run(xl.DevicePci{}, req.Domain, func() (MigrateResult, error) { return m.detach(req) })
 }
 
@@ -110,7 +119,9 @@ func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if p != nil && !p.Phase.Done() {
+	// A preview (detach --dry-run) recorded nothing out of the guest:
+	// replaced, like a finished plan, by the plan made now.
+	if p != nil && !p.Phase.Reusable() {
 		if err := m.checkPlan(p, "migrate", req.Domain, PhaseDetaching, PhaseDetached); err != nil {
 			return res, err
 		}
@@ -309,6 +320,9 @@ func (m *Migration) sameHost(p *Plan) error {
 // nextStep says which command continues a plan.
 func nextStep(p *Plan) string {
 	switch p.Phase {
+	case PhasePreview:
+		return "a preview written by `xlpt migrate detach --dry-run`: nothing was detached; `xlpt migrate check` reads it on the target, " +
+			"`xlpt migrate detach` without --dry-run starts the migration and replaces it"
 	case PhaseDetaching:
 		return "finish it with `xlpt migrate detach`, or undo it with `xlpt migrate rollback`"
 	case PhaseDetached:
@@ -337,13 +351,27 @@ func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan,
 	if err := m.s.reproducible(dom, list); err != nil {
 		return nil, warnings, err
 	}
-	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.hostname, Force: force, Phase: PhaseDetaching}
+	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.hostname, Force: force, Phase: PhaseDetaching,
+		GuestType:   planWord(dom.Info.Type.String(), "hvm", "pv", "pvh"),
+		Passthrough: planWord(cfg.Passthrough.String(), "default", "disabled", "enabled", "sync_pt", "share_pt")}
 	p.Devices, err = m.describe(list)
 	if err != nil {
 		return nil, warnings, err
 	}
 	p.event("preflight", "", "%s (domid %d, %s) can migrate; %d device(s) to detach", dom, dom.Domid, dom.Info.Type, len(p.Devices))
 	return p, warnings, nil
+}
+
+// planWord is w when it is one of the words a plan may hold (Plan.Check),
+// else "" (unknown): a value libxl adds later must not make the plan
+// unreadable.
+func planWord(w string, words ...string) string {
+	for _, x := range words {
+		if w == x {
+			return w
+		}
+	}
+	return ""
 }
 
 // migratable refuses, before anything changes, a guest that Xen 4.17 will

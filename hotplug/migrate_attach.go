@@ -100,6 +100,11 @@ func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.De
 	if p == nil {
 		return nil, Domain{}, nil, fmt.Errorf("%w: no plan at %s (it is written by `xlpt migrate detach`)", ErrPlan, m.plans)
 	}
+	if p.Phase == PhasePreview {
+		return p, Domain{}, nil, fmt.Errorf("%w: %s was written by `xlpt migrate detach --dry-run`, and nothing was detached from %s, "+
+			"so there is nothing to put back; run `xlpt migrate detach --plan %s %s` on %s first (it replaces the preview)",
+			ErrPreviewPlan, m.plans, p.Domain, m.plans, p.Domain, p.SourceHost)
+	}
 	if err := m.checkPlan(p, "migrate", domain, phases...); err != nil {
 		return p, Domain{}, nil, err
 	}
@@ -119,9 +124,37 @@ func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.De
 // assignable functions first), refusing before any change when one is
 // missing or ambiguous, naming every such device at once.
 func (m *Migration) matchTargets(p *Plan, mapping map[string]xl.PciBdf) error {
+	got, _, errs := m.findTargets(p, mapping, func(d PlanDevice) bool { return d.State == StateDetached })
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("nothing attached: %w", err)
+	}
+	// Recorded only once every device has its target.
+	for _, t := range got {
+		p.Devices[t.index].TargetBDF = t.bdf.String()
+	}
+	if err := checkTargetSlots(p); err != nil {
+		return fmt.Errorf("nothing attached: %w", err)
+	}
+	return nil
+}
+
+// targetMatch is the function of this host a plan device goes to.
+type targetMatch struct {
+	index int // into the plan's devices
+	bdf   xl.PciBdf
+	how   MatchHow
+}
+
+// findTargets matches the plan devices todo selects, changing nothing
+// (not the plan either): attach records the targets, migrate check only
+// reports them. A device in the target already keeps its place. The
+// errors name every device without a single match, and a failure to ask
+// libxl who holds a function; owners is what libxl answered, for the
+// caller's own questions.
+func (m *Migration) findTargets(p *Plan, mapping map[string]xl.PciBdf, todo func(PlanDevice) bool) ([]targetMatch, *owners, []error) {
 	own, err := loadOwners(m.s.ts, m.s.host)
 	if err != nil {
-		return err
+		return nil, nil, []error{err}
 	}
 	var ownErr error
 	owner := func(b xl.PciBdf) (Owner, bool) {
@@ -141,25 +174,27 @@ func (m *Migration) matchTargets(p *Plan, mapping map[string]xl.PciBdf) error {
 			ow, ok := owner(b)
 			return ok && ow.Kind == OwnedByPciback
 		}}
-	var todo []int
+	var idx []int
 	var devs []PlanDevice
 	for i, d := range p.Devices {
-		switch d.State {
-		case StateInTarget:
+		switch {
+		case d.State == StateInTarget:
 			mt.taken[d.target()] = true
-		case StateDetached:
-			todo, devs = append(todo, i), append(devs, d)
+		case todo(d):
+			idx, devs = append(idx, i), append(devs, d)
 		}
 	}
-	got, errs := mt.match(devs)
-	if err := errors.Join(append(errs, ownErr)...); err != nil {
-		return fmt.Errorf("nothing attached: %w", err)
+	got, how, errs := mt.matchHow(devs)
+	if ownErr != nil {
+		errs = append(errs, ownErr)
 	}
-	// Recorded only once every device has its target.
-	for k, i := range todo {
-		p.Devices[i].TargetBDF = got[k].String()
+	var out []targetMatch
+	for k, i := range idx {
+		if b, ok := got[k]; ok {
+			out = append(out, targetMatch{index: i, bdf: b, how: how[k]})
+		}
 	}
-	return checkTargetSlots(p)
+	return out, own, errs
 }
 
 // checkTargetSlots refuses targets that split a guest slot: its
@@ -174,8 +209,9 @@ func checkTargetSlots(p *Plan) error {
 		for _, i := range u {
 			d := p.Devices[i]
 			if t := d.target(); t.Slot() != first.Slot() || t.Func != d.bdf().Func {
-				return fmt.Errorf("nothing attached: guest slot %s: %s would go to %s, but the other functions of its slot to %s; map the whole slot with --map",
-					d.GuestSlot, d.BDF, t, first.Slot())
+				return &DeviceProblem{Device: d.BDF, Kind: ProblemSplitSlot, Err: fmt.Errorf(
+					"guest slot %s: %s would go to %s, but the other functions of its slot to %s; map the whole slot with --map",
+					d.GuestSlot, d.BDF, t, first.Slot())}
 			}
 		}
 	}

@@ -190,8 +190,23 @@ type matcher struct {
 // match finds the targets of devs, by index into devs; the errors name
 // each device it found none (or no single one) for.
 func (m *matcher) match(devs []PlanDevice) (map[int]xl.PciBdf, []error) {
+	got, _, errs := m.matchHow(devs)
+	return got, errs
+}
+
+// matchHow is match, saying also how each target was found (migrate
+// check reports it). Each error is a *DeviceProblem.
+func (m *matcher) matchHow(devs []PlanDevice) (map[int]xl.PciBdf, map[int]MatchHow, []error) {
 	got := map[int]xl.PciBdf{}
 	rest, errs := m.pass1(devs, got)
+	// Everything pass 1 found was --map's or the device's own BDF.
+	how := map[int]MatchHow{}
+	for i := range got {
+		how[i] = MatchSameBDF
+		if _, ok := m.mapping[devs[i].BDF]; ok {
+			how[i] = MatchMap
+		}
+	}
 	var group []int
 	for _, i := range rest {
 		if devs[i].Identity.PF == nil {
@@ -200,15 +215,20 @@ func (m *matcher) match(devs []PlanDevice) (map[int]xl.PciBdf, []error) {
 		}
 		b, err := m.findVF(devs[i])
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, deviceProblem(devs[i].BDF, err))
 			continue
 		}
-		got[i] = b
+		got[i], how[i] = b, MatchIdentity
 	}
 	for _, g := range groupByIdentity(devs, group) {
 		errs = append(errs, m.pair(devs, g, got)...)
+		for _, i := range g {
+			if _, ok := got[i]; ok {
+				how[i] = MatchIdentity
+			}
+		}
 	}
-	return got, errs
+	return got, how, errs
 }
 
 // findVF finds a free VF of the one PF matching the VF's PF.
@@ -260,7 +280,7 @@ func (m *matcher) pass1(devs []PlanDevice, got map[int]xl.PciBdf) ([]int, []erro
 		}
 		mapped[i] = true
 		if err := m.checkMap(d, b); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &DeviceProblem{Device: d.BDF, Kind: ProblemMap, Err: err})
 			continue
 		}
 		got[i] = m.take(b)
@@ -333,7 +353,8 @@ func (m *matcher) pair(devs []PlanDevice, g []int, got map[int]xl.PciBdf) []erro
 	var errs []error
 	if len(cands) > len(g) {
 		for _, i := range g {
-			errs = append(errs, &AmbiguousError{Device: devs[i].BDF, Identity: devs[i].Identity, Candidates: cands, Others: others(devs, g, i)})
+			errs = append(errs, deviceProblem(devs[i].BDF,
+				&AmbiguousError{Device: devs[i].BDF, Identity: devs[i].Identity, Candidates: cands, Others: others(devs, g, i)}))
 		}
 		return errs
 	}
@@ -342,7 +363,7 @@ func (m *matcher) pair(devs []PlanDevice, g []int, got map[int]xl.PciBdf) []erro
 			got[i] = m.take(cands[k])
 			continue
 		}
-		errs = append(errs, noDevice(devs[i], others(devs, g, i), cands, setAside))
+		errs = append(errs, deviceProblem(devs[i].BDF, noDevice(devs[i], others(devs, g, i), cands, setAside)))
 	}
 	return errs
 }

@@ -28,19 +28,26 @@ type Plan struct {
 	Kind    string `json:"kind"` // "migrate" or "move"
 	// Domain is the guest the devices were taken from (a name: domids
 	// change with a migration). To is a move's receiving guest.
-	Domain     string       `json:"domain"`
-	To         string       `json:"to,omitempty"`
-	SourceHost string       `json:"source_host"`
-	Force      bool         `json:"force"`
-	Phase      Phase        `json:"phase"`
-	Devices    []PlanDevice `json:"devices"`
-	Events     []PlanEvent  `json:"events"`
+	Domain     string `json:"domain"`
+	To         string `json:"to,omitempty"`
+	SourceHost string `json:"source_host"`
+	// GuestType ("hvm", "pv", "pvh") and Passthrough (xl.cfg's
+	// passthrough=, as libxl reports it) are what the target's Xen must
+	// offer the guest (`migrate check`); a plan an older xlpt wrote has
+	// neither.
+	GuestType   string       `json:"guest_type,omitempty"`
+	Passthrough string       `json:"passthrough,omitempty"`
+	Force       bool         `json:"force"`
+	Phase       Phase        `json:"phase"`
+	Devices     []PlanDevice `json:"devices"`
+	Events      []PlanEvent  `json:"events"`
 }
 
 // Phase is where a plan's workflow stands.
 type Phase string
 
 const (
+	PhasePreview    Phase = "preview"      // migrate detach --dry-run: what the detach would start from; nothing was detached
 	PhaseDetaching  Phase = "detaching"    // migrate detach running or interrupted
 	PhaseDetached   Phase = "detached"     // every device out of the guest: ready for xl migrate
 	PhaseAttaching  Phase = "attaching"    // migrate attach running or interrupted
@@ -55,6 +62,10 @@ const (
 func (p Phase) Done() bool {
 	return p == PhaseAttached || p == PhaseRolledBack || p == PhaseMoved
 }
+
+// Reusable reports a plan a new workflow replaces: a finished one, or a
+// preview, which records no device out of its guest.
+func (p Phase) Reusable() bool { return p.Done() || p == PhasePreview }
 
 // DeviceState is where one device is. The -ing states are intents
 // written before a step; the next run settles them from libxl's lists.
@@ -245,9 +256,19 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("kind %q: want migrate or move", p.Kind)
 	}
 	switch p.Phase {
-	case PhaseDetaching, PhaseDetached, PhaseAttaching, PhaseAttached, PhaseRollingBck, PhaseRolledBack, PhaseMoving, PhaseMoved:
+	case PhasePreview, PhaseDetaching, PhaseDetached, PhaseAttaching, PhaseAttached, PhaseRollingBck, PhaseRolledBack, PhaseMoving, PhaseMoved:
 	default:
 		return fmt.Errorf("phase %q is not one of xlpt's", p.Phase)
+	}
+	switch p.GuestType {
+	case "", "hvm", "pv", "pvh":
+	default:
+		return fmt.Errorf("guest_type %q: want hvm, pv or pvh", p.GuestType)
+	}
+	switch p.Passthrough {
+	case "", "default", "disabled", "enabled", "sync_pt", "share_pt":
+	default:
+		return fmt.Errorf("passthrough %q is not one of libxl's", p.Passthrough)
 	}
 	if err := checkWord("domain", p.Domain, false); err != nil {
 		return err

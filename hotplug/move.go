@@ -60,7 +60,7 @@ func (m *Migration) move(req MoveRequest) (MigrateResult, error) {
 		res.Plan = p // a re-run of a finished move
 		return res, nil
 	}
-	if p == nil || p.Phase.Done() {
+	if p == nil || p.Phase.Reusable() {
 		if p, err = m.newMove(req, from, fromList); err != nil {
 			return res, err
 		}

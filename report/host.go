@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"time"
 
 	"github.com/xlpt/xlpt/hotplug"
@@ -125,3 +126,74 @@ type PlanDoc struct {
 
 // Plan is the migrate commands' and pci-move's document.
 func Plan(p *hotplug.Plan) *PlanDoc { return &PlanDoc{Plan: p} }
+
+// MigrateCheckDoc is migrate check's document: for every plan device
+// the function of this host attach would give it, and every problem.
+type MigrateCheckDoc struct {
+	Envelope
+	PlanFile   string                `json:"plan_file"`
+	Domain     string                `json:"domain"`
+	SourceHost string                `json:"source_host"`
+	Host       string                `json:"host"` // this host, where the check ran
+	Phase      hotplug.Phase         `json:"phase"`
+	GuestType  *string               `json:"guest_type"` // null: unknown (an older plan without devices)
+	Devices    []MigrateCheckDevice  `json:"devices"`
+	Problems   []MigrateCheckProblem `json:"problems"`
+	Verdict    string                `json:"verdict"` // ready, refused
+}
+
+// MigrateCheckDevice is one plan device and its function here.
+type MigrateCheckDevice struct {
+	BDF       string  `json:"bdf"` // the plan's
+	GuestSlot string  `json:"guest_slot"`
+	TargetBDF *string `json:"target_bdf"` // null: none found
+	How       *string `json:"how"`        // map, same_bdf, identity; null: none found
+	Owner     *string `json:"owner"`      // of the target, as check's; null: none found
+	OwnerText *string `json:"owner_text"`
+	Assign    bool    `json:"assign"` // attach makes the target assignable first (--assign)
+}
+
+// MigrateCheckProblem is one reason attach would be refused here.
+type MigrateCheckProblem struct {
+	Device     *string  `json:"device"` // the plan's BDF; null: the guest's (this host's Xen)
+	Kind       string   `json:"kind"`
+	Message    string   `json:"message"`
+	Candidates []string `json:"candidates"` // an ambiguous match's candidates, else []
+}
+
+// MigrateCheck is migrate check's document of res, whose plan is the
+// file planFile (res.Plan must be set).
+func MigrateCheck(res hotplug.MigrateCheck, planFile string) *MigrateCheckDoc {
+	p := res.Plan
+	doc := &MigrateCheckDoc{PlanFile: planFile, Domain: p.Domain, SourceHost: p.SourceHost, Host: res.Host, Phase: p.Phase,
+		Devices: []MigrateCheckDevice{}, Problems: []MigrateCheckProblem{}, Verdict: "ready"}
+	if res.GuestType != "" {
+		doc.GuestType = &res.GuestType
+	}
+	for _, t := range res.Targets {
+		d := MigrateCheckDevice{BDF: t.BDF, GuestSlot: t.GuestSlot, Assign: t.Assign}
+		if t.Target != "" {
+			target, how, word, text := t.Target, string(t.How), t.Owner.Word(), t.Owner.String()
+			d.TargetBDF, d.How, d.Owner, d.OwnerText = &target, &how, &word, &text
+		}
+		doc.Devices = append(doc.Devices, d)
+	}
+	for _, pr := range res.Problems {
+		mp := MigrateCheckProblem{Kind: string(pr.Kind), Message: pr.Error(), Candidates: []string{}}
+		if pr.Device != "" {
+			dev := pr.Device
+			mp.Device = &dev
+		}
+		var ae *hotplug.AmbiguousError
+		if errors.As(pr, &ae) {
+			for _, c := range ae.Candidates {
+				mp.Candidates = append(mp.Candidates, c.String())
+			}
+		}
+		doc.Problems = append(doc.Problems, mp)
+	}
+	if len(doc.Problems) > 0 {
+		doc.Verdict = "refused"
+	}
+	return doc
+}

@@ -16,7 +16,7 @@
 //	check.go       check, msi
 //	check_json.go  check's device list as JSON, by hand (megabytes on a full scan)
 //	guest.go       rdm list and rdm check, cfg check, add-pci and remove-pci
-//	host.go        sriov list, enable and disable, restore, recover, the migration plan
+//	host.go        sriov list, enable and disable, restore, recover, the migration plan, migrate check
 package report
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -84,11 +85,13 @@ func TestGoldenJSONLibxl(t *testing.T) {
 	named.Name = "nic1"
 	dom := hotplug.Domain{Name: "web01", Domid: 3}
 	for name, doc := range map[string]report.Document{
-		"pci-attach":          report.Attach(hotplug.AttachResult{Domain: dom, Attached: []xl.DevicePci{nic}}),
-		"pci-detach":          report.Detach(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
-		"pci-list":            report.PciList(dom, []xl.DevicePci{nic}),
-		"pci-assignable-list": report.AssignableList([]xl.DevicePci{named}),
-		"migrate":             report.Plan(samplePlan()),
+		"pci-attach":            report.Attach(hotplug.AttachResult{Domain: dom, Attached: []xl.DevicePci{nic}}),
+		"pci-detach":            report.Detach(hotplug.DetachResult{Domain: dom, Detached: []xl.DevicePci{nic}}),
+		"pci-list":              report.PciList(dom, []xl.DevicePci{nic}),
+		"pci-assignable-list":   report.AssignableList([]xl.DevicePci{named}),
+		"migrate":               report.Plan(samplePlan()),
+		"migrate-check":         report.MigrateCheck(sampleCheck(false), "/var/lib/xlpt/web01.plan"),
+		"migrate-check-refused": report.MigrateCheck(sampleCheck(true), "/var/lib/xlpt/web01.plan"),
 		"sriov-set": report.SRIOVSet(hotplug.SRIOVResult{Change: pcibind.NumVFsChange{PF: xl.PciBdf{Bus: 3}, From: 0, To: 2,
 			Waited: 180 * time.Millisecond, VFs: []xl.PciBdf{{Bus: 3, Dev: 0x10}, {Bus: 3, Dev: 0x10, Func: 2}}}, Changed: true,
 			Hidden: []hotplug.Hidden{{BDF: xl.PciBdf{Bus: 3, Dev: 0x10}, To: "pciback"}, {BDF: xl.PciBdf{Bus: 3, Dev: 0x10, Func: 2}, To: "pciback"}}, AutoprobeOff: true,
@@ -130,7 +133,7 @@ var snake = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
 
 // goldenDefs names the schema definition of golden files that show
 // another command's document (or a second case of one).
-var goldenDefs = map[string]string{"sriov-disable": "sriov_set", "restore-dry-run": "restore"}
+var goldenDefs = map[string]string{"sriov-disable": "sriov_set", "restore-dry-run": "restore", "migrate-check-refused": "migrate_check"}
 
 // goldenDef is the schema definition a golden file is validated against.
 func goldenDef(name string) string {
@@ -196,6 +199,7 @@ func golden(t *testing.T, name, got string) {
 func samplePlan() *hotplug.Plan {
 	vf := 1
 	return &hotplug.Plan{Version: hotplug.PlanVersion, Kind: "migrate", Domain: "web01", SourceHost: "src", Phase: hotplug.PhaseAttached,
+		GuestType: "hvm", Passthrough: "enabled",
 		Devices: []hotplug.PlanDevice{{
 			BDF: "0000:03:10.1", Vdevfn: 0x38, GuestSlot: "07.0", FuncMask: 1,
 			Options:    hotplug.PlanOptions{Msitranslate: true, RdmPolicy: "relaxed"},
@@ -208,6 +212,33 @@ func samplePlan() *hotplug.Plan {
 		Events: []hotplug.PlanEvent{{Time: time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC), Step: "attach", Device: "0000:03:10.1",
 			Detail: "in web01 at 0000:04:10.1, guest slot 07.0 (target)"}},
 	}
+}
+
+// sampleCheck is migrate check on a target ("dst") of a preview plan of
+// two NICs: matched by identity and at the same BDF, or (refused) the
+// second ambiguous between two NICs, and no hvm_directio.
+func sampleCheck(refused bool) hotplug.MigrateCheck {
+	id := hotplug.Identity{Vendor: 0x8086, Device: 0x10d3, SubVendor: 0x8086, SubDevice: 0x0000, Class: 0x020000}
+	p := &hotplug.Plan{Version: hotplug.PlanVersion, Kind: "migrate", Domain: "web01", SourceHost: "src", GuestType: "hvm",
+		Passthrough: "enabled", Phase: hotplug.PhasePreview}
+	for _, d := range []struct{ bdf, slot string }{{"0000:00:06.0", "07.0"}, {"0000:00:05.0", "06.0"}} {
+		p.Devices = append(p.Devices, hotplug.PlanDevice{BDF: d.bdf, GuestSlot: d.slot, Identity: id, State: hotplug.StateInSource})
+	}
+	assignable := hotplug.Owner{Kind: hotplug.OwnedByPciback}
+	res := hotplug.MigrateCheck{Plan: p, Host: "dst", GuestType: "hvm", Targets: []hotplug.CheckTarget{
+		{BDF: "0000:00:06.0", GuestSlot: "07.0", Target: "0000:00:06.0", How: hotplug.MatchSameBDF, Owner: assignable},
+		{BDF: "0000:00:05.0", GuestSlot: "06.0", Target: "0000:00:15.0", How: hotplug.MatchIdentity, Owner: assignable},
+	}}
+	if !refused {
+		return res
+	}
+	res.Targets[1] = hotplug.CheckTarget{BDF: "0000:00:05.0", GuestSlot: "06.0"}
+	amb := &hotplug.AmbiguousError{Device: "0000:00:05.0", Identity: id, Candidates: []xl.PciBdf{{Dev: 0x15}, {Dev: 0x16}}}
+	res.Problems = []*hotplug.DeviceProblem{
+		{Kind: hotplug.ProblemHost, Err: fmt.Errorf("%w: this host's Xen reports no hvm_directio, so it cannot pass devices through to the HVM guest web01", hotplug.ErrNoIOMMU)},
+		{Device: "0000:00:05.0", Kind: hotplug.ProblemAmbiguous, Err: amb},
+	}
+	return res
 }
 
 // sameDoc names commands whose --json document is another's golden: the

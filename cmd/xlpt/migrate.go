@@ -14,7 +14,11 @@ import (
 	"github.com/xlpt/xlpt/xl"
 )
 
-var planFlag = &cli.StringFlag{Name: "plan", Usage: "The migration plan `FILE` (JSON; see the README); required"}
+var (
+	planFlag   = &cli.StringFlag{Name: "plan", Usage: "The migration plan `FILE` (JSON; see the README); required"}
+	mapFlag    = &cli.StringSliceFlag{Name: "map", Usage: "Use host device `NEW` for the plan's OLD (OLD=NEW, BDFs; repeatable)"}
+	assignFlag = &cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first"}
+)
 
 // planArg is --plan, which every migrate command needs.
 func planArg(c *cli.Context) (string, error) {
@@ -28,17 +32,18 @@ var migrateCommand = &cli.Command{
 	Name:        "migrate",
 	Usage:       "Take a guest's passthrough devices out for a live migration, and put them back",
 	Description: help.Of("migrate"),
-	Subcommands: []*cli.Command{migrateDetachCommand, migrateAttachCommand, migrateRollbackCommand, migrateStatusCommand},
+	Subcommands: []*cli.Command{migrateDetachCommand, migrateCheckCommand, migrateAttachCommand, migrateRollbackCommand, migrateStatusCommand},
 }
 
 var migrateDetachCommand = &cli.Command{
 	Name:        "detach",
 	Usage:       "Refuse a guest that cannot migrate, write the plan, detach every device",
-	ArgsUsage:   "--plan FILE DOMAIN",
+	ArgsUsage:   "--plan FILE [--dry-run] DOMAIN",
 	Description: help.Of("migrate detach"),
 	Flags: []cli.Flag{jsonFlag, planFlag,
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove without the guest's consent"},
 		&cli.IntFlag{Name: "timeout", Usage: "Keep asking a guest that does not answer an eject for `S` seconds (0: once)"},
+		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "Make every refusal, write the plan as a preview; detach nothing"},
 	},
 	Action: func(c *cli.Context) error {
 		if c.Int("timeout") < 0 {
@@ -46,8 +51,45 @@ var migrateDetachCommand = &cli.Command{
 		}
 		return runMigration(c, func(m *hotplug.Migration) (hotplug.MigrateResult, error) {
 			return m.Detach(hotplug.MigrateDetachRequest{Domain: c.Args().First(), Force: c.Bool("force"),
-				Wait: time.Duration(c.Int("timeout")) * time.Second})
+				Wait: time.Duration(c.Int("timeout")) * time.Second, DryRun: c.Bool("dry-run")})
 		})
+	},
+}
+
+var migrateCheckCommand = &cli.Command{
+	Name:        "check",
+	Usage:       "On the target, before the migration: say where attach would put each plan device; change nothing",
+	ArgsUsage:   "--plan FILE [--map OLD=NEW ...] [--assign] [DOMAIN]",
+	Description: help.Of("migrate check"),
+	Flags: []cli.Flag{jsonFlag, planFlag, mapFlag,
+		&cli.BoolFlag{Name: "assign", Usage: "Judge as attach --assign would: devices dom0 holds may be made assignable"}},
+	Action: func(c *cli.Context) error {
+		o := newOutput(c)
+		defer o.flush()
+		if err := args(c, 0, 1); err != nil {
+			return err
+		}
+		plan, err := planArg(c)
+		if err != nil {
+			return err
+		}
+		mapping, err := parseMap(c.StringSlice("map"))
+		if err != nil {
+			return err
+		}
+		m, err := newMigration(c, plan)
+		if err != nil {
+			return err
+		}
+		res, err := m.Check(hotplug.MigrateCheckRequest{Domain: c.Args().First(), Map: mapping, Assign: c.Bool("assign")})
+		o.warn(res.Warnings...)
+		o.note(res.Notes...)
+		if res.Plan != nil {
+			if eerr := o.emit(report.MigrateCheck(res, plan), func(w io.Writer) { printCheckTargets(w, plan, res) }); eerr != nil {
+				return eerr
+			}
+		}
+		return err
 	},
 }
 
@@ -56,10 +98,7 @@ var migrateAttachCommand = &cli.Command{
 	Usage:       "Put the plan's devices into the migrated guest, in their old slots",
 	ArgsUsage:   "--plan FILE [--map OLD=NEW ...] [--assign] DOMAIN",
 	Description: help.Of("migrate attach"),
-	Flags: []cli.Flag{jsonFlag, planFlag,
-		&cli.StringSliceFlag{Name: "map", Usage: "Use host device `NEW` for the plan's OLD (OLD=NEW, BDFs; repeatable)"},
-		&cli.BoolFlag{Name: "assign", Usage: "Make devices dom0 still holds assignable first"},
-	},
+	Flags:       []cli.Flag{jsonFlag, planFlag, mapFlag, assignFlag},
 	Action: func(c *cli.Context) error {
 		mapping, err := parseMap(c.StringSlice("map"))
 		if err != nil {
@@ -163,4 +202,25 @@ func printPlan(w io.Writer, path string, p *hotplug.Plan) {
 		fmt.Fprintf(w, "%s  guest slot %s  %s\n", d.BDF, d.GuestSlot, p.Where(d))
 	}
 	fmt.Fprintf(w, "plan %s: %s %s\n", path, p.Domain, p.Phase)
+}
+
+// printCheckTargets says where each plan device would go, one line each
+// ("SRC -> DST (how)", "SRC -> none"), then the verdict in one line.
+func printCheckTargets(w io.Writer, path string, res hotplug.MigrateCheck) {
+	for _, t := range res.Targets {
+		if t.Target == "" {
+			fmt.Fprintf(w, "%s -> none\n", t.BDF)
+			continue
+		}
+		fmt.Fprintf(w, "%s -> %s (%s)\n", t.BDF, t.Target, t.How.Text())
+	}
+	guest := res.Plan.Domain
+	if res.GuestType != "" {
+		guest += " (" + res.GuestType + ")"
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(w, "plan %s: %s cannot be attached on %s: %d problem(s)\n", path, guest, res.Host, len(res.Problems))
+		return
+	}
+	fmt.Fprintf(w, "plan %s: %s can be attached on %s: %d device(s)\n", path, guest, res.Host, len(res.Targets))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,12 +44,34 @@ func TestMigrateBadInputExits2BeforeLibxl(t *testing.T) {
 		{"migrate", "detach", "--plan", "/nonexistent/p", "--timeout", "-1", "hvm1"},
 		{"migrate", "detach", "hvm1"}, // no --plan
 		{"migrate", "rollback", "--plan", "/nonexistent/p"},
+		{"migrate", "detach", "--dry-run", "hvm1"}, // no --plan
+		{"migrate", "detach", "--dry-run", "--plan", "/nonexistent/p"},
+		{"migrate", "check", "hvm1"}, // no --plan
+		{"migrate", "check", "--plan", "/nonexistent/p", "hvm1", "hvm2"},
+		{"migrate", "check", "--plan", "/nonexistent/p", "--map", "0000:00:05.0"},
 		{"pci-move", "hvm1", "hvm2"},
 		{"pci-move", "hvm1", "hvm2", "name=gpu"},
 		{"pci-move", "hvm1", "hvm2", "0000:00:05.0", "20"},
 	} {
 		if _, errs, code := run(t, args...); code != 2 {
 			t.Errorf("%v: exit %d %q; want 2", args, code, errs)
+		}
+	}
+}
+
+// migrate check's text: one line per plan device, SRC -> DST (how) or
+// SRC -> none, then the verdict.
+func TestMigrateCheckText(t *testing.T) {
+	for refused, want := range map[bool]string{
+		false: "0000:00:06.0 -> 0000:00:06.0 (same BDF)\n0000:00:05.0 -> 0000:00:15.0 (identity)\n" +
+			"plan /p: web01 (hvm) can be attached on dst: 2 device(s)\n",
+		true: "0000:00:06.0 -> 0000:00:06.0 (same BDF)\n0000:00:05.0 -> none\n" +
+			"plan /p: web01 (hvm) cannot be attached on dst: 2 problem(s)\n",
+	} {
+		var b bytes.Buffer
+		printCheckTargets(&b, "/p", sampleCheck(refused))
+		if b.String() != want {
+			t.Errorf("refused %v:\n%s\nwant\n%s", refused, b.String(), want)
 		}
 	}
 }
