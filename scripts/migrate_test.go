@@ -25,7 +25,12 @@ func fakes(t *testing.T) (dir, log string) {
 while [ $# -gt 0 ]; do case $1 in --) shift; break ;; -*) shift ;; *) break ;; esac; done
 shift # the host
 case $* in
-*"cat >"*) [ "${FAIL_COPY:-}" = 1 ] && exit 1; cat >"$REMOTE_PLAN"; exit 0 ;;
+*"cat >"*)
+	[ "${FAIL_COPY:-}" = 1 ] && exit 1
+	# FAIL_COPY=2: the second copy (after the preflight's) fails
+	if [ "${FAIL_COPY:-}" = 2 ] && [ -e "$LOG.copied" ]; then exit 1; fi
+	: >"$LOG.copied"
+	cat >"$REMOTE_PLAN"; exit 0 ;;
 esac
 exec sh -c "$*"
 `,
@@ -44,6 +49,7 @@ case "$1 $2" in
 	while [ "$1" != --plan ]; do shift; done
 	printf '{\n  "version": 1,\n  "domain": "%s",\n  "devices": []\n}\n' "$3" >"$2" ;;
 "migrate status") echo "status of $3" ;;
+"migrate check") [ "${FAIL_CHECK:-}" = 1 ] && { echo "xlpt: migrate check: no free device" >&2; exit 1; } ;;
 "migrate attach") [ "${FAIL_ATTACH:-}" = 1 ] && exit 1 ;;
 "migrate rollback")
 	[ "${FAIL_ROLLBACK:-}" = 1 ] && exit 1
@@ -159,19 +165,44 @@ func TestMigrateRollbackAfterLogDirty(t *testing.T) {
 	}
 }
 
-// A plan that cannot be copied to the target stops the migration: the
-// devices go back into the guest here, and xl migrate never runs.
+// A plan that cannot be copied to the target stops the migration. At the
+// preflight (FAIL_COPY=1: every copy fails) nothing was detached; after
+// the detach (FAIL_COPY=2: the second copy fails) the devices go back
+// into the guest here. xl migrate never runs.
 func TestMigrateStopsWhenThePlanCopyFails(t *testing.T) {
 	plan := filepath.Join(t.TempDir(), "plan")
-	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_COPY=1"}, "web01", "target")
-	if strings.Contains(log, "xl [migrate]") {
-		t.Errorf("xl migrate ran without the plan on the target:\n%s", log)
+	detach := "xlpt [migrate] [detach] [--plan]"
+	for _, c := range []struct{ fail, say, calls, not string }{
+		{"1", "could not copy the plan to target; web01 stays on src with every device, nothing changed", "", detach},
+		{"2", "could not copy the plan to target, so web01 was not migrated", "xlpt [migrate] [rollback]", ""},
+	} {
+		out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_COPY=" + c.fail}, "web01", "target")
+		if strings.Contains(log, "xl [migrate]") {
+			t.Errorf("FAIL_COPY=%s: xl migrate ran without the plan on the target:\n%s", c.fail, log)
+		}
+		if c.calls != "" && !strings.Contains(log, c.calls) || c.not != "" && strings.Contains(log, c.not) {
+			t.Errorf("FAIL_COPY=%s: want %q and not %q in the calls:\n%s", c.fail, c.calls, c.not, log)
+		}
+		if code != 1 || !strings.Contains(out, "RESULT 1: "+c.say) {
+			t.Errorf("FAIL_COPY=%s: exit %d:\n%s", c.fail, code, out)
+		}
 	}
-	if !strings.Contains(log, "xlpt [migrate] [rollback]") {
-		t.Errorf("the devices were not put back:\n%s", log)
-	}
-	if code != 1 || !strings.Contains(out, "RESULT 1") || !strings.Contains(out, "could not copy the plan") {
+}
+
+// The preflight on the target refuses before anything changes: no
+// detach, no xl migrate, the guest keeps every device.
+func TestMigrateTargetCheckRefusesBeforeAnyChange(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_CHECK=1", "XLPT_MIGRATE_ATTACH=--assign"}, "web01", "target")
+	if code != 1 || !strings.Contains(out, "RESULT 1: target cannot take the devices of web01") {
 		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(log, "xlpt [migrate] [detach] [--dry-run] [--plan] ["+plan+"] [web01]") ||
+		!strings.Contains(log, "'xlpt' 'migrate' 'check' '--assign' '--plan'") {
+		t.Errorf("no dry run here and check there:\n%s", log)
+	}
+	if strings.Contains(log, "xlpt [migrate] [detach] [--plan]") || strings.Contains(log, "xl [migrate]") {
+		t.Errorf("something changed after the refusal:\n%s", log)
 	}
 }
 

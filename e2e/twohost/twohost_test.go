@@ -8,8 +8,11 @@
 // and 00:16.0 (run --layout b) where A's are at 00:05.0 and 00:06.0, and
 // B's host setup comes from its /etc/xlpt/devices.conf, applied at its
 // boot by xlpt restore. xlpt-migrate moves hvm1 A -> B over ssh (its
-// default remote command, and xl migrate's), back B -> A, and once more
-// with B's xl migrate-receive killed during the stream.
+// default remote command, and xl migrate's), back B -> A; is refused by
+// B's preflight when B lacks an assignable match; and runs once more with
+// B's xl migrate-receive killed during the stream (the guest left in
+// log-dirty mode, which xlpt-migrate's rollback turns off). Last, a plain
+// xl migrate of the guest without devices, for the time xlpt-migrate adds.
 package twohost
 
 import (
@@ -392,11 +395,47 @@ func TestTwoHosts(t *testing.T) {
 		migrate(t, b, a, map[string]string{"0000:00:15.0": "0000:00:05.0", "0000:00:16.0": "0000:00:06.0"},
 			map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38})
 	})
+	step(t, "target-refuses", testTargetRefuses)
 	step(t, "receive-killed", testReceiveKilled)
+	step(t, "plain-xl-migrate", func(t *testing.T) {
+		// The baseline of xlpt-migrate's added time: the same guest
+		// without devices, xl migrate alone, on the same two hosts.
+		a.ok(t, "xlpt pci-detach hvm1 0000:00:06.0")
+		r := a.ok(t, "xl migrate hvm1 tb-b")
+		record("%-44s %6.1fs", "plain xl migrate hvm1 tb-a -> tb-b, no devices", r.secs)
+		if !b.has(t, "hvm1") {
+			t.Errorf("hvm1 is not on tb-b after xl migrate")
+		}
+	})
 	step(t, "cleanup", func(t *testing.T) {
 		guestExpected = false
-		a.ok(t, "xl destroy hvm1")
+		a.sh(t, "xl destroy hvm1 2>/dev/null")
+		b.sh(t, "xl destroy hvm1 2>/dev/null")
 	})
+}
+
+// testTargetRefuses: B's 00:15.0 given back to dom0's e1000e, so B has no
+// assignable device for A's 00:05.0; xlpt-migrate's preflight (xlpt
+// migrate check on B) refuses before anything changes on either host.
+func testTargetRefuses(t *testing.T) {
+	b.ok(t, "xlpt pci-assignable-remove -r 0000:00:15.0")
+	defer b.ok(t, "xlpt pci-assignable-add 0000:00:15.0")
+	r := a.sh(t, migrateCmd+"tb-b")
+	record("%-44s %6.1fs", "xlpt-migrate refused by tb-b's check", r.secs)
+	if l := resultLine(r); r.code != 1 || !strings.Contains(l, "RESULT 1: tb-b cannot take the devices of hvm1") ||
+		!strings.Contains(l, "nothing changed") {
+		t.Errorf("xlpt-migrate: exit %d, last line %q; want exit 1, refused by tb-b with nothing changed", r.code, l)
+	}
+	if !strings.Contains(r.out+r.err, "0000:00:05.0") || !strings.Contains(r.out+r.err, "0000:00:15.0") {
+		t.Errorf("the refusal does not name A's 00:05.0 and B's 00:15.0:\n%s%s", r.out, r.err)
+	}
+	if strings.Contains(r.out+r.err, "1/3 detach") {
+		t.Errorf("the detach ran after the refusal:\n%s", r.err)
+	}
+	a.wantSlots(t, map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38})
+	if b.has(t, "hvm1") {
+		t.Errorf("tb-b has an hvm1 after the refusal")
+	}
 }
 
 // killer is a dom0 script: kill -9 B's xl migrate-receive 4 s after it
