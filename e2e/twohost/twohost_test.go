@@ -397,14 +397,15 @@ func TestTwoHosts(t *testing.T) {
 	})
 	step(t, "target-refuses", testTargetRefuses)
 	step(t, "receive-killed", testReceiveKilled)
+	step(t, "attach-fails-on-b", testAttachFailsOnB)
 	step(t, "plain-xl-migrate", func(t *testing.T) {
 		// The baseline of xlpt-migrate's added time: the same guest
 		// without devices, xl migrate alone, on the same two hosts.
-		a.ok(t, "xlpt pci-detach hvm1 0000:00:06.0")
-		r := a.ok(t, "xl migrate hvm1 tb-b")
-		record("%-44s %6.1fs", "plain xl migrate hvm1 tb-a -> tb-b, no devices", r.secs)
-		if !b.has(t, "hvm1") {
-			t.Errorf("hvm1 is not on tb-b after xl migrate")
+		b.ok(t, "xlpt pci-detach hvm1 0000:00:15.0 && xlpt pci-detach hvm1 0000:00:16.0")
+		r := b.ok(t, "xl migrate hvm1 tb-a")
+		record("%-44s %6.1fs", "plain xl migrate hvm1 tb-b -> tb-a, no devices", r.secs)
+		if !a.has(t, "hvm1") {
+			t.Errorf("hvm1 is not on tb-a after xl migrate")
 		}
 	})
 	step(t, "cleanup", func(t *testing.T) {
@@ -438,32 +439,74 @@ func testTargetRefuses(t *testing.T) {
 	}
 }
 
-// killer is a dom0 script: kill -9 B's xl migrate-receive 4 s after it
-// starts (the stream under way), and say so in /tmp/killer.log.
-const killer = `i=0
+// testAttachFailsOnB: B's 00:16.0 given back to dom0 while the guest's
+// memory streams to B (after the preflight passed): the migration ends
+// with hvm1 on B without devices (exit 3; attach is all or none), A's
+// NICs assignable, and the last line says what to run on B; done there,
+// the guest has both NICs.
+func testAttachFailsOnB(t *testing.T) {
+	a.ok(t, "xlpt pci-attach hvm1 0000:00:05.0 6")
+	a.waitGuest(t, bothNICs)
+	onReceive(t, b, "xlpt pci-assignable-remove -r 0000:00:16.0")
+	r := a.sh(t, migrateCmd+"tb-b")
+	record("%-44s %6.1fs", "xlpt-migrate, B's 00:16.0 taken mid-way", r.secs)
+	onReceiveDone(t, b)
+	l := resultLine(r)
+	fix := "xlpt migrate attach --plan " + plan + " hvm1 (on tb-b)"
+	if r.code != 3 || !strings.Contains(l, "RESULT 3: hvm1 runs on tb-b WITHOUT its devices") || !strings.Contains(l, fix) {
+		t.Errorf("xlpt-migrate: exit %d, last line %q; want exit 3 naming %q", r.code, l, fix)
+	}
+	if got := b.slots(t, "hvm1"); len(got) != 0 {
+		t.Errorf("tb-b: hvm1 holds %v after the failed attach; want none (all or none)", got)
+	}
+	if got := a.assignable(t); !strings.Contains(got, "0000:00:05.0") || !strings.Contains(got, "0000:00:06.0") {
+		t.Errorf("tb-a: its NICs are not assignable after the migration: %q", got)
+	}
+	// The operator's fix, then the command the last line names.
+	b.ok(t, "xlpt pci-assignable-add 0000:00:16.0")
+	b.ok(t, "xlpt migrate attach --plan "+plan+" hvm1")
+	b.wantSlots(t, map[string]int{"0000:00:15.0": 0x30, "0000:00:16.0": 0x38})
+	b.waitGuest(t, bothNICs)
+}
+
+// onReceive arms a dom0 script on h: 4 s after xl migrate-receive starts
+// (the stream under way), run action ($p is the receiver's pid), and say
+// "done: ACTION" in /tmp/on-receive.log.
+func onReceive(t *testing.T, h *host, action string) {
+	t.Helper()
+	script := `i=0
 while [ $i -lt 1000 ]; do
 	for c in /proc/[0-9]*/cmdline; do
 		if tr '\0' ' ' <"$c" 2>/dev/null | grep -q '^[^ ]*xl migrate-receive'; then
 			p=${c#/proc/}; p=${p%/cmdline}
-			sleep 4; kill -9 "$p" && echo "killed xl migrate-receive (pid $p)" >/tmp/killer.log; exit 0
+			sleep 4
+			` + action + ` && echo "done: ` + action + `" >/tmp/on-receive.log; exit 0
 		fi
 	done
 	sleep 0.3; i=$((i+1))
 done
-echo "xl migrate-receive never ran" >/tmp/killer.log
+echo "xl migrate-receive never ran" >/tmp/on-receive.log
 `
+	h.ok(t, "rm -f /tmp/on-receive.log; cat >/tmp/on-receive.sh <<'EOS'\n"+script+"EOS\nsetsid sh /tmp/on-receive.sh >/dev/null 2>&1 </dev/null &")
+}
+
+// onReceiveDone checks that the armed action ran.
+func onReceiveDone(t *testing.T, h *host) {
+	t.Helper()
+	if said := strings.TrimSpace(h.ok(t, "cat /tmp/on-receive.log").out); !strings.HasPrefix(said, "done: ") {
+		t.Fatalf("%s: the action armed for the receive did not run: %q", h.name, said)
+	}
+}
 
 // testReceiveKilled: B's xl migrate-receive killed during the stream; the
 // guest must run on A with every device back in its slot, and B must be
 // left without it.
 func testReceiveKilled(t *testing.T) {
 	a.waitGuest(t, bothNICs)
-	b.ok(t, "rm -f /tmp/killer.log; cat >/tmp/killer.sh <<'EOS'\n"+killer+"EOS\nsetsid sh /tmp/killer.sh >/dev/null 2>&1 </dev/null &")
+	onReceive(t, b, `kill -9 "$p"`)
 	r := a.sh(t, migrateCmd+"tb-b")
 	record("%-44s %6.1fs", "xlpt-migrate with B's receiver killed", r.secs)
-	if said := strings.TrimSpace(b.ok(t, "cat /tmp/killer.log").out); !strings.HasPrefix(said, "killed") {
-		t.Fatalf("tb-b: the receiver was not killed: %q", said)
-	}
+	onReceiveDone(t, b)
 	if r.code != 1 || !strings.Contains(resultLine(r), "RESULT 1: ") || !strings.Contains(resultLine(r), "with every device") {
 		t.Errorf("xlpt-migrate: exit %d, last line %q; want exit 1, hvm1 on tb-a with every device", r.code, resultLine(r))
 	}
