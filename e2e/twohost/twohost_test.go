@@ -11,8 +11,9 @@
 // default remote command, and xl migrate's), back B -> A; is refused by
 // B's preflight when B lacks an assignable match; and runs once more with
 // B's xl migrate-receive killed during the stream (the guest left in
-// log-dirty mode, which xlpt-migrate's rollback turns off). Last, a plain
-// xl migrate of the guest without devices, for the time xlpt-migrate adds.
+// log-dirty mode, which xlpt-migrate's rollback turns off); B's attach
+// failing. Then a plain xl migrate of the guest without devices, for the
+// time xlpt-migrate adds; last a NIC and an SR-IOV VF, A -> B and back.
 package twohost
 
 import (
@@ -23,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,9 +40,12 @@ const (
 	// here, the eject done a few seconds late): xlpt keeps asking for 60 s.
 	migrateCmd = "XLPT_MIGRATE_DETACH='--timeout 60' xlpt-migrate hvm1 "
 	e1000e     = "0x8086:0x10d3"
+	nvmeVF     = "0x1b36:0x0010" // a VF of the testbed's NVMe (no queues: no guest driver binds)
 	plan       = "/var/lib/xlpt/migrate-hvm1.plan"
 	// B's host setup, as an operator's --persist writes it.
-	devicesConfB = "assignable  0000:00:15.0  8086:10d3  driver=pciback\n" +
+	devicesConfB = "sriov       0000:00:19.0  1b36:0010  vfs=2 autoprobe=0\n" +
+		"assignable  0000:00:19.1  1b36:0010  driver=pciback vf=0000:00:19.0/0\n" +
+		"assignable  0000:00:15.0  8086:10d3  driver=pciback\n" +
 		"assignable  0000:00:16.0  8086:10d3  driver=pciback\n"
 )
 
@@ -249,7 +254,7 @@ func (h *host) guestNICs(t *testing.T) (map[string]string, float64) {
 	}
 	m := map[string]string{}
 	for _, g := range guestLine.FindAllStringSubmatch(block, -1) {
-		if g[2] == e1000e {
+		if g[2] == e1000e || g[2] == nvmeVF {
 			m[g[1]] = g[3]
 		}
 	}
@@ -334,9 +339,9 @@ func bootGuest(t *testing.T) {
 // migrate runs xlpt-migrate hvm1 from one host to the other, as an
 // operator would (ssh, its default remote command), and checks that
 // every device went with the guest.
-func migrate(t *testing.T, from, to *host, moved map[string]string, slots map[string]int) {
+func migrate(t *testing.T, from, to *host, moved map[string]string, slots map[string]int, view map[string]string) {
 	t.Helper()
-	up0 := from.waitGuest(t, bothNICs)
+	up0 := from.waitGuest(t, view)
 	fromFree := from.assignable(t)
 	r := from.ok(t, migrateCmd+to.name)
 	if l := resultLine(r); !strings.Contains(l, "RESULT 0: hvm1 runs on "+to.name+" with every device") {
@@ -361,7 +366,7 @@ func migrate(t *testing.T, from, to *host, moved map[string]string, slots map[st
 			t.Errorf("%s: plan status %q lacks %s->%s", to.name, st, src, dst)
 		}
 	}
-	if up := to.waitGuest(t, bothNICs); up <= up0 {
+	if up := to.waitGuest(t, view); up <= up0 {
 		t.Errorf("hvm1's uptime %.1fs on %s, %.1fs before on %s: it rebooted", up, to.name, up0, from.name)
 	}
 }
@@ -375,10 +380,12 @@ func TestTwoHosts(t *testing.T) {
 			t.Errorf("ssh tb-a hostname on tb-b: %q", got)
 		}
 		// B's setup came from its devices.conf at its boot.
-		if got := b.assignable(t); got != "0000:00:16.0 0000:00:15.0" && got != "0000:00:15.0 0000:00:16.0" {
-			t.Errorf("tb-b's assignable devices after its boot: %q; want 00:15.0 and 00:16.0 from devices.conf", got)
+		got := strings.Fields(b.assignable(t))
+		sort.Strings(got)
+		if strings.Join(got, " ") != "0000:00:15.0 0000:00:16.0 0000:00:19.1" {
+			t.Errorf("tb-b's assignable devices after its boot: %q; want 00:15.0, 00:16.0 and the VF 00:19.1 from devices.conf", got)
 		}
-		if !strings.Contains(b.LogTail(400), "2 applied, 0 already so, 0 refused, 0 failed") {
+		if !strings.Contains(b.LogTail(400), "4 applied, 0 already so, 0 refused, 0 failed") {
 			t.Errorf("tb-b's serial log lacks xlpt restore's summary")
 		}
 	})
@@ -389,11 +396,11 @@ func TestTwoHosts(t *testing.T) {
 	})
 	step(t, "a-to-b", func(t *testing.T) {
 		migrate(t, a, b, map[string]string{"0000:00:05.0": "0000:00:15.0", "0000:00:06.0": "0000:00:16.0"},
-			map[string]int{"0000:00:15.0": 0x30, "0000:00:16.0": 0x38})
+			map[string]int{"0000:00:15.0": 0x30, "0000:00:16.0": 0x38}, bothNICs)
 	})
 	step(t, "b-to-a", func(t *testing.T) {
 		migrate(t, b, a, map[string]string{"0000:00:15.0": "0000:00:05.0", "0000:00:16.0": "0000:00:06.0"},
-			map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38})
+			map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38}, bothNICs)
 	})
 	step(t, "target-refuses", testTargetRefuses)
 	step(t, "receive-killed", testReceiveKilled)
@@ -407,6 +414,18 @@ func TestTwoHosts(t *testing.T) {
 		if !a.has(t, "hvm1") {
 			t.Errorf("hvm1 is not on tb-a after xl migrate")
 		}
+	})
+	step(t, "vf-a-to-b-and-back", func(t *testing.T) {
+		// A NIC and an SR-IOV VF: A's VF 00:09.1 (of the NVMe at 00:09.0)
+		// maps to B's 00:19.1, a VF of the matching PF at 00:19.0 (B's
+		// devices.conf made its VFs at boot), and back.
+		a.ok(t, "xlpt sriov enable --assignable 0000:00:09.0 2")
+		a.ok(t, "xlpt pci-attach hvm1 0000:00:05.0 6 && xlpt pci-attach hvm1 0000:00:09.1 7")
+		nicAndVF := map[string]string{"0000:00:06.0": "e1000e", "0000:00:07.0": "-"}
+		migrate(t, a, b, map[string]string{"0000:00:05.0": "0000:00:15.0", "0000:00:09.1": "0000:00:19.1"},
+			map[string]int{"0000:00:15.0": 0x30, "0000:00:19.1": 0x38}, nicAndVF)
+		migrate(t, b, a, map[string]string{"0000:00:15.0": "0000:00:05.0", "0000:00:19.1": "0000:00:09.1"},
+			map[string]int{"0000:00:05.0": 0x30, "0000:00:09.1": 0x38}, nicAndVF)
 	})
 	step(t, "cleanup", func(t *testing.T) {
 		guestExpected = false
