@@ -128,6 +128,30 @@ func TestMigrateQuotesWhatItRunsOnTheTarget(t *testing.T) {
 	}
 }
 
+// Once xl migrate has moved the guest to another host, the plan here is
+// done with: kept as FILE.done, so that a guest that came back can be
+// migrated again (its plan here would otherwise read "detached", and the
+// preflight refuses to replace a migration under way). A localhost
+// migration keeps the one plan both sides use.
+func TestMigrateRetiresTheSourcePlan(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan")
+	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan}, "web01", "target")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, log)
+	}
+	if _, err := os.Stat(plan); err == nil {
+		t.Errorf("the plan is still at %s after the guest left", plan)
+	}
+	if _, err := os.Stat(plan + ".done"); err != nil {
+		t.Errorf("no %s.done: %v", plan, err)
+	}
+	_, code, _ = migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "XLPT_MIGRATE_REMOTE="}, "hvm1", "xl migrate-receive", "-s", "")
+	if _, err := os.Stat(plan); code != 0 || err != nil {
+		t.Errorf("a localhost migration: exit %d, plan %v; want 0 and the plan kept", code, err)
+	}
+}
+
 // XLPT_MIGRATE_DETACH and XLPT_MIGRATE_ATTACH reach the detach here and
 // the attach on the target, as options before the plan.
 func TestMigrateExtraOptions(t *testing.T) {
