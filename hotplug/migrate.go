@@ -3,6 +3,7 @@ package hotplug
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -131,14 +132,10 @@ func (m *Migration) detach(req MigrateDetachRequest) (MigrateResult, error) {
 	} else {
 		p = nil
 	}
-	dom, err := m.s.resolve(req.Domain)
+	dom, list, err := m.s.domainDevices(req.Domain)
+	res.Domain = dom
 	if err != nil {
 		return res, err
-	}
-	res.Domain = dom
-	list, err := m.s.ts.PciList(dom.Domid)
-	if err != nil {
-		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	if p == nil {
 		if p, res.Warnings, err = m.newPlan(dom, list, req.Force); err != nil {
@@ -352,8 +349,8 @@ func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan,
 		return nil, warnings, err
 	}
 	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.hostname, Force: force, Phase: PhaseDetaching,
-		GuestType:   planWord(dom.Info.Type.String(), "hvm", "pv", "pvh"),
-		Passthrough: planWord(cfg.Passthrough.String(), "default", "disabled", "enabled", "sync_pt", "share_pt")}
+		GuestType:   planWord(dom.Info.Type.String(), planGuestTypes),
+		Passthrough: planWord(cfg.Passthrough.String(), planPassthroughs)}
 	p.Devices, err = m.describe(list)
 	if err != nil {
 		return nil, warnings, err
@@ -365,11 +362,9 @@ func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan,
 // planWord is w when it is one of the words a plan may hold (Plan.Check),
 // else "" (unknown): a value libxl adds later must not make the plan
 // unreadable.
-func planWord(w string, words ...string) string {
-	for _, x := range words {
-		if w == x {
-			return w
-		}
+func planWord(w string, words []string) string {
+	if slices.Contains(words, w) {
+		return w
 	}
 	return ""
 }

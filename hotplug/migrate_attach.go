@@ -108,15 +108,8 @@ func (m *Migration) open(domain string, phases ...Phase) (*Plan, Domain, []xl.De
 	if err := m.checkPlan(p, "migrate", domain, phases...); err != nil {
 		return p, Domain{}, nil, err
 	}
-	dom, err := m.s.resolve(domain)
-	if err != nil {
-		return p, dom, nil, err
-	}
-	list, err := m.s.ts.PciList(dom.Domid)
-	if err != nil {
-		return p, dom, nil, fmt.Errorf("list PCI devices of %s: %w", dom, err)
-	}
-	return p, dom, list, nil
+	dom, list, err := m.s.domainDevices(domain)
+	return p, dom, list, err
 }
 
 // matchTargets finds this host's function for every device still to

@@ -107,14 +107,10 @@ func (m *Migration) preview(req MigrateDetachRequest) (MigrateResult, error) {
 	if err := m.s.readHost(); err != nil {
 		return res, err
 	}
-	dom, err := m.s.resolve(req.Domain)
+	dom, list, err := m.s.domainDevices(req.Domain)
+	res.Domain = dom
 	if err != nil {
 		return res, err
-	}
-	res.Domain = dom
-	list, err := m.s.ts.PciList(dom.Domid)
-	if err != nil {
-		return res, fmt.Errorf("list PCI devices of %s: %w", dom, err)
 	}
 	p, warnings, err := m.newPlan(dom, list, req.Force)
 	res.Warnings = warnings
@@ -328,24 +324,23 @@ func guestNeeds(p *Plan, guestType string, phys xl.PhysInfo) []*DeviceProblem {
 		why = append(why, &DeviceProblem{Kind: ProblemHost, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, a...)...)})
 	}
 	devices := len(p.Devices) > 0 || p.Passthrough != "" && p.Passthrough != "disabled" && p.Passthrough != "default"
-	iommu := "(check `xl dmesg | grep -i 'I/O virtualisation'`; enable VT-d/AMD-Vi in the firmware and boot Xen with iommu=1)"
 	switch guestType {
 	case "hvm", "pvh":
 		if !phys.CapHVM {
 			lacks(ErrHostLacks, "this host's Xen runs no HVM guests (`xl info` virt_caps has no hvm), and %s is %s", p.Domain, guestType)
 		} else if devices && !phys.CapHVMDirectIO {
 			lacks(ErrNoIOMMU, "this host's Xen reports no hvm_directio, so it cannot pass devices through to the %s guest %s %s",
-				strings.ToUpper(guestType), p.Domain, iommu)
+				strings.ToUpper(guestType), p.Domain, iommuFix)
 		}
 	case "pv":
 		if !phys.CapPV {
 			lacks(ErrHostLacks, "this host's Xen runs no PV guests (`xl info` virt_caps has no pv), and %s is pv", p.Domain)
 		} else if devices && !phys.CapHVMDirectIO {
-			lacks(ErrNoIOMMU, "this host's Xen reports no pv_directio, so it cannot pass devices through to the PV guest %s %s", p.Domain, iommu)
+			lacks(ErrNoIOMMU, "this host's Xen reports no pv_directio, so it cannot pass devices through to the PV guest %s %s", p.Domain, iommuFix)
 		}
 	default: // no type, no devices: what any passthrough needs
 		if devices && !phys.CapHVMDirectIO {
-			lacks(ErrNoIOMMU, "this host's Xen reports no I/O virtualisation (no hvm_directio or pv_directio) %s", iommu)
+			lacks(ErrNoIOMMU, "this host's Xen reports no I/O virtualisation (no hvm_directio or pv_directio) %s", iommuFix)
 		}
 	}
 	if p.Passthrough == "share_pt" && !phys.CapIOMMUHAPPTShare {

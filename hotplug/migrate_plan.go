@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,12 @@ type Plan struct {
 	Devices     []PlanDevice `json:"devices"`
 	Events      []PlanEvent  `json:"events"`
 }
+
+// The words a plan's guest_type and passthrough may hold ("" too).
+var (
+	planGuestTypes   = []string{"hvm", "pv", "pvh"}
+	planPassthroughs = []string{"default", "disabled", "enabled", "sync_pt", "share_pt"}
+)
 
 // Phase is where a plan's workflow stands.
 type Phase string
@@ -260,14 +267,10 @@ func (p *Plan) Check() error {
 	default:
 		return fmt.Errorf("phase %q is not one of xlpt's", p.Phase)
 	}
-	switch p.GuestType {
-	case "", "hvm", "pv", "pvh":
-	default:
+	if p.GuestType != "" && !slices.Contains(planGuestTypes, p.GuestType) {
 		return fmt.Errorf("guest_type %q: want hvm, pv or pvh", p.GuestType)
 	}
-	switch p.Passthrough {
-	case "", "default", "disabled", "enabled", "sync_pt", "share_pt":
-	default:
+	if p.Passthrough != "" && !slices.Contains(planPassthroughs, p.Passthrough) {
 		return fmt.Errorf("passthrough %q is not one of libxl's", p.Passthrough)
 	}
 	if err := checkWord("domain", p.Domain, false); err != nil {

@@ -126,6 +126,9 @@ func (s *Service) lockAndRecover() (func(), error) {
 	return unlock, nil
 }
 
+// iommuFix is how to find and mend a Xen without I/O virtualisation.
+const iommuFix = "(check `xl dmesg | grep -i 'I/O virtualisation'`; enable VT-d/AMD-Vi in the firmware and boot Xen with iommu=1)"
+
 // preflightDomain refuses domains that cannot take a device, from what is
 // at hand: Xen's physinfo and the domain's info. What needs the domain's
 // stored configuration (passthrough, populate-on-demand) is asked only
@@ -138,8 +141,7 @@ func (s *Service) preflightDomain(dom *Domain) error {
 		return fmt.Errorf("read host capabilities: %w", err)
 	}
 	if !phys.CapHVMDirectIO {
-		return fmt.Errorf("%w: Xen reports no hvm_directio, so no device can be passed through "+
-			"(check `xl dmesg | grep -i 'I/O virtualisation'`; enable VT-d/AMD-Vi in the firmware and boot Xen with iommu=1)", ErrNoIOMMU)
+		return fmt.Errorf("%w: Xen reports no hvm_directio, so no device can be passed through %s", ErrNoIOMMU, iommuFix)
 	}
 	switch st := dom.Info.State; {
 	case dom.Domid == 0:
@@ -215,6 +217,12 @@ func (s *Service) List(q string) (Domain, []xl.DevicePci, error) {
 	if err := s.needToolstack(); err != nil {
 		return Domain{}, nil, err
 	}
+	return s.domainDevices(q)
+}
+
+// domainDevices resolves q and lists the devices libxl has in it (the
+// toolstack already open); the domain is returned whenever it resolved.
+func (s *Service) domainDevices(q string) (Domain, []xl.DevicePci, error) {
 	dom, err := s.resolve(q)
 	if err != nil {
 		return dom, nil, err
