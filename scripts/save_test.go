@@ -97,3 +97,40 @@ func TestRestoreFailures(t *testing.T) {
 		t.Errorf("no plan: exit %d, ran %q\n%s", code, log, out)
 	}
 }
+
+// An HVM guest hot-plugged while it still resumes loses ACPI hot-plug for
+// good (the testbed's save-restore step): xlpt-restore waits
+// XLPT_RESTORE_SETTLE seconds between the restore and the attach, for an
+// HVM guest with devices only; a malformed value is refused before the
+// restore.
+func TestRestoreLetsAnHVMGuestResumeBeforeTheHotplug(t *testing.T) {
+	plan := func(guestType, devices string) string {
+		img := filepath.Join(t.TempDir(), "g.save")
+		// as xlpt writes it: one field a line
+		body := "{\n  \"version\": 1,\n  \"domain\": \"g1\",\n  \"guest_type\": \"" + guestType + "\",\n  \"devices\": [" + devices + "]\n}\n"
+		if err := os.WriteFile(img+".xlpt-plan", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	dev := `{"bdf": "0000:00:05.0", "vdevfn": 48}`
+	for _, c := range []struct {
+		img, settle string
+		waits       bool
+	}{
+		{plan("hvm", dev), "1", true},
+		{plan("hvm", dev), "0", false},
+		{plan("hvm", ""), "1", false}, // nothing to hot-plug
+		{plan("pv", dev), "1", false}, // pcifront, no ACPI
+	} {
+		out, code, log := runScript(t, "xlpt-restore", "", []string{"XLPT_RESTORE_SETTLE=" + c.settle}, c.img)
+		if code != 0 || strings.Contains(out, "waiting 1s for g1 to finish resuming") != c.waits ||
+			!strings.Contains(log, "xlpt [migrate] [attach]") {
+			t.Errorf("settle %s, %s: exit %d, want 0 and a wait: %v:\n%s\n%s", c.settle, c.img, code, c.waits, out, log)
+		}
+	}
+	out, code, log := runScript(t, "xlpt-restore", "", []string{"XLPT_RESTORE_SETTLE=10s"}, plan("hvm", dev))
+	if code != 2 || log != "" || !strings.Contains(out, `XLPT_RESTORE_SETTLE="10s": give whole seconds`) {
+		t.Errorf("XLPT_RESTORE_SETTLE=10s: exit %d, ran %q:\n%s", code, log, out)
+	}
+}

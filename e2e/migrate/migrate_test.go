@@ -537,21 +537,16 @@ func testSaveRestore(t *testing.T, holds map[string]int, sees map[string]string)
 	}
 	waitGuest(t, "hvm2", left)
 	record("%-44s %6.1fs", fmt.Sprintf("xlpt-save, hvm2 with %d devices", len(holds)), r.secs)
-	record("%-44s %6.1fs", fmt.Sprintf("xlpt-restore, hvm2 with %d devices", len(holds)), r2.secs)
+	record("%-44s %6.1fs", fmt.Sprintf("xlpt-restore, hvm2 with %d devices (10 s settle)", len(holds)), r2.secs)
 }
 
-// missedHotplug waits for the restored guest to notice its devices. In
-// 3 of the 4 e2e runs of this step on 4.17 that reached it (none of 2
-// on 4.20, none of 9 restores by hand on 4.17), the
-// restored guest's kernel never finished its resume: its console stops
-// after "xen:events: Failed to obtain physical IRQ N" without the
-// "Restarting tasks ... done." that ends a resume, the domain burns CPU,
-// and it handles no hot-plug (no BAR mapped in Xen's log, later no eject
-// acknowledged). That is the guest's own hang, after xlpt's part passed
-// (RESULT 0, the devices in their slots in libxl's list): the guest-side
-// checks are skipped, saying so. A guest that did resume and still
-// missed the hot-plug is a failure, marked lost (a fresh boot from
-// scripts/e2e-run) as one the emulator killed.
+// missedHotplug waits for the restored guest to notice its devices.
+// Before xlpt-restore waited for the guest's resume (XLPT_RESTORE_SETTLE),
+// the guest missed this hot-plug in most runs and never handled an ACPI
+// hot-plug again (its console stopping at "xen:events: Failed to obtain
+// physical IRQ 40", the stale INTx pirq of the device taken out, which is
+// harmless): an attach while the kernel still resumed. Now a miss is a
+// failure.
 func missedHotplug(t *testing.T, dom string) {
 	t.Helper()
 	serial := "/var/log/xen/console/" + dom + "-serial.log"
@@ -560,12 +555,7 @@ func missedHotplug(t *testing.T, dom string) {
 		return
 	}
 	state := strings.ReplaceAll(strings.TrimSpace(sh(t, "xl list "+dom+" | tail -n 1; tr -d '\\000' < "+serial+" | tail -n 3").out), "\n", " | ")
-	if sh(t, "tr -d '\\000\\r' < "+serial+" | grep -q 'done\\.$'").code != 0 {
-		t.Skipf("the restored %s's kernel never finished its resume (no \"Restarting tasks ... done.\" on its console: %s): "+
-			"the guest's own hang, seen in 3 of 4 e2e runs of this step on 4.17; xlpt's part passed above; the guest-side checks are skipped", dom, state)
-	}
-	died = fmt.Sprintf("save-restore: the restored %s resumed but never handled the hot-plug of its devices (no \"PCI set changed\" in 60 s); %s", dom, state)
-	t.Fatal(died)
+	t.Fatalf("the restored %s never handled the hot-plug of its devices (no \"PCI set changed\" in 60 s): %s", dom, state)
 }
 
 // testPVMultifunction: 00:0a.* in a PV guest (pciback's vpci keeps the
