@@ -263,6 +263,12 @@ func bootHVM(t *testing.T, names ...string) {
 				break
 			}
 			if fault == "" || attempt == 3 {
+				if fault != "" {
+					// Three boots lost to the emulator: scripts/e2e-run
+					// boots the package again (a reset leaves no triple
+					// fault in the serial log for it to find).
+					died = fmt.Sprintf("boot: %s lost to the emulator %d times: %s", n, attempt, fault)
+				}
 				t.Fatalf("%s did not boot (attempt %d): %q\n%s", n, attempt, fault, sh(t, "tail -n 30 /var/log/xen/console/"+n+"-serial.log").out)
 			}
 			t.Logf("%s triple-faulted under QEMU's emulated SVM (%q); creating it again", n, fault)
