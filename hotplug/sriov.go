@@ -239,7 +239,29 @@ func (s *Service) changeVFs(req SRIOVRequest, st pcibind.SRIOVState, own ownerFu
 		}
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the VFs took %.1fs to %s", req.PF, ch.Waited.Seconds(), what))
 	}
+	if req.NumVFs < from {
+		if w := s.removedVFsWarning(req.PF); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
 	return s.journal.Step(rec, fmt.Sprintf("sriov_numvfs %d", req.NumVFs))
+}
+
+// removedVFsWarning: Xen 4.17 and 4.18 keep an HVM guest's record of a
+// passed-through device's MSI-X table after its last vector is unbound
+// (msixtbl_pt_unregister's inverted refcount test; fixed by Xen commit
+// ea87662c77, in 4.19.4, 4.20.3 and 4.21.1). A removed VF's record
+// outlives the VF, and the guest's next access to the old table address
+// makes Xen read freed memory: the testbed's 4.17 panicked so
+// (docs/xen-417-msix-vf-use-after-free.md). xlpt cannot see which guests
+// held a VF once it is detached, so it says what to do.
+func (s *Service) removedVFsWarning(pf xl.PciBdf) string {
+	phys, err := s.ts.PhysInfo()
+	if err != nil || phys.XenMajor != 4 || phys.XenMinor == 0 || phys.XenMinor >= 19 {
+		return ""
+	}
+	return fmt.Sprintf("%s: Xen 4.%d keeps an HVM guest's record of a detached device's MSI-X table (fixed upstream in 4.19.4, 4.20.3 and 4.21.1): "+
+		"restart every HVM guest that held one of the removed VFs before it gets another device, or Xen may crash", pf, phys.XenMinor)
 }
 
 // hideVFs makes every VF of the change assignable, each a hide of its

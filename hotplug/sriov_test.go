@@ -2,6 +2,7 @@ package hotplug
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,5 +321,36 @@ func TestSRIOVEnableAssignableFailureUndoes(t *testing.T) {
 	// leaves it, as libxl 4.17 does.)
 	if st.NumVFs != 0 || !st.Autoprobe || len(w.ts.pciback) != 0 {
 		t.Errorf("after the failed enable: %+v, libxl %v; want as before", st, w.ts.pciback)
+	}
+}
+
+// On Xen 4.17 and 4.18 a removed VF leaves its MSI-X table record in a
+// guest that held it (docs/xen-417-msix-vf-use-after-free.md): a change
+// that removes VFs says to restart such guests; one that adds VFs, or a
+// fixed Xen, says nothing of it.
+func TestSRIOVRemovalWarnsOfXensStaleMSIXRecord(t *testing.T) {
+	for _, c := range []struct {
+		xen   [2]int
+		warns bool
+	}{{[2]int{4, 17}, true}, {[2]int{4, 18}, true}, {[2]int{4, 20}, false}, {[2]int{0, 0}, false}} {
+		w := newSRIOVWorld(t)
+		w.ts.xen = c.xen
+		res, err := w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 2, Assignable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.Join(res.Warnings, "\n"), "MSI-X table") {
+			t.Errorf("Xen %v: enabling VFs warned %q", c.xen, res.Warnings)
+		}
+		w.rescan(t)
+		res, err = w.svc.SetVFs(SRIOVRequest{PF: w.pf, NumVFs: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(res.Warnings, "\n")
+		want := fmt.Sprintf("Xen 4.%d keeps an HVM guest's record of a detached device's MSI-X table", c.xen[1])
+		if strings.Contains(got, want) != c.warns || (c.warns && !strings.Contains(got, "restart every HVM guest that held one of the removed VFs")) {
+			t.Errorf("Xen %v: disable warned %q; want the stale-record warning: %v", c.xen, got, c.warns)
+		}
 	}
 }

@@ -68,6 +68,23 @@ func hvmReady(t *testing.T) {
 	}
 }
 
+// staleMSIXTableXen reports a Xen whose msixtbl_pt_unregister keeps a
+// device's MSI-X table record when its last vector is unbound (the
+// inverted test fixed by commit ea87662c77, in 4.19.4, 4.20.3 and
+// 4.21.1), with the version it read.
+func staleMSIXTableXen(t *testing.T) (string, bool) {
+	v := strings.TrimSpace(sh(t, "xl info xen_version").out)
+	var major, minor, patch int
+	if n, _ := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); n < 2 || major != 4 {
+		return v, false
+	}
+	fixedIn := map[int]int{19: 4, 20: 3, 21: 1}
+	if p, ok := fixedIn[minor]; ok {
+		return v, patch < p
+	}
+	return v, minor < 19
+}
+
 var attachSlotRe = regexp.MustCompile(`attached to \S+ at guest slot ([0-9a-f]{2})\.0`)
 
 // TestSRIOV: xlpt creates the NVMe's VFs and hides them; sriov list shows
@@ -83,6 +100,13 @@ func TestSRIOV(t *testing.T) {
 	ok(t, "echo 1 > "+pf+"/sriov_drivers_autoprobe") // as a fresh boot has it
 	t.Cleanup(func() {
 		sh(t, "xl pci-detach hvm1 "+nvmeVF1+" 2>/dev/null; xlpt sriov disable "+nvmePF+"; echo 1 > "+pf+"/sriov_drivers_autoprobe")
+		// hvm1 held a VF that is gone now: on a Xen that keeps its MSI-X
+		// table record, a later device in hvm1 at the VF's old address
+		// can panic the host. The operator's rule: restart the guest.
+		if v, stale := staleMSIXTableXen(t); stale {
+			t.Logf("Xen %s keeps the MSI-X table record of a device's last vector (docs/xen-417-msix-vf-use-after-free.md): hvm1 held a VF that is removed now, so it goes", v)
+			sh(t, "xl destroy hvm1")
+		}
 	})
 	out := ok(t, "xlpt sriov enable --assignable "+nvmePF+" 2").out
 	for _, want := range []string{"2 VFs enabled (" + nvmeVF1 + ", " + nvmeVF2 + ")", nvmeVF1 + " is assignable (on pciback, was no driver)",
@@ -135,9 +159,17 @@ func TestSRIOV(t *testing.T) {
 		ok(t, "xlpt pci-detach hvm1 "+nvmeVF1)
 		waitGuest(t, "without the VF", 120, func(g map[string]string) bool { return g[guestBDF] == "" })
 	})
-	out = ok(t, "xlpt sriov disable "+nvmePF).out
+	r := ok(t, "xlpt sriov disable "+nvmePF)
+	out = r.out
 	if !strings.Contains(out, nvmePF+": VFs disabled (had 2)") || !strings.Contains(out, nvmeVF1+" released from pciback") {
 		errorf(t, "sriov disable printed %q", out)
+	}
+	// hvm1 held VF 1: on Xen 4.17 and 4.18 the disable says to restart it
+	// (docs/xen-417-msix-vf-use-after-free.md); on a fixed Xen it does not.
+	v, _ := staleMSIXTableXen(t)
+	warns := strings.HasPrefix(v, "4.17.") || strings.HasPrefix(v, "4.18.")
+	if got := strings.Contains(r.err, "keeps an HVM guest's record of a detached device's MSI-X table"); got != warns {
+		errorf(t, "Xen %s: sriov disable's stale MSI-X record warning shown: %v, want %v:\n%s", v, got, warns, r.err)
 	}
 	if got := strings.Fields(ok(t, fmt.Sprintf("cat %s/sriov_numvfs; ls /sys/bus/pci/devices | grep -c 0000:00:09 || true", pf)).out); len(got) != 2 || got[0] != "0" || got[1] != "1" {
 		errorf(t, "after disable: numvfs and functions of slot 9: %q", got)

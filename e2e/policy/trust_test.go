@@ -22,6 +22,9 @@ func TestSRIOVRaceUnderTheHostLock(t *testing.T) {
 	ok(t, "echo 1 > "+pf+"/sriov_drivers_autoprobe")
 	t.Cleanup(func() {
 		sh(t, "xl pci-detach -f hvm1 "+nvmeVF1+" 2>/dev/null; xlpt sriov disable "+nvmePF+"; echo 1 > "+pf+"/sriov_drivers_autoprobe; rm -f /tmp/race.*")
+		if _, stale := staleMSIXTableXen(t); stale { // as TestSRIOV's clean-up
+			sh(t, "xl destroy hvm1")
+		}
 	})
 	ok(t, "xlpt sriov enable --assignable "+nvmePF+" 2")
 	hvmReady(t)
