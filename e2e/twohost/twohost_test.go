@@ -290,12 +290,19 @@ func (h *host) waitGuest(t *testing.T, want map[string]string) float64 {
 
 // what names the devices a migration moved, for the timings.
 func what(moved map[string]string) string {
+	nics, vfs := 0, 0
 	for src := range moved {
 		if strings.HasPrefix(src, "0000:00:09.") || strings.HasPrefix(src, "0000:00:19.") {
-			return "a NIC and a VF"
+			vfs++
+		} else {
+			nics++
 		}
 	}
-	return "2 NICs"
+	w := fmt.Sprintf("%d NICs", nics)
+	if vfs > 0 {
+		w += fmt.Sprintf(" and %d VF", vfs)
+	}
+	return w
 }
 
 // resultLine is xlpt-migrate's last line.
