@@ -100,3 +100,31 @@ func TestE2ERunGivesUpAfterTheReruns(t *testing.T) {
 		t.Errorf("exit %d after %d runs; want 1 after 3 (E2E_RERUNS=2)\n%s", code, len(runs), out)
 	}
 }
+
+// A Xen panic in the boot's serial log is Xen's bug: the failure stands,
+// even when the same log holds a triple fault that alone earns a rerun
+// (the CI run in which the 4.17 testbed panicked on a removed VF's stale
+// MSI-X record: docs/xen-417-msix-vf-use-after-free.md).
+func TestE2ERunLetsAXenPanicStand(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "logs", "policy-20261207-193509.log")
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serial := "(XEN) d3v0 Triple fault - invoking HVM shutdown action 1\n(XEN) Panic on CPU 0:\n(XEN) FATAL PAGE FAULT\n"
+	if err := os.WriteFile(log, []byte(serial), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := "testbed: QEMU exited rc=0 after 309.1s; log " + log + "\n--- FAIL: TestSRIOVRaceUnderTheHostLock (8.36s)\nE2E-GUEST-DIED: hvm1\nFAIL\n"
+	out, code, runs := e2eRun(t, "", first, "--- PASS: TestSRIOVRaceUnderTheHostLock (1.00s)\nPASS\n")
+	if code != 1 || len(runs) != 1 || !strings.Contains(out, "Xen panicked ((XEN) Panic on CPU 0: (XEN) FATAL PAGE FAULT): the failure stands") {
+		t.Errorf("exit %d after %d runs; want 1 after 1, saying Xen panicked\n%s", code, len(runs), out)
+	}
+	// Without the panic the same output earns its rerun.
+	if err := os.WriteFile(log, []byte("(XEN) d3v0 Triple fault - invoking HVM shutdown action 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code, runs := e2eRun(t, "", first, "--- PASS: TestSRIOVRaceUnderTheHostLock (1.00s)\nPASS\n"); code != 0 || len(runs) != 2 {
+		t.Errorf("triple fault alone: exit %d after %d runs; want 0 after 2\n%s", code, len(runs), out)
+	}
+}
