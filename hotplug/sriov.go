@@ -256,7 +256,11 @@ func (s *Service) changeVFs(req SRIOVRequest, st pcibind.SRIOVState, own ownerFu
 // (docs/xen-417-msix-vf-use-after-free.md). xlpt cannot see which guests
 // held a VF once it is detached, so it says what to do.
 func (s *Service) removedVFsWarning(pf xl.PciBdf) string {
-	phys, err := s.ts.PhysInfo()
+	ts := s.openToolstack()
+	if ts == nil { // no hypervisor (sysfs only): nothing to warn of
+		return ""
+	}
+	phys, err := ts.PhysInfo()
 	if err != nil || phys.XenMajor != 4 || phys.XenMinor == 0 || phys.XenMinor >= 19 {
 		return ""
 	}
