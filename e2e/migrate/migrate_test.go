@@ -386,8 +386,17 @@ func TestMigrate(t *testing.T) {
 		if !strings.Contains(st, "detaching:") || strings.Count(st, " detached@") != 1 {
 			t.Errorf("after the kill the plan says %q; want one device detached, one still to do", st)
 		}
-		if n := len(vdevfns(t, "hvm1")); n != 1 {
-			t.Errorf("hvm1 holds %d devices after the kill; want 1", n)
+		// The two slots detach at once: the other device may be out of
+		// the guest already, its record not yet written (the rerun
+		// finds and finishes it). What the plan calls detached must be.
+		held := vdevfns(t, "hvm1")
+		if len(held) > 1 {
+			t.Errorf("hvm1 holds %d devices after the kill; want at most 1", len(held))
+		}
+		for _, b := range []string{nic5, nic6} {
+			if _, in := held[b]; in && strings.Contains(st, b+" detached@") {
+				t.Errorf("the plan says %s detached, but hvm1 still holds it: %q", b, st)
+			}
 		}
 		ok(t, "xlpt migrate detach --plan "+p+" hvm1")
 		if st := ok(t, "xlpt migrate status --plan "+p).out; strings.Count(st, " detached@") != 2 || !strings.Contains(st, "hvm1 detached:") {
