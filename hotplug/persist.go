@@ -259,8 +259,8 @@ func (e *PersistEntry) setKey(k, val string) error {
 	switch {
 	case e.Kind == PersistSRIOV && k == "vfs":
 		n, err := strconv.Atoi(val)
-		if err != nil || n < 1 {
-			return fmt.Errorf("vfs=%s: want a count of 1 or more (remove the line to disable VFs)", val)
+		if err != nil || n < 1 || n > 0xffff { // sriov_numvfs is 16 bits
+			return fmt.Errorf("vfs=%s: want a count from 1 to 65535 (remove the line to disable VFs)", val)
 		}
 		e.VFs = n
 	case e.Kind == PersistSRIOV && k == "autoprobe":
