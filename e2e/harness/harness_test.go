@@ -6,6 +6,8 @@ package harness
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,5 +87,64 @@ func TestDemoFailsFastWhenQEMUIsKilled(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the demo still waits 60 s after QEMU was killed:\n%s", out.String())
+	}
+}
+
+// TestAStoppedDom0IsCalledWedged: a request that runs longer than
+// WedgeAfter on a live dom0 finishes (its agent's console lines say it
+// runs); the same request on a dom0 that stopped (QEMU stopped with
+// SIGSTOP: no console line, no answer) fails within WedgeAfter and a
+// tick with ErrWedged, and QEMU is gone (in CI a dom0 stopped once for
+// 28 minutes, until QEMU's own time limit).
+func TestAStoppedDom0IsCalledWedged(t *testing.T) {
+	ctx := context.Background()
+	const after = 40 * time.Second
+	tb, err := testbed.Boot(ctx, testbed.Options{Name: "wedge", WedgeAfter: after, Output: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+
+	t0 := time.Now()
+	r, err := tb.RunResult(ctx, "sleep 60; echo slept")
+	if err != nil || r.Exit != 0 || strings.TrimSpace(r.Stdout) != "slept" {
+		t.Fatalf("a 60 s request on a live dom0 (WedgeAfter %s): %+v, %v", after, r, err)
+	}
+	log, _ := os.ReadFile(tb.Log)
+	if !bytes.Contains(log, []byte("still running")) {
+		t.Errorf("the serial log has no line of the agent while the request ran")
+	}
+	t.Logf("a live dom0: the 60 s request finished after %.1fs", time.Since(t0).Seconds())
+
+	pid := qemuOf(tb.Log)
+	if pid == 0 {
+		t.Fatal("no QEMU with the testbed's serial log on its command line")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := tb.RunResult(ctx, "sleep 600")
+		done <- err
+	}()
+	time.Sleep(2 * time.Second)
+	stopped := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case err := <-done:
+		took := time.Since(stopped)
+		t.Logf("the request failed %.1fs after QEMU stopped: %v", took.Seconds(), err)
+		if !errors.Is(err, testbed.ErrWedged) || !strings.Contains(err.Error(), "E2E-TESTBED-WEDGED: dom0 answered nothing") {
+			t.Errorf("error %v; want ErrWedged with e2e-run's marker", err)
+		}
+		if took > after+30*time.Second {
+			t.Errorf("noticed after %.1fs; want WedgeAfter (%s) and a tick or two", took.Seconds(), after)
+		}
+		if qemuOf(tb.Log) != 0 {
+			t.Errorf("QEMU still there after the wedge")
+		}
+	case <-time.After(after + 90*time.Second):
+		t.Fatalf("the request on a stopped dom0 still pending %s after the stop", after+90*time.Second)
 	}
 }

@@ -53,6 +53,12 @@ type Options struct {
 	// dom0 hung under the emulator (seen once in the dom0 kernel's ACPI
 	// PnP set-up, QEMU spinning for the 40 minutes of its limit).
 	StallAfter time.Duration
+	// WedgeAfter ends the run when a request has been pending this long
+	// and the serial log has not grown for as long (default 3 minutes):
+	// tb-agent writes a line to the console every 15 s while a request
+	// runs, so the silence means dom0 stopped, not a slow command (once
+	// in CI: 28 minutes lost to it until QEMU's own limit).
+	WedgeAfter time.Duration
 	// Output receives the run script's own output (default: discarded).
 	Output io.Writer
 }
@@ -66,6 +72,8 @@ type Testbed struct {
 	BootTime time.Duration
 	// Retried says why the boot was done twice ("" when it was not).
 	Retried string
+	// WedgeAfter is Options.WedgeAfter.
+	WedgeAfter time.Duration
 
 	cmd    *exec.Cmd
 	dir    string        // temporary directory holding the socket
@@ -150,6 +158,9 @@ func (o *Options) setDefaults() error {
 	if o.Log == "" {
 		o.Log = filepath.Join(Dir(o.Repo), "logs",
 			o.Name+"-"+time.Now().Format("20060102-150405")+".log")
+	}
+	if o.WedgeAfter == 0 {
+		o.WedgeAfter = 3 * time.Minute
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 40 * time.Minute
@@ -269,7 +280,7 @@ func bootOnce(ctx context.Context, o Options) (_ *Testbed, err error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("testbed: start %s: %w", cmd.Path, err)
 	}
-	tb := &Testbed{Log: o.Log, cmd: cmd, dir: dir, sock: sock, exited: make(chan struct{})}
+	tb := &Testbed{Log: o.Log, WedgeAfter: o.WedgeAfter, cmd: cmd, dir: dir, sock: sock, exited: make(chan struct{})}
 	go func() {
 		tb.runErr = cmd.Wait()
 		close(tb.exited)
@@ -353,6 +364,39 @@ func watchStall(ctx context.Context, path string, after time.Duration, kill func
 	}
 }
 
+// ErrWedged: dom0 stopped answering and writing to its console. The
+// marker in its text is what scripts/e2e-run looks for.
+var ErrWedged = errors.New("E2E-TESTBED-WEDGED")
+
+// watchWedge calls wedged once the serial log at path has not grown for
+// after, counted from the call (a request's start) and from its last
+// growth; it stops with ctx.
+func watchWedge(ctx context.Context, path string, after time.Duration, wedged func(error)) {
+	size := func() int64 {
+		if fi, err := os.Stat(path); err == nil {
+			return fi.Size()
+		}
+		return -1
+	}
+	last, seen := time.Now(), size()
+	tick := min(10*time.Second, after/3)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(tick):
+		}
+		if n := size(); n != seen {
+			last, seen = time.Now(), n
+			continue
+		}
+		if d := time.Since(last); d >= after {
+			wedged(fmt.Errorf("%w: dom0 answered nothing and wrote nothing to its serial console for %s (its agent writes every 15 s while a request runs)", ErrWedged, d.Round(time.Second)))
+			return
+		}
+	}
+}
+
 // LogTail returns the last n lines of the serial log.
 func (tb *Testbed) LogTail(n int) string { return tail(tb.Log, n) }
 
@@ -383,6 +427,8 @@ func (tb *Testbed) Close() error {
 func (tb *Testbed) kill() {
 	pgid := tb.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	// A stopped QEMU (SIGSTOP) takes its SIGTERM only once continued.
+	_ = syscall.Kill(-pgid, syscall.SIGCONT)
 	select {
 	case <-tb.exited:
 	case <-time.After(10 * time.Second):
@@ -398,9 +444,25 @@ func (tb *Testbed) Run(ctx context.Context, cmd string) (stdout, stderr string, 
 	return r.Stdout, r.Stderr, r.Exit, err
 }
 
-// RunResult is Client.RunResult, with Run's error.
+// RunResult is Client.RunResult, with Run's error. A dom0 that stops
+// while the request runs (see Options.WedgeAfter) ends the run: QEMU is
+// killed and the error is ErrWedged.
 func (tb *Testbed) RunResult(ctx context.Context, cmd string) (Result, error) {
-	r, err := tb.Client.RunResult(ctx, cmd)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if tb.WedgeAfter > 0 {
+		go watchWedge(wctx, tb.Log, tb.WedgeAfter, func(err error) {
+			// The cause first: the request then fails with it, not with
+			// the closed channel.
+			cancel(err)
+			tb.kill()
+		})
+	}
+	r, err := tb.Client.RunResult(wctx, cmd)
+	if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrWedged) {
+		<-tb.exited // the watch's kill, a SIGKILL at most 10 s later
+		return r, fmt.Errorf("testbed: run %q: %w; QEMU stopped\n%s", cmd, cause, tb.LogTail(20))
+	}
 	if err != nil && errors.Is(err, ErrClosed) {
 		select {
 		case <-tb.exited:
