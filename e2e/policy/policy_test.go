@@ -67,7 +67,15 @@ type result struct {
 // sh runs a command in dom0 and logs it with its time, as the scenario log.
 func sh(t *testing.T, cmd string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute) // above every tb-wait
+	return shWithin(t, 5*time.Minute, cmd)
+}
+
+// shWithin is sh bounded by d instead of sh's 5 minutes, far above any
+// one command of these tests: a command that hangs fails the step in
+// minutes (once in CI a step waited 2 x 12 minutes, the old bound).
+func shWithin(t *testing.T, d time.Duration, cmd string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	t0 := time.Now()
 	out, errs, code, err := tb.Run(ctx, cmd)
@@ -426,7 +434,7 @@ func bootHVM(t *testing.T) {
 		// Up to 10 minutes, in 30 s steps that look for the triple
 		// fault: a dead guest never gets READY, and waiting out the
 		// whole limit for it cost 10 minutes of a CI run.
-		r := sh(t, fmt.Sprintf("i=0; while [ $i -lt 20 ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
+		r := shWithin(t, 12*time.Minute, fmt.Sprintf("i=0; while [ $i -lt 20 ]; do tb-wait %s 'GUEST: READY' 30 >/dev/null && exit 0; "+
 			"xl dmesg | grep -qE 'd%sv[0-9]+ Triple fault' && exit 3; [ \"$(xl domid hvm1 2>/dev/null)\" = %s ] || exit 4; i=$((i+1)); done; exit 1", serial, domid, domid))
 		fault := strings.TrimSpace(sh(t, "xl dmesg | grep -E 'd"+domid+"v[0-9]+ Triple fault' || true").out)
 		if fault == "" && r.code == 4 {
