@@ -49,6 +49,9 @@ type Env struct {
 	Clock       Clock  // nil: the system clock
 	// Hostname names this host in migration plans ("": the kernel's).
 	Hostname string
+	// XLConf is xl's global config (/etc/xen/xl.conf), read by migrate
+	// check for autoballoon ("": none, xl's defaults).
+	XLConf string
 }
 
 // Logger is where a Service reports: diagnostics through logrus, at their
@@ -91,6 +94,7 @@ type Service struct {
 	logger      Logger
 	clock       Clock
 	hostname    string
+	xlConf      string
 
 	// locked: this service holds the host lock now; hostUnlocked: host
 	// was read without it, and is read again once it is taken (a
@@ -124,7 +128,7 @@ type deviceCheck struct {
 func New(env Env) *Service {
 	s := &Service{tsErr: env.ToolstackErr, open: env.OpenToolstack, sysfs: env.Sysfs, dm: env.DeviceModel, concurrent: env.Concurrent, slots: env.Slots,
 		stateDir: env.StateDir, configDir: env.ConfigDir, lockTimeout: env.LockTimeout,
-		logger: env.Log, clock: env.Clock, hostname: env.Hostname}
+		logger: env.Log, clock: env.Clock, hostname: env.Hostname, xlConf: env.XLConf}
 	if env.Toolstack != nil {
 		s.ts = Memo(env.Toolstack)
 	}

@@ -39,6 +39,8 @@ type fakeToolstack struct {
 	domains       map[uint32]*fakeDomain
 	pciback       map[xl.PciBdf]string // bdf -> name ("" none); the assignable pool
 	direct        bool                 // cap_hvm_directio
+	freeKiB       uint64               // physinfo's free memory
+	cmdline       string               // Xen's command line
 	fail          map[string]error     // "add 0000:01:00.0" -> error
 	calls         []string
 	staleInDM     map[uint32]map[uint8]xl.PciBdf // domid -> guest devfn -> QEMU's device (listed or leftover)
@@ -73,7 +75,7 @@ func newFake() *fakeToolstack {
 
 func (f *fakeToolstack) addDomain(id uint32, name string, t xl.DomainType) *fakeDomain {
 	d := &fakeDomain{
-		info: xl.DomainInfo{Domid: id, Name: name, Type: t, State: xl.StateBlocked},
+		info: xl.DomainInfo{Domid: id, Name: name, Type: t, State: xl.StateBlocked, CurrentMemKB: 262144, MaxMemKB: 262144},
 		cfg:  xl.DomainConfig{Name: name, Type: t, Passthrough: xl.PassthroughEnabled, TargetMemKB: 262144, MaxMemKB: 262144},
 	}
 	f.domains[id] = d
@@ -148,7 +150,8 @@ func (f *fakeToolstack) DeviceReservedMemory(xl.PciBdf) ([]xl.RdmRegion, error) 
 func (f *fakeToolstack) PhysInfo() (xl.PhysInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct, XenMajor: f.xen[0], XenMinor: f.xen[1]}, nil
+	return xl.PhysInfo{CapHVM: true, CapPV: true, CapHVMDirectIO: f.direct, XenMajor: f.xen[0], XenMinor: f.xen[1],
+		FreePages: f.freeKiB / 4, XenCommandline: f.cmdline}, nil
 }
 
 func (f *fakeToolstack) DomainPause(id uint32) error {

@@ -350,7 +350,7 @@ func (m *Migration) newPlan(dom Domain, list []xl.DevicePci, force bool) (*Plan,
 	}
 	p := &Plan{Version: PlanVersion, Kind: "migrate", Domain: dom.String(), SourceHost: m.hostname, Force: force, Phase: PhaseDetaching,
 		GuestType:   planWord(dom.Info.Type.String(), planGuestTypes),
-		Passthrough: planWord(cfg.Passthrough.String(), planPassthroughs)}
+		Passthrough: planWord(cfg.Passthrough.String(), planPassthroughs), MemoryKiB: dom.Info.CurrentMemKB}
 	p.Devices, err = m.describe(list)
 	if err != nil {
 		return nil, warnings, err

@@ -46,6 +46,7 @@ const (
 	ProblemHideRefused   ProblemKind = "hide_refused"    // --assign, but dom0 needs its target
 	ProblemOwner         ProblemKind = "owner_unknown"   // libxl could not say who holds a function
 	ProblemHost          ProblemKind = "host_capability" // this host's Xen cannot run the guest with devices
+	ProblemMemory        ProblemKind = "host_memory"     // this host has less memory free than the guest holds, and xl does not balloon dom0
 )
 
 // DeviceProblem is why one plan device, or the guest (Device ""), cannot
@@ -202,6 +203,11 @@ func (m *Migration) Check(req MigrateCheckRequest) (MigrateCheck, error) {
 	}
 	res.GuestType, res.Notes = planGuestType(p)
 	res.Problems = append(res.Problems, guestNeeds(p, res.GuestType, phys)...)
+	if prob, note := m.memoryNeeds(p, phys); prob != nil {
+		res.Problems = append(res.Problems, prob)
+	} else if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	res.Problems = append(res.Problems, m.checkTargets(p, req, &res)...)
 	return res, res.Err()
 }

@@ -108,8 +108,9 @@ func TestMigrateDetachDryRunWritesAPreviewThatDetachReplaces(t *testing.T) {
 	if err != nil || p == nil {
 		t.Fatalf("preview: %v %v", p, err)
 	}
+	// memory_kib: what Xen gives hvm1 (the fake's 256 MiB), for the target's check.
 	if p.Phase != PhasePreview || p.Domain != "hvm1" || p.SourceHost != "src" || p.GuestType != "hvm" || p.Passthrough != "enabled" ||
-		len(p.Devices) != 3 || res.Plan == nil || res.Plan.Phase != PhasePreview {
+		p.MemoryKiB != 262144 || len(p.Devices) != 3 || res.Plan == nil || res.Plan.Phase != PhasePreview {
 		t.Errorf("preview %+v", p)
 	}
 	for _, d := range p.Devices {
@@ -353,5 +354,58 @@ func TestMigrateCheckOnTheSourceHostBeforeTheDetach(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("migrate check changed the preview")
+	}
+}
+
+// The target must have free at least the memory the guest held on the
+// source (the plan's), unless xl balloons dom0 for it there: xl.conf's
+// autoballoon, whose "auto" is off when Xen's command line sets
+// dom0_mem= (xl's own rule). Then the shortfall is a note.
+func TestMigrateCheckRefusesATargetShortOfMemory(t *testing.T) {
+	const dom0Mem = "console=com1 dom0_mem=1024M,max:1024M iommu=1"
+	m, ts, id := nicTarget(t, "pciback")
+	p := preview(nicPlan(id, "0000:00:05.0"))
+	p.MemoryKiB = 512 << 10
+	ts.freeKiB, ts.cmdline = 1<<20, dom0Mem
+	if res, err := checkUnchanged(t, m, ts, p, MigrateCheckRequest{}); err != nil || len(res.Notes) != 0 {
+		t.Fatalf("1 GiB free for 512 MiB: %v, notes %v", err, res.Notes)
+	}
+
+	ts.freeKiB = 256 << 10
+	res, err := checkUnchanged(t, m, ts, p, MigrateCheckRequest{})
+	mustFail(t, err, ErrHostMemory, "hvm1 holds 512 MiB", "has 256 MiB free", "sets dom0_mem=", "free 256 MiB more", "xl destroy")
+	if len(res.Problems) != 1 || res.Problems[0].Kind != ProblemMemory || res.Problems[0].Device != "" {
+		t.Errorf("problems %+v; want one host_memory problem of the guest", res.Problems)
+	}
+
+	// No dom0_mem=: xl takes the rest from dom0.
+	ts.cmdline = "console=com1 iommu=1"
+	res, err = checkUnchanged(t, m, ts, p, MigrateCheckRequest{})
+	if err != nil || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "takes the other 256 MiB from dom0") {
+		t.Errorf("autoballoon: %v, notes %v; want a note of the ballooning", err, res.Notes)
+	}
+
+	// xl.conf decides over "auto", either way; its last setting wins.
+	conf := filepath.Join(t.TempDir(), "xl.conf")
+	m.s.xlConf = conf
+	writeFile := func(t *testing.T, path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, conf, "# xl.conf\nautoballoon=\"on\"\nautoballoon = \"off\" # dom0 keeps its memory\n")
+	_, err = checkUnchanged(t, m, ts, p, MigrateCheckRequest{})
+	mustFail(t, err, ErrHostMemory, `autoballoon="off" in `+conf)
+	ts.cmdline = dom0Mem
+	writeFile(t, conf, "autoballoon=1\n")
+	if res, err = checkUnchanged(t, m, ts, p, MigrateCheckRequest{}); err != nil || len(res.Notes) != 1 {
+		t.Errorf("autoballoon=1 in xl.conf: %v, notes %v; want a note", err, res.Notes)
+	}
+
+	// A plan an older xlpt wrote holds no memory: not checked.
+	writeFile(t, conf, "autoballoon=\"off\"\n")
+	p.MemoryKiB = 0
+	if _, err := checkUnchanged(t, m, ts, p, MigrateCheckRequest{}); err != nil {
+		t.Errorf("a plan without memory_kib: %v", err)
 	}
 }

@@ -36,12 +36,15 @@ type Plan struct {
 	// passthrough=, as libxl reports it) are what the target's Xen must
 	// offer the guest (`migrate check`); a plan an older xlpt wrote has
 	// neither.
-	GuestType   string       `json:"guest_type,omitempty"`
-	Passthrough string       `json:"passthrough,omitempty"`
-	Force       bool         `json:"force"`
-	Phase       Phase        `json:"phase"`
-	Devices     []PlanDevice `json:"devices"`
-	Events      []PlanEvent  `json:"events"`
+	GuestType   string `json:"guest_type,omitempty"`
+	Passthrough string `json:"passthrough,omitempty"`
+	// MemoryKiB is the memory Xen gave the guest when the plan was
+	// written: the least the target must have free (`migrate check`).
+	MemoryKiB uint64       `json:"memory_kib,omitempty"`
+	Force     bool         `json:"force"`
+	Phase     Phase        `json:"phase"`
+	Devices   []PlanDevice `json:"devices"`
+	Events    []PlanEvent  `json:"events"`
 }
 
 // The words a plan's guest_type and passthrough may hold ("" too).

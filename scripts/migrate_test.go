@@ -218,7 +218,7 @@ func TestMigrateStopsWhenThePlanCopyFails(t *testing.T) {
 func TestMigrateTargetCheckRefusesBeforeAnyChange(t *testing.T) {
 	plan := filepath.Join(t.TempDir(), "plan")
 	out, code, log := migrate(t, "", []string{"XLPT_MIGRATE_PLAN=" + plan, "FAIL_CHECK=1", "XLPT_MIGRATE_ATTACH=--assign"}, "web01", "target")
-	if code != 1 || !strings.Contains(out, "RESULT 1: target cannot take the devices of web01") {
+	if code != 1 || !strings.Contains(out, "RESULT 1: target cannot take web01 with its devices") {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 	if !strings.Contains(log, "xlpt [migrate] [detach] [--dry-run] [--plan] ["+plan+"] [web01]") ||

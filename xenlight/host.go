@@ -28,6 +28,9 @@ func (c *Context) PhysInfo() (xl.PhysInfo, error) {
 		// libxl caches it: Xen's version costs no more than the first call.
 		if v := C.libxl_get_version_info(ctx); v != nil {
 			pi.XenMajor, pi.XenMinor = int(v.xen_version_major), int(v.xen_version_minor)
+			if v.commandline != nil {
+				pi.XenCommandline = C.GoString(v.commandline)
+			}
 		}
 		return nil
 	})

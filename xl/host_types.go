@@ -19,6 +19,9 @@ type PhysInfo struct {
 	// XenMajor.XenMinor is the running hypervisor's version (0.0 when
 	// unknown): a few of libxl's behaviours differ by it.
 	XenMajor, XenMinor int
+	// XenCommandline is the hypervisor's command line (xl's autoballoon
+	// "auto" is off when it sets dom0_mem=).
+	XenCommandline string
 
 	CapHVM bool
 	CapPV  bool

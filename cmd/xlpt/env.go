@@ -118,7 +118,7 @@ func (e *env) service(c *cli.Context, names bool) (*hotplug.Service, error) {
 		}
 	}
 	env := hotplug.Env{Sysfs: e.sysfsNamed(names), DeviceModel: qmp.DeviceModel{}, Concurrent: true, // xenlight.Context is thread-safe
-		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout}
+		StateDir: e.StateDir, ConfigDir: e.ConfigDir, Slots: slots, LockTimeout: cfg.LockTimeout, XLConf: "/etc/xen/xl.conf"}
 	if lazy, err := e.lazyLibxl(); err != nil {
 		env.ToolstackErr = err
 	} else {

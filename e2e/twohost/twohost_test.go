@@ -420,6 +420,7 @@ func TestTwoHosts(t *testing.T) {
 			map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38}, bothNICs)
 	})
 	step(t, "target-refuses", testTargetRefuses)
+	step(t, "target-short-of-memory", testTargetShortOfMemory)
 	step(t, "receive-killed", testReceiveKilled)
 	step(t, "attach-fails-on-b", testAttachFailsOnB)
 	step(t, "plain-xl-migrate", func(t *testing.T) {
@@ -463,7 +464,7 @@ func testTargetRefuses(t *testing.T) {
 	defer b.ok(t, "xlpt pci-assignable-add 0000:00:15.0")
 	r := a.sh(t, migrateCmd+"tb-b")
 	record("%-44s %6.1fs", "xlpt-migrate refused by tb-b's check", r.secs)
-	if l := resultLine(r); r.code != 1 || !strings.Contains(l, "RESULT 1: tb-b cannot take the devices of hvm1") ||
+	if l := resultLine(r); r.code != 1 || !strings.Contains(l, "RESULT 1: tb-b cannot take hvm1 with its devices") ||
 		!strings.Contains(l, "nothing changed") {
 		t.Errorf("xlpt-migrate: exit %d, last line %q; want exit 1, refused by tb-b with nothing changed", r.code, l)
 	}
@@ -477,6 +478,46 @@ func testTargetRefuses(t *testing.T) {
 	if b.has(t, "hvm1") {
 		t.Errorf("tb-b has an hvm1 after the refusal")
 	}
+}
+
+// testTargetShortOfMemory: B's free memory taken by a paused PV guest,
+// leaving half of what hvm1 holds (xl does not balloon dom0 there:
+// dom0_mem= on Xen's command line): B's check refuses before anything
+// moves, naming the memory; hvm1 keeps both NICs on A.
+func testTargetShortOfMemory(t *testing.T) {
+	need := atoi(t, a.ok(t, "xl list hvm1 | awk 'NR==2 {print $3}'").out)
+	free := atoi(t, b.ok(t, "xl info | awk '/^free_memory/ {print $3}'").out)
+	hog := free - need/2
+	b.ok(t, fmt.Sprintf("tb-cfg pv hog >/dev/null && sed -i 's/^memory = .*/memory = %d/' /etc/xen/hog.cfg && xl create -p /etc/xen/hog.cfg", hog))
+	defer b.sh(t, "xl destroy hog")
+	left := atoi(t, b.ok(t, "xl info | awk '/^free_memory/ {print $3}'").out)
+	r := a.sh(t, migrateCmd+"tb-b")
+	record("%-44s %6.1fs", "xlpt-migrate refused: tb-b short of memory", r.secs)
+	l := resultLine(r)
+	if r.code != 1 || !strings.Contains(l, "RESULT 1: tb-b cannot take hvm1 with its devices") || !strings.Contains(l, "nothing changed") {
+		t.Errorf("xlpt-migrate with %d MiB free on tb-b for hvm1's %d MiB: exit %d, last line %q; want exit 1, refused by tb-b", left, need, r.code, l)
+	}
+	for _, want := range []string{fmt.Sprintf("hvm1 holds %d MiB", need), "sets dom0_mem="} {
+		if !strings.Contains(r.out+r.err, want) {
+			t.Errorf("the refusal does not say %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+	if strings.Contains(r.out+r.err, "1/3 detach") {
+		t.Errorf("the detach ran after the refusal:\n%s", r.err)
+	}
+	a.wantSlots(t, map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38})
+	if b.has(t, "hvm1") {
+		t.Errorf("tb-b has an hvm1 after the refusal")
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
 }
 
 // testAttachFailsOnB: B's 00:16.0 given back to dom0 while the guest's
