@@ -423,18 +423,25 @@ func (tb *Testbed) Close() error {
 	return nil
 }
 
-// kill stops the run script, timeout and QEMU (one process group).
+// kill stops the run script, timeout and QEMU (one process group), and
+// returns once every one of them is gone: the script may exit before
+// QEMU has.
 func (tb *Testbed) kill() {
 	pgid := tb.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	// A stopped QEMU (SIGSTOP) takes its SIGTERM only once continued.
 	_ = syscall.Kill(-pgid, syscall.SIGCONT)
-	select {
-	case <-tb.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-tb.exited
+	deadline := time.After(10 * time.Second)
+	for syscall.Kill(-pgid, 0) == nil {
+		select {
+		case <-deadline:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-tb.exited
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+	<-tb.exited
 }
 
 // Run is Client.Run, its error naming QEMU's exit and the serial log's tail
@@ -450,17 +457,19 @@ func (tb *Testbed) Run(ctx context.Context, cmd string) (stdout, stderr string, 
 func (tb *Testbed) RunResult(ctx context.Context, cmd string) (Result, error) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	killed := make(chan struct{})
 	if tb.WedgeAfter > 0 {
 		go watchWedge(wctx, tb.Log, tb.WedgeAfter, func(err error) {
 			// The cause first: the request then fails with it, not with
 			// the closed channel.
 			cancel(err)
 			tb.kill()
+			close(killed)
 		})
 	}
 	r, err := tb.Client.RunResult(wctx, cmd)
 	if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrWedged) {
-		<-tb.exited // the watch's kill, a SIGKILL at most 10 s later
+		<-killed // QEMU gone (a SIGKILL at most 10 s later)
 		return r, fmt.Errorf("testbed: run %q: %w; QEMU stopped\n%s", cmd, cause, tb.LogTail(20))
 	}
 	if err != nil && errors.Is(err, ErrClosed) {
