@@ -144,3 +144,24 @@ func TestE2ERunLetsAXenPanicStand(t *testing.T) {
 		t.Errorf("triple fault alone: exit %d after %d runs; want 0 after 2\n%s", code, len(runs), out)
 	}
 }
+
+// The two-host package's serial logs are named twohost-a-DATE.log and
+// twohost-b-DATE.log (a boot retried: NAME-DATE-retry.log): a triple
+// fault in either earns the rerun (one in tb-a's log went unseen).
+func TestE2ERunReadsEveryBootsSerialLog(t *testing.T) {
+	for _, name := range []string{"twohost-a-20261207-233117.log", "twohost-b-20261207-233117.log", "policy-20261207-220309-retry.log"} {
+		dir := t.TempDir()
+		log := filepath.Join(dir, "logs", name)
+		if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(log, []byte("(XEN) d3v0 Triple fault - invoking HVM shutdown action 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		first := "--- FAIL: TestTwoHosts (565.98s)\n--- last 40 lines of " + log + " ---\nFAIL\n"
+		out, code, runs := e2eRun(t, "", first, "--- PASS: TestTwoHosts (1.00s)\nPASS\n")
+		if code != 0 || len(runs) != 2 || runs[1] != "^(TestTwoHosts)$" {
+			t.Errorf("%s: exit %d, runs %q; want 0 and TestTwoHosts run again\n%s", name, code, runs, out)
+		}
+	}
+}
