@@ -411,14 +411,9 @@ func TestTwoHosts(t *testing.T) {
 		bootGuest(t)
 		a.ok(t, "xlpt pci-attach hvm1 0000:00:05.0 6 && xlpt pci-attach hvm1 0000:00:06.0 7")
 	})
-	step(t, "a-to-b", func(t *testing.T) {
-		migrate(t, a, b, map[string]string{"0000:00:05.0": "0000:00:15.0", "0000:00:06.0": "0000:00:16.0"},
-			map[string]int{"0000:00:15.0": 0x30, "0000:00:16.0": 0x38}, bothNICs)
-	})
-	step(t, "b-to-a", func(t *testing.T) {
-		migrate(t, b, a, map[string]string{"0000:00:15.0": "0000:00:05.0", "0000:00:16.0": "0000:00:06.0"},
-			map[string]int{"0000:00:05.0": 0x30, "0000:00:06.0": 0x38}, bothNICs)
-	})
+	// The round trip A -> B -> A with devices is the last step's (two NICs
+	// and a VF): a round trip with the two NICs alone here as well cost
+	// CI three minutes and showed nothing more.
 	step(t, "target-refuses", testTargetRefuses)
 	step(t, "target-short-of-memory", testTargetShortOfMemory)
 	step(t, "receive-killed", testReceiveKilled)
