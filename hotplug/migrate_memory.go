@@ -1,14 +1,13 @@
 package hotplug
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/xlpt/xlpt/xl"
+	"github.com/xlpt/xlpt/xlcfg"
 )
 
 // ErrHostMemory: the target has less memory free than the guest holds,
@@ -69,28 +68,24 @@ func autoballoon(conf, cmdline string) (bool, string) {
 	return true, "autoballoon \"auto\", and Xen's command line sets no dom0_mem="
 }
 
-// xlConfString is the value of key in xl's config file at path (quotes
-// taken off), "" when the file or the key is not there. The file is
-// xl's simple KEY=VALUE form; a later setting wins, as in libxlutil.
+// xlConfString is the string value of key in xl's config file at path,
+// read as libxlutil reads it (xlcfg: last assignment wins), "" when the
+// file, the key or a string value is not there, or the file does not
+// parse (xl then goes on with its defaults too).
 func xlConfString(path, key string) string {
 	if path == "" {
 		return ""
 	}
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	val := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) != key {
-			continue
-		}
-		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), ";"))
-		val = strings.Trim(v, `"'`)
+	f, err := xlcfg.Parse(string(b))
+	if err != nil {
+		return ""
 	}
-	return val
+	if v, ok := f.Get(key); ok && !v.IsList {
+		return v.Str
+	}
+	return ""
 }

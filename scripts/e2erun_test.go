@@ -87,7 +87,7 @@ func TestE2ERunReRunsAfterAWedgedDom0(t *testing.T) {
 	out, code, runs := e2eRun(t, "",
 		"--- FAIL: TestRecovery (200.00s)\n--- FAIL: TestSRIOV (0.00s)\n"+
 			"recovery_test.go:276: xlpt pci-detach hvm1 0000:00:06.0: control channel: testbed: run \"xlpt pci-detach\": "+
-			"E2E-TESTBED-WEDGED: dom0 answered nothing and wrote nothing to its serial console for 3m0s (its agent writes every 15 s while a request runs); QEMU stopped\nFAIL\n",
+			"E2E-TESTBED-WEDGED: dom0 answered nothing and wrote nothing to its serial console for 3m0s (its agent writes to it while a request runs); QEMU stopped\nFAIL\n",
 		"PASS\n")
 	if code != 0 || len(runs) != 2 || runs[1] != "^(TestRecovery|TestSRIOV)$" {
 		t.Errorf("exit %d, runs %q; want 0 and the failed tests run again\n%s", code, runs, out)

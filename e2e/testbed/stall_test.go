@@ -52,7 +52,7 @@ func TestWatchWedgeCallsASilentDom0Wedged(t *testing.T) {
 	defer cancel()
 	var calls atomic.Int32
 	var got atomic.Value
-	go watchWedge(ctx, log, 600*time.Millisecond, func(err error) { calls.Add(1); got.Store(err) })
+	watchWedge(ctx, log, 600*time.Millisecond, func(err error) { calls.Add(1); got.Store(err) })
 	for i := 0; i < 8; i++ {
 		time.Sleep(200 * time.Millisecond)
 		f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)

@@ -55,8 +55,8 @@ type Options struct {
 	StallAfter time.Duration
 	// WedgeAfter ends the run when a request has been pending this long
 	// and the serial log has not grown for as long (default 3 minutes):
-	// tb-agent writes a line to the console every 15 s while a request
-	// runs, so the silence means dom0 stopped, not a slow command (once
+	// tb-agent writes a line to the console every 15 s (xlpt.tick) while
+	// a request runs, so the silence means dom0 stopped, not a slow command (once
 	// in CI: 28 minutes lost to it until QEMU's own limit).
 	WedgeAfter time.Duration
 	// Output receives the run script's own output (default: discarded).
@@ -368,33 +368,13 @@ func watchStall(ctx context.Context, path string, after time.Duration, kill func
 // marker in its text is what scripts/e2e-run looks for.
 var ErrWedged = errors.New("E2E-TESTBED-WEDGED")
 
-// watchWedge calls wedged once the serial log at path has not grown for
-// after, counted from the call (a request's start) and from its last
-// growth; it stops with ctx.
+// watchWedge calls wedged, once, when the serial log at path has not
+// grown for after during a request (watchStall's watch, which ends a
+// silent boot); it stops with ctx.
 func watchWedge(ctx context.Context, path string, after time.Duration, wedged func(error)) {
-	size := func() int64 {
-		if fi, err := os.Stat(path); err == nil {
-			return fi.Size()
-		}
-		return -1
-	}
-	last, seen := time.Now(), size()
-	tick := min(10*time.Second, after/3)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(tick):
-		}
-		if n := size(); n != seen {
-			last, seen = time.Now(), n
-			continue
-		}
-		if d := time.Since(last); d >= after {
-			wedged(fmt.Errorf("%w: dom0 answered nothing and wrote nothing to its serial console for %s (its agent writes every 15 s while a request runs)", ErrWedged, d.Round(time.Second)))
-			return
-		}
-	}
+	watchStall(ctx, path, after, func() {
+		wedged(fmt.Errorf("%w: dom0 answered nothing and wrote nothing to its serial console for %s (its agent writes to it while a request runs)", ErrWedged, after))
+	})
 }
 
 // LogTail returns the last n lines of the serial log.
@@ -459,7 +439,7 @@ func (tb *Testbed) RunResult(ctx context.Context, cmd string) (Result, error) {
 	defer cancel(nil)
 	killed := make(chan struct{})
 	if tb.WedgeAfter > 0 {
-		go watchWedge(wctx, tb.Log, tb.WedgeAfter, func(err error) {
+		watchWedge(wctx, tb.Log, tb.WedgeAfter, func(err error) {
 			// The cause first: the request then fails with it, not with
 			// the closed channel.
 			cancel(err)
